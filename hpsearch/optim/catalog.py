@@ -1,0 +1,1 @@
+"""The built-in registry entries (placeholder: the optimizer issue fills this in)."""

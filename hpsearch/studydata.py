@@ -1,0 +1,56 @@
+"""The tidy tables every reader of a study works from.
+
+Storage produces a `StudyData` with one bulk read; analysis, export and the dashboards consume it
+and never touch Optuna. Column names are a public contract (they become CSV columns):
+
+`trials` — one row per trial:
+    study, trial_number, optimizer, cell, seed, outcome, value, raw_value, floor,
+    diverged_epoch, divergence_reason, error, wall_seconds, device,
+    <every searched hyperparameter, bare name: lr, final_lr, gamma, momentum, ...>,
+    <every final metric, bare name: train_loss, test_loss, test_accuracy, ...>
+  `outcome` is one of completed / diverged / error / running. `value` is the selection metric
+  with diverged trials scored at `floor` (chance accuracy, or the initial loss) and NaN for
+  error / running; `raw_value` is what was measured (may be NaN or inf).
+`curves` — long format, one row per trial x epoch x metric:
+    study, trial_number, optimizer, cell, seed, epoch, metric, value
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pandas as pd
+
+TRIAL_COLUMNS = (
+    "study",
+    "trial_number",
+    "optimizer",
+    "cell",
+    "seed",
+    "outcome",
+    "value",
+    "raw_value",
+    "floor",
+    "diverged_epoch",
+    "divergence_reason",
+    "error",
+    "wall_seconds",
+    "device",
+)
+CURVE_COLUMNS = ("study", "trial_number", "optimizer", "cell", "seed", "epoch", "metric", "value")
+OUTCOMES = ("completed", "diverged", "error", "running")
+
+
+@dataclass
+class StudyData:
+    """All trials of one study group (every `<name>.<optimizer>` Optuna study of a spec)."""
+
+    name: str
+    metric: str  # the selection metric, e.g. test_accuracy
+    direction: Literal["maximize", "minimize"]
+    trials: pd.DataFrame
+    curves: pd.DataFrame
+    hyperparameters: dict[str, list[str]]  # optimizer -> its searched hyperparameters
+    metrics: list[str] = field(default_factory=list)  # final-metric columns in `trials`
+    spec: dict[str, Any] | None = None  # the resolved spec as stored with the study
