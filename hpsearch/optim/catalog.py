@@ -1,1 +1,70 @@
-"""The built-in registry entries (placeholder: the optimizer issue fills this in)."""
+"""The built-in registry entries: variants are data, one record each."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import torch
+
+from hpsearch.optim.registry import HyperParameter, OptimizerInfo, register
+
+
+def _lr(default: float) -> HyperParameter:
+    return HyperParameter("lr", default, "step size (alpha)", low=0.0, low_inclusive=False, log=True)
+
+
+_BETA1 = HyperParameter("beta1", 0.9, "first-moment decay", low=0.0, high=1.0,
+                        high_inclusive=False)
+_BETA2 = HyperParameter("beta2", 0.999, "second-moment decay", low=0.0, high=1.0,
+                        high_inclusive=False)
+_EPS = HyperParameter("eps", 1e-8, "denominator offset", low=0.0, log=True)
+_WD = HyperParameter("weight_decay", 0.0, "L2 penalty", low=0.0)
+
+
+def _with_betas(factory: Any, params: Any, beta1: float, beta2: float, **kwargs: Any) -> Any:
+    # Flat hyperparameter names (beta1, beta2) are what specs, Optuna and CSV use; torch wants a
+    # tuple.
+    return factory(params, betas=(beta1, beta2), **kwargs)
+
+
+register(OptimizerInfo(
+    name="adam",
+    description="Adam (Kingma & Ba), torch.optim.Adam",
+    factory=partial(_with_betas, torch.optim.Adam),
+    hyperparameters=(_lr(1e-3), _BETA1, _BETA2, _EPS, _WD),
+))
+register(OptimizerInfo(
+    name="amsgrad",
+    description="AMSGrad (Reddi et al.), torch.optim.Adam(amsgrad=True)",
+    factory=partial(_with_betas, torch.optim.Adam),
+    hyperparameters=(_lr(1e-3), _BETA1, _BETA2, _EPS, _WD),
+    fixed={"amsgrad": True},
+))
+register(OptimizerInfo(
+    name="adamw",
+    description="AdamW (Loshchilov & Hutter), decoupled weight decay, torch.optim.AdamW",
+    factory=partial(_with_betas, torch.optim.AdamW),
+    hyperparameters=(_lr(1e-3), _BETA1, _BETA2, _EPS,
+                     HyperParameter("weight_decay", 1e-2, "decoupled decay", low=0.0)),
+))
+register(OptimizerInfo(
+    name="sgd",
+    description="SGD with (optionally Nesterov) momentum, torch.optim.SGD",
+    factory=torch.optim.SGD,
+    hyperparameters=(
+        _lr(0.1),
+        HyperParameter("momentum", 0.9, "momentum factor", low=0.0, high=1.0,
+                       high_inclusive=False),
+        HyperParameter("dampening", 0.0, "momentum dampening", low=0.0, high=1.0),
+        HyperParameter("nesterov", False, "Nesterov momentum", kind="bool"),
+        _WD,
+    ),
+))
+register(OptimizerInfo(
+    name="adagrad",
+    description="Adagrad (Duchi et al.), torch.optim.Adagrad",
+    factory=torch.optim.Adagrad,
+    hyperparameters=(_lr(1e-2), HyperParameter("eps", 1e-10, "denominator offset", low=0.0,
+                                               log=True), _WD),
+))
