@@ -1,0 +1,1 @@
+"""Sensitivity statistics and verdicts: pure functions on the tidy tables of `StudyData`."""
