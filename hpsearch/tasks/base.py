@@ -7,11 +7,16 @@ These records are the contract between tasks, scheduling, storage and analysis.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from os import PathLike
 from typing import Any, Literal
 
 Outcome = Literal["completed", "diverged", "error"]
+
+
+OptionKind = Literal["int", "float", "bool", "str", "path", "int_list"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,54 @@ class TaskOption:
     name: str
     default: Any
     doc: str
+    kind: OptionKind = "int"
+    low: float | None = None  # inclusive lower bound for int / float / int_list items
+    high: float | None = None  # inclusive upper bound
+    choices: tuple[str, ...] | None = None  # allowed values of a `str` option
+
+    def check(self, task: str, value: Any) -> Any:
+        """The value normalised to the option's kind, or `UserInputError` naming task and option."""
+        from hpsearch.errors import UserInputError
+
+        where = f"Option `{self.name}` of task `{task}`"
+        if self.kind == "bool":
+            if not isinstance(value, bool):
+                raise UserInputError(f"{where} must be true or false, got {value!r}.")
+            return value
+        if self.kind == "path":
+            if value is None:
+                return None
+            if not isinstance(value, str | PathLike) or not str(value):
+                raise UserInputError(f"{where} must be a directory path, got {value!r}.")
+            return str(value)
+        if self.kind == "str":
+            if not isinstance(value, str) or (self.choices and value not in self.choices):
+                allowed = ", ".join(f"`{c}`" for c in self.choices or ())
+                raise UserInputError(f"{where} must be one of {allowed}, got {value!r}.")
+            return value
+        if self.kind == "int_list":
+            if not isinstance(value, list | tuple):
+                raise UserInputError(f"{where} must be a list of integers, got {value!r}.")
+            return [self._check_number(where, item, integer=True) for item in value]
+        return self._check_number(where, value, integer=self.kind == "int")
+
+    def _check_number(self, where: str, value: Any, *, integer: bool) -> int | float:
+        from hpsearch.errors import UserInputError
+
+        expected = "an integer" if integer else "a number"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UserInputError(f"{where} must be {expected}, got {value!r}.")
+        if integer and float(value) != int(value):
+            raise UserInputError(f"{where} must be {expected}, got {value!r}.")
+        if not math.isfinite(value):
+            raise UserInputError(f"{where} must be finite, got {value!r}.")
+        low_ok = self.low is None or value >= self.low
+        high_ok = self.high is None or value <= self.high
+        if not (low_ok and high_ok):
+            lo = "-inf" if self.low is None else f"{self.low:g}"
+            hi = "inf" if self.high is None else f"{self.high:g}"
+            raise UserInputError(f"{where} must be {expected} in [{lo}, {hi}], got {value!r}.")
+        return int(value) if integer else float(value)
 
 
 @dataclass(frozen=True)

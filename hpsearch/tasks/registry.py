@@ -1,19 +1,141 @@
-"""Task registry (placeholder: the tasks issue fills this in)."""
+"""The task registry: every task a study may name, its options, and how to build it.
+
+A task entry is a `TaskInfo` (what the catalog and spec validation read) plus a builder that turns
+validated options into a `Workload` (data + model factory) for the shared training loop.
+"""
 
 from __future__ import annotations
 
-from hpsearch.errors import UnknownNameError
-from hpsearch.tasks.base import TaskInfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-_REGISTRY: dict[str, TaskInfo] = {}
+import numpy as np
+import torch
+
+from hpsearch.errors import UnknownNameError
+from hpsearch.tasks import data, models
+from hpsearch.tasks.base import TaskInfo, TaskOption
+from hpsearch.tasks.workload import Classification, Workload
+
+Builder = Callable[[dict[str, Any]], Workload]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    info: TaskInfo
+    build: Builder
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register(info: TaskInfo, build: Builder) -> None:
+    if info.name in _REGISTRY:
+        raise ValueError(f"task `{info.name}` is registered twice")
+    _REGISTRY[info.name] = _Entry(info, build)
 
 
 def list_tasks() -> list[TaskInfo]:
-    return [_REGISTRY[name] for name in sorted(_REGISTRY)]
+    return [_REGISTRY[name].info for name in sorted(_REGISTRY)]
 
 
 def get_task_info(name: str) -> TaskInfo:
+    return _entry(name).info
+
+
+def resolve_options(
+    name: str, options: Mapping[str, Any] | None = None, epochs: int | None = None
+) -> dict[str, Any]:
+    """Task defaults overlaid with `options` (and `epochs`), each checked; unknown keys rejected."""
+    info = get_task_info(name)
+    known = {option.name: option for option in info.options}
+    resolved = info.option_defaults()
+    given = dict(options or {})
+    if epochs is not None:
+        given["epochs"] = epochs
+    for key, value in given.items():
+        if key not in known:
+            raise UnknownNameError(f"option of task `{name}`", key, known)
+        resolved[key] = known[key].check(name, value)
+    return resolved
+
+
+def build_workload(name: str, options: dict[str, Any]) -> Workload:
+    """Load the data and prepare the model factory (raises `UserInputError` for bad data)."""
+    return _entry(name).build(options)
+
+
+def _entry(name: str) -> _Entry:
     try:
         return _REGISTRY[name]
     except KeyError:
         raise UnknownNameError("task", name, _REGISTRY) from None
+
+
+def _common(epochs: int, batch_size: int, decay: tuple[int, ...] = ()) -> tuple[TaskOption, ...]:
+    """The options every task has: training length, batch, schedule, threads, precision."""
+    return (
+        TaskOption("epochs", epochs, "training epochs", low=1),
+        TaskOption("batch_size", batch_size, "examples per step", low=1),
+        TaskOption(
+            "lr_decay_epochs",
+            list(decay),
+            "divide lr by 1/lr_decay_factor after these epochs",
+            kind="int_list",
+            low=1,
+        ),
+        TaskOption(
+            "lr_decay_factor",
+            0.1,
+            "lr multiplier at each decay epoch",
+            kind="float",
+            low=0.0,
+            high=1.0,
+        ),
+        TaskOption("threads", 1, "torch CPU threads for this trial", low=1),
+        TaskOption("amp", False, "mixed precision (float16 on CUDA, bfloat16 on CPU)", kind="bool"),
+    )
+
+
+def _classification(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    classes: int,
+) -> Classification:
+    # torch.from_numpy shares memory with the read-only cached arrays; copy once per trial.
+    return Classification(
+        torch.tensor(x_train),
+        torch.tensor(y_train),
+        torch.tensor(x_test),
+        torch.tensor(y_test),
+        classes,
+    )
+
+
+def _build_digits(options: dict[str, Any]) -> Workload:
+    x_train, y_train, x_test, y_test = data.load_digits_arrays()
+    hidden = options["hidden"]
+    return Workload(
+        _classification(x_train, y_train, x_test, y_test, 10),
+        lambda: models.MLP(64, (hidden,), 10),
+    )
+
+
+register(
+    TaskInfo(
+        name="digits-mlp",
+        description="64-hidden-10 MLP on scikit-learn's bundled 8x8 digits (smoke tests)",
+        options=(
+            *_common(epochs=20, batch_size=64),
+            TaskOption("hidden", 128, "hidden units", low=1),
+        ),
+        metrics=("train_loss", "test_loss", "test_accuracy", "epoch_seconds"),
+        default_metric="test_accuracy",
+        num_classes=10,
+        offline=True,
+    ),
+    _build_digits,
+)

@@ -1,11 +1,45 @@
-"""Trial runner (placeholder: the tasks issue fills this in)."""
+"""The trial runner: train one (task, optimizer, hyperparameters, seed) cell and judge divergence.
+
+Bad input (options, hyperparameters, data directories, device) raises `UserInputError` before any
+step. Once training starts, `train` never raises for a training failure: a blow-up is the outcome
+"diverged" (data), an exception is the outcome "error" (with its message). Exceptions raised by
+the caller's `on_epoch` callback propagate unchanged, so a scheduler can still stop a trial.
+"""
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
-from hpsearch.tasks.base import TrialResult
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hpsearch.errors import UserInputError
+from hpsearch.optim import build_optimizer, resolve_hyperparameters
+from hpsearch.tasks.base import TaskInfo, TrialResult
+from hpsearch.tasks.registry import build_workload, get_task_info, resolve_options
+from hpsearch.tasks.workload import Classification, Tokens
+
+OnEpoch = Callable[[int, dict[str, float]], None]
+
+DIVERGENCE_FACTOR = 10.0  # kappa: train loss above this times the initial loss has diverged
+CHANCE_MARGIN = 0.02  # final accuracy at or below chance + this has diverged
+_EVAL_BATCH = 1024
+_INITIAL_TRAIN_EXAMPLES = 10_000  # cap on the initial train-loss pass (classification)
+_INITIAL_TRAIN_TOKENS = 100_000  # and for language models
+_LM_EVAL_COLUMNS = 10
+
+
+class _CallbackError(Exception):
+    """Carries an exception out of `on_epoch` past the training-failure handler."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
 
 
 def train(
@@ -17,6 +51,319 @@ def train(
     options: Mapping[str, Any] | None = None,
     epochs: int | None = None,
     device: str = "cpu",
-    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    on_epoch: OnEpoch | None = None,
 ) -> TrialResult:
-    raise NotImplementedError("tasks are not built yet")
+    """Train one cell; metrics go to `on_epoch(epoch, metrics)` after every epoch (from 1)."""
+    info = get_task_info(task)
+    resolved = resolve_options(task, options, epochs)
+    resolve_hyperparameters(optimizer, hyperparameters)  # bad values fail before data loads
+    torch_device = resolve_device(device)
+    workload = build_workload(task, resolved)
+
+    result = TrialResult(outcome="completed", device=str(torch_device))
+    started = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(resolved["threads"])
+    cuda = [torch_device.index or 0] if torch_device.type == "cuda" else []
+    try:
+        # fork_rng: seeding must not leak into (or depend on) the caller's global RNG state.
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(seed)
+            model = workload.make_model().to(torch_device)
+            _run(
+                info,
+                resolved,
+                optimizer,
+                hyperparameters,
+                seed,
+                model,
+                workload.data.to(torch_device),
+                torch_device,
+                on_epoch,
+                result,
+            )
+    except _CallbackError as failure:
+        raise failure.original from None
+    except Exception as failure:
+        result.outcome = "error"
+        result.error = f"{type(failure).__name__}: {failure}"
+    finally:
+        torch.set_num_threads(threads)
+        result.wall_seconds = time.perf_counter() - started
+    return result
+
+
+def resolve_device(device: str) -> torch.device:
+    """`cpu`, `cuda`, `cuda:N`, or `auto` (CUDA when available); CUDA must exist when asked."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise UserInputError(
+            f"Device `{device}` is not valid; use `cpu`, `cuda`, `cuda:N` or `auto`."
+        ) from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise UserInputError(
+            f"Device `{device}` was asked for but CUDA is not available on this machine; "
+            "use `cpu` or `auto`."
+        )
+    if parsed.type not in ("cpu", "cuda"):
+        raise UserInputError(f"Device `{device}` is not supported; use `cpu` or `cuda`.")
+    return parsed
+
+
+def _run(
+    info: TaskInfo,
+    options: dict[str, Any],
+    optimizer_name: str,
+    hyperparameters: Mapping[str, Any],
+    seed: int,
+    model: nn.Module,
+    data: Classification | Tokens,
+    device: torch.device,
+    on_epoch: OnEpoch | None,
+    result: TrialResult,
+) -> None:
+    generator = torch.Generator().manual_seed(seed)  # shuffling and augmentation, on the CPU
+    optimizer = build_optimizer(optimizer_name, model.parameters(), hyperparameters)
+    schedule = None
+    if options["lr_decay_epochs"]:
+        schedule = torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, sorted(options["lr_decay_epochs"]), gamma=options["lr_decay_factor"]
+        )
+    step = _Stepper(model, optimizer, device, options)
+
+    result.initial = _evaluate(model, data, step, with_train=True)
+    initial_loss = result.initial["train_loss"]
+    for epoch in range(1, options["epochs"] + 1):
+        started = time.perf_counter()
+        if isinstance(data, Classification):
+            train_loss = _train_classifier(model, data, options["batch_size"], generator, step)
+        else:
+            train_loss = _train_language_model(model, data, options["batch_size"], step)
+        healthy = math.isfinite(train_loss) and _parameters_finite(model)
+        if healthy:
+            metrics = {"train_loss": train_loss, **_evaluate(model, data, step)}
+        else:  # evaluating a broken network measures nothing
+            metrics = {"train_loss": train_loss, **{name: math.nan for name in _test_metrics(data)}}
+        metrics["epoch_seconds"] = time.perf_counter() - started
+        result.epochs.append(metrics)
+        result.final = metrics
+        if on_epoch is not None:
+            try:
+                on_epoch(epoch, dict(metrics))
+            except Exception as failure:
+                raise _CallbackError(failure) from failure
+        reason = _loss_divergence(metrics, initial_loss, healthy)
+        if reason is not None:
+            result.outcome, result.diverged_epoch, result.divergence_reason = (
+                "diverged",
+                epoch,
+                reason,
+            )
+            return
+        if schedule is not None:
+            schedule.step()
+    if info.num_classes is not None:
+        chance = 1.0 / info.num_classes
+        accuracy = result.final.get("test_accuracy", math.nan)
+        if accuracy <= chance + CHANCE_MARGIN:
+            result.outcome, result.diverged_epoch = "diverged", len(result.epochs)
+            result.divergence_reason = (
+                f"final test_accuracy {accuracy:.4f} is within {CHANCE_MARGIN:g} of chance "
+                f"({chance:.4f})"
+            )
+
+
+def _loss_divergence(metrics: dict[str, float], initial_loss: float, healthy: bool) -> str | None:
+    train_loss = metrics["train_loss"]
+    if not math.isfinite(train_loss):
+        return f"non-finite train_loss ({train_loss})"
+    if not healthy:
+        return "non-finite parameters"
+    if not math.isfinite(metrics["test_loss"]):
+        return f"non-finite test_loss ({metrics['test_loss']})"
+    if train_loss > DIVERGENCE_FACTOR * initial_loss:
+        return (
+            f"train_loss {train_loss:.4g} exceeds {DIVERGENCE_FACTOR:g} x the initial "
+            f"loss {initial_loss:.4g}"
+        )
+    return None
+
+
+class _Stepper:
+    """One optimisation step with optional mixed precision and gradient clipping."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        device: torch.device,
+        options: dict[str, Any],
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.device = device
+        self.amp = bool(options["amp"])
+        self.clip = float(options.get("grad_clip", 0.0))
+        # float16 needs loss scaling; bfloat16 (the CPU choice) has float32's range and does not.
+        self.dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and device.type == "cuda")
+
+    def autocast(self) -> AbstractContextManager[Any]:
+        return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.amp)
+
+    def __call__(self, loss: torch.Tensor) -> float:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return float(loss.item())
+
+
+def _train_classifier(
+    model: nn.Module,
+    data: Classification,
+    batch_size: int,
+    generator: torch.Generator,
+    step: _Stepper,
+) -> float:
+    model.train()
+    count = len(data.y_train)
+    order = torch.randperm(count, generator=generator).to(data.x_train.device)
+    total = 0.0
+    for start in range(0, count, batch_size):
+        index = order[start : start + batch_size]
+        x = data.x_train[index]
+        if data.prepare is not None:
+            x = data.prepare(x)
+        if data.augment is not None:
+            x = data.augment(x, generator)
+        with step.autocast():
+            loss = F.cross_entropy(model(x), data.y_train[index])
+        value = step(loss)
+        if not math.isfinite(value):
+            return value  # no point finishing the epoch
+        total += value * len(index)
+    return total / count
+
+
+def _columns(tokens: torch.Tensor, columns: int) -> torch.Tensor:
+    """Cut a token stream into `columns` parallel streams, shape (columns, length)."""
+    length = len(tokens) // columns
+    return tokens[: length * columns].view(columns, length)
+
+
+def _detach(
+    state: tuple[torch.Tensor, torch.Tensor] | None,
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    return None if state is None else (state[0].detach(), state[1].detach())
+
+
+def _train_language_model(model: nn.Module, data: Tokens, batch_size: int, step: _Stepper) -> float:
+    model.train()
+    stream = _columns(data.train, batch_size)
+    state = None
+    total, tokens = 0.0, 0
+    for start in range(0, stream.shape[1] - 1, data.bptt):
+        length = min(data.bptt, stream.shape[1] - 1 - start)
+        x = stream[:, start : start + length]
+        y = stream[:, start + 1 : start + 1 + length]
+        with step.autocast():
+            logits, state = model(x, _detach(state))
+            loss = F.cross_entropy(logits.reshape(-1, data.vocab_size).float(), y.reshape(-1))
+        value = step(loss)
+        if not math.isfinite(value):
+            return value
+        total += value * y.numel()
+        tokens += y.numel()
+    return total / max(tokens, 1)
+
+
+def _test_metrics(data: Classification | Tokens) -> tuple[str, ...]:
+    if isinstance(data, Classification):
+        return ("test_loss", "test_accuracy")
+    return ("test_loss", "test_perplexity")
+
+
+@torch.no_grad()
+def _evaluate(
+    model: nn.Module, data: Classification | Tokens, step: _Stepper, *, with_train: bool = False
+) -> dict[str, float]:
+    """Test metrics, plus the train loss on a capped prefix when `with_train` (initial metrics)."""
+    model.eval()
+    metrics: dict[str, float] = {}
+    if isinstance(data, Classification):
+        loss, accuracy = _classifier_loss(model, data, data.x_test, data.y_test, step)
+        metrics.update(test_loss=loss, test_accuracy=accuracy)
+        if with_train:
+            cap = _INITIAL_TRAIN_EXAMPLES
+            metrics["train_loss"], _ = _classifier_loss(
+                model, data, data.x_train[:cap], data.y_train[:cap], step
+            )
+    else:
+        loss = _language_model_loss(model, data, data.test, step)
+        metrics.update(test_loss=loss, test_perplexity=_perplexity(loss))
+        if with_train:
+            metrics["train_loss"] = _language_model_loss(
+                model, data, data.train[:_INITIAL_TRAIN_TOKENS], step
+            )
+    return metrics
+
+
+def _classifier_loss(
+    model: nn.Module,
+    data: Classification,
+    x_all: torch.Tensor,
+    y_all: torch.Tensor,
+    step: _Stepper,
+) -> tuple[float, float]:
+    total = torch.zeros((), dtype=torch.float64, device=x_all.device)
+    correct = torch.zeros((), dtype=torch.int64, device=x_all.device)
+    for start in range(0, len(y_all), _EVAL_BATCH):
+        x = x_all[start : start + _EVAL_BATCH]
+        y = y_all[start : start + _EVAL_BATCH]
+        if data.prepare is not None:
+            x = data.prepare(x)
+        with step.autocast():
+            logits = model(x).float()
+        total += F.cross_entropy(logits, y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+    count = max(len(y_all), 1)
+    return total.item() / count, correct.item() / count
+
+
+def _language_model_loss(
+    model: nn.Module, data: Tokens, tokens: torch.Tensor, step: _Stepper
+) -> float:
+    stream = _columns(tokens, _LM_EVAL_COLUMNS)
+    state = None
+    total = torch.zeros((), dtype=torch.float64, device=tokens.device)
+    count = 0
+    for start in range(0, stream.shape[1] - 1, data.bptt):
+        length = min(data.bptt, stream.shape[1] - 1 - start)
+        x = stream[:, start : start + length]
+        y = stream[:, start + 1 : start + 1 + length]
+        with step.autocast():
+            logits, state = model(x, state)
+        total += F.cross_entropy(
+            logits.reshape(-1, data.vocab_size).float(), y.reshape(-1), reduction="sum"
+        )
+        count += y.numel()
+    return total.item() / max(count, 1)
+
+
+def _perplexity(loss: float) -> float:
+    try:
+        return math.exp(loss)
+    except OverflowError:
+        return math.inf
+
+
+def _parameters_finite(model: nn.Module) -> bool:
+    checks = [torch.isfinite(p).all() for p in model.parameters()]
+    return bool(torch.stack(checks).all().item()) if checks else True
