@@ -97,4 +97,4 @@ def catalog(
             data = "offline" if task.offline else "needs --data-dir"
             typer.echo(f"  {task.name:<20} {task.description} ({data})")
             for option in task.options:
-                typer.echo(f"      {option.name:<13} default {option.default!s:<10} {option.doc}")
+                typer.echo(f"      {option.name:<15} default {option.default!s:<10} {option.doc}")

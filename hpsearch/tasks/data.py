@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 
 @functools.lru_cache(maxsize=1)
@@ -112,3 +113,36 @@ def cache_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("hpsearch"))
+
+
+# Per-channel mean and std of the CIFAR-10 training images (the usual constants).
+_CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+_CIFAR_STD = (0.2470, 0.2435, 0.2616)
+
+
+def normalise_cifar(images: torch.Tensor) -> torch.Tensor:
+    """uint8 NCHW -> float, per-channel standardised (done per batch so data stays uint8)."""
+    mean = torch.tensor(_CIFAR_MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(_CIFAR_STD, device=images.device).view(1, 3, 1, 1)
+    return (images.float() / 255.0 - mean) / std
+
+
+def random_crop_flip(
+    images: torch.Tensor, generator: torch.Generator, padding: int = 4
+) -> torch.Tensor:
+    """Standard CIFAR augmentation: zero-pad by 4, random 32x32 crop, horizontal flip (p=0.5).
+
+    Offsets come from the trial's CPU generator, so a seed gives the same crops on any device.
+    """
+    count, _, height, width = images.shape
+    padded = torch.nn.functional.pad(images, (padding,) * 4)
+    top = torch.randint(0, 2 * padding + 1, (count,), generator=generator)
+    left = torch.randint(0, 2 * padding + 1, (count,), generator=generator)
+    flip = torch.rand(count, generator=generator) < 0.5
+    rows = (top[:, None] + torch.arange(height)).to(images.device)  # (N, H)
+    columns = left[:, None] + torch.arange(width)  # (N, W)
+    columns = torch.where(flip[:, None], columns.flip(1), columns).to(images.device)
+    batch = torch.arange(count, device=images.device)[:, None, None]
+    # Advanced indexing picks (N, H, W, C); move channels back to dimension 1.
+    cropped = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], columns[:, None, :]]
+    return cropped.permute(0, 3, 1, 2).contiguous()

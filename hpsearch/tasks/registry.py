@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from hpsearch.errors import UnknownNameError
-from hpsearch.tasks import data, models
+from hpsearch.tasks import data, models, readers
 from hpsearch.tasks.base import TaskInfo, TaskOption
 from hpsearch.tasks.workload import Classification, Tokens, Workload
 
@@ -244,4 +244,146 @@ register(
         offline=True,
     ),
     _build_charlstm,
+)
+
+
+# --- tasks on user-supplied data (the paper's experiments) ------------------------------------
+
+
+def _data_dir_option(what: str) -> TaskOption:
+    return TaskOption("data_dir", None, f"directory holding {what}", kind="path")
+
+
+def _build_mnist(options: dict[str, Any]) -> Workload:
+    directory = readers.find_data_dir(
+        "mnist-mlp",
+        options["data_dir"],
+        "mnist",
+        readers.MNIST_FILES,
+        readers.MNIST_SOURCE,
+        gzip_ok=True,
+    )
+    x_train, y_train, x_test, y_test = readers.load_mnist(str(directory))
+    pixels = x_train.shape[1] * x_train.shape[2]
+    hidden = options["hidden"]
+    data_set = _classification(x_train, y_train, x_test, y_test, 10)
+    data_set.prepare = _scale_bytes
+    return Workload(data_set, lambda: models.MLP(pixels, (hidden,), 10))
+
+
+def _scale_bytes(images: torch.Tensor) -> torch.Tensor:
+    return images.float() / 255.0
+
+
+def _cifar_builder(task: str, classes: int, network: str) -> Builder:
+    files = readers.CIFAR10_FILES if classes == 10 else readers.CIFAR100_FILES
+    source = readers.CIFAR10_SOURCE if classes == 10 else readers.CIFAR100_SOURCE
+
+    def build(options: dict[str, Any]) -> Workload:
+        dataset = f"cifar{classes}"
+        directory = readers.find_data_dir(task, options["data_dir"], dataset, files, source)
+        data_set = _classification(*readers.load_cifar(str(directory), classes), classes)
+        data_set.prepare = data.normalise_cifar
+        if options["augment"]:
+            data_set.augment = data.random_crop_flip
+        if network == "resnet34":
+            width = options["width"]
+            return Workload(data_set, lambda: models.ResNet34(classes, width))
+        growth = options["growth"]
+        return Workload(data_set, lambda: models.DenseNet121(classes, growth))
+
+    return build
+
+
+def _register_cifar(task: str, classes: int, network: str) -> None:
+    files = readers.CIFAR10_FILES if classes == 10 else readers.CIFAR100_FILES
+    size = (
+        TaskOption("width", 64, "channels of the first stage (64 in the paper)", low=1)
+        if network == "resnet34"
+        else TaskOption("growth", 32, "growth rate (32 in the paper)", low=1)
+    )
+    label = "ResNet-34" if network == "resnet34" else "DenseNet-121"
+    register(
+        TaskInfo(
+            name=task,
+            description=f"CIFAR-style {label} on CIFAR-{classes}, random crop + flip (GPU)",
+            options=(
+                # The paper: 200 epochs, batch 128, lr divided by 10 after epoch 150.
+                *_common(epochs=200, batch_size=128, decay=(150,)),
+                _data_dir_option(f"CIFAR-{classes}'s python batches ({', '.join(files)})"),
+                TaskOption(
+                    "augment", True, "random crop (padding 4) and horizontal flip", kind="bool"
+                ),
+                size,
+            ),
+            metrics=_CLASSIFIER_METRICS,
+            default_metric="test_accuracy",
+            num_classes=classes,
+            offline=False,
+        ),
+        _cifar_builder(task, classes, network),
+    )
+
+
+def _build_ptb(options: dict[str, Any]) -> Workload:
+    corpus = options["corpus"]
+    source = readers.PTB_SOURCE if corpus == "ptb" else readers.WIKITEXT2_SOURCE
+    directory = readers.find_data_dir(
+        "ptb-lstm", options["data_dir"], corpus, readers.TOKEN_FILES[corpus], source
+    )
+    train_ids, test_ids, vocab = readers.load_token_corpus(str(directory), corpus)
+    tokens = Tokens(torch.tensor(train_ids), torch.tensor(test_ids), vocab, options["bptt"])
+    return Workload(tokens, lambda: _language_model(options, vocab))
+
+
+register(
+    TaskInfo(
+        name="mnist-mlp",
+        description="784-256-10 MLP on MNIST (idx files)",
+        options=(
+            *_common(epochs=100, batch_size=128),
+            _data_dir_option("MNIST's four idx files (gzipped or not)"),
+            TaskOption("hidden", 256, "hidden units", low=1),
+        ),
+        metrics=_CLASSIFIER_METRICS,
+        default_metric="test_accuracy",
+        num_classes=10,
+        offline=False,
+    ),
+    _build_mnist,
+)
+_register_cifar("cifar10-resnet34", 10, "resnet34")
+_register_cifar("cifar10-densenet121", 10, "densenet121")
+_register_cifar("cifar100-resnet34", 100, "resnet34")
+register(
+    TaskInfo(
+        name="ptb-lstm",
+        description="word-level 1-3 layer LSTM language model on Penn Treebank or WikiText-2 (GPU)",
+        options=(
+            # AWD-LSTM sizes as in the paper's PTB runs (without AWD's weight drop).
+            *_lstm_options(
+                epochs=200,
+                batch_size=20,
+                embed=400,
+                hidden=1150,
+                layers=3,
+                dropout=0.4,
+                bptt=70,
+                decay=(100, 145),
+            ),
+            _data_dir_option("ptb.train.txt and ptb.test.txt (or wiki.*.tokens)"),
+            TaskOption(
+                "corpus",
+                "ptb",
+                "which token files: `ptb` or `wikitext2`",
+                kind="str",
+                choices=("ptb", "wikitext2"),
+            ),
+        ),
+        metrics=_LANGUAGE_METRICS,
+        default_metric="test_perplexity",
+        num_classes=None,
+        offline=False,
+    ),
+    _build_ptb,
 )
