@@ -7,17 +7,20 @@ from typing import Any
 
 import torch
 
+from hpsearch.optim.adabound import AdaBound, AdaBoundW
 from hpsearch.optim.registry import HyperParameter, OptimizerInfo, register
 
 
 def _lr(default: float) -> HyperParameter:
-    return HyperParameter("lr", default, "step size (alpha)", low=0.0, low_inclusive=False, log=True)
+    return HyperParameter(
+        "lr", default, "step size (alpha)", low=0.0, low_inclusive=False, log=True
+    )
 
 
-_BETA1 = HyperParameter("beta1", 0.9, "first-moment decay", low=0.0, high=1.0,
-                        high_inclusive=False)
-_BETA2 = HyperParameter("beta2", 0.999, "second-moment decay", low=0.0, high=1.0,
-                        high_inclusive=False)
+_BETA1 = HyperParameter("beta1", 0.9, "first-moment decay", low=0.0, high=1.0, high_inclusive=False)
+_BETA2 = HyperParameter(
+    "beta2", 0.999, "second-moment decay", low=0.0, high=1.0, high_inclusive=False
+)
 _EPS = HyperParameter("eps", 1e-8, "denominator offset", low=0.0, log=True)
 _WD = HyperParameter("weight_decay", 0.0, "L2 penalty", low=0.0)
 
@@ -28,43 +31,113 @@ def _with_betas(factory: Any, params: Any, beta1: float, beta2: float, **kwargs:
     return factory(params, betas=(beta1, beta2), **kwargs)
 
 
-register(OptimizerInfo(
-    name="adam",
-    description="Adam (Kingma & Ba), torch.optim.Adam",
-    factory=partial(_with_betas, torch.optim.Adam),
-    hyperparameters=(_lr(1e-3), _BETA1, _BETA2, _EPS, _WD),
-))
-register(OptimizerInfo(
-    name="amsgrad",
-    description="AMSGrad (Reddi et al.), torch.optim.Adam(amsgrad=True)",
-    factory=partial(_with_betas, torch.optim.Adam),
-    hyperparameters=(_lr(1e-3), _BETA1, _BETA2, _EPS, _WD),
-    fixed={"amsgrad": True},
-))
-register(OptimizerInfo(
-    name="adamw",
-    description="AdamW (Loshchilov & Hutter), decoupled weight decay, torch.optim.AdamW",
-    factory=partial(_with_betas, torch.optim.AdamW),
-    hyperparameters=(_lr(1e-3), _BETA1, _BETA2, _EPS,
-                     HyperParameter("weight_decay", 1e-2, "decoupled decay", low=0.0)),
-))
-register(OptimizerInfo(
-    name="sgd",
-    description="SGD with (optionally Nesterov) momentum, torch.optim.SGD",
-    factory=torch.optim.SGD,
-    hyperparameters=(
-        _lr(0.1),
-        HyperParameter("momentum", 0.9, "momentum factor", low=0.0, high=1.0,
-                       high_inclusive=False),
-        HyperParameter("dampening", 0.0, "momentum dampening", low=0.0, high=1.0),
-        HyperParameter("nesterov", False, "Nesterov momentum", kind="bool"),
-        _WD,
-    ),
-))
-register(OptimizerInfo(
-    name="adagrad",
-    description="Adagrad (Duchi et al.), torch.optim.Adagrad",
-    factory=torch.optim.Adagrad,
-    hyperparameters=(_lr(1e-2), HyperParameter("eps", 1e-10, "denominator offset", low=0.0,
-                                               log=True), _WD),
-))
+register(
+    OptimizerInfo(
+        name="adam",
+        description="Adam (Kingma & Ba), torch.optim.Adam",
+        factory=partial(_with_betas, torch.optim.Adam),
+        hyperparameters=(_lr(1e-3), _BETA1, _BETA2, _EPS, _WD),
+    )
+)
+register(
+    OptimizerInfo(
+        name="amsgrad",
+        description="AMSGrad (Reddi et al.), torch.optim.Adam(amsgrad=True)",
+        factory=partial(_with_betas, torch.optim.Adam),
+        hyperparameters=(_lr(1e-3), _BETA1, _BETA2, _EPS, _WD),
+        fixed={"amsgrad": True},
+    )
+)
+register(
+    OptimizerInfo(
+        name="adamw",
+        description="AdamW (Loshchilov & Hutter), decoupled weight decay, torch.optim.AdamW",
+        factory=partial(_with_betas, torch.optim.AdamW),
+        hyperparameters=(
+            _lr(1e-3),
+            _BETA1,
+            _BETA2,
+            _EPS,
+            HyperParameter("weight_decay", 1e-2, "decoupled decay", low=0.0),
+        ),
+    )
+)
+register(
+    OptimizerInfo(
+        name="sgd",
+        description="SGD with (optionally Nesterov) momentum, torch.optim.SGD",
+        factory=torch.optim.SGD,
+        hyperparameters=(
+            _lr(0.1),
+            HyperParameter(
+                "momentum", 0.9, "momentum factor", low=0.0, high=1.0, high_inclusive=False
+            ),
+            HyperParameter("dampening", 0.0, "momentum dampening", low=0.0, high=1.0),
+            HyperParameter("nesterov", False, "Nesterov momentum", kind="bool"),
+            _WD,
+        ),
+    )
+)
+register(
+    OptimizerInfo(
+        name="adagrad",
+        description="Adagrad (Duchi et al.), torch.optim.Adagrad",
+        factory=torch.optim.Adagrad,
+        hyperparameters=(
+            _lr(1e-2),
+            HyperParameter("eps", 1e-10, "denominator offset", low=0.0, log=True),
+            _WD,
+        ),
+    )
+)
+
+
+# AdaBound family: our implementation (hpsearch.optim.adabound), reference semantics.
+_FINAL_LR = HyperParameter(
+    "final_lr",
+    0.1,
+    "final (SGD-phase) step size the bounds close on",
+    low=0.0,
+    low_inclusive=False,
+    log=True,
+)
+_GAMMA = HyperParameter(
+    "gamma",
+    1e-3,
+    "convergence speed of the bounds, per optimizer step",
+    low=0.0,
+    high=1.0,
+    low_inclusive=False,
+    high_inclusive=False,
+    log=True,
+)
+_ADABOUND_HPS = (_lr(1e-3), _FINAL_LR, _GAMMA, _BETA1, _BETA2, _EPS, _WD)
+
+register(
+    OptimizerInfo(
+        name="adabound",
+        description="AdaBound (Luo et al. 2019), Adam clipped into bounds closing on final_lr",
+        factory=partial(_with_betas, AdaBound),
+        hyperparameters=_ADABOUND_HPS,
+    )
+)
+register(
+    OptimizerInfo(
+        name="amsbound",
+        description="AMSBound (Luo et al. 2019), AdaBound on the running max of the second moment",
+        factory=partial(_with_betas, AdaBound),
+        hyperparameters=_ADABOUND_HPS,
+        fixed={"amsbound": True},
+    )
+)
+register(
+    OptimizerInfo(
+        name="adaboundw",
+        description="AdaBoundW, AdaBound with decoupled decay p *= 1 - weight_decay*lr/initial_lr",
+        factory=partial(_with_betas, AdaBoundW),
+        hyperparameters=(
+            *_ADABOUND_HPS[:-1],
+            HyperParameter("weight_decay", 0.0, "decoupled decay per step", low=0.0),
+        ),
+    )
+)

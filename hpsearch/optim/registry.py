@@ -62,9 +62,7 @@ class HyperParameter:
             value > self.high or (value == self.high and not self.high_inclusive)
         )
         if too_low or too_high:
-            raise UserInputError(
-                f"`{self.name}` must be in {self.range_text()}, got {value!r}."
-            )
+            raise UserInputError(f"`{self.name}` must be in {self.range_text()}, got {value!r}.")
 
 
 @dataclass(frozen=True)
@@ -125,7 +123,8 @@ def resolve_hyperparameters(name: str, values: Mapping[str, Any]) -> dict[str, A
 
 
 def build_optimizer(
-    name: str, params: Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]],
+    name: str,
+    params: Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]],
     hyperparameters: Mapping[str, Any],
 ) -> torch.optim.Optimizer:
     """Construct the registered optimizer `name` over `params` with validated hyperparameters."""

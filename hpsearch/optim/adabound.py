@@ -1,0 +1,435 @@
+"""AdaBound, AMSBound and AdaBoundW (Luo et al., ICLR 2019), numerically the reference package.
+
+The reference is PyPI `adabound` 0.0.5 (`/work/shared/ADABOUND.md` §1 has its exact rules). We keep
+its trajectory for every argument and fix its latent bugs:
+
+- the initial lr lives in each param group as `initial_lr` (the key torch LR schedulers use), so it
+  is saved in `state_dict`, a resumed run keeps scaling the bounds by `lr / initial_lr`, and groups
+  added with `add_param_group` are updated (the reference silently skips them);
+- `lr=0` at construction is refused instead of dividing by zero at the first step;
+- `gamma=0` means "no upper bound" instead of a `ZeroDivisionError`.
+
+Three interchangeable code paths compute the same update:
+
+- `adabound_update`: one tensor at a time, the reference's op order; public, and its
+  hyperparameters may be tensors broadcastable against the parameter, so K stacked models can be
+  trained at once with per-member hyperparameters (population training reuses exactly this);
+- the multi-tensor (`torch._foreach_*`) path, the default: it clamps the *denominator* instead of
+  the rate (same result up to rounding) so the whole step makes about as many passes over memory
+  as `torch.optim.Adam(foreach=True)`;
+- `fused=True`: one compiled kernel per large tensor (`hpsearch.optim.fused`), opt-in because
+  `torch.compile` costs seconds to minutes of warm-up per process.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+Scalar = float | Tensor
+
+
+def _sqrt(x: Scalar) -> Scalar:
+    return torch.sqrt(x) if isinstance(x, Tensor) else math.sqrt(x)
+
+
+def bound_schedule(
+    step: int | Tensor,
+    *,
+    lr: Scalar,
+    final_lr: Scalar,
+    gamma: Scalar,
+    beta1: Scalar,
+    beta2: Scalar,
+    initial_lr: Scalar | None = None,
+) -> tuple[Scalar, Scalar, Scalar]:
+    """The step size and the lower/upper bounds on the element-wise rate at step `step` (>= 1).
+
+    Returns `(step_size, lower, upper)`: the rate of each element is
+    `clamp(step_size / (sqrt(v) + eps), lower, upper)`. Adam's bias correction is folded into
+    `step_size`, i.e. inside the clip, as in the reference. The bounds close around
+    `final_lr * lr / initial_lr`, so a torch LR scheduler that changes `lr` also moves them.
+    Floats give floats; any tensor argument gives broadcast tensors.
+    """
+    bias_correction1 = 1 - beta1**step
+    bias_correction2 = 1 - beta2**step
+    step_size = lr * _sqrt(bias_correction2) / bias_correction1
+    # Written as in the reference (final_lr * lr / base_lr) so floats round identically.
+    target = final_lr if initial_lr is None else final_lr * lr / initial_lr
+    lower = target * (1 - 1 / (gamma * step + 1))
+    gamma_step = gamma * step
+    if isinstance(gamma_step, Tensor):
+        upper = target * (1 + 1 / gamma_step)  # 1/0 is inf for tensors
+    else:
+        upper = target * (1 + 1 / gamma_step) if gamma_step != 0 else (math.inf if target else 0.0)
+    return step_size, lower, upper
+
+
+def adabound_update(
+    param: Tensor,
+    grad: Tensor,
+    exp_avg: Tensor,
+    exp_avg_sq: Tensor,
+    *,
+    step: int | Tensor,
+    lr: Scalar,
+    final_lr: Scalar,
+    gamma: Scalar,
+    beta1: Scalar,
+    beta2: Scalar,
+    eps: Scalar,
+    weight_decay: Scalar = 0.0,
+    initial_lr: Scalar | None = None,
+    max_exp_avg_sq: Tensor | None = None,
+    decoupled_weight_decay: bool = False,
+) -> None:
+    """One AdaBound step of one tensor, in place on `param`, `exp_avg`, `exp_avg_sq` (and
+    `max_exp_avg_sq`, which switches on AMSBound).
+
+    `step` counts this step (1 on the first call). Every hyperparameter may be a Python float or a
+    tensor broadcastable against `param`: stacking K models along a leading dimension and passing
+    hyperparameters of shape `[K, 1, ...]` gives exactly K independent AdaBound runs in one call.
+    `initial_lr` (default: `lr`) is the lr the bounds were set for; the bounds scale by
+    `lr / initial_lr`. Weight decay is coupled L2 (added to the gradient), or with
+    `decoupled_weight_decay` the AdaBoundW shrink `param *= 1 - weight_decay * lr / initial_lr`.
+    The op order is the reference's, so float hyperparameters reproduce it to the last bit.
+    """
+    step_size, lower, upper = bound_schedule(
+        step,
+        lr=lr,
+        final_lr=final_lr,
+        gamma=gamma,
+        beta1=beta1,
+        beta2=beta2,
+        initial_lr=initial_lr,
+    )
+    wd_is_tensor = isinstance(weight_decay, Tensor)
+    if decoupled_weight_decay:
+        if wd_is_tensor or weight_decay != 0:
+            schedule = 1.0 if initial_lr is None else lr / initial_lr
+            param.mul_(1 - weight_decay * schedule)
+    elif wd_is_tensor:
+        grad = grad + weight_decay * param
+    elif weight_decay != 0:
+        grad = grad.add(param, alpha=weight_decay)
+
+    if isinstance(beta1, Tensor):
+        exp_avg.mul_(beta1).add_((1 - beta1) * grad)
+    else:
+        exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
+    if isinstance(beta2, Tensor):
+        exp_avg_sq.mul_(beta2).add_((1 - beta2) * grad * grad)
+    else:
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    second = exp_avg_sq
+    if max_exp_avg_sq is not None:
+        torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        second = max_exp_avg_sq
+    denom = second.sqrt().add_(eps)
+
+    if isinstance(step_size, Tensor):
+        rate = step_size / denom
+    else:
+        rate = torch.full_like(denom, step_size).div_(denom)
+    if isinstance(lower, Tensor) or isinstance(upper, Tensor):
+        rate = torch.clamp(rate, torch.as_tensor(lower), torch.as_tensor(upper))
+    else:
+        rate.clamp_(lower, upper)
+    param.sub_(rate.mul_(exp_avg))
+
+
+def _foreach_update(
+    params: list[Tensor],
+    grads: list[Tensor],
+    exp_avgs: list[Tensor],
+    exp_avg_sqs: list[Tensor],
+    max_exp_avg_sqs: list[Tensor] | None,
+    *,
+    step_size: float,
+    lower: float,
+    upper: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    decay: float,
+) -> None:
+    """The same step for many tensors that share a step count, in few full-memory passes.
+
+    Instead of clamping the rate `s / d` to `[lower, upper]` (which needs a rate buffer and three
+    more passes), clamp the denominator `d` to `[s / upper, s / lower]` and let `addcdiv_` apply
+    `s * m / d`: equal up to rounding, and no pass more than torch's foreach Adam.
+    """
+    if weight_decay != 0:
+        grads = torch._foreach_add(grads, params, alpha=weight_decay)
+    torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+    torch._foreach_mul_(exp_avg_sqs, beta2)
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
+    second = exp_avg_sqs
+    if max_exp_avg_sqs is not None:
+        torch._foreach_maximum_(max_exp_avg_sqs, exp_avg_sqs)
+        second = max_exp_avg_sqs
+    if decay != 1:
+        torch._foreach_mul_(params, decay)
+    if not upper > 0:  # final_lr or lr is 0: every rate is clamped to 0
+        return
+    denom = torch._foreach_sqrt(second)
+    torch._foreach_add_(denom, eps)
+    low_denom = step_size / upper  # 0 when there is no upper bound
+    high_denom = step_size / lower if lower > 0 else math.inf
+    if low_denom > 0 and high_denom < math.inf:
+        # One clamp pass per tensor beats foreach clamp_min_ + clamp_max_ (two passes) once the
+        # tensor is large enough that the Python loop is noise.
+        small = []
+        for d in denom:
+            if d.numel() >= _CLAMP_LOOP_NUMEL:
+                d.clamp_(low_denom, high_denom)
+            else:
+                small.append(d)
+        if small:
+            torch._foreach_clamp_min_(small, low_denom)
+            torch._foreach_clamp_max_(small, high_denom)
+    elif low_denom > 0:
+        torch._foreach_clamp_min_(denom, low_denom)
+    elif high_denom < math.inf:
+        torch._foreach_clamp_max_(denom, high_denom)
+    torch._foreach_addcdiv_(params, exp_avgs, denom, value=-step_size)
+
+
+_CLAMP_LOOP_NUMEL = 1 << 15
+
+
+def _check_hyperparameters(group: dict[str, Any]) -> None:
+    """Raise ValueError naming the hyperparameter if a param group's value is out of range."""
+    lr, initial_lr = group["lr"], group.get("initial_lr", group["lr"])
+    if not lr >= 0.0:
+        raise ValueError(f"Invalid learning rate `lr`={lr}: must be >= 0.")
+    if not initial_lr > 0.0:
+        raise ValueError(
+            f"Invalid initial learning rate `lr`={initial_lr}: AdaBound scales its bounds by "
+            "lr / initial lr, so the lr a group starts with must be > 0 (a scheduler may lower it "
+            "to 0 later; to freeze parameters, leave them out)."
+        )
+    betas = group["betas"]
+    if len(betas) != 2:
+        raise ValueError(f"Invalid `betas`={betas!r}: expected two numbers (beta1, beta2).")
+    for index, beta in enumerate(betas):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {index}: {beta}; must be in [0, 1).")
+    if not group["final_lr"] >= 0.0:
+        raise ValueError(
+            f"Invalid final learning rate `final_lr`={group['final_lr']}: must be >= 0."
+        )
+    if not 0.0 <= group["gamma"] < 1.0:
+        raise ValueError(f"Invalid `gamma`={group['gamma']}: must be in [0, 1).")
+    if not group["eps"] >= 0.0:
+        raise ValueError(f"Invalid epsilon value `eps`={group['eps']}: must be >= 0.")
+    if not group["weight_decay"] >= 0.0:
+        raise ValueError(f"Invalid `weight_decay`={group['weight_decay']}: must be >= 0.")
+
+
+class AdaBound(torch.optim.Optimizer):
+    """AdaBound (Luo et al., ICLR 2019): Adam whose element-wise rate is clipped to bounds that
+    close around `final_lr`, so training turns into SGD with (dampened) momentum.
+
+    Same trajectory as PyPI `adabound` 0.0.5 for every argument: bias correction inside the clip,
+    eps outside the sqrt, coupled L2 `weight_decay`, a per-parameter step counter, bounds scaled
+    by `lr / initial_lr` when a scheduler changes lr, `amsbound=True` for AMSBound. Differences
+    from the reference are fixes: `initial_lr` is kept per param group (in `state_dict`, and set by
+    `add_param_group`), `lr=0` at construction is a ValueError, `gamma=0` means no upper bound.
+
+    With the defaults the late phase is SGD with lr `final_lr * (1 - beta1)` in torch's undampened
+    convention (0.01 for `final_lr=0.1`), and `gamma` counts optimizer steps, not epochs.
+
+    `foreach` (default on) selects the multi-tensor path; `foreach=False` the single-tensor
+    reference path (`adabound_update`). `fused=True` compiles one kernel per large tensor with
+    `torch.compile` (fastest per step; pays compilation once per process).
+    """
+
+    _decoupled = False
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        final_lr: float = 0.1,
+        gamma: float = 1e-3,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsbound: bool = False,
+        *,
+        foreach: bool | None = None,
+        fused: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            betas=betas,
+            final_lr=final_lr,
+            gamma=gamma,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsbound=amsbound,
+            foreach=foreach,
+            fused=fused,
+        )
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group; it gets its own `initial_lr` (its lr now) unless it brings one."""
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        _check_hyperparameters(group)
+        group.setdefault("initial_lr", group["lr"])
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("amsbound", False)
+            group.setdefault("foreach", None)
+            group.setdefault("fused", False)
+            group.setdefault("initial_lr", group["lr"])
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        """Perform one optimization step; `closure` re-evaluates the loss (with grad enabled)."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            self._step_group(group)
+        return loss
+
+    def _step_group(self, group: dict[str, Any]) -> None:
+        amsbound = group["amsbound"]
+        # Parameters are bucketed by their own step count (the reference's per-parameter
+        # counter); normally there is one bucket.
+        buckets: dict[int, list[Tensor]] = {}
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise RuntimeError("AdaBound does not support sparse gradients.")
+            state = self.state[p]
+            if not state:
+                state["step"] = 0
+                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            if amsbound and "max_exp_avg_sq" not in state:
+                state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["step"] += 1
+            buckets.setdefault(state["step"], []).append(p)
+
+        beta1, beta2 = group["betas"]
+        foreach = group["foreach"] is not False and not torch.jit.is_scripting()
+        for step, params in buckets.items():
+            states = [self.state[p] for p in params]
+            if not foreach and not group["fused"]:
+                for p, state in zip(params, states, strict=True):
+                    assert p.grad is not None  # bucketed above
+                    adabound_update(
+                        p,
+                        p.grad,
+                        state["exp_avg"],
+                        state["exp_avg_sq"],
+                        step=step,
+                        lr=group["lr"],
+                        final_lr=group["final_lr"],
+                        gamma=group["gamma"],
+                        beta1=beta1,
+                        beta2=beta2,
+                        eps=group["eps"],
+                        weight_decay=group["weight_decay"],
+                        initial_lr=group["initial_lr"],
+                        max_exp_avg_sq=state["max_exp_avg_sq"] if amsbound else None,
+                        decoupled_weight_decay=self._decoupled,
+                    )
+                continue
+            step_size, lower, upper = bound_schedule(
+                step,
+                lr=group["lr"],
+                final_lr=group["final_lr"],
+                gamma=group["gamma"],
+                beta1=beta1,
+                beta2=beta2,
+                initial_lr=group["initial_lr"],
+            )
+            weight_decay = group["weight_decay"]
+            decay = 1.0
+            if self._decoupled:
+                decay = 1 - weight_decay * group["lr"] / group["initial_lr"]
+                weight_decay = 0.0
+            tensors = (
+                params,
+                [p.grad for p in params],
+                [s["exp_avg"] for s in states],
+                [s["exp_avg_sq"] for s in states],
+                [s["max_exp_avg_sq"] for s in states] if amsbound else None,
+            )
+            scalars = dict(
+                step_size=float(step_size),
+                lower=float(lower),
+                upper=float(upper),
+                beta1=beta1,
+                beta2=beta2,
+                eps=group["eps"],
+                weight_decay=weight_decay,
+                decay=decay,
+            )
+            if group["fused"]:
+                from hpsearch.optim.fused import fused_update
+
+                fused_update(*tensors, **scalars)  # type: ignore[arg-type]
+            else:
+                _foreach_update(*tensors, **scalars)  # type: ignore[arg-type]
+
+
+class AMSBound(AdaBound):
+    """AMSBound: AdaBound on the running maximum of the second moment (`amsbound=True`)."""
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        final_lr: float = 0.1,
+        gamma: float = 1e-3,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        *,
+        foreach: bool | None = None,
+        fused: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            final_lr=final_lr,
+            gamma=gamma,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsbound=True,
+            foreach=foreach,
+            fused=fused,
+        )
+
+
+class AdaBoundW(AdaBound):
+    """AdaBound with decoupled weight decay: `p <- p * (1 - weight_decay * lr / initial_lr)`.
+
+    The decay is applied to the weights before the bounded step and never enters the moments.
+    Why this form: it is the decoupled decay of Loshchilov & Hutter, scaled by the schedule
+    multiplier `lr / initial_lr` but not by the Adam lr `lr` itself. Without a scheduler it is
+    exactly the reference author's AdaBoundW (GitHub master, never released: `p -= wd * p` each
+    step), and like AdamW it follows the schedule, whereas `p * (1 - lr * wd)` (pytorch_optimizer)
+    would tie the decay to the Adam-phase lr that AdaBound leaves behind (1e-3 by default).
+    Note the per-step shrink is `weight_decay` itself: values around 1e-5 to 1e-4 compare with
+    SGD's coupled 5e-4 at lr 0.1. `amsbound=True` combines it with AMSBound.
+    """
+
+    _decoupled = True
