@@ -1,0 +1,261 @@
+"""`hpsearch run`: spec → missing cells → Ray Tune → Optuna trials → summary.
+
+The order matters for "nothing written on bad input": the spec, the options and the spec hash
+against storage are all checked before the first write. The scoring of a finished cell (floor,
+outcome, Optuna state) lives here so scheduling stays about Ray and storage about the database.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from optuna.trial import TrialState
+
+from hpsearch import __version__
+from hpsearch.errors import UserInputError
+from hpsearch.spec import Cell, StudySpec, expand_cells, load_spec, search_space
+from hpsearch.storage import (
+    CellRecord,
+    GroupInfo,
+    TrialWriter,
+    check_group,
+    finished_cells,
+    load_study_data,
+    prepare_group,
+    resolve_storage_url,
+)
+from hpsearch.tasks import get_task_info, metric_direction
+
+
+def group_info(spec: StudySpec) -> GroupInfo:
+    """What storage keeps about a spec's study group."""
+    task = get_task_info(spec.task.name)
+    return GroupInfo(
+        name=spec.name,
+        spec=spec.resolved(),
+        spec_hash=spec.spec_hash(),
+        metric=spec.metric,
+        direction=metric_direction(spec.metric),
+        task=task.name,
+        num_classes=task.num_classes,
+        optimizers={opt: search_space(spec, opt) for opt in spec.optimizers},
+    )
+
+
+def floor_value(metric: str, num_classes: int | None, initial: Mapping[str, float]) -> float:
+    """The score of a diverged cell: chance accuracy, else the metric's value before training."""
+    if metric.endswith("accuracy") and num_classes:
+        return 1.0 / num_classes
+    value = initial.get(metric)
+    if value is None or not math.isfinite(value):
+        return math.nan
+    return float(value)
+
+
+def make_finisher(metric: str, num_classes: int | None) -> Any:
+    """The scheduler's `finish` hook: score a cell's result and write its trial once."""
+    import torch
+
+    versions = {"hpsearch_version": __version__, "torch_version": torch.__version__}
+
+    def finish(
+        writer: TrialWriter, record: CellRecord, cell: Mapping[str, Any], result: dict[str, Any]
+    ) -> str:
+        outcome = result.get("outcome", "error")
+        final = result.get("final") or {}
+        epochs = result.get("epochs") or []
+        raw = final.get(metric, epochs[-1].get(metric) if epochs else math.nan)
+        raw = float(raw) if raw is not None else math.nan
+        floor = floor_value(metric, num_classes, result.get("initial") or {})
+        if outcome == "completed" and not math.isfinite(raw):
+            outcome = "diverged"  # nothing finite was measured: score it, don't drop it
+        for i, metrics in enumerate(epochs, start=1):  # the final curve, whatever was flushed
+            record.epochs.setdefault(
+                i, {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+            )
+        attrs = {
+            "outcome": outcome,
+            "seed": cell["seed"],
+            "metric": metric,
+            "raw_value": raw,
+            "floor": floor,
+            "diverged_epoch": result.get("diverged_epoch"),
+            "divergence_reason": result.get("divergence_reason"),
+            "error": result.get("error"),
+            "wall_seconds": result.get("wall_seconds"),
+            "device": result.get("device"),
+            "final": final,
+            "initial": result.get("initial") or {},
+            **versions,
+        }
+        if outcome == "error":
+            writer.finish(record, state=TrialState.FAIL, value=None, attrs=attrs)
+        else:
+            value = floor if outcome == "diverged" else raw
+            if not math.isfinite(value):  # no floor known (e.g. no initial loss): worst possible
+                value = -math.inf if metric_direction(metric) == "maximize" else math.inf
+            writer.finish(record, state=TrialState.COMPLETE, value=value, attrs=attrs)
+        return str(outcome)
+
+    return finish
+
+
+@dataclass
+class RunReport:
+    """What `hpsearch run` did, for the summary and the exit code."""
+
+    name: str
+    storage: str
+    total: int
+    missing: int
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # optimizer -> outcome -> n
+    ray_seconds: float = 0.0
+    run_seconds: float = 0.0
+    recorder_errors: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return sum(
+            c.get("error", 0) + c.get("running", 0) + c.get("missing", 0)
+            for c in self.counts.values()
+        )
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+def _check_options(max_concurrent: int | None, gpus_per_trial: float | None, url: str) -> None:
+    if max_concurrent is not None and max_concurrent < 1:
+        raise UserInputError(f"`--max-concurrent` must be at least 1, got {max_concurrent}.")
+    if gpus_per_trial is not None and not (gpus_per_trial >= 0 and math.isfinite(gpus_per_trial)):
+        raise UserInputError(f"`--gpus-per-trial` must be 0 or more, got {gpus_per_trial}.")
+    if "://" not in url:
+        raise UserInputError(
+            f"`--storage {url}` is not a database URL; expected e.g. `sqlite:///hpsearch.db` or "
+            f"`postgresql+psycopg://user@host/db`."
+        )
+
+
+def run_study(
+    spec_path: str | Path,
+    *,
+    overrides: Sequence[str] = (),
+    storage: str | None = None,
+    ray_address: str | None = None,
+    max_concurrent: int | None = None,
+    gpus_per_trial: float | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    faults: Mapping[str, str] | None = None,
+) -> RunReport:
+    """Run every unfinished cell of a spec and return what happened (see `RunReport`)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    spec = load_spec(spec_path, overrides)
+    url = resolve_storage_url(storage)
+    _check_options(max_concurrent, gpus_per_trial, url)
+    cells = expand_cells(spec)
+    group = group_info(spec)
+    check_group(url, group, force=force)  # reads only: a changed spec is refused before writes
+    report = RunReport(name=spec.name, storage=url, total=len(cells), missing=len(cells))
+    if dry_run:
+        done = _finished_if_exists(url, spec)
+        todo = [c for c in cells if c.key not in done]
+        for cell in todo:
+            out.write(cell.key + "\n")
+        err.write(f"{len(todo)} of {len(cells)} cells would run ({spec.name}, {url}).\n")
+        report.missing = len(todo)
+        return report
+
+    study_ids = prepare_group(url, group, force=force)
+    done = finished_cells(url, study_ids.values())
+    todo = [c for c in cells if c.key not in done]
+    report.missing = len(todo)
+    err.write(
+        f"{spec.name}: {len(cells)} cells, {len(cells) - len(todo)} already finished, "
+        f"{len(todo)} to run -> {url}\n"
+    )
+    if todo:
+        from hpsearch import scheduling
+
+        report.ray_seconds = scheduling.start_ray(ray_address)
+        task = get_task_info(spec.task.name)
+        writer = TrialWriter(url, study_ids, group.optimizers, spec.metric)
+        result = scheduling.run_cells(
+            todo,
+            url=url,
+            writer=writer,
+            study_names={opt: spec.study_name(opt) for opt in spec.optimizers},
+            study_ids=study_ids,
+            finish=make_finisher(spec.metric, task.num_classes),
+            task={"name": task.name, "options": spec.task.options(), "epochs": spec.task.epochs},
+            metrics=task.metrics,
+            max_concurrent=max_concurrent,
+            gpus_per_trial=gpus_per_trial,
+            progress_stream=err,
+            faults=faults,
+        )
+        report.run_seconds = result.seconds
+        report.recorder_errors = result.recorder_errors
+    report.counts = cell_counts(url, spec, cells)
+    write_summary(report, spec, url, out)
+    for problem in report.recorder_errors[:10]:
+        err.write(f"recorder: {problem}\n")
+    return report
+
+
+def _finished_if_exists(url: str, spec: StudySpec) -> set[str]:
+    from hpsearch.errors import StorageError
+
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return set()
+    try:
+        data = load_study_data(url, spec.name)
+    except StorageError:
+        return set()
+    return set(data.trials.loc[data.trials["outcome"].isin(["completed", "diverged"]), "cell"])
+
+
+def cell_counts(url: str, spec: StudySpec, cells: Sequence[Cell]) -> dict[str, dict[str, int]]:
+    """Per optimizer, this spec's cells by outcome (`missing` where no trial exists)."""
+    data = load_study_data(url, spec.name)
+    outcome = dict(zip(data.trials["cell"], data.trials["outcome"], strict=True))
+    counts: dict[str, dict[str, int]] = {}
+    for cell in cells:
+        state = outcome.get(cell.key, "missing")
+        per = counts.setdefault(cell.optimizer, {})
+        per[state] = per.get(state, 0) + 1
+    return counts
+
+
+def write_summary(report: RunReport, spec: StudySpec, url: str, out: TextIO) -> None:
+    """One row per optimizer: cells by outcome and the best seed-mean value."""
+    data = load_study_data(url, spec.name)
+    trials = data.trials
+    cols = ("completed", "diverged", "error", "running", "missing")
+    header = f"{'optimizer':<12}{'cells':>7}" + "".join(f"{c:>11}" for c in cols)
+    header += f"  best {spec.metric} (seed mean)"
+    out.write(header + "\n")
+    for optimizer in spec.optimizers:
+        counts = report.counts.get(optimizer, {})
+        sub = trials[(trials["optimizer"] == optimizer) & trials["value"].notna()]
+        hps = [h for h in data.hyperparameters.get(optimizer, []) if h in sub.columns]
+        best = "-"
+        if not sub.empty:
+            means = sub.groupby(hps, dropna=False)["value"].mean() if hps else sub["value"]
+            value = means.max() if data.direction == "maximize" else means.min()
+            best = f"{value:.4g}"
+        total = sum(counts.values())
+        out.write(
+            f"{optimizer:<12}{total:>7}"
+            + "".join(f"{counts.get(c, 0):>11}" for c in cols)
+            + f"  {best}\n"
+        )

@@ -1,0 +1,484 @@
+"""Ray Tune scheduling: the only module that imports Ray.
+
+Three parts, all in the driver except the trainable:
+- `_trainable` (runs in a Ray worker) trains one cell with `hpsearch.tasks.train`, reports every
+  epoch with `tune.report`, and sends the whole `TrialResult` in a last report. A training
+  exception becomes an `error` result, so Ray retries only infrastructure failures (a lost node).
+- `CellSearcher.suggest` claims the next missing cell in storage (so concurrent drivers share
+  the work) and returns `FINISHED` when none is left.
+- `Recorder` (a `tune.Callback`) is the single writer of Optuna trials. It never raises into
+  Ray: an exception in a callback would abort the whole `fit()`.
+
+Everything is keyed by cell key and a trial's config carries a list of cells, so a pack of
+cells in one Ray trial (population runs) only needs a trainable that reports per cell.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no CSV/JSON/TBX per trial
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", "8")
+
+import ray
+from ray import tune
+from ray.tune.search import Searcher
+
+from hpsearch.spec import Cell
+from hpsearch.storage import CellClaims, CellRecord, TrialWriter, is_cell_finished
+
+log = logging.getLogger(__name__)
+# Tune's end-of-run analysis looks for the per-trial result files we turn off; the database is
+# the record, so its "Failed to fetch metrics" warning is noise.
+logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+
+RESULT_KEY = "hpsearch_result"
+
+
+# --- Ray lifecycle ----------------------------------------------------------------------------
+
+
+def start_ray(address: str | None = None, *, num_cpus: int | None = None) -> float:
+    """Connect to `address` or start a local Ray (reused if this process has one); seconds."""
+    started = time.perf_counter()
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {
+            "log_to_driver": False,
+            "include_dashboard": False,
+            "logging_level": logging.WARNING,
+        }
+        if address:
+            kwargs["address"] = address
+        elif num_cpus is not None:
+            kwargs["num_cpus"] = num_cpus
+        ray.init(**kwargs)
+    return time.perf_counter() - started
+
+
+def cluster_cpus() -> int:
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def cluster_gpus() -> float:
+    return float(ray.cluster_resources().get("GPU", 0.0))
+
+
+def stop_ray() -> None:
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+# --- the trainable (in a Ray worker) ----------------------------------------------------------
+
+
+def _trainable(config: dict[str, Any]) -> None:
+    from hpsearch.tasks import TrialResult, train
+
+    torch_threads = int(config.get("threads", 1))
+    import torch
+
+    torch.set_num_threads(torch_threads)
+    task = config["task"]
+    for cell in config["cells"]:
+        key = cell["key"]
+
+        def on_epoch(epoch: int, metrics: dict[str, float], key: str = key) -> None:
+            tune.report({"cell": key, "epoch": epoch, **metrics})
+
+        try:
+            fault = config.get("faults", {}).get(key)
+            if fault:
+                raise RuntimeError(fault)
+            result = train(
+                task["name"],
+                cell["optimizer"],
+                cell["hyperparameters"],
+                cell["seed"],
+                options=task["options"],
+                epochs=task["epochs"],
+                device=config["device"],
+                on_epoch=on_epoch,
+            )
+        except Exception as error:  # a training failure is data (FAIL), not a Ray retry
+            result = TrialResult(outcome="error", error=f"{type(error).__name__}: {error}")
+        tune.report({"cell": key, RESULT_KEY: json.dumps(asdict(result), default=str)})
+
+
+# --- the searcher: claims cells -----------------------------------------------------------------
+
+
+def cell_config(cell: Cell) -> dict[str, Any]:
+    return {
+        "key": cell.key,
+        "optimizer": cell.optimizer,
+        "hyperparameters": dict(cell.hyperparameters()),
+        "params": dict(cell.params),
+        "fixed": dict(cell.fixed),
+        "seed": cell.seed,
+    }
+
+
+class CellSearcher(Searcher):
+    """Hands Tune one claimed, unfinished cell per suggestion.
+
+    Cells a live driver holds are deferred and re-checked when nothing else is left: finished
+    there → dropped; owner dead → taken over. So two drivers on one spec end with every cell
+    run exactly once.
+    """
+
+    def __init__(
+        self,
+        cells: Sequence[Cell],
+        *,
+        claims: CellClaims,
+        url: str,
+        study_names: Mapping[str, str],
+        study_ids: Mapping[str, int],
+        base_config: Mapping[str, Any],
+        recheck_seconds: float = 2.0,
+    ) -> None:
+        super().__init__()
+        self._queue: deque[Cell] = deque(cells)
+        self._deferred: list[Cell] = []
+        self._claims = claims
+        self._url = url
+        self._names = dict(study_names)
+        self._ids = dict(study_ids)
+        self._base = dict(base_config)
+        self._recheck = recheck_seconds
+        self._last_recheck = 0.0
+        self.skipped_finished = 0  # finished by another driver meanwhile
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its searcher and callbacks for `Tuner.restore`, which we never use (the
+        # database is the record); engines and locks don't pickle.
+        return {}
+
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict, **spec: Any
+    ) -> bool:
+        return True
+
+    def _take(self, cell: Cell) -> bool | None:
+        """True: ours to run; False: finished elsewhere; None: a live driver holds it."""
+        study = self._names[cell.optimizer]
+        if not self._claims.claim(study, cell.key):
+            return None
+        if is_cell_finished(self._url, self._ids[cell.optimizer], cell.key):
+            self._claims.release(study, cell.key)
+            self.skipped_finished += 1
+            return False
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        try:
+            while self._queue:
+                cell = self._queue.popleft()
+                taken = self._take(cell)
+                if taken:
+                    return {**self._base, "cells": [cell_config(cell)]}
+                if taken is None:
+                    self._deferred.append(cell)
+            if not self._deferred:
+                return Searcher.FINISHED
+            now = time.monotonic()
+            if now - self._last_recheck < self._recheck:
+                return None
+            self._last_recheck = now
+            waiting = self._deferred
+            self._deferred = []
+            for i, cell in enumerate(waiting):
+                taken = self._take(cell)
+                if taken:
+                    self._deferred.extend(waiting[i + 1 :])
+                    return {**self._base, "cells": [cell_config(cell)]}
+                if taken is None:
+                    self._deferred.append(cell)
+            return None if self._deferred else Searcher.FINISHED
+        except Exception:  # a database hiccup: try again on Tune's next call
+            log.exception("claiming a cell failed; retrying")
+            return None
+
+    @property
+    def waiting(self) -> int:
+        return len(self._deferred)
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
+        pass
+
+    def save(self, checkpoint_path: str) -> None:  # the database is the checkpoint
+        with open(checkpoint_path, "w") as handle:
+            handle.write("{}")
+
+    def restore(self, checkpoint_path: str) -> None:
+        pass
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    """Cells done / total, diverged, failed and an ETA, on stderr."""
+
+    total: int
+    done: int = 0
+    diverged: int = 0
+    failed: int = 0
+    started: float = field(default_factory=time.monotonic)
+    stream: Any = None
+    outcomes: dict[str, dict[str, int]] = field(default_factory=dict)  # optimizer -> counts
+
+    def update(self, optimizer: str, outcome: str) -> None:
+        self.done += 1
+        self.diverged += outcome == "diverged"
+        self.failed += outcome == "error"
+        counts = self.outcomes.setdefault(optimizer, {})
+        counts[outcome] = counts.get(outcome, 0) + 1
+        stream = self.stream or sys.stderr
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / self.done * (self.total - self.done) if self.done else math.nan
+        line = (
+            f"[{self.done:>{len(str(self.total))}}/{self.total}] "
+            f"{100 * self.done / max(self.total, 1):3.0f}%  diverged {self.diverged}  "
+            f"failed {self.failed}  elapsed {_clock(elapsed)}  ETA {_clock(eta)}"
+        )
+        if stream.isatty():
+            stream.write("\r" + line + ("\n" if self.done >= self.total else ""))
+        else:
+            stream.write(line + "\n")
+        stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "--:--"
+    seconds = round(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+# --- the recorder: the single writer -----------------------------------------------------------
+
+
+Finisher = Callable[[TrialWriter, CellRecord, Mapping[str, Any], dict[str, Any] | None], str]
+
+
+class Recorder(tune.Callback):
+    """Writes every cell's Optuna trial from the driver; logs instead of raising."""
+
+    def __init__(
+        self,
+        writer: TrialWriter,
+        claims: CellClaims,
+        study_names: Mapping[str, str],
+        finish: Finisher,
+        progress: Progress,
+    ) -> None:
+        self.writer = writer
+        self.claims = claims
+        self.names = dict(study_names)
+        self.finish = finish
+        self.progress = progress
+        self.records: dict[str, CellRecord] = {}
+        self.results: dict[str, dict[str, Any]] = {}
+        self.recorded: set[str] = set()
+        self.errors: list[str] = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its searcher and callbacks for `Tuner.restore`, which we never use (the
+        # database is the record); engines and locks don't pickle.
+        return {}
+
+    def _guard(self, what: str, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception as error:
+            log.exception("recorder: %s failed", what)
+            self.errors.append(f"{what}: {type(error).__name__}: {error}")
+
+    def on_step(self, iteration: int, trials: list, **info: Any) -> None:
+        self._guard("heartbeat", self.claims.heartbeat)
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        for cell in trial.config.get("cells", []):
+
+            def start(cell: dict[str, Any] = cell) -> None:
+                key = cell["key"]
+                if key in self.records:  # a retried trial restarts its curve
+                    self.records[key].epochs.clear()
+                    return
+                attrs = {
+                    "seed": cell["seed"],
+                    "optimizer": cell["optimizer"],
+                    "fixed": cell["fixed"],
+                }
+                self.records[key] = self.writer.start(cell["optimizer"], key, cell["params"], attrs)
+
+            self._guard(f"starting {cell.get('key')}", start)
+
+    def on_trial_result(
+        self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+    ) -> None:
+        def record() -> None:
+            key = result.get("cell")
+            if key not in self.records:
+                return
+            if RESULT_KEY in result:
+                self.results[key] = json.loads(result[RESULT_KEY])
+                self._finish_cell(key, trial)
+                return
+            metrics = {
+                k: v
+                for k, v in result.items()
+                if k in self.writer_metrics(trial) and isinstance(v, int | float)
+            }
+            self.writer.add_epoch(self.records[key], int(result["epoch"]), metrics)
+
+        self._guard("recording a result", record)
+
+    def writer_metrics(self, trial: Any) -> set[str]:
+        return set(trial.config.get("metrics", ()))
+
+    def _finish_cell(self, key: str, trial: Any, error: str | None = None) -> None:
+        if key in self.recorded or key not in self.records:
+            return
+        cell = next(c for c in trial.config["cells"] if c["key"] == key)
+        result = self.results.get(key)
+        if result is None:
+            result = {"outcome": "error", "error": error or "the Ray trial failed"}
+        outcome = self.finish(self.writer, self.records[key], cell, result)
+        self.recorded.add(key)
+        self.claims.release(self.names[cell["optimizer"]], key)
+        self.progress.update(cell["optimizer"], outcome)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        for cell in trial.config.get("cells", []):
+            key = cell["key"]
+            self._guard(
+                f"finishing {key}",
+                lambda key=key: self._finish_cell(key, trial, "the trial ended without a result"),
+            )
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        message = _trial_error(trial)
+        for cell in trial.config.get("cells", []):
+            key = cell["key"]
+            self._guard(f"failing {key}", lambda key=key: self._finish_cell(key, trial, message))
+
+
+def _trial_dirname(trial: Any) -> str:
+    return str(trial.trial_id)  # the default spells the whole config into the path
+
+
+def _trial_error(trial: Any) -> str:
+    try:
+        path = trial.error_file
+        if path and os.path.exists(path):
+            with open(path) as handle:
+                lines = [line for line in handle.read().strip().splitlines() if line.strip()]
+            return lines[-1][:2000] if lines else "the Ray trial failed"
+    except Exception:
+        pass
+    return "the Ray trial failed (worker or node lost)"
+
+
+# --- running ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ScheduleResult:
+    """What one `fit()` did."""
+
+    recorded: int
+    recorder_errors: list[str]
+    waiting: int  # cells still held by another live driver when we stopped
+    seconds: float
+
+
+def run_cells(
+    cells: Sequence[Cell],
+    *,
+    url: str,
+    writer: TrialWriter,
+    study_names: Mapping[str, str],
+    study_ids: Mapping[str, int],
+    finish: Finisher,
+    task: Mapping[str, Any],
+    metrics: Sequence[str],
+    max_concurrent: int | None = None,
+    gpus_per_trial: float | None = None,
+    max_failures: int = 3,
+    progress_stream: Any = None,
+    faults: Mapping[str, str] | None = None,
+    claims: CellClaims | None = None,
+) -> ScheduleResult:
+    """Run `cells` on the connected Ray cluster (call `start_ray` first)."""
+    started = time.perf_counter()
+    claims = claims or CellClaims(url)
+    gpus = cluster_gpus()
+    if gpus_per_trial is None:
+        gpus_per_trial = 1.0 if gpus > 0 else 0.0
+    if gpus_per_trial > 0 and gpus <= 0:
+        gpus_per_trial = 0.0  # a GPU request on a GPU-less cluster would stay PENDING forever
+    concurrency = max_concurrent or cluster_cpus()
+    base = {
+        "task": dict(task),
+        "metrics": list(metrics),
+        "device": "cuda" if gpus_per_trial > 0 else "cpu",
+        "threads": 1,
+        "faults": dict(faults or {}),
+    }
+    searcher = CellSearcher(
+        cells,
+        claims=claims,
+        url=url,
+        study_names=study_names,
+        study_ids=study_ids,
+        base_config=base,
+    )
+    progress = Progress(total=len(cells), stream=progress_stream)
+    recorder = Recorder(writer, claims, study_names, finish, progress)
+    trainable = tune.with_resources(_trainable, {"cpu": 1, "gpu": gpus_per_trial})
+    with tempfile.TemporaryDirectory(prefix="hpsearch-tune-") as tmp:
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=searcher,
+                num_samples=len(cells),
+                max_concurrent_trials=concurrency,
+                reuse_actors=True,
+                trial_dirname_creator=_trial_dirname,
+            ),
+            run_config=tune.RunConfig(
+                storage_path=tmp,
+                name="hpsearch",
+                verbose=0,
+                callbacks=[recorder],
+                failure_config=tune.FailureConfig(max_failures=max_failures),
+                checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
+            ),
+        )
+        try:
+            if cells:
+                tuner.fit()
+        finally:
+            claims.release_all()
+    return ScheduleResult(
+        recorded=len(recorder.recorded),
+        recorder_errors=recorder.errors,
+        waiting=searcher.waiting,
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,407 @@
+"""Study specs: TOML files → validated `StudySpec` → cells.
+
+A spec names a task, the seeds, the selection metric and, per optimizer, its search space: a
+list is grid values, a scalar is fixed, a table `{low, high, log}` is a distribution for sampled
+studies. Every problem is a `UserInputError` naming the file, the field path, the value and what
+was expected, raised before anything touches storage.
+
+A **cell** is (optimizer, hyperparameter config, seed); its `key` is canonical (sorted names,
+shortest float repr) so the same cell always has the same key in storage, across runs and
+drivers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hpsearch.errors import HpsearchError, UserInputError
+
+Scalar = bool | int | float
+
+try:  # The claims model belongs to the analysis engineer; accept a plain table until it lands.
+    from hpsearch.claims import ClaimsSpec  # type: ignore[import-not-found, unused-ignore]
+
+    _HAVE_CLAIMS = True
+except ImportError:  # pragma: no cover - depends on which modules exist
+    _HAVE_CLAIMS = False
+
+
+class Distribution(BaseModel):
+    """A range to sample from (only for `sampler` other than `grid`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Distribution:
+        if not self.low <= self.high:
+            raise ValueError(f"`low` ({self.low:g}) must not exceed `high` ({self.high:g})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log-scale range needs `low` > 0, got {self.low:g}")
+        return self
+
+
+class TaskSpec(BaseModel):
+    """`[task]`: a task registry key plus that task's options (checked against the registry)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+    epochs: int | None = Field(default=None, gt=0)
+
+    def options(self) -> dict[str, Any]:
+        """The task's options other than `name` and `epochs`."""
+        return dict(self.model_extra or {})
+
+
+class RunSpec(BaseModel):
+    """`[run]`: seeds (paired design), the selection metric and how configs are chosen."""
+
+    model_config = ConfigDict(extra="forbid")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    metric: str | None = None  # default: the task's default metric
+    sampler: Literal["grid", "sobol", "random"] = "grid"
+    samples: int | None = Field(default=None, gt=0)
+
+
+SpaceValue = Scalar | list[Scalar] | Distribution
+
+
+class StudySpec(BaseModel):
+    """A whole study file, validated."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]*$")
+    description: str = ""
+    task: TaskSpec
+    run: RunSpec = Field(default_factory=RunSpec)
+    optimizers: dict[str, dict[str, SpaceValue]] = Field(min_length=1)
+    if _HAVE_CLAIMS:
+        claims: ClaimsSpec = Field(default_factory=ClaimsSpec)
+    else:
+        claims: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def metric(self) -> str:
+        """The selection metric (resolved by `load_spec`, so never None afterwards)."""
+        if self.run.metric is None:
+            from hpsearch.tasks import get_task_info
+
+            return get_task_info(self.task.name).default_metric
+        return self.run.metric
+
+    def resolved(self) -> dict[str, Any]:
+        """The spec as JSON-ready data, defaults filled in: what storage keeps with the study."""
+        return self.model_dump(mode="json")
+
+    def spec_hash(self) -> str:
+        """A short hash of the resolved spec; a changed spec under the same name is refused."""
+        text = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def study_name(self, optimizer: str) -> str:
+        """The Optuna study holding one optimizer's cells, e.g. `adabound-digits.adam`."""
+        return f"{self.name}.{optimizer}"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: an optimizer, its searched and fixed hyperparameters, a seed."""
+
+    optimizer: str
+    params: Mapping[str, Scalar]  # searched: become Optuna params
+    fixed: Mapping[str, Scalar]  # scalars in the spec: stored as a user attribute
+    seed: int
+    key: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(
+                self, "key", cell_key(self.optimizer, {**self.fixed, **self.params}, self.seed)
+            )
+
+    def hyperparameters(self) -> dict[str, Scalar]:
+        """Every hyperparameter the spec sets for this cell (defaults fill the rest at train)."""
+        return {**self.fixed, **self.params}
+
+
+def canonical_value(value: Scalar) -> str:
+    """One spelling per value: `true`, `3`, or Python's shortest float repr (`0.001`, `1e-05`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return repr(float(value))
+
+
+def cell_key(optimizer: str, hyperparameters: Mapping[str, Scalar], seed: int) -> str:
+    """`adam:beta1=0.9,lr=0.001:seed=0` — the identity of a cell in storage."""
+    body = ",".join(f"{k}={canonical_value(hyperparameters[k])}" for k in sorted(hyperparameters))
+    return f"{optimizer}:{body}:seed={seed}"
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+def _format_location(loc: Sequence[int | str]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def _validation_message(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: the study spec is not valid:"]
+    for item in error.errors():
+        loc = [p for p in item["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)]
+        got = f" (got {item['input']!r})" if "input" in item and item["type"] != "missing" else ""
+        lines.append(f"  • {_format_location(loc)}: {item['msg']}{got}")
+    return "\n".join(lines)
+
+
+# pydantic names union members in error locations (`list[...]`, `Distribution`); users don't.
+_UNION_TAGS = {
+    "bool",
+    "int",
+    "float",
+    "list[union[bool,int,float]]",
+    "Distribution",
+    "list[bool]",
+    "list[int]",
+    "list[float]",
+}
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`run.seeds=[0,1]` → (["run", "seeds"], [0, 1]); the value is read as TOML."""
+    if "=" not in text:
+        raise UserInputError(f"`--set {text}`: expected `key=value`, e.g. `task.epochs=3`.")
+    key, raw = text.split("=", 1)
+    parts = [p.strip() for p in key.strip().split(".")]
+    if not all(parts):
+        raise UserInputError(f"`--set {text}`: `{key}` is not a dotted key like `run.seeds`.")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # a bare word, e.g. `run.metric=test_loss`
+    return parts, value
+
+
+def _apply_override(data: dict[str, Any], parts: list[str], value: Any) -> None:
+    target = data
+    for part in parts[:-1]:
+        nxt = target.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            raise UserInputError(
+                f"`--set`: `{'.'.join(parts)}` goes through a value that is not a table."
+            )
+        target = nxt
+    target[parts[-1]] = value
+
+
+def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> StudySpec:
+    """Read, override (`--set key=value`) and validate a study file; all errors are user errors."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserInputError(f"{path}: no such study file.") from None
+    except tomllib.TOMLDecodeError as error:
+        raise UserInputError(f"{path}: not valid TOML: {error}.") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserInputError(f"{path}: cannot read the study file: {error}.") from None
+    for text in overrides:
+        parts, value = parse_override(text)
+        _apply_override(data, parts, value)
+    data.setdefault("name", path.stem)
+    try:
+        spec = StudySpec.model_validate(data)
+    except ValidationError as error:
+        raise UserInputError(_validation_message(path, error)) from None
+    if not spec.name:
+        spec.name = path.stem
+    try:
+        _check_against_registries(spec)
+    except HpsearchError as error:
+        raise UserInputError(f"{path}: {error}") from None
+    return spec
+
+
+def _check_against_registries(spec: StudySpec) -> None:
+    from hpsearch.optim import get_optimizer_info
+    from hpsearch.tasks import get_task_info
+
+    try:
+        task = get_task_info(spec.task.name)
+    except UserInputError as error:
+        raise UserInputError(f"task.name: {error}") from None
+    from hpsearch.tasks.registry import resolve_options
+
+    try:
+        resolve_options(task.name, spec.task.options(), spec.task.epochs)
+    except UserInputError as error:
+        raise UserInputError(f"task: {error}") from None
+    if spec.run.metric is None:
+        spec.run.metric = task.default_metric
+    elif spec.run.metric not in task.metrics:
+        raise UserInputError(
+            f"run.metric: `{spec.run.metric}` is not a metric of `{task.name}`; expected one of "
+            f"{', '.join(task.metrics)}."
+        )
+    if len(set(spec.run.seeds)) != len(spec.run.seeds):
+        raise UserInputError(f"run.seeds: seeds repeat in {spec.run.seeds}.")
+    if spec.run.sampler != "grid" and spec.run.samples is None:
+        raise UserInputError(
+            f"run.samples: sampler `{spec.run.sampler}` needs `samples` (configs per optimizer)."
+        )
+    for opt_name, space in spec.optimizers.items():
+        try:
+            info = get_optimizer_info(opt_name)
+        except UserInputError as error:
+            raise UserInputError(f"optimizers.{opt_name}: {error}") from None
+        for hp_name, value in space.items():
+            where = f"optimizers.{opt_name}.{hp_name}"
+            try:
+                hp = info.hyperparameter(hp_name)
+            except UserInputError as error:
+                raise UserInputError(f"{where}: {error}") from None
+            if isinstance(value, Distribution):
+                if spec.run.sampler == "grid":
+                    raise UserInputError(
+                        f"{where}: a range {{low, high}} needs a sampled study; set "
+                        f"`run.sampler` to `sobol` or `random` (and `run.samples`), or give a "
+                        f"list of grid values."
+                    )
+                if hp.kind == "bool":
+                    raise UserInputError(f"{where}: `{hp_name}` is true/false; give a list.")
+                for bound in (value.low, value.high):
+                    _check_value(hp, bound, where)
+            elif isinstance(value, list):
+                if not value:
+                    raise UserInputError(f"{where}: the grid is empty; give at least one value.")
+                for i, item in enumerate(value):
+                    _check_value(hp, item, f"{where}[{i}]")
+                if len({canonical_value(v) for v in value}) != len(value):
+                    raise UserInputError(f"{where}: grid values repeat in {value}.")
+            else:
+                _check_value(hp, value, where)
+
+
+def _check_value(hp: Any, value: Any, where: str) -> None:
+    try:
+        hp.check(value)
+    except UserInputError as error:
+        raise UserInputError(f"{where}: {error}") from None
+
+
+# --- expansion --------------------------------------------------------------------------------
+
+
+def _normalise(hp: Any, value: Scalar) -> Scalar:
+    if hp.kind == "bool":
+        return bool(value)
+    if hp.kind == "int":
+        return int(value)
+    return float(value)
+
+
+def expand_cells(spec: StudySpec) -> list[Cell]:
+    """Every cell of the study, in a stable order (optimizer, config, seed)."""
+    from hpsearch.optim import get_optimizer_info
+
+    cells: list[Cell] = []
+    for opt_name, space in spec.optimizers.items():
+        info = get_optimizer_info(opt_name)
+        fixed = {
+            k: _normalise(info.hyperparameter(k), v)
+            for k, v in space.items()
+            if not isinstance(v, list | Distribution)
+        }
+        searched = {k: v for k, v in space.items() if isinstance(v, list | Distribution)}
+        for config in _configs(spec, opt_name, searched, info):
+            for seed in spec.run.seeds:
+                cells.append(Cell(opt_name, config, fixed, seed))
+    return cells
+
+
+def _configs(
+    spec: StudySpec, opt_name: str, searched: Mapping[str, Any], info: Any
+) -> list[dict[str, Scalar]]:
+    names = sorted(searched)
+    if spec.run.sampler == "grid":
+        grids = [[_normalise(info.hyperparameter(n), v) for v in searched[n]] for n in names]
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grids)]
+    return _sampled_configs(spec, opt_name, names, searched, info)
+
+
+def _sampled_configs(
+    spec: StudySpec, opt_name: str, names: list[str], searched: Mapping[str, Any], info: Any
+) -> list[dict[str, Scalar]]:
+    """`samples` configs from Sobol or uniform random points; deterministic per spec+optimizer."""
+    import numpy as np
+    from scipy.stats import qmc
+
+    n = spec.run.samples or 1
+    if not names:
+        return [{}]
+    seed = int(hashlib.sha256(f"{spec.name}.{opt_name}".encode()).hexdigest()[:8], 16)
+    if spec.run.sampler == "sobol":
+        points = qmc.Sobol(d=len(names), scramble=True, seed=seed).random(n)
+    else:
+        points = np.random.default_rng(seed).random((n, len(names)))
+    configs: list[dict[str, Scalar]] = []
+    for row in points:
+        config: dict[str, Scalar] = {}
+        for name, u in zip(names, row, strict=True):
+            hp = info.hyperparameter(name)
+            space = searched[name]
+            if isinstance(space, list):
+                value: Scalar = space[min(int(u * len(space)), len(space) - 1)]
+            elif space.log:
+                value = math.exp(
+                    math.log(space.low) + u * (math.log(space.high) - math.log(space.low))
+                )
+            else:
+                value = space.low + u * (space.high - space.low)
+            if hp.kind == "int":
+                value = round(float(value))
+            elif hp.kind == "float":
+                value = float(f"{float(value):.6g}")  # short keys; 6 digits is finer than any study
+            config[name] = _normalise(hp, value)
+        configs.append(config)
+    unique = {cell_key(opt_name, c, 0): c for c in configs}
+    return list(unique.values())
+
+
+def search_space(spec: StudySpec, optimizer: str) -> dict[str, dict[str, Any]]:
+    """Per searched hyperparameter: kind, low, high, log, choices — storage builds Optuna
+    distributions from this, so optuna-dashboard shows the space as the spec meant it."""
+    from hpsearch.optim import get_optimizer_info
+
+    info = get_optimizer_info(optimizer)
+    out: dict[str, dict[str, Any]] = {}
+    for name, value in spec.optimizers[optimizer].items():
+        hp = info.hyperparameter(name)
+        if isinstance(value, Distribution):
+            out[name] = {"kind": hp.kind, "low": value.low, "high": value.high, "log": value.log}
+        elif isinstance(value, list):
+            values = [_normalise(hp, v) for v in value]
+            if hp.kind == "bool":
+                out[name] = {"kind": "bool", "choices": sorted(set(values))}
+            else:
+                low, high = min(values), max(values)
+                out[name] = {
+                    "kind": hp.kind,
+                    "low": low,
+                    "high": high,
+                    "log": bool(hp.log and low > 0),
+                }
+    return out
