@@ -1,0 +1,62 @@
+"""The paired seed bootstrap and the Wilson interval.
+
+A replicate resamples the seed index vector (S draws with replacement) once and applies it to every
+cell of every optimizer, so differences between optimizers are paired. We represent a replicate by
+its seed *counts* (how often each seed was drawn): a mean over resampled seeds is then one matrix
+product, which keeps B = 2000 replicates of every statistic cheap. Row 0 of the weight matrix is
+all ones (the original sample), so every statistic is computed once as an array whose last axis is
+[point, replicate 1, ..., replicate B].
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+Z95 = 1.959963984540054
+
+
+def seed_weights(n_seeds: int, replicates: int, rng_seed: int) -> np.ndarray:
+    """(B + 1, S) draw counts: row 0 the original sample, rows 1..B the paired replicates."""
+    rng = np.random.default_rng(rng_seed)
+    counts = rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=replicates)
+    return np.vstack([np.ones((1, n_seeds)), counts]).astype(float)
+
+
+def interval(
+    stat: np.ndarray, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Point estimate and percentile interval of `stat[..., 0]` from `stat[..., 1:]`."""
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN, as they should
+        low, high = np.nanpercentile(stat[..., 1:], [tail, 100.0 - tail], axis=-1)
+    return stat[..., 0], low, high
+
+
+def weighted_mean(values: np.ndarray, mask: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(N, B + 1) means over seeds of `values` (N, S) where `mask`, under each replicate."""
+    total = np.where(mask, values, 0.0) @ weights.T
+    count = mask.astype(float) @ weights.T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / count
+
+
+def wilson(successes: float, trials: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion: honest at 0/n and n/n, unlike the normal one."""
+    if trials <= 0:
+        return math.nan, math.nan
+    z = Z95 if confidence == 0.95 else _z(confidence)
+    p = successes / trials
+    denom = 1.0 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _z(confidence: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + confidence / 2.0))

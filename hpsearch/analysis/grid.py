@@ -1,0 +1,132 @@
+"""From the tidy per-trial table to per-optimizer (configuration x seed) matrices.
+
+Scores are turned so that higher is always better (`sign` = -1 for a minimised metric); diverged
+trials enter at their floor, `error` / `running` trials are missing (NaN) and only counted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hpsearch.errors import UserInputError
+from hpsearch.studydata import StudyData
+
+DATA_OUTCOMES = ("completed", "diverged")
+
+
+@dataclass
+class Grid:
+    """One optimizer's trials as (N configurations, S seeds) matrices over the common seed list."""
+
+    optimizer: str
+    hyperparameters: list[str]
+    configs: pd.DataFrame  # config id + hyperparameter values, row i = matrix row i
+    sel: np.ndarray  # (N, S) selection score, higher is better, NaN = missing
+    rep: np.ndarray  # (N, S) reported score, same orientation
+    diverged: np.ndarray  # (N, S) 1.0 / 0.0
+    mask: np.ndarray  # (N, S) bool: a data trial exists
+    n_error: np.ndarray  # (N,) error trials per configuration
+
+    @property
+    def n(self) -> int:
+        return len(self.configs)
+
+
+def format_value(value: object) -> str:
+    if isinstance(value, float | np.floating):
+        return format(float(value), ".6g")
+    return str(value)
+
+
+def config_ids(frame: pd.DataFrame, hps: list[str]) -> pd.Series:
+    """Readable, per-optimizer unique ids such as "lr=0.001 gamma=0.001"."""
+    if not hps:
+        return pd.Series("default", index=frame.index)
+    parts = [frame[h].map(lambda v, h=h: f"{h}={format_value(v)}") for h in hps]
+    out = parts[0]
+    for part in parts[1:]:
+        out = out + " " + part
+    return out
+
+
+def report_scores(data: StudyData, report_metric: str) -> pd.Series:
+    """The reported metric per trial, diverged trials at the floor (same direction required)."""
+    trials = data.trials
+    if report_metric == data.metric:
+        return trials["value"]
+    from hpsearch.tasks.base import metric_direction
+
+    if report_metric not in trials.columns:
+        raise UserInputError(
+            f"[claims].report_metric: `{report_metric}` is not a metric of study `{data.name}`; "
+            f"expected one of: {', '.join(data.metrics) or data.metric}."
+        )
+    if metric_direction(report_metric) != data.direction:
+        raise UserInputError(
+            f"[claims].report_metric: `{report_metric}` is {metric_direction(report_metric)}d "
+            f"but the selection metric `{data.metric}` is {data.direction}d; expected a metric "
+            "with the same direction."
+        )
+    values = trials[report_metric].astype(float)
+    return values.where(trials["outcome"] != "diverged", trials["floor"])
+
+
+def build_grids(data: StudyData, seeds: list[int], report_metric: str) -> dict[str, Grid]:
+    """One `Grid` per optimizer; the row order of `configs` is the matrix row order."""
+    sign = 1.0 if data.direction == "maximize" else -1.0
+    trials = data.trials.copy()
+    trials["_rep"] = report_scores(data, report_metric)
+    seed_pos = {s: i for i, s in enumerate(seeds)}
+    grids = {}
+    for optimizer in sorted(data.hyperparameters):
+        hps = list(data.hyperparameters[optimizer])
+        rows = trials[trials["optimizer"] == optimizer]
+        if rows.empty:
+            continue
+        rows = rows.assign(config=config_ids(rows, hps))
+        configs = (
+            rows.drop_duplicates("config")[["config", *hps]].sort_values(hps or ["config"])
+        ).reset_index(drop=True)
+        index = pd.Series(np.arange(len(configs)), index=configs["config"])
+        data_rows = rows[rows["outcome"].isin(DATA_OUTCOMES)]
+        shape = (len(configs), len(seeds))
+        sel = np.full(shape, np.nan)
+        rep = np.full(shape, np.nan)
+        diverged = np.zeros(shape)
+        mask = np.zeros(shape, dtype=bool)
+        r = index[data_rows["config"]].to_numpy()
+        c = data_rows["seed"].map(seed_pos).to_numpy()
+        # A repeated (config, seed) keeps the last trial: duplicates are storage's to prevent.
+        sel[r, c] = sign * data_rows["value"].astype(float).to_numpy()
+        rep[r, c] = sign * data_rows["_rep"].astype(float).to_numpy()
+        diverged[r, c] = (data_rows["outcome"] == "diverged").to_numpy(dtype=float)
+        mask[r, c] = np.isfinite(sel[r, c])
+        errors = rows[rows["outcome"] == "error"]["config"].value_counts()
+        n_error = errors.reindex(configs["config"]).fillna(0).to_numpy(dtype=int)
+        grids[optimizer] = Grid(optimizer, hps, configs, sel, rep, diverged, mask, n_error)
+    return grids
+
+
+def is_log_scale(optimizer: str, hp: str, values: np.ndarray) -> bool:
+    """The registry's scale for the hyperparameter; otherwise log when positive over a decade."""
+    try:
+        from hpsearch.optim import get_optimizer_info
+
+        return bool(get_optimizer_info(optimizer).hyperparameter(hp).log) and bool(
+            np.all(values > 0)
+        )
+    except Exception:  # an optimizer or hyperparameter the registry does not know
+        finite = values[np.isfinite(values)]
+        return bool(len(finite) and np.all(finite > 0) and finite.max() / finite.min() >= 10)
+
+
+def positions(values: np.ndarray, log: bool) -> np.ndarray:
+    return np.log10(values) if log else values.astype(float)
+
+
+def decades(low: float, high: float, log: bool) -> float:
+    return math.log10(high / low) if log else math.nan

@@ -1,0 +1,117 @@
+"""Synthetic study data with a constructed truth, for known-answer tests, benchmarks and demos.
+
+`synthetic_study` builds a `StudyData` whose trials follow `truth(optimizer, config)` plus Gaussian
+seed noise; `diverges(optimizer, config, seed)` marks trials that diverge (scored at the floor).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hpsearch.studydata import CURVE_COLUMNS, TRIAL_COLUMNS, StudyData
+
+Truth = Callable[[str, dict[str, float]], float]
+Diverges = Callable[[str, dict[str, float], int], bool]
+
+
+def synthetic_study(
+    grids: Mapping[str, Mapping[str, Sequence[float]]],
+    truth: Truth,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    noise: float = 0.005,
+    diverges: Diverges | None = None,
+    floor: float = 0.1,
+    name: str = "synthetic",
+    epochs: int = 0,
+    errors: int = 0,
+    rng_seed: int = 0,
+) -> StudyData:
+    """A study of the full grid x seeds, metric `test_accuracy` (maximised, in [0, 1])."""
+    rng = np.random.default_rng(rng_seed)
+    rows: list[dict[str, Any]] = []
+    number = 0
+    for optimizer, space in grids.items():
+        hps = list(space)
+        for values in itertools.product(*(space[h] for h in hps)):
+            config = dict(zip(hps, (float(v) for v in values), strict=True))
+            mean = truth(optimizer, config)
+            for seed in seeds:
+                diverged = bool(diverges and diverges(optimizer, config, seed))
+                raw = float(np.clip(mean + rng.normal(0.0, noise), 0.0, 1.0))
+                value = floor if diverged else raw
+                key = ",".join(f"{h}={config[h]:g}" for h in hps)
+                rows.append(
+                    {
+                        "study": f"{name}.{optimizer}",
+                        "trial_number": number,
+                        "optimizer": optimizer,
+                        "cell": f"{optimizer}|{key}|seed={seed}",
+                        "seed": int(seed),
+                        "outcome": "diverged" if diverged else "completed",
+                        "value": value,
+                        "raw_value": raw if not diverged else float("nan"),
+                        "floor": floor,
+                        "diverged_epoch": 1.0 if diverged else float("nan"),
+                        "divergence_reason": "non-finite loss" if diverged else None,
+                        "error": None,
+                        "wall_seconds": 1.0,
+                        "device": "cpu",
+                        **config,
+                        "test_accuracy": value,
+                    }
+                )
+                number += 1
+    for i in range(errors):
+        bad = dict(rows[i % len(rows)])
+        bad |= {
+            "trial_number": number,
+            "outcome": "error",
+            "value": float("nan"),
+            "raw_value": float("nan"),
+            "error": "RuntimeError: out of memory",
+            "test_accuracy": float("nan"),
+        }
+        rows.append(bad)
+        number += 1
+    all_hps = sorted({h for space in grids.values() for h in space})
+    trials = pd.DataFrame(rows, columns=[*TRIAL_COLUMNS, *all_hps, "test_accuracy"])
+    curves = _curves(trials, epochs, rng) if epochs else pd.DataFrame(columns=CURVE_COLUMNS)
+    return StudyData(
+        name=name,
+        metric="test_accuracy",
+        direction="maximize",
+        trials=trials,
+        curves=curves,
+        hyperparameters={o: list(space) for o, space in grids.items()},
+        metrics=["test_accuracy"],
+    )
+
+
+def _curves(trials: pd.DataFrame, epochs: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Per-epoch test_accuracy rising to the final value, and a falling train_loss."""
+    n = len(trials)
+    t = np.arange(1, epochs + 1) / epochs
+    final = trials["value"].fillna(0.1).to_numpy()
+    acc = 0.1 + (final[:, None] - 0.1) * (1 - np.exp(-5 * t))[None, :]
+    loss = 2.3 * np.exp(-3 * t)[None, :] * (1 + 0.01 * rng.standard_normal((n, epochs)))
+    frames = []
+    for metric, values in (("test_accuracy", acc), ("train_loss", loss)):
+        frame = pd.DataFrame(
+            {
+                "study": np.repeat(trials["study"].to_numpy(), epochs),
+                "trial_number": np.repeat(trials["trial_number"].to_numpy(), epochs),
+                "optimizer": np.repeat(trials["optimizer"].to_numpy(), epochs),
+                "cell": np.repeat(trials["cell"].to_numpy(), epochs),
+                "seed": np.repeat(trials["seed"].to_numpy(), epochs),
+                "epoch": np.tile(np.arange(1, epochs + 1), n),
+                "metric": metric,
+                "value": values.ravel(),
+            }
+        )
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)[list(CURVE_COLUMNS)]
