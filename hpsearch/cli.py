@@ -98,3 +98,177 @@ def catalog(
             typer.echo(f"  {task.name:<20} {task.description} ({data})")
             for option in task.options:
                 typer.echo(f"      {option.name:<15} default {option.default!s:<10} {option.doc}")
+
+
+# --- study verbs: validate, run, list, status (spec / storage / scheduling) ---------------------
+
+_StorageOption = Annotated[
+    str | None,
+    typer.Option("--storage", envvar="HPSEARCH_STORAGE", show_default="sqlite:///hpsearch.db",
+                 help="Optuna storage URL (SQLite file or postgresql+psycopg://...)."),
+]
+
+
+@app.command()
+def validate(
+    specs: Annotated[list[str], typer.Argument(help="Study files (TOML) to check.")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a spec key: `task.epochs=3`.")
+    ] = None,
+) -> None:
+    """Check study files without running them; print each one's number of cells."""
+    from hpsearch.spec import expand_cells, load_spec
+
+    for path in specs:
+        spec = load_spec(path, set_ or [])
+        cells = expand_cells(spec)
+        per = ", ".join(
+            f"{opt} {sum(c.optimizer == opt for c in cells)}" for opt in spec.optimizers
+        )
+        typer.echo(f"{path}: OK, study `{spec.name}`, {len(cells)} cells ({per})")
+
+
+@app.command()
+def run(
+    spec: Annotated[str, typer.Argument(help="The study file (TOML).")],
+    storage: _StorageOption = None,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="Ray cluster to join (default: local).")
+    ] = None,
+    max_concurrent: Annotated[
+        int | None, typer.Option("--max-concurrent", help="Trials at once (default: CPUs).")
+    ] = None,
+    gpus_per_trial: Annotated[
+        float | None,
+        typer.Option(
+            "--gpus-per-trial",
+            help="GPUs per trial, fractions allowed (default: 1 if the cluster has GPUs).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the cells that would run, run nothing.")
+    ] = False,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a spec key: `task.epochs=3`.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Add to a study whose spec has changed.")
+    ] = False,
+) -> None:
+    """Run every unfinished cell of a study; exit 0 when all finished (diverged counts), 1 when
+    some failed."""
+    from hpsearch.runner import run_study
+
+    report = run_study(
+        spec, overrides=set_ or [], storage=storage, ray_address=ray_address,
+        max_concurrent=max_concurrent, gpus_per_trial=gpus_per_trial, dry_run=dry_run,
+        force=force,
+    )
+    if not dry_run and report.exit_code:
+        raise typer.Exit(report.exit_code)
+
+
+@app.command("list")
+def list_(storage: _StorageOption = None) -> None:
+    """List the study groups in a storage with their cells by outcome."""
+    from hpsearch.storage import list_study_groups, resolve_storage_url
+
+    groups = list_study_groups(resolve_storage_url(storage))
+    if not groups:
+        typer.echo("No studies.", err=True)
+        return
+    typer.echo(f"{'study':<28}{'task':<16}{'metric':<16}{'completed':>10}{'diverged':>10}"
+               f"{'error':>7}{'running':>9}  optimizers")
+    for g in groups:
+        c = g.counts
+        typer.echo(f"{g.name:<28}{g.task:<16}{g.metric:<16}{c['completed']:>10}"
+                   f"{c['diverged']:>10}{c['error']:>7}{c['running']:>9}  "
+                   f"{', '.join(g.optimizers)}")
+
+
+@app.command()
+def status(
+    name: Annotated[str, typer.Argument(help="The study name (a spec's `name`).")],
+    storage: _StorageOption = None,
+) -> None:
+    """Show one study: cells by optimizer and outcome, and the failures' messages."""
+    from hpsearch.storage import load_study_data, resolve_storage_url
+
+    data = load_study_data(resolve_storage_url(storage), name)
+    trials = data.trials
+    spec_cells = None
+    if data.spec is not None:
+        from hpsearch.spec import StudySpec, expand_cells
+
+        try:
+            spec_cells = len(expand_cells(StudySpec.model_validate(data.spec)))
+        except Exception:  # a spec from another version: counts below still hold
+            spec_cells = None
+    total = f" of {spec_cells}" if spec_cells is not None else ""
+    typer.echo(f"{name}: {len(trials)}{total} cells recorded, metric {data.metric} "
+               f"({data.direction})")
+    for optimizer, sub in trials.groupby("optimizer"):
+        counts = sub["outcome"].value_counts().to_dict()
+        parts = ", ".join(f"{k} {counts.get(k, 0)}"
+                          for k in ("completed", "diverged", "error", "running"))
+        typer.echo(f"  {optimizer:<12}{len(sub):>5} cells: {parts}")
+    for row in trials[trials["outcome"] == "error"].head(10).itertuples():
+        typer.echo(f"  FAIL {row.cell}: {row.error}")
+
+
+@app.command()
+def export(
+    name: Annotated[str, typer.Argument(help="The study name (a spec's `name`).")],
+    out: Annotated[str, typer.Option("--out", help="Folder to write the CSV files into.")],
+    storage: _StorageOption = None,
+    format_: Annotated[str, typer.Option("--format", help="Output format: `csv`.")] = "csv",
+) -> None:
+    """Write trials.csv, curves.csv, sensitivity.csv and verdicts.csv for a study group."""
+    from hpsearch.analysis import analyze
+    from hpsearch.export import FORMATS, export_study
+    from hpsearch.storage import load_study_data, resolve_storage_url
+
+    if format_ not in FORMATS:
+        raise HpsearchUserInput(
+            f"--format: `{format_}` is not an export format; expected one of: "
+            f"{', '.join(FORMATS)}."
+        )
+    data = load_study_data(resolve_storage_url(storage), name)
+    paths = export_study(data, analyze(data), out, format_)
+    for path in paths:
+        typer.echo(str(path))
+
+
+@app.command()
+def show(
+    name: Annotated[str, typer.Argument(help="The study name (a spec's `name`).")],
+    storage: _StorageOption = None,
+) -> None:
+    """Print a study's verdicts (SUPPORTED / REFUTED / INCONCLUSIVE) with their numbers."""
+    from hpsearch.analysis import analyze
+    from hpsearch.storage import load_study_data, resolve_storage_url
+
+    data = load_study_data(resolve_storage_url(storage), name)
+    analysis = analyze(data)
+    s = analysis.settings
+    typer.echo(
+        f"{name}: metric {s.metric} ({s.direction}), S = {s.n_seeds} seeds, B = {s.bootstrap} "
+        f"(rng seed {s.rng_seed}), δ = {s.delta / s.points:.3g} points, m = "
+        f"{s.tolerance / s.points:g} points, d_max = {s.d_max:.0%}; trials: {s.n_completed} "
+        f"completed, {s.n_diverged} diverged, {s.n_error} failed, {s.n_running} running"
+    )
+    if not analysis.verdicts:
+        typer.echo("No claims to decide (no [claims] and no AdaBound/AMSBound in the study).")
+    else:
+        typer.echo(f"{'result':<14}{'kind':<6}claim")
+        for v in analysis.verdicts:
+            typer.echo(f"{v.result:<14}{v.kind:<6}{v.claim}")
+        typer.echo("")
+        for v in analysis.verdicts:
+            typer.echo(f"[{v.result}] {v.sentence}")
+            if v.safe_range and v.result != "SUPPORTED":
+                typer.echo(f"    largest safe sub-range: [{v.safe_range[0]:g}, {v.safe_range[1]:g}]")
+            for block in v.blocking[:5]:
+                typer.echo(f"    {block}")
+    for note in analysis.notes:
+        typer.echo(f"note: {note}", err=True)
