@@ -225,11 +225,12 @@ def export(
 ) -> None:
     """Write trials.csv, curves.csv, sensitivity.csv and verdicts.csv for a study group."""
     from hpsearch.analysis import analyze
+    from hpsearch.errors import UserInputError
     from hpsearch.export import FORMATS, export_study
     from hpsearch.storage import load_study_data, resolve_storage_url
 
     if format_ not in FORMATS:
-        raise HpsearchUserInput(
+        raise UserInputError(
             f"--format: `{format_}` is not an export format; expected one of: "
             f"{', '.join(FORMATS)}."
         )
@@ -267,7 +268,8 @@ def show(
         for v in analysis.verdicts:
             typer.echo(f"[{v.result}] {v.sentence}")
             if v.safe_range and v.result != "SUPPORTED":
-                typer.echo(f"    largest safe sub-range: [{v.safe_range[0]:g}, {v.safe_range[1]:g}]")
+                low, high = v.safe_range
+                typer.echo(f"    largest safe sub-range: [{low:g}, {high:g}]")
             for block in v.blocking[:5]:
                 typer.echo(f"    {block}")
     for note in analysis.notes:
