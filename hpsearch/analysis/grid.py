@@ -80,6 +80,8 @@ def build_grids(data: StudyData, seeds: list[int], report_metric: str) -> dict[s
     sign = 1.0 if data.direction == "maximize" else -1.0
     trials = data.trials.copy()
     trials["_rep"] = report_scores(data, report_metric)
+    for column in ("value", "_rep"):
+        trials[column] = _finite_floor(trials, column, sign)
     seed_pos = {s: i for i, s in enumerate(seeds)}
     grids = {}
     for optimizer in sorted(data.hyperparameters):
@@ -109,6 +111,19 @@ def build_grids(data: StudyData, seeds: list[int], report_metric: str) -> dict[s
         n_error = errors.reindex(configs["config"]).fillna(0).to_numpy(dtype=int)
         grids[optimizer] = Grid(optimizer, hps, configs, sel, rep, diverged, mask, n_error)
     return grids
+
+
+def _finite_floor(trials: pd.DataFrame, column: str, sign: float) -> pd.Series:
+    """Diverged trials whose floor was unknown were stored at -inf / inf (the worst possible);
+    score them at the worst finite value of the study instead, so they stay in every mean."""
+    values = trials[column].astype(float)
+    data = trials["outcome"].isin(DATA_OUTCOMES)
+    finite = values[data & np.isfinite(values)]
+    bad = data & (trials["outcome"] == "diverged") & ~np.isfinite(values)
+    if not bad.any() or finite.empty:
+        return values
+    worst = finite.min() if sign > 0 else finite.max()
+    return values.where(~bad, worst)
 
 
 def is_log_scale(optimizer: str, hp: str, values: np.ndarray) -> bool:

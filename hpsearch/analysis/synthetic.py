@@ -31,7 +31,10 @@ def synthetic_study(
     errors: int = 0,
     rng_seed: int = 0,
 ) -> StudyData:
-    """A study of the full grid x seeds, metric `test_accuracy` (maximised, in [0, 1])."""
+    """A study of the full grid x seeds, metric `test_accuracy` (maximised, in [0, 1]).
+
+    The first `errors` trials are turned into infrastructure failures (outcome `error`).
+    """
     rng = np.random.default_rng(rng_seed)
     rows: list[dict[str, Any]] = []
     number = 0
@@ -66,18 +69,17 @@ def synthetic_study(
                     }
                 )
                 number += 1
-    for i in range(errors):
-        bad = dict(rows[i % len(rows)])
-        bad |= {
-            "trial_number": number,
+    # The first `errors` trials failed instead (infrastructure errors: their cells have no data).
+    for row in rows[:errors]:
+        row |= {
             "outcome": "error",
             "value": float("nan"),
             "raw_value": float("nan"),
-            "error": "RuntimeError: out of memory",
+            "diverged_epoch": float("nan"),
+            "divergence_reason": None,
+            "error": "RuntimeError: CUDA out of memory",
             "test_accuracy": float("nan"),
         }
-        rows.append(bad)
-        number += 1
     all_hps = sorted({h for space in grids.values() for h in space})
     trials = pd.DataFrame(rows, columns=[*TRIAL_COLUMNS, *all_hps, "test_accuracy"])
     curves = _curves(trials, epochs, rng) if epochs else pd.DataFrame(columns=CURVE_COLUMNS)
@@ -115,3 +117,89 @@ def _curves(trials: pd.DataFrame, epochs: int, rng: np.random.Generator) -> pd.D
         )
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)[list(CURVE_COLUMNS)]
+
+
+def store_study(url: str, data: StudyData, spec: dict[str, Any] | None = None) -> None:
+    """Write `data` into an Optuna storage the way `hpsearch run` does (one study per optimizer,
+    trials with params, value and user attributes), for export tests and the benchmark.
+
+    Uses the storage layer's own `prepare_group`; one `create_new_trial` per trial.
+    """
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from hpsearch.storage import GroupInfo, open_storage, prepare_group
+
+    trials = data.trials
+    spaces = {
+        o: {
+            h: {
+                "kind": "float",
+                "low": float(trials[h].min()),
+                "high": float(trials[h].max()),
+                "log": bool(trials[h].min() > 0),
+            }
+            for h in hps
+        }
+        for o, hps in data.hyperparameters.items()
+    }
+    group = GroupInfo(
+        name=data.name,
+        spec=spec or {"name": data.name},
+        spec_hash="synthetic",
+        metric=data.metric,
+        direction=data.direction,
+        task="synthetic",
+        num_classes=10,
+        optimizers=spaces,
+    )
+    ids = prepare_group(url, group, force=True)
+    storage = open_storage(url)
+    curves: dict[tuple[str, int], dict[str, list[float]]] = {}
+    if not data.curves.empty:
+        for (study, number, metric), part in data.curves.groupby(
+            ["study", "trial_number", "metric"], sort=False
+        ):
+            curves.setdefault((study, number), {})[metric] = part["value"].tolist()
+    for row in trials.to_dict("records"):
+        o = row["optimizer"]
+        hps = data.hyperparameters[o]
+        dists = {
+            h: FloatDistribution(spaces[o][h]["low"], spaces[o][h]["high"], log=spaces[o][h]["log"])
+            for h in hps
+        }
+        attrs = {
+            "cell": row["cell"],
+            "seed": int(row["seed"]),
+            "outcome": row["outcome"],
+            "raw_value": row["raw_value"],
+            "floor": row["floor"],
+            "diverged_epoch": row["diverged_epoch"],
+            "divergence_reason": row["divergence_reason"],
+            "error": row["error"],
+            "wall_seconds": row["wall_seconds"],
+            "device": row["device"],
+            "final": {m: row[m] for m in data.metrics},
+            "curves": curves.get((row["study"], row["trial_number"]), {}),
+        }
+        failed = row["outcome"] == "error"
+        template = create_trial(
+            state=TrialState.FAIL if failed else TrialState.COMPLETE,
+            value=None if failed else float(row["value"]),
+            params={h: float(row[h]) for h in hps},
+            distributions=dists,
+            user_attrs=_json_ready(attrs),
+        )
+        storage.create_new_trial(ids[o], template_trial=template)
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None if np.isnan(value) else str(value)
+    return value
