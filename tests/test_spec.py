@@ -1,0 +1,133 @@
+"""Study specs: loading, the errors users see, and cell expansion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hpsearch.errors import UserInputError
+from hpsearch.spec import cell_key, expand_cells, load_spec, search_space
+
+SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.toml"
+
+BASE = """
+name = "t"
+[task]
+name = "digits-mlp"
+epochs = 2
+[run]
+seeds = [0, 1]
+{run_extra}
+[optimizers.adam]
+{adam}
+"""
+
+
+def write(
+    tmp_path: Path, adam: str = "lr = [1e-3, 1e-2]", run_extra: str = "", text: str | None = None
+) -> Path:
+    path = tmp_path / "study.toml"
+    path.write_text(text if text is not None else BASE.format(adam=adam, run_extra=run_extra))
+    return path
+
+
+def test_smoke_spec_expands_to_one_cell_per_config_and_seed() -> None:
+    spec = load_spec(SMOKE)
+    cells = expand_cells(spec)
+    # adabound 2 lr x 2 seeds, adam 2 x 2, sgd 1 x 2
+    assert len(cells) == 10
+    assert len({c.key for c in cells}) == 10
+    assert spec.metric == "test_accuracy"
+    sgd = [c for c in cells if c.optimizer == "sgd"]
+    assert sgd[0].fixed == {"momentum": 0.9} and sgd[0].params == {"lr": 0.1}
+
+
+def test_cell_key_is_canonical() -> None:
+    assert cell_key("adam", {"lr": 1e-3, "beta1": 0.9}, 0) == cell_key(
+        "adam", {"beta1": 0.9, "lr": 0.001}, 0
+    )
+    assert cell_key("adam", {"lr": 1e-3}, 0) == "adam:lr=0.001:seed=0"
+    assert cell_key("adam", {"lr": 1e-3}, 0) != cell_key("adam", {"lr": 1e-3}, 1)
+
+
+def test_name_defaults_to_file_stem(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, text=BASE.format(adam="lr = [0.1]", run_extra="").replace('name = "t"\n', "")
+    )
+    assert load_spec(path).name == "study"
+
+
+def test_overrides_change_the_spec(tmp_path: Path) -> None:
+    spec = load_spec(
+        write(tmp_path), ["run.seeds=[0,1,2]", "task.epochs=5", "run.metric=test_loss"]
+    )
+    assert spec.run.seeds == [0, 1, 2]
+    assert spec.task.epochs == 5
+    assert spec.metric == "test_loss"
+    assert len(expand_cells(spec)) == 6
+
+
+def test_search_space_is_log_scaled_for_lr(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path))
+    assert search_space(spec, "adam") == {
+        "lr": {"kind": "float", "low": 1e-3, "high": 1e-2, "log": True}
+    }
+
+
+def test_sobol_samples_are_deterministic_and_in_range(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        adam="lr = { low = 1e-4, high = 1.0, log = true }\nbeta1 = [0.8, 0.9]",
+        run_extra='sampler = "sobol"\nsamples = 8',
+    )
+    cells = expand_cells(load_spec(path))
+    assert len(cells) == 16  # 8 configs x 2 seeds
+    assert all(1e-4 <= c.params["lr"] <= 1.0 and c.params["beta1"] in (0.8, 0.9) for c in cells)
+    assert [c.key for c in cells] == [c.key for c in expand_cells(load_spec(path))]
+
+
+BAD = [
+    # (adam table, run extra, the words the message must contain)
+    ("lr = [1e-3]\n[optimizers.adamx]\nlr = [0.1]", "", ["optimizers.adamx", "Unknown optimizer"]),
+    ("lrr = [1e-3]", "", ["optimizers.adam.lrr", "Did you mean `lr`"]),
+    ("lr = [1e-3, -1.0]", "", ["optimizers.adam.lr[1]", "(0, inf)", "-1.0"]),
+    ("beta1 = 1.5", "", ["optimizers.adam.beta1", "[0, 1)", "1.5"]),
+    ("lr = []", "", ["optimizers.adam.lr", "empty"]),
+    ("lr = { low = 1e-4, high = 1.0, log = true }", "", ["optimizers.adam.lr", "sampler"]),
+    ('lr = "fast"', "", ["optimizers.adam.lr", "fast"]),
+    ("lr = [0.1]", 'metric = "accuracy"', ["run.metric", "test_accuracy"]),
+    ("lr = [0.1]", 'sampler = "sobol"', ["run.samples"]),
+    ("lr = [0.1]", "bogus = 1", ["run.bogus", "Extra inputs"]),
+]
+
+
+@pytest.mark.parametrize(("adam", "run_extra", "words"), BAD)
+def test_bad_specs_name_the_file_and_field(
+    tmp_path: Path, adam: str, run_extra: str, words: list[str]
+) -> None:
+    path = write(tmp_path, adam=adam, run_extra=run_extra)
+    with pytest.raises(UserInputError) as caught:
+        load_spec(path)
+    message = str(caught.value)
+    assert str(path) in message
+    for word in words:
+        assert word in message
+
+
+def test_unknown_task_and_option(tmp_path: Path) -> None:
+    text = BASE.format(adam="lr = [0.1]", run_extra="")
+    with pytest.raises(UserInputError, match=r"task.name.*Unknown task `digitz-mlp`"):
+        load_spec(write(tmp_path, text=text.replace('"digits-mlp"', '"digitz-mlp"')))
+    with pytest.raises(UserInputError, match="hiddne"):
+        load_spec(write(tmp_path, text=text.replace("epochs = 2", "epochs = 2\nhiddne = 3")))
+
+
+def test_toml_syntax_error(tmp_path: Path) -> None:
+    with pytest.raises(UserInputError, match="not valid TOML"):
+        load_spec(write(tmp_path, text="name = \n[task"))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(UserInputError, match="no such study file"):
+        load_spec(tmp_path / "nope.toml")
