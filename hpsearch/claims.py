@@ -12,6 +12,7 @@ tolerance = 1.0                       # m for V1, points
 delta = 1.0                           # δ for W(δ), points (raised to 2 x the best cell's seed SE)
 d_max = 0.1                           # largest divergence rate V1 accepts at any grid value
 bootstrap = 2000                      # B
+min_seeds = 5                         # fewer seeds: only a divergence rate can decide
 rng_seed = 0
 insensitive = ["adabound.lr", "adabound.gamma"]   # V1 claims, "optimizer.hyperparameter"
 compare = [["adabound", "adam"], ["adabound", "sgd"]]  # V2 claims, [A, B]: A less sensitive
@@ -61,6 +62,9 @@ class ClaimsSpec(BaseModel):
     d_max: float = Field(0.1, ge=0, le=1, description="largest divergence rate V1 accepts")
     bootstrap: int = Field(2000, ge=20, le=100_000, description="B, bootstrap replicates")
     rng_seed: int = Field(0, ge=0, description="seed of the bootstrap's random generator")
+    min_seeds: int = Field(
+        5, ge=2, le=10_000, description="fewest seeds for a verdict from seed statistics"
+    )
     confidence: float = Field(0.95, gt=0.5, lt=1, description="interval coverage")
     report_metric: str | None = Field(
         None,

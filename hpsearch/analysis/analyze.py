@@ -91,6 +91,7 @@ def analyze(data: StudyData, claims: ClaimsSpec | None = None) -> StudyAnalysis:
         bootstrap=claims.bootstrap,
         rng_seed=claims.rng_seed,
         confidence=claims.confidence,
+        min_seeds=claims.min_seeds,
         seeds=tuple(seeds),
         low_power=len(seeds) < 5,
         grid_sizes={o: g.n for o, g in grids.items()},

@@ -50,6 +50,7 @@ class AnalysisSettings:
     bootstrap: int  # B, replicates of the paired seed bootstrap
     rng_seed: int
     confidence: float  # 0.95
+    min_seeds: int  # fewer seeds: regret and V2 verdicts stay INCONCLUSIVE
     seeds: tuple[int, ...]  # the common seed list (S = len(seeds))
     low_power: bool  # S < 5
     grid_sizes: dict[str, int]  # optimizer -> number of configurations

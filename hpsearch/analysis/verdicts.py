@@ -1,11 +1,16 @@
 """The three-valued verdicts of SENSITIVITY.md §4.6, with sentences built from the numbers.
 
-V1 "A is insensitive to h over [a, b] within m": SUPPORTED when the bootstrap upper bound of the
-largest regret over the range (one statistic, so the coverage is simultaneous) is <= m and every
-value's Wilson upper bound on the divergence rate is <= d_max; REFUTED when the lower bound of the
-largest regret is > m or some value's Wilson lower bound is > d_max; INCONCLUSIVE otherwise, with
-the values that block the decision. Fewer than two seeds can never decide (no seed noise to
-bootstrap).
+V1 "A is insensitive to h over [a, b] within m": SUPPORTED when the bootstrap upper bound
+(bias-corrected percentile, see `bootstrap.interval_bc`) of the largest regret over the range (one
+statistic, so the coverage is simultaneous) is <= m and every value's Wilson upper bound on the
+divergence rate is <= d_max; REFUTED when the lower bound of the largest regret is > m or some
+value's Wilson lower bound is > d_max; INCONCLUSIVE otherwise, with the values that block the
+decision.
+
+Seeds: with fewer than `min_seeds` (default 5, SENSITIVITY.md §4.1) the seed bootstrap is too
+coarse to trust (3 seeds have 10 distinct resamples; in simulation a flat optimizer with 1 point of
+seed noise was "refuted" half the time), so only the divergence clause, whose Wilson interval
+pools every trial at a value, may decide; everything else stays INCONCLUSIVE.
 
 V2 "A is less sensitive than B": paired differences ΔW (good-region width at δ, on the shared
 hyperparameter or jointly), ΔE(1) (expected score of a random configuration) and the guard ΔD.
@@ -19,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from hpsearch.analysis.bootstrap import interval, wilson
+from hpsearch.analysis.bootstrap import interval, interval_bc, wilson
 from hpsearch.analysis.grid import format_value
 from hpsearch.analysis.records import AnalysisSettings, Estimate, Result, Verdict
 from hpsearch.analysis.stats import HyperparameterStats, OptimizerStats
@@ -71,6 +76,7 @@ def _common_settings(settings: AnalysisSettings, units: Units) -> dict[str, Any]
         "B": settings.bootstrap,
         "rng_seed": settings.rng_seed,
         "confidence": settings.confidence,
+        "min_seeds": settings.min_seeds,
         "low_power": settings.low_power,
         "grid_sizes": dict(settings.grid_sizes),
         "n_diverged": settings.n_diverged,
@@ -95,7 +101,8 @@ def decide_insensitive(
     d_high = np.array([b[1] for b in bounds])
     passes = (reg_high <= m) & (d_high <= d_max)
     fails = (reg_low > m) | (d_low > d_max)
-    max_regret = estimate(hs.max_regret, conf)
+    point, low, high = interval_bc(hs.max_regret, conf)
+    max_regret = Estimate(float(point), float(low), float(high))
     worst = int(np.nanargmax(np.nan_to_num(hs.regret[rows, 0], nan=np.inf))) if len(rows) else 0
     rates = hs.n_diverged[rows] / np.maximum(hs.n_trials[rows], 1)
     most = int(np.argmax(rates)) if len(rows) else 0
@@ -110,14 +117,12 @@ def decide_insensitive(
         else Estimate(math.nan),
     }
     reasons: list[str] = []
-    if settings.n_seeds < 2:
+    few = settings.n_seeds < settings.min_seeds
+    if not len(rows):
         result: Result = "INCONCLUSIVE"
-        reasons.append(f"only {settings.n_seeds} seed(s): seed noise cannot be estimated")
-    elif not len(rows):
-        result = "INCONCLUSIVE"
         reasons.append(f"no grid value of {h} lies in [{hs.range[0]:g}, {hs.range[1]:g}]")
     else:
-        refuted_regret = bool(max_regret.low > m)
+        refuted_regret = bool(max_regret.low > m) and not few
         refuted_div = bool((d_low > d_max).any())
         if refuted_regret:
             reasons.append(
@@ -126,8 +131,17 @@ def decide_insensitive(
             )
         if refuted_div:
             reasons.append(f"divergence rate's lower bound > d_max = {d_max:.0%} at some value")
+        if few:
+            passes &= False
+            fails &= d_low > d_max
         if refuted_regret or refuted_div:
             result = "REFUTED"
+        elif few:
+            result = "INCONCLUSIVE"
+            reasons.append(
+                f"only {settings.n_seeds} seed(s) (< min_seeds = {settings.min_seeds}): too few "
+                "to bound the regret"
+            )
         elif max_regret.high <= m and bool((d_high <= d_max).all()):
             result = "SUPPORTED"
             reasons.append(
@@ -275,9 +289,9 @@ def decide_less_sensitive(
         if ha.log and hb.log:
             decades_text = f", {ha.decades:.2g} vs {hb.decades:.2g} decades"
             unmatched = abs(ha.decades - hb.decades) > 0.05
-    if settings.n_seeds < 2:
+    if settings.n_seeds < settings.min_seeds:
         result: Result = "INCONCLUSIVE"
-        reasons.append(f"only {settings.n_seeds} seed(s): seed noise cannot be estimated")
+        reasons.append(f"only {settings.n_seeds} seed(s) (< min_seeds = {settings.min_seeds})")
     elif unmatched:
         result = "INCONCLUSIVE"
         reasons.append(

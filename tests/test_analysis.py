@@ -1,0 +1,295 @@
+"""Known-answer tests of the sensitivity analysis on synthetic studies with a constructed truth."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from hpsearch.analysis import analyze
+from hpsearch.analysis.bestofk import expected_best_of_k, k_grid
+from hpsearch.analysis.bootstrap import interval, seed_weights, weighted_mean, wilson
+from hpsearch.analysis.synthetic import synthetic_study
+from hpsearch.claims import ClaimsSpec
+
+LRS = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+B = 400  # enough for stable 95 % bounds in these tests, and fast
+
+
+def flat(optimizer: str, config: dict[str, float]) -> float:
+    return 0.93
+
+
+def steep(optimizer: str, config: dict[str, float]) -> float:
+    """Best at lr = 1e-3, losing 10 points per decade away from it."""
+    return 0.93 - 0.10 * abs(math.log10(config["lr"]) + 3)
+
+
+def verdict(analysis, kind, optimizers, hp):  # type: ignore[no-untyped-def]
+    for v in analysis.verdicts:
+        if v.kind == kind and v.optimizers == optimizers and v.hyperparameter == hp:
+            return v
+    raise AssertionError(f"no {kind} verdict for {optimizers} {hp}: {analysis.verdicts}")
+
+
+def test_flat_optimizer_is_supported_over_its_whole_range() -> None:
+    data = synthetic_study(
+        {"adabound": {"lr": LRS, "gamma": [1e-3, 1e-2, 1e-1, 0.5]}}, flat, seeds=range(10)
+    )
+    analysis = analyze(data, ClaimsSpec(bootstrap=B, insensitive=["adabound.lr"]))
+    v = verdict(analysis, "V1", ("adabound",), "lr")
+    assert v.result == "SUPPORTED", v.sentence
+    assert v.numbers["max_regret"].high <= 0.01
+    assert v.safe_range == (1e-4, 1.0)
+    assert v.blocking == []
+    assert v.sentence.startswith("adabound: insensitive to lr on [0.0001, 1] within 1.00 point")
+
+
+def test_steep_optimizer_is_refuted() -> None:
+    data = synthetic_study({"adam": {"lr": LRS}}, steep, seeds=range(5))
+    analysis = analyze(data, ClaimsSpec(bootstrap=B, insensitive=["adam.lr"]))
+    v = verdict(analysis, "V1", ("adam",), "lr")
+    assert v.result == "REFUTED"
+    assert v.numbers["max_regret"].low > 0.01
+    # lr = 1 is 3 decades from the best: 30 points of regret.
+    assert v.numbers["max_regret"].value == pytest.approx(0.30, abs=0.01)
+    # Every value but the best fails on regret; 5 trials per value cannot bound divergence
+    # below d_max, so no value passes and there is no safe sub-range.
+    assert [b.split(":")[0] for b in v.blocking] == [
+        "lr = 0.0001",
+        "lr = 0.01",
+        "lr = 0.1",
+        "lr = 1",
+    ]
+    assert v.safe_range is None
+
+
+def test_one_seed_is_inconclusive_even_for_a_flat_optimizer() -> None:
+    data = synthetic_study({"adabound": {"lr": LRS, "gamma": [1e-3, 1e-2]}}, flat, seeds=[0])
+    analysis = analyze(data, ClaimsSpec(bootstrap=B, insensitive=["adabound.lr"]))
+    v = verdict(analysis, "V1", ("adabound",), "lr")
+    assert v.result == "INCONCLUSIVE"
+    assert "only 1 seed" in v.reasons[0]
+    assert v.safe_range is None
+    assert analysis.settings.low_power
+
+
+def test_few_noisy_seeds_are_inconclusive_where_many_decide() -> None:
+    """Same truth (a 0.5-point dip at lr = 1 against m = 1 point), noise 1 point per seed."""
+
+    def dip(optimizer: str, config: dict[str, float]) -> float:
+        return 0.93 - (0.005 if config["lr"] == 1.0 else 0.0)
+
+    claims = ClaimsSpec(bootstrap=B, insensitive=["adabound.lr"], d_max=0.5)
+    grids = {"adabound": {"lr": LRS}}
+    # With 3 seeds the largest regret's estimate is inflated by noise (2.2 points for this seed),
+    # and a plain bootstrap would "refute" the claim.
+    few = analyze(synthetic_study(grids, dip, seeds=range(3), noise=0.01, rng_seed=3), claims)
+    many = analyze(synthetic_study(grids, dip, seeds=range(200), noise=0.01), claims)
+    v = verdict(few, "V1", ("adabound",), "lr")
+    assert v.result == "INCONCLUSIVE"
+    assert "min_seeds" in v.reasons[-1]
+    assert verdict(many, "V1", ("adabound",), "lr").result == "SUPPORTED"
+
+
+def test_few_seeds_may_still_refute_on_divergence() -> None:
+    data = synthetic_study(
+        {"adabound": {"lr": LRS}}, flat, seeds=range(2), diverges=lambda o, c, s: c["lr"] == 1
+    )
+    v = verdict(analyze(data, ClaimsSpec(bootstrap=B)), "V1", ("adabound",), "lr")
+    assert v.result == "REFUTED"  # 2/2 diverged: Wilson lower bound 34 % > d_max = 10 %
+    assert [b.split(":")[0] for b in v.blocking] == ["lr = 1"]
+
+
+def test_a_cell_with_every_seed_diverged_breaks_v1_exactly_there() -> None:
+    data = synthetic_study(
+        {"adabound": {"lr": LRS, "gamma": [1e-3, 1e-2, 1e-1, 0.5]}},
+        flat,
+        seeds=range(10),
+        diverges=lambda o, c, s: c["lr"] == 1.0,
+    )
+    analysis = analyze(data, ClaimsSpec(bootstrap=B))  # default claims: adabound.lr, .gamma
+    v = verdict(analysis, "V1", ("adabound",), "lr")
+    assert v.result == "REFUTED"
+    assert v.safe_range == (1e-4, 1e-1)
+    assert len(v.blocking) == 1 and v.blocking[0].startswith("lr = 1:")
+    assert "diverged 40/40" in v.blocking[0]
+    assert "at lr = 1 mean 10.0 %" in v.sentence and "diverged 40/40 trials" in v.sentence
+    # Diverged trials are data at the floor, never dropped.
+    row = analysis.sensitivity.query("optimizer == 'adabound' and hyperparameter == 'lr'")
+    at_one = row[row["value"] == 1.0].iloc[0]
+    assert at_one["profile"] == pytest.approx(0.1)
+    assert at_one["divergence_rate"] == 1.0 and at_one["divergence_low"] > 0.9
+    assert analysis.settings.n_diverged == 40
+    # gamma is flat but every gamma value has lr = 1 diverging: a quarter of its trials.
+    assert verdict(analysis, "V1", ("adabound",), "gamma").result == "REFUTED"
+
+
+def test_good_region_width_and_divergence_boundary_known_answers() -> None:
+    def shaped(optimizer: str, config: dict[str, float]) -> float:
+        # 0.9 up to lr = 1e-2, then 0.7 at 1e-1 (linear in log lr in between).
+        return {1e-4: 0.9, 1e-3: 0.9, 1e-2: 0.9, 1e-1: 0.7, 1.0: 0.7}[config["lr"]]
+
+    data = synthetic_study(
+        {"adam": {"lr": LRS}},
+        shaped,
+        seeds=range(5),
+        noise=1e-7,
+        diverges=lambda o, c, s: (c["lr"] == 1.0) or (c["lr"] == 0.1 and s == 0),
+    )
+    analysis = analyze(data, ClaimsSpec(bootstrap=B, delta=5.0))
+    row = analysis.summary.set_index(["optimizer", "hyperparameter"]).loc[("adam", "lr")]
+    # lr = 0.1 has one seed of five at the floor: its mean is (4 x 0.7 + 0.1) / 5 = 0.58. With
+    # δ = 5 points the interpolated profile stays within δ for 0.05 / 0.32 of [1e-2, 1e-1].
+    assert row["width"] == pytest.approx((2 + 0.05 / 0.32) / 4, abs=1e-4)
+    assert row["decades_within"] == pytest.approx(2 + 0.05 / 0.32, abs=1e-4)
+    # D = 0.2 at lr = 0.1 and 1.0 at lr = 1: crosses 0.5 at 10^(-1 + 0.3 / 0.8).
+    assert row["divergence_boundary"] == pytest.approx(10 ** (-1 + 0.3 / 0.8), rel=1e-6)
+    # The lr at the floor (1.0) and lr 0.1 with one seed at the floor: the spread is 0.8.
+    assert row["spread"] == pytest.approx(0.9 - 0.1, abs=1e-6)
+    picks = analysis.picks.set_index("role")
+    assert picks.loc["best", "lr"] <= 1e-2 and picks.loc["lr=1", "lr"] == 1.0
+    assert picks.loc["boundary", "lr"] == 1.0
+    assert len(picks.loc["lr=1", "trial_numbers"]) == 5
+
+
+def test_less_sensitive_comparison_is_paired_and_three_valued() -> None:
+    data = synthetic_study(
+        {"adabound": {"lr": LRS}, "adam": {"lr": LRS}},
+        lambda o, c: flat(o, c) if o == "adabound" else steep(o, c),
+        seeds=range(5),
+    )
+    analysis = analyze(
+        data, ClaimsSpec(bootstrap=B, compare=[("adabound", "adam"), ("adam", "adabound")])
+    )
+    assert verdict(analysis, "V2", ("adabound", "adam"), "lr").result == "SUPPORTED"
+    assert verdict(analysis, "V2", ("adabound", "adam"), None).result == "SUPPORTED"
+    against = verdict(analysis, "V2", ("adam", "adabound"), "lr")
+    assert against.result == "REFUTED"
+    assert against.numbers["delta_E1"].high < 0
+    assert "ΔW = -" in against.sentence
+
+
+def test_unmatched_decades_make_the_comparison_inconclusive() -> None:
+    data = synthetic_study(
+        {"adabound": {"lr": LRS}, "adam": {"lr": LRS[:3]}},
+        lambda o, c: flat(o, c) if o == "adabound" else steep(o, c),
+    )
+    analysis = analyze(data, ClaimsSpec(bootstrap=B))
+    v = verdict(analysis, "V2", ("adabound", "adam"), "lr")
+    assert v.result == "INCONCLUSIVE"
+    assert "decades" in v.reasons[0]
+
+
+def test_errors_are_excluded_and_counted_not_scored() -> None:
+    data = synthetic_study({"adam": {"lr": LRS}}, flat, seeds=range(5), errors=3)
+    analysis = analyze(data, ClaimsSpec(bootstrap=B))
+    assert analysis.settings.n_error == 3
+    first = analysis.configs.iloc[0]
+    assert first["n_seeds"] == 2 and first["n_error"] == 3
+    assert first["mean"] == pytest.approx(0.93, abs=0.01)  # not pulled down by the failures
+    assert any("failed" in n for n in analysis.notes)
+
+
+def test_a_minimised_metric_gets_the_same_verdicts() -> None:
+    acc = synthetic_study(
+        {"adabound": {"lr": LRS}, "adam": {"lr": LRS}},
+        lambda o, c: flat(o, c) if o == "adabound" else steep(o, c),
+        diverges=lambda o, c, s: o == "adam" and c["lr"] == 1.0,
+    )
+    loss = synthetic_study(
+        {"adabound": {"lr": LRS}, "adam": {"lr": LRS}},
+        lambda o, c: flat(o, c) if o == "adabound" else steep(o, c),
+        diverges=lambda o, c, s: o == "adam" and c["lr"] == 1.0,
+    )
+    for column in ("value", "floor", "test_accuracy"):
+        loss.trials[column] = 1.0 - loss.trials[column]
+    loss.metric, loss.direction = "test_loss", "minimize"
+    loss.trials = loss.trials.rename(columns={"test_accuracy": "test_loss"})
+    claims = {"bootstrap": B, "insensitive": ["adabound.lr", "adam.lr"], "d_max": 0.5}
+    # Points are percentage points for an accuracy in [0, 1], metric units for a loss.
+    a = analyze(acc, ClaimsSpec(**claims))
+    b = analyze(loss, ClaimsSpec(**claims, tolerance=0.01, delta=0.01))
+    assert [v.result for v in a.verdicts] == [v.result for v in b.verdicts]
+    best = b.optimizers.set_index("optimizer").loc["adam"]
+    assert best["best"] == pytest.approx(1 - 0.93, abs=0.01)
+    assert best["best_low"] <= best["best"] <= best["best_high"]
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 8])
+def test_best_of_k_matches_brute_force_enumeration(n: int) -> None:
+    rng = np.random.default_rng(n)
+    for _ in range(5):
+        sel = rng.integers(0, 3, n).astype(float)  # many ties
+        rep = rng.normal(size=n)
+        ks = np.arange(1, n + 1)
+        brute = []
+        for k in ks:
+            picks = []
+            for subset in itertools.combinations(range(n), k):
+                s = np.array(subset)
+                top = sel[s] == sel[s].max()
+                picks.append(rep[s][top].mean())  # ties broken uniformly at random
+            brute.append(np.mean(picks))
+        np.testing.assert_allclose(expected_best_of_k(sel, rep, ks), brute, rtol=1e-10)
+
+
+def test_best_of_k_curve_ends_at_the_mean_of_the_per_seed_best() -> None:
+    data = synthetic_study({"adam": {"lr": LRS}}, steep, seeds=range(4), noise=0.02)
+    analysis = analyze(data, ClaimsSpec(bootstrap=B))
+    curve = analysis.best_of_k.query("optimizer == 'adam'")
+    per_seed = data.trials.groupby("seed")["value"]
+    assert curve["expected"].iloc[0] == pytest.approx(data.trials["value"].mean())
+    assert curve["expected"].iloc[-1] == pytest.approx(per_seed.max().mean())
+    assert list(curve["k"]) == [1, 2, 3, 4, 5]
+    assert (np.diff(curve["expected"]) >= -1e-12).all()
+    assert k_grid(10_000)[-1] == 10_000 and len(k_grid(10_000)) < 300
+
+
+def test_bootstrap_interval_covers_the_truth_at_about_the_nominal_rate() -> None:
+    rng = np.random.default_rng(0)
+    n_seeds, runs, truth = 20, 300, 0.5
+    weights = seed_weights(n_seeds, 500, rng_seed=1)
+    values = truth + rng.normal(0, 0.1, size=(runs, n_seeds))
+    means = weighted_mean(values, np.ones_like(values, dtype=bool), weights)
+    _, low, high = interval(means)
+    coverage = np.mean((low <= truth) & (truth <= high))
+    # The percentile interval of a mean of 20 is slightly narrow (about 93 %).
+    assert 0.88 <= coverage <= 0.98
+
+
+def test_paired_bootstrap_cancels_a_shared_seed_effect() -> None:
+    """Both optimizers share a large per-seed offset: the paired ΔE(1) interval is narrow."""
+    offsets = {s: 0.05 * (s - 2) for s in range(5)}
+    data = synthetic_study(
+        {"adabound": {"lr": LRS}, "adam": {"lr": LRS}}, flat, seeds=range(5), noise=1e-6
+    )
+    data.trials["value"] = data.trials["value"] + data.trials["seed"].map(offsets)
+    data.trials.loc[data.trials["optimizer"] == "adam", "value"] -= 0.01
+    analysis = analyze(data, ClaimsSpec(bootstrap=B))
+    v = verdict(analysis, "V2", ("adabound", "adam"), None)
+    d = v.numbers["delta_E1"]
+    assert d.value == pytest.approx(0.01, abs=1e-4)
+    assert d.high - d.low < 1e-3  # unpaired, the seed offsets (±10 points) would dominate
+    e1 = analysis.optimizers.set_index("optimizer").loc["adam"]
+    assert e1["e1_high"] - e1["e1_low"] > 0.02
+
+
+def test_wilson_interval_known_values() -> None:
+    assert wilson(0, 5)[1] == pytest.approx(0.4345, abs=1e-3)
+    assert wilson(5, 5)[0] == pytest.approx(0.5655, abs=1e-3)
+    low, high = wilson(10, 40)
+    assert low < 0.25 < high
+    assert all(math.isnan(x) for x in wilson(0, 0))
+
+
+def test_the_analysis_records_its_settings() -> None:
+    data = synthetic_study({"adam": {"lr": LRS}}, steep, seeds=range(3), errors=1)
+    analysis = analyze(data, ClaimsSpec(bootstrap=50, rng_seed=7, delta=0.5))
+    s = analysis.settings
+    assert (s.bootstrap, s.rng_seed, s.n_seeds, s.n_error) == (50, 7, 3, 1)
+    assert s.grid_sizes == {"adam": 5} and s.ranges["adam"]["lr"] == (1e-4, 1.0)
+    assert s.delta >= s.delta_user == pytest.approx(0.005)
+    assert not analysis.importance.empty and not analysis.edf.empty
