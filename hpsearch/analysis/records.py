@@ -50,7 +50,6 @@ class AnalysisSettings:
     bootstrap: int  # B, replicates of the paired seed bootstrap
     rng_seed: int
     confidence: float  # 0.95
-    min_seeds: int  # fewer seeds: regret and V2 verdicts stay INCONCLUSIVE
     seeds: tuple[int, ...]  # the common seed list (S = len(seeds))
     low_power: bool  # S < 5
     grid_sizes: dict[str, int]  # optimizer -> number of configurations
@@ -61,6 +60,7 @@ class AnalysisSettings:
     n_error: int  # infrastructure failures: not data, excluded, re-run them
     n_running: int
     per_optimizer_counts: dict[str, dict[str, int]]  # optimizer -> outcome -> count
+    min_seeds: int = 5  # fewer seeds: regret-based and V2 verdicts stay INCONCLUSIVE
 
     @property
     def n_seeds(self) -> int:
