@@ -1,0 +1,84 @@
+"""The `[claims]` table: defaults for the paper's claims, and clear errors for bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from hpsearch.claims import ClaimsSpec, ComparisonClaim, InsensitivityClaim
+from hpsearch.errors import UserInputError
+
+STUDY = {"adabound": ["lr", "gamma"], "adam": ["lr"], "sgd": ["lr", "momentum"]}
+
+
+def test_defaults_decide_the_papers_claims() -> None:
+    claims = ClaimsSpec()
+    assert (claims.tolerance, claims.delta, claims.d_max, claims.bootstrap) == (1.0, 1.0, 0.1, 2000)
+    assert claims.insensitivity_claims(STUDY) == [
+        InsensitivityClaim("adabound", "lr"),
+        InsensitivityClaim("adabound", "gamma"),
+    ]
+    assert claims.comparison_claims(STUDY) == [
+        ComparisonClaim("adabound", "adam", "lr"),
+        ComparisonClaim("adabound", "sgd", "lr"),
+    ]
+
+
+def test_without_adabound_the_defaults_claim_nothing() -> None:
+    study = {"adam": ["lr"], "sgd": ["lr"]}
+    assert ClaimsSpec().insensitivity_claims(study) == []
+    assert ClaimsSpec().comparison_claims(study) == []
+
+
+def test_explicit_claims_are_checked_against_the_study() -> None:
+    claims = ClaimsSpec(insensitive=["adam.lr"], compare=[("sgd", "adam")])
+    assert claims.insensitivity_claims(STUDY) == [InsensitivityClaim("adam", "lr")]
+    with pytest.raises(
+        UserInputError,
+        match=r"\[claims\]\.insensitive: `adam.gamma` names "
+        r"hyperparameter `gamma`.*expected one of: lr",
+    ):
+        ClaimsSpec(insensitive=["adam.gamma"]).check_against(STUDY)
+    with pytest.raises(UserInputError, match=r"\[claims\]\.compare: .*`adagrad`.*expected one of"):
+        ClaimsSpec(compare=[("adagrad", "adam")]).check_against(STUDY)
+    with pytest.raises(UserInputError, match=r"\[claims\]\.ranges: `sgd.gamma`"):
+        ClaimsSpec(ranges={"sgd": {"gamma": (0.1, 1.0)}}).check_against(STUDY)
+
+
+@pytest.mark.parametrize(
+    ("table", "field"),
+    [
+        ({"tolerence": 1.0}, "tolerence"),
+        ({"tolerance": 0}, "tolerance"),
+        ({"d_max": 1.5}, "d_max"),
+        ({"bootstrap": 5}, "bootstrap"),
+        ({"insensitive": ["adabound"]}, "insensitive"),
+        ({"compare": [["adam", "adam"]]}, "compare"),
+        ({"ranges": {"adam": {"lr": [1.0, 1e-3]}}}, "low < high"),
+    ],
+)
+def test_bad_tables_are_rejected_naming_the_field(table: dict, field: str) -> None:
+    with pytest.raises(ValidationError, match=field):
+        ClaimsSpec.model_validate(table)
+
+
+def test_a_spec_file_carries_its_claims(tmp_path: Path) -> None:
+    from hpsearch.spec import load_spec
+
+    path = tmp_path / "s.toml"
+    path.write_text(
+        'name = "c"\n[task]\nname = "digits-mlp"\n[run]\nseeds = [0, 1]\n'
+        "[optimizers.adabound]\nlr = [1e-3, 1.0]\n[optimizers.adam]\nlr = [1e-3, 1.0]\n"
+        '[claims]\ntolerance = 2.0\ncompare = [["adabound", "adam"]]\n'
+        "[claims.ranges.adabound]\nlr = [1e-3, 1.0]\n"
+    )
+    spec = load_spec(path)
+    assert spec.claims.tolerance == 2.0
+    assert spec.claims.ranges == {"adabound": {"lr": (1e-3, 1.0)}}
+    # The resolved spec stored with the study reads back into the same claims.
+    assert ClaimsSpec.model_validate(spec.resolved()["claims"]) == spec.claims
+    path.write_text(path.read_text().replace("tolerance = 2.0", "tolerance = -1"))
+    with pytest.raises(UserInputError, match=r"claims\.tolerance"):
+        load_spec(path)
