@@ -20,7 +20,7 @@ from dashboards.page import Page, VerdictCard, build_page
 from dashboards.report import CSS
 from dashboards.study import Analyzer, analyze_study, filter_study, fingerprint
 from hpsearch.errors import HpsearchError
-from hpsearch.studydata import StudyData
+from hpsearch.studydata import OUTCOMES, StudyData
 
 PREFIX = "/study/"
 RUNNING_REFRESH_S = 5.0
@@ -304,16 +304,20 @@ def create_app(
             1000 * (refresh_seconds or (RUNNING_REFRESH_S if running else IDLE_REFRESH_S))
         )
         key = (name, fingerprint(data), tuple(sorted(optimizers or [])), tuple(sorted(seeds or [])))
-        status = f"{len(data.trials)} trials" + (
-            f", {running} running: refreshing every {interval // 1000} s" if running else ""
-        )
+        counts = data.trials["outcome"].value_counts()
+        status: list[Any] = [
+            html.H2(name, className="study-name"),
+            ", ".join(f"{int(counts.get(o, 0))} {o}" for o in OUTCOMES)
+            + (f" (refreshing every {interval // 1000} s while trials run)" if running else ""),
+        ]
         if dash.ctx.triggered_id == "refresh" and shown == repr(key):
             return status, dash.no_update, dash.no_update, dash.no_update, interval
         page = pages.get(key)
         if page is None:
             subset = filter_study(data, optimizers, seeds)
             if subset.trials.empty:
-                return status + ": no trials match the filters.", [], [], repr(key), interval
+                status.append(": no trials match the filters.")
+                return status, [], [], repr(key), interval
             try:
                 page = build_page(analyze(subset), subset.curves)
             except HpsearchError as error:

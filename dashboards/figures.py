@@ -118,7 +118,7 @@ def format_value(value: Any) -> str:
 def _metric_axis(metric: str, settings: AnalysisSettings) -> dict[str, Any]:
     axis: dict[str, Any] = {"title": {"text": metric_title(metric, settings)}}
     if metric.endswith("accuracy") and is_percent(settings):
-        axis["tickformat"] = ".0%"
+        axis["tickformat"] = ".3~%"
     return axis
 
 
@@ -181,6 +181,15 @@ def _band(
         xaxis=xaxis,
         yaxis=yaxis,
     )
+
+
+def _steps(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The corners of a step function (plotly's `hv` shape), so a band matches its step line."""
+    if len(x) < 2:
+        return x, y
+    xs = np.repeat(x, 2)[1:]
+    ys = np.repeat(y, 2)[:-1]
+    return xs, ys
 
 
 def _log_axis(analysis: StudyAnalysis, hyperparameter: str) -> bool:
@@ -261,8 +270,8 @@ def sensitivity_figure(analysis: StudyAnalysis, hyperparameter: str) -> go.Figur
                     customdata=np.stack(
                         [
                             opt_rows[f"{curve}_config"].astype(str),
-                            opt_rows["divergence_rate"].astype(float),
-                            opt_rows["n_trials"].astype(float),
+                            _percent_text(opt_rows["divergence_rate"]),
+                            opt_rows["n_trials"].astype(int).astype(str),
                         ],
                         axis=-1,
                     ),
@@ -270,7 +279,7 @@ def sensitivity_figure(analysis: StudyAnalysis, hyperparameter: str) -> go.Figur
                         f"<b>{optimizer}</b> {curve}<br>{hyperparameter} = %{{x:g}}<br>"
                         "config: %{customdata[0]}<br>"
                         f"seed mean {settings.metric}: %{{y:.4g}}<br>"
-                        "diverged: %{customdata[1]:.0%} of %{customdata[2]} trials<extra></extra>"
+                        "diverged: %{customdata[1]} of %{customdata[2]} trials<extra></extra>"
                     ),
                 )
             )
@@ -297,6 +306,11 @@ def sensitivity_figure(analysis: StudyAnalysis, hyperparameter: str) -> go.Figur
             added = len(fig.data) - before
             for name in visibility:
                 visibility[name].extend([name == curve] * added)
+        summary = _diverged_summary(opt_rows, points, optimizer, hyperparameter, color)
+        if summary is not None:
+            fig.add_trace(summary)
+            for name in visibility:
+                visibility[name].append(True)
         in_range = opt_rows["in_range"].astype(bool) if "in_range" in opt_rows else True
         good = (opt_rows["good"].astype(bool) & in_range).to_numpy()
         for first, last in _runs(x, good):
@@ -362,6 +376,55 @@ def sensitivity_figure(analysis: StudyAnalysis, hyperparameter: str) -> go.Figur
     return _layout(fig, title, subtitle, height=460)
 
 
+def _percent_text(values: pd.Series) -> list[str]:
+    # Hover data is stacked into one string array, so numbers are formatted here.
+    return [f"{100 * float(v):.0f} %" for v in values]
+
+
+def _diverged_summary(
+    opt_rows: pd.DataFrame, points: pd.DataFrame, optimizer: str, hyperparameter: str, color: str
+) -> go.Scatter | None:
+    """One large × at the floor per grid value where any trial of any configuration diverged.
+
+    The curves show one configuration per value; this keeps the divergences of all the others
+    visible (never hidden), with the count in the hover.
+    """
+    rows = opt_rows[opt_rows["n_diverged"].astype(float) > 0]
+    floors = points.loc[
+        (points["optimizer"] == optimizer) & (points["outcome"] == "diverged"), "value"
+    ].astype(float)
+    if rows.empty or floors.empty:
+        return None
+    floor = float(floors.median())
+    return go.Scatter(
+        x=rows["value"].astype(float),
+        y=np.full(len(rows), floor),
+        mode="markers",
+        name=f"{optimizer}: trials diverged here (any config)",
+        legendgroup=optimizer,
+        marker={
+            "symbol": "x-thin-open",
+            "size": 18,
+            "color": color,
+            "line": {"width": 2.5, "color": color},
+        },
+        customdata=np.stack(
+            [
+                rows["n_diverged"].astype(int).astype(str),
+                rows["n_trials"].astype(int).astype(str),
+                _percent_text(rows["divergence_rate"]),
+            ],
+            axis=-1,
+        ),
+        hovertemplate=(
+            f"<b>{optimizer}</b><br>{hyperparameter} = %{{x:g}}<br>"
+            "%{customdata[0]} of %{customdata[1]} trials diverged "
+            "(%{customdata[2]}, all configurations)<br>scored at the floor %{y:.4g}"
+            "<extra></extra>"
+        ),
+    )
+
+
 def _seed_traces(
     seeds: pd.DataFrame,
     hyperparameter: str,
@@ -409,13 +472,13 @@ def _seed_traces(
                         part["config"].astype(str),
                         part["seed"].astype(str),
                         part["outcome"].astype(str),
-                        part[hyperparameter].astype(float),
+                        [format_value(float(v)) for v in part[hyperparameter]],
                         _epoch_text(part),
                     ],
                     axis=-1,
                 ),
                 hovertemplate=(
-                    f"<b>{optimizer}</b> ({label})<br>{hyperparameter} = %{{customdata[3]:g}}<br>"
+                    f"<b>{optimizer}</b> ({label})<br>{hyperparameter} = %{{customdata[3]}}<br>"
                     "config: %{customdata[0]}<br>seed: %{customdata[1]}<br>"
                     "outcome: %{customdata[2]}%{customdata[4]}<br>"
                     f"{settings.metric}: %{{y:.4g}}<extra></extra>"
@@ -480,7 +543,7 @@ def heatmap_figure(analysis: StudyAnalysis, optimizer: str, x: str, y: str) -> g
         )
     colorbar: dict[str, Any] = {"title": {"text": metric_title(settings.metric, settings)}}
     if settings.metric.endswith("accuracy") and is_percent(settings):
-        colorbar["tickformat"] = ".0%"
+        colorbar["tickformat"] = ".3~%"
     fig = go.Figure(
         go.Heatmap(
             z=z,
@@ -605,9 +668,8 @@ def edf_figure(analysis: StudyAnalysis) -> go.Figure:
         x = rows["regret"].astype(float) / scale
         fig.add_trace(
             _band(
-                x,
-                rows["fraction_low"],
-                rows["fraction_high"],
+                *_steps(x.to_numpy(), rows["fraction_low"].to_numpy(float)),
+                _steps(x.to_numpy(), rows["fraction_high"].to_numpy(float))[1],
                 color,
                 f"{optimizer} 95 % band",
                 str(optimizer),
@@ -678,12 +740,14 @@ def importance_figure(analysis: StudyAnalysis) -> go.Figure:
         )
     fig.update_layout(barmode="group")
     fig.update_xaxes(title={"text": "hyperparameter"})
-    fig.update_yaxes(title={"text": "share of variance explained (0-1)"}, rangemode="tozero")
+    fig.update_yaxes(
+        title={"text": "PED-ANOVA importance (χ² divergence, unitless)"}, rangemode="tozero"
+    )
     return _layout(
         fig,
         title,
-        "descriptive, not a verdict: PED-ANOVA-style on log-scaled grids, "
-        "error bars: 95 % bootstrap over seeds",
+        "descriptive, not a verdict: how much the top 10 % of configurations concentrate on "
+        "some values; error bars: 95 % bootstrap over seeds",
     )
 
 

@@ -132,20 +132,21 @@ def lr1_failure(verdict: Verdict, analysis: StudyAnalysis) -> str | None:
         failed = rate > 0 or not bool(row.good)
         if not failed:
             continue
-        words = f"{row.optimizer} fails at lr = 1"
-        details = []
         if rate > 0:
-            details.append(
-                f"diverged in {int(row.n_diverged)} of {int(row.n_trials)} runs, "
-                f"D = {100 * rate:.0f} % [95 % CI {100 * float(row.divergence_low):.0f}"
-                f"–{100 * float(row.divergence_high):.0f} %]"
+            words = (
+                f"{row.optimizer} fails at lr = 1: diverged in {int(row.n_diverged)} of "
+                f"{int(row.n_trials)} runs, D = {100 * rate:.0f} % [95 % CI "
+                f"{100 * float(row.divergence_low):.0f}–{100 * float(row.divergence_high):.0f}"
+                " %]"
             )
+        else:
+            words = f"{row.optimizer} at lr = 1: no divergence, but outside the good region"
         if math.isfinite(regret):
-            details.append(
-                f"best seed mean {figures.format_metric(float(row.profile), settings)}"
-                f", {figures.format_points(regret, settings)} below its best"
+            words += (
+                f"; best seed mean {figures.format_metric(float(row.profile), settings)}, "
+                f"{figures.format_points(regret, settings)} below its best"
             )
-        parts.append(words + " (" + "; ".join(details) + ")" if details else words)
+        parts.append(words)
     return ". ".join(parts) + "." if parts else None
 
 

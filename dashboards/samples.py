@@ -363,3 +363,90 @@ def simple_analysis(data: StudyData, delta: float = 0.01) -> StudyAnalysis:
         verdicts=verdicts,
         notes=["Synthetic sample records (naive intervals)."],
     )
+
+
+def write_sample_study(
+    url: str, data: StudyData, task: str = "digits-mlp", claims: dict[str, object] | None = None
+) -> None:
+    """Store `data` as a real study group through `hpsearch.storage` (tests, benchmark).
+
+    Trials go through the same writer the recorder uses, so the dashboard reads them back with
+    `load_study_data` exactly as it would read a real run.
+    """
+    from optuna.trial import TrialState
+
+    from hpsearch.storage import GroupInfo, TrialWriter, prepare_group
+
+    spaces: dict[str, dict[str, dict[str, object]]] = {}
+    for optimizer, hps in data.hyperparameters.items():
+        rows = data.trials[data.trials["optimizer"] == optimizer]
+        spaces[optimizer] = {}
+        for hp in hps:
+            values = rows[hp].astype(float)
+            log = bool((values > 0).all())
+            spaces[optimizer][hp] = {
+                "kind": "float",
+                "low": float(values.min()),
+                "high": float(values.max()),
+                "log": log,
+            }
+    grids = {
+        o: {
+            hp: sorted(
+                float(v) for v in data.trials.loc[data.trials["optimizer"] == o, hp].unique()
+            )
+            for hp in hps
+        }
+        for o, hps in data.hyperparameters.items()
+    }
+    spec = {
+        "name": data.name,
+        "task": {"name": task},
+        "run": {
+            "seeds": sorted(int(s) for s in data.trials["seed"].unique()),
+            "metric": data.metric,
+        },
+        "optimizers": grids,
+    }
+    group = GroupInfo(
+        name=data.name,
+        spec=spec,
+        spec_hash=f"sample-{len(data.trials)}",
+        metric=data.metric,
+        direction=data.direction,
+        task=task,
+        num_classes=10,
+        optimizers=spaces,
+    )
+    ids = prepare_group(url, group)
+    writer = TrialWriter(url, ids, spaces, data.metric)
+    curves = {key: part for key, part in data.curves.groupby(["study", "trial_number"])}
+    for row in data.trials.to_dict("records"):
+        optimizer = row["optimizer"]
+        params = {hp: float(row[hp]) for hp in data.hyperparameters[optimizer]}
+        record = writer.start(optimizer, str(row["cell"]), params, {"seed": int(row["seed"])})
+        part = curves.get((row["study"], row["trial_number"]))
+        if part is not None:
+            for epoch, rows in part.groupby("epoch"):
+                record.epochs[int(epoch)] = dict(
+                    zip(rows["metric"], rows["value"].astype(float), strict=True)
+                )
+        if row["outcome"] == "running":
+            continue
+        diverged_epoch = row["diverged_epoch"]
+        attrs = {
+            "outcome": row["outcome"],
+            "seed": int(row["seed"]),
+            "metric": data.metric,
+            "raw_value": row["raw_value"],
+            "floor": row["floor"],
+            "diverged_epoch": None if pd.isna(diverged_epoch) else int(diverged_epoch),
+            "divergence_reason": row["divergence_reason"],
+            "error": row["error"],
+            "wall_seconds": row["wall_seconds"],
+            "device": row["device"],
+            "final": {m: row[m] for m in data.metrics if m in row},
+        }
+        state = TrialState.FAIL if row["outcome"] == "error" else TrialState.COMPLETE
+        value = None if row["outcome"] == "error" else float(row["value"])
+        writer.finish(record, state=state, value=value, attrs=attrs)

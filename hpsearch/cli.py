@@ -274,3 +274,77 @@ def show(
                 typer.echo(f"    {block}")
     for note in analysis.notes:
         typer.echo(f"note: {note}", err=True)
+
+
+# --- presentation verbs: report, dashboard (dashboards/) -----------------------------------------
+
+
+@app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="The study name (a spec's `name`).")],
+    out: Annotated[str, typer.Option("--out", help="The HTML file to write.")] = "report.html",
+    storage: _StorageOption = None,
+    images: Annotated[
+        bool,
+        typer.Option("--images", help="Also write PNG/PDF figures (needs kaleido + Chromium)."),
+    ] = False,
+) -> None:
+    """Write one self-contained HTML report (verdicts, figures, summary; opens offline)."""
+    from dashboards.page import build_page
+    from dashboards.report import image_export_available, write_report
+    from dashboards.study import analyze_study, check_storage_url
+    from hpsearch.storage import load_study_data, resolve_storage_url
+
+    url = resolve_storage_url(storage)
+    check_storage_url(url)
+    data = load_study_data(url, name)
+    paths = write_report(build_page(analyze_study(data), data.curves), out, images=images)
+    if images and not image_export_available():
+        typer.echo("PNG/PDF skipped: they need the `kaleido` package and a Chromium.", err=True)
+    for path in paths:
+        typer.echo(str(path))
+
+
+@app.command()
+def dashboard(
+    storage: _StorageOption = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Interface to bind; 0.0.0.0 exposes it to the network.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8050,
+    refresh: Annotated[
+        float | None,
+        typer.Option(
+            "--refresh",
+            help="Polling period in seconds (default 5 s while trials run, 30 s otherwise).",
+        ),
+    ] = None,
+) -> None:
+    """Serve the live sensitivity dashboard (Dash) for every study in a storage."""
+    import logging
+
+    from dashboards.app import create_app
+    from dashboards.study import check_storage_url
+    from hpsearch.errors import StorageError, UserInputError
+    from hpsearch.storage import list_study_groups, resolve_storage_url
+
+    url = resolve_storage_url(storage)
+    check_storage_url(url)
+    try:
+        groups = list_study_groups(url)
+    except HpsearchError:
+        raise
+    except Exception as error:  # a driver's own error: say which URL, not a traceback
+        raise StorageError(f"Cannot open the storage `{url}`: {error}") from error
+    if not 0 < port < 65536:
+        raise UserInputError(f"`--port` must be between 1 and 65535, got {port}.")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    typer.echo(
+        f"hpsearch dashboard: http://{host}:{port}/ ({len(groups)} studies in {url}); "
+        "Ctrl+C stops it.",
+        err=True,
+    )
+    try:
+        create_app(url, refresh_seconds=refresh).run(host=host, port=port, debug=False)
+    except OSError as error:
+        raise UserInputError(f"Cannot listen on {host}:{port}: {error}") from error
