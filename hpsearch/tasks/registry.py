@@ -136,6 +136,7 @@ register(
         default_metric="test_accuracy",
         num_classes=10,
         offline=True,
+        supports_population=True,
     ),
     _build_digits,
 )
@@ -169,6 +170,7 @@ register(
         default_metric="test_accuracy",
         num_classes=10,
         offline=True,
+        supports_population=True,
     ),
     _build_mnist1d_mlp,
 )
@@ -184,6 +186,7 @@ register(
         default_metric="test_accuracy",
         num_classes=10,
         offline=True,
+        supports_population=True,
     ),
     _build_mnist1d_cnn,
 )
@@ -349,6 +352,7 @@ register(
         default_metric="test_accuracy",
         num_classes=10,
         offline=False,
+        supports_population=True,
     ),
     _build_mnist,
 )
