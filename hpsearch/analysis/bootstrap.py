@@ -11,7 +11,6 @@ all ones (the original sample), so every statistic is computed once as an array 
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 
@@ -29,11 +28,33 @@ def interval(
     stat: np.ndarray, confidence: float = 0.95
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Point estimate and percentile interval of `stat[..., 0]` from `stat[..., 1:]`."""
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN, as they should
-        low, high = np.nanpercentile(stat[..., 1:], [tail, 100.0 - tail], axis=-1)
+    tail = (1.0 - confidence) / 2.0
+    low, high = nan_quantiles(stat[..., 1:], [tail, 1.0 - tail])
     return stat[..., 0], low, high
+
+
+def nan_quantiles(values: np.ndarray, qs: list[float], axis: int = -1) -> list[np.ndarray]:
+    """Quantiles along `axis` ignoring NaN (linear interpolation, like `np.nanquantile`).
+
+    Vectorised: numpy's own nan-quantile loops in Python over every slice that holds a NaN, which
+    made a 2,000-replicate bootstrap spend seconds there.
+    """
+    a = np.moveaxis(np.asarray(values, dtype=float), axis, -1)
+    ordered = np.sort(a, axis=-1)  # NaN sorts last
+    n = (~np.isnan(ordered)).sum(-1)
+    top = np.maximum(n - 1, 0)
+    out = []
+    for q in qs:
+        pos = q * top
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, top)
+        frac = pos - lo
+        a_lo = np.take_along_axis(ordered, lo[..., None], -1)[..., 0]
+        a_hi = np.take_along_axis(ordered, hi[..., None], -1)[..., 0]
+        with np.errstate(invalid="ignore"):
+            result = np.where(frac > 0, a_lo + (a_hi - a_lo) * frac, a_lo)
+        out.append(np.where(n > 0, result, np.nan))
+    return out
 
 
 def interval_bc(

@@ -20,7 +20,7 @@ from hpsearch.analysis.bestofk import (
     selection_probabilities,
     tie_averaged,
 )
-from hpsearch.analysis.bootstrap import weighted_mean
+from hpsearch.analysis.bootstrap import nan_quantiles, weighted_mean
 from hpsearch.analysis.grid import Grid, decades, is_log_scale, positions
 
 
@@ -161,7 +161,7 @@ def hyperparameter_stats(
         warnings.simplefilter("ignore", RuntimeWarning)
         max_regret = np.nanmax(regret[in_range], axis=0)
         spread = np.nanmax(inside, axis=0) - np.nanmin(inside, axis=0)
-        q75, q25 = np.nanpercentile(inside, [75, 25], axis=0)
+        q75, q25 = nan_quantiles(inside, [0.75, 0.25], axis=0)
         var_p = np.nanvar(inside, axis=0, ddof=1) if inside.shape[0] > 1 else np.nan * spread
         square = weighted_mean(grid.sel**2, grid.mask, weights)
         with np.errstate(invalid="ignore", divide="ignore"):

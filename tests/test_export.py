@@ -1,0 +1,180 @@
+"""`hpsearch export` / `show` end to end: real SQLite storage, CSV files read back by pandas."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from hpsearch.analysis.synthetic import store_study, synthetic_study
+from hpsearch.cli import app, main
+from hpsearch.export import SENSITIVITY_COLUMNS, VERDICT_COLUMNS, export_study, neutralise
+from hpsearch.studydata import CURVE_COLUMNS, TRIAL_COLUMNS
+
+EVIL = "=cmd|' /C calc'!A0"
+LRS = [1e-3, 1e-1, 1.0]
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, object]:
+    """A study named like a formula, with diverged and failed trials, in a real SQLite file."""
+    data = synthetic_study(
+        {"adabound": {"lr": LRS, "gamma": [1e-3, 1e-2]}, "adam": {"lr": LRS}},
+        lambda o, c: 0.9 if o == "adabound" else 0.9 - 0.1 * (c["lr"] > 0.01),
+        seeds=range(3),
+        diverges=lambda o, c, s: o == "adam" and c["lr"] == 1.0,
+        errors=2,
+        epochs=4,
+        name=EVIL,
+    )
+    data.trials.loc[0, "error"] = '=HYPERLINK("http://x")'
+    data.trials.loc[3, "cell"] = "+cmd|' /C notepad'!A0"
+    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'hp.db'}"
+    store_study(url, data)
+    return url, data
+
+
+def _export(url: str, out: Path) -> None:
+    result = CliRunner().invoke(app, ["export", EVIL, "--out", str(out), "--storage", url])
+    assert result.exit_code == 0, result.output
+    assert sorted(Path(p).name for p in result.output.split()) == [
+        "curves.csv",
+        "sensitivity.csv",
+        "trials.csv",
+        "verdicts.csv",
+    ]
+
+
+def test_export_round_trips_through_pandas_with_the_documented_columns(
+    stored: tuple[str, object], tmp_path: Path
+) -> None:
+    url, data = stored
+    _export(url, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "curves.csv",
+        "sensitivity.csv",
+        "trials.csv",
+        "verdicts.csv",
+    ]  # no temporary files left behind
+    trials = pd.read_csv(tmp_path / "trials.csv")
+    assert list(trials.columns) == [*TRIAL_COLUMNS, "config", "gamma", "lr", "test_accuracy"]
+    assert len(trials) == len(data.trials) == 27
+    # adabound 18 trials (2 of them failed), adam 9 (lr = 1 diverged for all 3 seeds)
+    counts = trials["outcome"].value_counts().to_dict()
+    assert counts == {"completed": 22, "diverged": 3, "error": 2}
+    curves = pd.read_csv(tmp_path / "curves.csv")
+    assert list(curves.columns) == list(CURVE_COLUMNS)
+    assert len(curves) == 27 * 4 * 2  # trials x epochs x metrics (failed trials too)
+    sensitivity = pd.read_csv(tmp_path / "sensitivity.csv")
+    assert list(sensitivity.columns) == list(SENSITIVITY_COLUMNS)
+    adam = sensitivity.query("optimizer == 'adam' and hyperparameter == 'lr'").set_index("value")
+    assert adam.loc[1.0, "divergence_rate"] == 1.0 and adam.loc[1.0, "n_diverged"] == 3
+    assert adam.loc[1.0, "profile"] == pytest.approx(0.1)  # diverged at the floor, not dropped
+    verdicts = pd.read_csv(tmp_path / "verdicts.csv")
+    assert list(verdicts.columns) == list(VERDICT_COLUMNS)
+    assert set(verdicts["result"]) <= {"SUPPORTED", "REFUTED", "INCONCLUSIVE"}
+    assert set(verdicts["kind"]) == {"V1", "V2"}
+    assert (verdicts["B"] == 2000).all() and (verdicts["S"] == 3).all()
+
+
+def test_diverged_and_failed_trials_are_exported(
+    stored: tuple[str, object], tmp_path: Path
+) -> None:
+    url, _ = stored
+    _export(url, tmp_path)
+    trials = pd.read_csv(tmp_path / "trials.csv")
+    failed = trials[trials["outcome"] == "error"]
+    diverged = trials[trials["outcome"] == "diverged"]
+    assert len(failed) == 2 and failed["value"].isna().all()
+    assert failed["error"].str.contains("HYPERLINK|out of memory").all()
+    assert len(diverged) == 3
+    assert (diverged["value"] == diverged["floor"]).all() and (
+        diverged["optimizer"] == "adam"
+    ).all()
+    # NaN is an empty cell in the file itself.
+    with (tmp_path / "trials.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["value"] for r in rows if r["outcome"] == "error"] == ["", ""]
+
+
+def test_formula_like_text_is_neutralised(stored: tuple[str, object], tmp_path: Path) -> None:
+    url, _ = stored
+    _export(url, tmp_path)
+    for name in ("trials.csv", "curves.csv", "verdicts.csv"):
+        with (tmp_path / name).open(newline="") as handle:
+            cells = [c for row in csv.reader(handle) for c in row]
+        assert not [c for c in cells if c[:1] in ("=", "+", "@")], name
+    trials = pd.read_csv(tmp_path / "trials.csv")
+    assert (trials["study"].str.startswith("'=cmd|")).all()
+    assert "'+cmd|' /C notepad'!A0" in set(trials["cell"])
+    assert '\'=HYPERLINK("http://x")' in set(trials["error"])
+    assert (pd.read_csv(tmp_path / "verdicts.csv")["study"] == "'" + EVIL).all()
+    # Numbers stay numbers: a negative value is not text.
+    frame = neutralise(pd.DataFrame({"x": [-1.5], "t": ["-1+1"]}))
+    assert frame["x"].iloc[0] == -1.5 and frame["t"].iloc[0] == "'-1+1"
+
+
+def test_a_failed_export_leaves_no_half_file(
+    stored: tuple[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hpsearch.analysis import analyze
+    from hpsearch.storage import load_study_data
+
+    url, _ = stored
+    data = load_study_data(url, EVIL)
+    analysis = analyze(data)
+    (tmp_path / "trials.csv").write_text("old\n")
+    calls = {"n": 0}
+    original = pd.DataFrame.to_csv
+
+    def flaky(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", flaky)
+    with pytest.raises(OSError, match="disk full"):
+        export_study(data, analysis, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trials.csv"]
+    assert (tmp_path / "trials.csv").read_text() == "old\n"
+
+
+def test_show_prints_the_verdicts_as_a_table(stored: tuple[str, object]) -> None:
+    url, _ = stored
+    result = CliRunner().invoke(app, ["show", EVIL, "--storage", url])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "S = 3 seeds, B = 2000" in lines[0] and "2 failed" in lines[0]
+    assert lines[1].split() == ["result", "kind", "claim"]
+    assert any(
+        line.startswith("INCONCLUSIVE  V1    adabound is insensitive to lr") for line in lines
+    )
+    assert any(line.startswith("[INCONCLUSIVE] adabound: undecided whether lr") for line in lines)
+
+
+def test_bad_format_and_unknown_study_exit_with_a_message(
+    stored: tuple[str, object],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, _ = stored
+    for args, code, message in (
+        (
+            ["export", EVIL, "--out", str(tmp_path), "--format", "xlsx"],
+            2,
+            "`xlsx` is not an export",
+        ),
+        (["show", "nope"], 1, "No study group `nope`"),
+    ):
+        monkeypatch.setattr(sys, "argv", ["hpsearch", *args, "--storage", url])
+        with pytest.raises(SystemExit) as done:
+            main()
+        assert done.value.code == code
+        assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
