@@ -1,0 +1,194 @@
+"""The Dash app in-process: its routes and callbacks over a real SQLite study, and the CLI verbs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from dashboards.app import create_app, study_from_path, study_path
+from dashboards.samples import sample_study_data, write_sample_study
+
+pytestmark = pytest.mark.slow
+
+NAME = "app-demo"
+EVIL = "<img src=x onerror=alert(1)>"
+GRIDS = {
+    "adabound": {"lr": [1e-3, 1e-1, 1.0], "gamma": [1e-3, 1e-1]},
+    "adam": {"lr": [1e-3, 1e-1, 1.0]},
+    "sgd": {"lr": [1e-3, 1e-1, 1.0]},
+}
+HPSEARCH = str(Path(sys.executable).with_name("hpsearch"))
+RENDER = (
+    "..status.children...verdicts-area.children...sections-area.children...shown.data"
+    "...refresh.interval.."
+)
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('app') / 'studies.db'}"
+    write_sample_study(
+        url, sample_study_data(NAME, grids=GRIDS, seeds=2, epochs=3), claims={"bootstrap": 100}
+    )
+    running = sample_study_data(EVIL, grids={"adam": {"lr": [1e-3, 1e-2]}}, seeds=2, epochs=2)
+    running.trials.loc[0, "outcome"] = "running"
+    write_sample_study(url, running, claims={"bootstrap": 100})
+    return url
+
+
+@pytest.fixture(scope="module")
+def client(storage: str) -> Any:
+    return create_app(storage).server.test_client()
+
+
+def _render(
+    client: Any,
+    name: str,
+    optimizers: list[str],
+    seeds: list[int],
+    changed: str = "study.value",
+    shown: str | None = None,
+) -> dict[str, Any]:
+    payload = {
+        "output": RENDER,
+        "outputs": [
+            {"id": i, "property": p}
+            for i, p in (
+                ("status", "children"),
+                ("verdicts-area", "children"),
+                ("sections-area", "children"),
+                ("shown", "data"),
+                ("refresh", "interval"),
+            )
+        ],
+        "inputs": [
+            {"id": "study", "property": "value", "value": name},
+            {"id": "optimizers", "property": "value", "value": optimizers},
+            {"id": "seeds", "property": "value", "value": seeds},
+            {"id": "refresh", "property": "n_intervals", "value": 1},
+        ],
+        "changedPropIds": [changed],
+        "state": [{"id": "shown", "property": "data", "value": shown}],
+    }
+    response = client.post("/_dash-update-component", json=payload)
+    assert response.status_code == 200, response.data[:2000]
+    return json.loads(response.data)["response"]
+
+
+def _graphs(tree: Any) -> list[dict[str, Any]]:
+    """Every dcc.Graph figure in a rendered component tree."""
+    found = []
+    if isinstance(tree, dict):
+        if tree.get("type") == "Graph":
+            found.append(tree["props"]["figure"])
+        for value in tree.values():
+            found += _graphs(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            found += _graphs(value)
+    return found
+
+
+def test_layout_lists_the_studies_as_text(client: Any) -> None:
+    layout = client.get("/_dash-layout")
+    assert layout.status_code == 200
+    text = layout.data.decode()
+    assert f'"label":"{NAME}"' in text
+    # JSON for React to render as text: the tag is data, never markup in the page.
+    assert "onerror=alert(1)" in text
+    index = client.get("/").data.decode()
+    assert "onerror" not in index
+    assert "cdn" not in index.lower()  # all JS served locally
+
+
+def test_render_callback_returns_verdicts_and_figures(client: Any) -> None:
+    out = _render(client, NAME, ["adabound", "adam", "sgd"], [0, 1])
+    verdicts = json.dumps(out["verdicts-area"]["children"])
+    assert "adabound is insensitive to lr" in verdicts
+    assert any(r in verdicts for r in ("SUPPORTED", "REFUTED", "INCONCLUSIVE"))
+    graphs = _graphs(out["sections-area"]["children"])
+    assert len(graphs) >= 8
+    names = {trace.get("name") for g in graphs for trace in g["data"]}
+    assert {"adabound", "adam", "sgd"} <= names
+    assert out["refresh"]["interval"] == 30_000  # nothing running: slow polling
+
+
+def test_filters_rerun_the_analysis_on_the_subset(client: Any) -> None:
+    out = _render(client, NAME, ["adam", "sgd"], [0])
+    names = {
+        trace.get("name") for g in _graphs(out["sections-area"]["children"]) for trace in g["data"]
+    }
+    assert "adam" in names and "adabound" not in names
+    assert "adabound is insensitive" not in json.dumps(out["verdicts-area"])
+
+
+def test_timer_tick_without_changes_does_not_redraw(client: Any) -> None:
+    first = _render(client, NAME, ["adabound", "adam", "sgd"], [0, 1])
+    again = _render(
+        client,
+        NAME,
+        ["adabound", "adam", "sgd"],
+        [0, 1],
+        changed="refresh.n_intervals",
+        shown=first["shown"]["data"],
+    )
+    assert "verdicts-area" not in again and "sections-area" not in again
+    assert "status" in again
+
+
+def test_running_study_polls_fast(client: Any) -> None:
+    out = _render(client, EVIL, ["adam"], [0, 1])
+    assert out["refresh"]["interval"] == 5_000
+    assert "1 running" in json.dumps(out["status"])
+
+
+def test_url_and_picker_stay_in_step(client: Any) -> None:
+    assert study_from_path(study_path(EVIL)) == EVIL
+    assert "<" not in study_path(EVIL)
+    payload = {
+        "output": "..url.pathname...study.value...study.options..",
+        "outputs": [
+            {"id": "url", "property": "pathname"},
+            {"id": "study", "property": "value"},
+            {"id": "study", "property": "options"},
+        ],
+        "inputs": [
+            {"id": "url", "property": "pathname", "value": "/study/" + quote(EVIL, "")},
+            {"id": "study", "property": "value", "value": None},
+            {"id": "task", "property": "value", "value": None},
+        ],
+        "changedPropIds": ["url.pathname"],
+        "state": [],
+    }
+    out = json.loads(client.post("/_dash-update-component", json=payload).data)["response"]
+    assert out["study"]["value"] == EVIL
+    assert {o["value"] for o in out["study"]["options"]} == {NAME, EVIL}
+
+
+def test_missing_storage_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    missing = f"sqlite:///{tmp_path / 'nope.db'}"
+    for verb in (["dashboard", "--storage", missing], ["report", NAME, "--storage", missing]):
+        done = subprocess.run([HPSEARCH, *verb], capture_output=True, text=True, timeout=120)
+        assert done.returncode != 0
+        assert "does not exist" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "nope.db").exists()  # nothing created behind the user's back
+
+
+def test_report_verb_writes_one_html_file(storage: str, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    done = subprocess.run(
+        [HPSEARCH, "report", NAME, "--out", str(out), "--storage", storage],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    html = out.read_text()
+    assert "Verdicts" in html and "adabound is insensitive to lr" in html
+    assert out.stat().st_size <= 8 * 1024 * 1024

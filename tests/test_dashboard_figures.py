@@ -1,0 +1,181 @@
+"""Figure builders, verdict cards and the HTML report, on fixed analysis records."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from dashboards import figures
+from dashboards.page import build_page, format_estimate, lr1_failure
+from dashboards.report import render_report, write_report
+from dashboards.samples import sample_study_data, simple_analysis
+from dashboards.theme import optimizer_color
+from hpsearch.analysis.records import Estimate, StudyAnalysis
+from hpsearch.studydata import StudyData
+
+
+@pytest.fixture(scope="module")
+def data() -> StudyData:
+    return sample_study_data("fixed", seeds=3, epochs=4)
+
+
+@pytest.fixture(scope="module")
+def analysis(data: StudyData) -> StudyAnalysis:
+    return simple_analysis(data)
+
+
+def _hover_texts(trace: object) -> str:
+    return str(trace.hovertemplate) + " ".join(map(str, np.ravel(trace.customdata)))  # type: ignore[attr-defined]
+
+
+def test_every_diverged_trial_is_drawn_at_the_floor(analysis: StudyAnalysis) -> None:
+    fig = figures.sensitivity_figure(analysis, "lr")
+    crosses = [
+        t
+        for t in fig.data
+        if t.marker is not None and t.marker.symbol and "x" in str(t.marker.symbol)
+    ]
+    assert crosses, "diverged trials must be visible"
+    floor = 0.1
+    for trace in crosses:
+        assert np.allclose(np.asarray(trace.y, float), floor)
+    # Per optimizer, the "any configuration" markers carry every diverged trial of the grid.
+    sens = analysis.sensitivity[analysis.sensitivity["hyperparameter"] == "lr"]
+    for optimizer in ("adam", "adabound"):
+        summary = [t for t in crosses if t.name.startswith(f"{optimizer}: trials diverged")]
+        assert len(summary) == 1
+        counts = [int(row[0]) for row in summary[0].customdata]
+        expected = sens[(sens["optimizer"] == optimizer)]["n_diverged"]
+        assert sum(counts) == int(expected.sum()) > 0
+    # Adam diverges at lr >= 0.1 in the sample: its seeds there are x markers, not dots.
+    adam_seeds = [t for t in crosses if t.name == "adam diverged (at floor)"]
+    assert adam_seeds and sum(len(t.x) for t in adam_seeds) >= 3
+
+
+def test_sensitivity_is_log_x_with_optimizers_overlaid_and_hover(
+    analysis: StudyAnalysis,
+) -> None:
+    fig = figures.sensitivity_figure(analysis, "lr")
+    assert fig.layout.xaxis.type == "log"
+    assert "lr" in fig.layout.xaxis.title.text and "%" in fig.layout.yaxis.title.text
+    lines = [t for t in fig.data if t.mode == "lines+markers"]
+    assert {t.name for t in lines} == {"adabound", "adam", "sgd"}
+    seeds = next(t for t in fig.data if t.name == "adam seeds")
+    text = _hover_texts(seeds)
+    assert "config" in text and "seed" in text and "outcome" in text and "test_accuracy" in text
+    # The band is there, and profile / slice can be toggled.
+    assert any(t.fill == "toself" for t in fig.data)
+    labels = [b.label for b in fig.layout.updatemenus[0].buttons]
+    assert labels == ["profile", "slice"]
+    # Good regions are shaded.
+    assert fig.layout.shapes
+
+
+def test_heatmap_cells_are_the_seed_means_without_interpolation(
+    analysis: StudyAnalysis,
+) -> None:
+    fig = figures.heatmap_figure(analysis, "adabound", "lr", "gamma")
+    heat = fig.data[0]
+    assert heat.zsmooth is False
+    configs = analysis.configs[analysis.configs["optimizer"] == "adabound"]
+    best = configs.groupby(["gamma", "lr"])["mean"].max()  # best over final_lr
+    z = np.asarray(heat.z, float)
+    assert z.shape == (2, 5)  # one cell per grid point
+    for i, gamma in enumerate(heat.y):
+        for j, lr in enumerate(heat.x):
+            assert z[i, j] == pytest.approx(best[(float(gamma), float(lr))])
+    # The divergence at lr = 1, gamma = 1e-3 is written in the cell.
+    cell = heat.text[list(heat.y).index("0.001")][list(heat.x).index("1")]
+    assert "div." in cell
+
+
+def test_colours_are_the_same_for_an_optimizer_in_every_figure(
+    analysis: StudyAnalysis, data: StudyData
+) -> None:
+    page = build_page(analysis, data.curves)
+    seen: dict[str, set[str]] = {}
+    for section in page.sections:
+        for _, fig in section.figures:
+            for trace in fig.data:
+                color = getattr(getattr(trace, "line", None), "color", None)
+                if trace.type == "scatter" and trace.mode in ("lines", "lines+markers") and color:
+                    seen.setdefault(trace.name, set()).add(color)
+    for name in ("adabound", "adam", "sgd"):
+        assert seen[name] == {optimizer_color(name)}
+    assert len({optimizer_color(n) for n in ("adabound", "adam", "sgd")}) == 3
+
+
+def test_learning_curves_mark_divergence_epochs(analysis: StudyAnalysis, data: StudyData) -> None:
+    fig = figures.learning_curve_figure(analysis, data.curves)
+    marks = [t for t in fig.data if t.name and t.name.endswith(" diverged")]
+    assert marks
+    picks = analysis.picks[analysis.picks["role"] == "lr=1"]
+    adam = picks[picks["optimizer"] == "adam"].iloc[0]
+    points = analysis.points
+    expected = points[
+        points["trial_number"].isin(adam["trial_numbers"]) & (points["outcome"] == "diverged")
+    ]["diverged_epoch"].astype(float)
+    adam_marks = [t for t in marks if t.name == "adam diverged"]
+    drawn = sorted(float(x) for t in adam_marks for x in t.x)
+    assert sorted(expected) == drawn[: len(expected)] or set(expected) <= set(drawn)
+
+
+def test_budget_edf_importance_figures(analysis: StudyAnalysis) -> None:
+    bok = figures.best_of_k_figure(analysis)
+    assert bok.layout.xaxis.type == "log"
+    lines = {t.name for t in bok.data if t.mode == "lines" and t.fill != "toself"}
+    assert lines == {"adabound", "adam", "sgd"}
+    edf = figures.edf_figure(analysis)
+    assert "regret" in edf.layout.xaxis.title.text
+    assert "percentage points" in edf.layout.xaxis.title.text
+    imp = figures.importance_figure(analysis)
+    assert "descriptive" in imp.layout.title.text
+    assert all(t.error_y.array is not None for t in imp.data)
+
+
+def test_an_empty_table_gives_a_message_not_a_blank_plot(analysis: StudyAnalysis) -> None:
+    fig = figures.sensitivity_figure(analysis, "no_such_hp")
+    assert "no_such_hp" in fig.layout.annotations[0].text
+
+
+def test_verdict_card_states_the_lr1_failure_from_the_records(
+    analysis: StudyAnalysis, data: StudyData
+) -> None:
+    verdict = analysis.verdicts[0]
+    text = lr1_failure(verdict, analysis)
+    assert text is not None
+    row = analysis.sensitivity[
+        (analysis.sensitivity["optimizer"] == "adabound")
+        & (analysis.sensitivity["hyperparameter"] == "lr")
+        & (analysis.sensitivity["value"] == 1.0)
+    ].iloc[0]
+    assert f"diverged in {int(row.n_diverged)} of {int(row.n_trials)} runs" in text
+    assert "fails at lr = 1" in text
+    page = build_page(analysis, data.curves)
+    assert page.cards[0].failure == text
+    assert page.cards[0].result == verdict.result
+
+
+def test_estimates_are_shown_in_display_units(analysis: StudyAnalysis) -> None:
+    assert format_estimate("max_regret", Estimate(0.0153, 0.01, 0.02), analysis) == (
+        "1.53 pp [95 % CI 1.00 pp – 2.00 pp]"
+    )
+    assert format_estimate("D_a", Estimate(0.5, 0.2, 0.8), analysis).startswith("50.0 %")
+    assert format_estimate("best", Estimate(0.931), analysis) == "93.1 %"
+    assert format_estimate("delta_E1", Estimate(math.nan), analysis) == "n/a"
+
+
+def test_report_is_self_contained_escaped_and_small(data: StudyData, tmp_path: object) -> None:
+    evil = sample_study_data("<script>alert(1)</script>", seeds=3, epochs=4)
+    page = build_page(simple_analysis(evil), evil.curves)
+    html = render_report(page)
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script src" not in html and "plotly.js v" in html  # plotly.js embedded
+    out = write_report(page, tmp_path / "r.html")[0]  # type: ignore[operator]
+    assert out.stat().st_size <= 8 * 1024 * 1024
+    # The summary table has no links.
+    table = html[html.index("<h2 id='summary'>") : html.index("</table>")]
+    assert "<a " not in table
