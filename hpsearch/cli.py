@@ -154,6 +154,14 @@ def run(
     force: Annotated[
         bool, typer.Option("--force", help="Add to a study whose spec has changed.")
     ] = False,
+    population: Annotated[
+        int | None,
+        typer.Option(
+            "--population",
+            help="Most cells of one optimizer trained at once as one stacked model in one trial "
+            "(default: chosen from the task and device; 1: one cell per trial).",
+        ),
+    ] = None,
 ) -> None:
     """Run every unfinished cell of a study; exit 0 when all finished (diverged counts), 1 when
     some failed."""
@@ -162,7 +170,7 @@ def run(
     report = run_study(
         spec, overrides=set_ or [], storage=storage, ray_address=ray_address,
         max_concurrent=max_concurrent, gpus_per_trial=gpus_per_trial, dry_run=dry_run,
-        force=force,
+        force=force, population=population,
     )
     if not dry_run and report.exit_code:
         raise typer.Exit(report.exit_code)

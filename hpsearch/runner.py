@@ -155,13 +155,20 @@ def run_study(
     out: TextIO | None = None,
     err: TextIO | None = None,
     faults: Mapping[str, str] | None = None,
+    population: int | None = None,
 ) -> RunReport:
-    """Run every unfinished cell of a spec and return what happened (see `RunReport`)."""
+    """Run every unfinished cell of a spec and return what happened (see `RunReport`).
+
+    `population` is the most cells of one optimizer trained at once in one Ray trial
+    (`hpsearch.population`); None picks it from the task and the cluster, 1 is one cell per trial.
+    """
     out = out or sys.stdout
     err = err or sys.stderr
     spec = load_spec(spec_path, overrides)
     url = resolve_storage_url(storage)
     _check_options(max_concurrent, gpus_per_trial, url)
+    if population is not None and population < 1:
+        raise UserInputError(f"`--population` must be at least 1, got {population}.")
     cells = expand_cells(spec)
     group = group_info(spec)
     check_group(url, group, force=force)  # reads only: a changed spec is refused before writes
@@ -189,6 +196,19 @@ def run_study(
         report.ray_seconds = scheduling.start_ray(ray_address)
         task = get_task_info(spec.task.name)
         writer = TrialWriter(url, study_ids, group.optimizers, spec.metric)
+        packs = population_sizes(
+            spec,
+            todo,
+            population,
+            workers=max_concurrent or scheduling.cluster_cpus(),
+            gpu=scheduling.cluster_gpus() > 0 and gpus_per_trial != 0,
+        )
+        if any(k > 1 for k in packs.values()):
+            err.write(
+                "population: "
+                + ", ".join(f"{opt} {k}" for opt, k in packs.items())
+                + " cells per trial\n"
+            )
         result = scheduling.run_cells(
             todo,
             url=url,
@@ -202,6 +222,7 @@ def run_study(
             gpus_per_trial=gpus_per_trial,
             progress_stream=err,
             faults=faults,
+            population=packs,
         )
         report.run_seconds = result.seconds
         report.recorder_errors = result.recorder_errors
@@ -210,6 +231,32 @@ def run_study(
     for problem in report.recorder_errors[:10]:
         err.write(f"recorder: {problem}\n")
     return report
+
+
+def population_sizes(
+    spec: StudySpec,
+    todo: Sequence[Cell],
+    requested: int | None,
+    *,
+    workers: int,
+    gpu: bool,
+) -> dict[str, int]:
+    """Per optimizer, the most cells one trial trains at once: `requested`, or a default from the
+    task and device; 1 where the task or optimizer has no population support."""
+    from hpsearch.population import default_population, population_unsupported
+
+    options = spec.task.options()
+    sizes: dict[str, int] = {}
+    for optimizer in spec.optimizers:
+        if population_unsupported(spec.task.name, optimizer, options) is not None:
+            sizes[optimizer] = 1
+        elif requested is not None:
+            sizes[optimizer] = requested
+        else:
+            sizes[optimizer] = default_population(
+                spec.task.name, options, cells=len(todo), workers=workers, gpu=gpu
+            )
+    return sizes
 
 
 def _finished_if_exists(url: str, spec: StudySpec) -> set[str]:

@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
 
 RESULT_KEY = "hpsearch_result"
+# A population pack reports once per epoch for all its cells, and once at the end (JSON by key).
+PACK_EPOCH_KEY = "hpsearch_pack_epoch"
+PACK_RESULTS_KEY = "hpsearch_pack_results"
 
 
 # --- Ray lifecycle ----------------------------------------------------------------------------
@@ -90,6 +93,9 @@ def _trainable(config: dict[str, Any]) -> None:
 
     torch.set_num_threads(torch_threads)
     task = config["task"]
+    if config.get("population", 1) > 1 and len(config["cells"]) > 1:
+        _train_pack(config)
+        return
     for cell in config["cells"]:
         key = cell["key"]
 
@@ -113,6 +119,46 @@ def _trainable(config: dict[str, Any]) -> None:
         except Exception as error:  # a training failure is data (FAIL), not a Ray retry
             result = TrialResult(outcome="error", error=f"{type(error).__name__}: {error}")
         tune.report({"cell": key, RESULT_KEY: json.dumps(asdict(result), default=str)})
+
+
+def _train_pack(config: dict[str, Any]) -> None:
+    """Train the trial's cells as one population; one report per epoch for all of them."""
+    from hpsearch.population import train_population
+    from hpsearch.tasks import TrialResult
+
+    task = config["task"]
+    faults = config.get("faults", {})
+    cells = [c for c in config["cells"] if not faults.get(c["key"])]
+    results: dict[str, Any] = {
+        c["key"]: TrialResult(outcome="error", error=f"RuntimeError: {faults[c['key']]}")
+        for c in config["cells"]
+        if faults.get(c["key"])
+    }
+
+    def on_epoch(epoch: int, by_member: dict[int, dict[str, float]]) -> None:
+        metrics = {cells[i]["key"]: m for i, m in by_member.items()}
+        tune.report({"epoch": epoch, PACK_EPOCH_KEY: json.dumps(metrics)})
+
+    try:
+        trained = (
+            train_population(
+                task["name"],
+                cells[0]["optimizer"],
+                [(c["hyperparameters"], c["seed"]) for c in cells],
+                options=task["options"],
+                epochs=task["epochs"],
+                device=config["device"],
+                on_epoch=on_epoch,
+            )
+            if cells
+            else []
+        )
+    except Exception as error:  # bad input or a crash: each cell is a FAIL, not a Ray retry
+        message = f"{type(error).__name__}: {error}"
+        trained = [TrialResult(outcome="error", error=message) for _ in cells]
+    results.update({c["key"]: r for c, r in zip(cells, trained, strict=True)})
+    payload = {key: asdict(result) for key, result in results.items()}
+    tune.report({PACK_RESULTS_KEY: json.dumps(payload, default=str)})
 
 
 # --- the searcher: claims cells -----------------------------------------------------------------
@@ -147,8 +193,10 @@ class CellSearcher(Searcher):
         study_ids: Mapping[str, int],
         base_config: Mapping[str, Any],
         recheck_seconds: float = 2.0,
+        population: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__()
+        self._population = dict(population or {})  # optimizer -> most cells per trial
         self._queue: deque[Cell] = deque(cells)
         self._deferred: list[Cell] = []
         self._claims = claims
@@ -187,7 +235,7 @@ class CellSearcher(Searcher):
                 cell = self._queue.popleft()
                 taken = self._take(cell)
                 if taken:
-                    return {**self._base, "cells": [cell_config(cell)]}
+                    return self._pack(cell)
                 if taken is None:
                     self._deferred.append(cell)
             if not self._deferred:
@@ -209,6 +257,25 @@ class CellSearcher(Searcher):
         except Exception:  # a database hiccup: try again on Tune's next call
             log.exception("claiming a cell failed; retrying")
             return None
+
+    def _pack(self, first: Cell) -> dict[str, Any]:
+        """A trial config for `first` plus up to K-1 more queued cells of its optimizer."""
+        size = self._population.get(first.optimizer, 1)
+        pack = [first]
+        if size > 1:
+            rest: deque[Cell] = deque()
+            while self._queue and len(pack) < size:
+                cell = self._queue.popleft()
+                if cell.optimizer != first.optimizer:
+                    rest.append(cell)
+                    continue
+                taken = self._take(cell)
+                if taken:
+                    pack.append(cell)
+                elif taken is None:
+                    self._deferred.append(cell)
+            self._queue.extendleft(reversed(rest))
+        return {**self._base, "population": size, "cells": [cell_config(c) for c in pack]}
 
     @property
     def waiting(self) -> int:
@@ -333,6 +400,22 @@ class Recorder(tune.Callback):
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
     ) -> None:
         def record() -> None:
+            if PACK_EPOCH_KEY in result:
+                wanted = self.writer_metrics(trial)
+                for key, metrics in json.loads(result[PACK_EPOCH_KEY]).items():
+                    if key in self.records:
+                        values = {
+                            k: v
+                            for k, v in metrics.items()
+                            if k in wanted and isinstance(v, int | float)
+                        }
+                        self.writer.add_epoch(self.records[key], int(result["epoch"]), values)
+                return
+            if PACK_RESULTS_KEY in result:
+                for key, cell_result in json.loads(result[PACK_RESULTS_KEY]).items():
+                    self.results[key] = cell_result
+                    self._guard(f"finishing {key}", lambda key=key: self._finish_cell(key, trial))
+                return
             key = result.get("cell")
             if key not in self.records:
                 return
@@ -424,8 +507,10 @@ def run_cells(
     progress_stream: Any = None,
     faults: Mapping[str, str] | None = None,
     claims: CellClaims | None = None,
+    population: Mapping[str, int] | None = None,
 ) -> ScheduleResult:
-    """Run `cells` on the connected Ray cluster (call `start_ray` first)."""
+    """Run `cells` on the connected Ray cluster (call `start_ray` first); `population` maps an
+    optimizer to the most cells one trial trains at once (absent or 1: one cell per trial)."""
     started = time.perf_counter()
     claims = claims or CellClaims(url)
     gpus = cluster_gpus()
@@ -448,6 +533,7 @@ def run_cells(
         study_names=study_names,
         study_ids=study_ids,
         base_config=base,
+        population=population,
     )
     progress = Progress(total=len(cells), stream=progress_stream)
     recorder = Recorder(writer, claims, study_names, finish, progress)
@@ -457,7 +543,7 @@ def run_cells(
             trainable,
             tune_config=tune.TuneConfig(
                 search_alg=searcher,
-                num_samples=len(cells),
+                num_samples=len(cells),  # an upper bound: packs take fewer
                 max_concurrent_trials=concurrency,
                 reuse_actors=True,
                 trial_dirname_creator=_trial_dirname,
