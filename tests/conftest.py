@@ -99,7 +99,7 @@ def postgres_server() -> Iterator[str]:
 
         close_storages()
         subprocess.run(
-            [*as_postgres, f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"],
+            [*as_postgres, f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"],
             capture_output=True,
         )
         shutil.rmtree(root, ignore_errors=True)

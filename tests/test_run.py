@@ -1,0 +1,158 @@
+"""`hpsearch run` end to end: real local Ray, real SQLite and PostgreSQL, the digits MLP."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from conftest import kill_session
+
+from hpsearch.runner import RunReport, run_study
+from hpsearch.spec import expand_cells, load_spec
+from hpsearch.storage import load_study_data
+
+SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.toml"
+CELLS = {c.key for c in expand_cells(load_spec(SMOKE))}
+FAULT = "sgd:lr=0.1,momentum=0.9:seed=1"
+
+
+def run(url: str, *args: str, **kwargs: object) -> tuple[RunReport, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    report = run_study(SMOKE, storage=url, out=out, err=err, overrides=args, **kwargs)  # type: ignore[arg-type]
+    return report, out.getvalue(), err.getvalue()
+
+
+def optuna_trials(url: str) -> list[optuna.trial.FrozenTrial]:
+    return [
+        t
+        for opt in ("adabound", "adam", "sgd")
+        for t in optuna.load_study(study_name=f"smoke.{opt}", storage=url).trials
+    ]
+
+
+def check_study(url: str, epochs: int = 3) -> None:
+    """What every finished smoke study must look like."""
+    data = load_study_data(url, "smoke")
+    trials = data.trials.set_index("cell")
+    assert set(trials.index) == CELLS
+    # Adam at lr = 1 diverges on this MLP: present, scored at chance, not dropped
+    for seed in (0, 1):
+        row = trials.loc[f"adam:lr=1.0:seed={seed}"]
+        assert row["outcome"] == "diverged"
+        assert row["value"] == row["floor"] == pytest.approx(0.1)
+    # AdaBound at lr = 1: present with whatever it measured
+    for seed in (0, 1):
+        assert trials.loc[f"adabound:final_lr=0.1,lr=1.0:seed={seed}", "outcome"] in (
+            "completed",
+            "diverged",
+        )
+    acc = data.curves[data.curves["metric"] == "test_accuracy"]
+    for cell, row in trials.iterrows():
+        # a per-epoch curve for every cell; a diverged one stops at its divergence epoch
+        last = epochs if row["outcome"] == "completed" else row["diverged_epoch"]
+        assert acc.loc[acc["cell"] == cell, "epoch"].tolist() == list(range(1, last + 1)), cell
+    good = trials.loc["sgd:lr=0.1,momentum=0.9:seed=0"]
+    assert good["outcome"] == "completed" and good["value"] > 0.5
+
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+def test_run_on_sqlite_records_fails_and_resumes(ray_local: None, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    report, out, err = run(url, faults={FAULT: "injected failure"})
+    assert report.exit_code == 1
+    assert "[10/10]" in err and "failed 1" in err
+    assert "sgd" in out and "diverged" in out  # the summary table
+    data = load_study_data(url, "smoke").trials.set_index("cell")
+    assert data.loc[FAULT, "outcome"] == "error"
+    assert "injected failure" in data.loc[FAULT, "error"]
+    assert (data.drop(index=FAULT)["outcome"] != "error").all()  # the others finished
+    assert len(optuna_trials(url)) == len(CELLS)
+
+    report, _, err = run(url)  # the failed cell is retried, nothing else runs
+    assert report.exit_code == 0 and report.missing == 1
+    check_study(url)
+
+    report, _, _ = run(url)  # a finished study: re-running adds nothing
+    assert report.missing == 0 and report.exit_code == 0
+    assert len(optuna_trials(url)) == len(CELLS) + 1  # the FAIL trial stays as history
+    states = {
+        t.user_attrs["cell"]: t.state
+        for t in optuna_trials(url)
+        if t.state == optuna.trial.TrialState.COMPLETE
+    }
+    assert set(states) == CELLS
+
+
+@pytest.mark.postgres
+def test_run_on_postgres(ray_local: None, postgres_url: str) -> None:
+    report, _, _ = run(postgres_url)
+    assert report.exit_code == 0
+    check_study(postgres_url)
+    assert len(optuna_trials(postgres_url)) == len(CELLS)
+    report, _, _ = run(postgres_url)
+    assert report.missing == 0
+    assert len(optuna_trials(postgres_url)) == len(CELLS)
+
+
+def test_sigkill_of_the_driver_then_rerun_gives_one_trial_per_cell(
+    ray_local: None, tmp_path: Path
+) -> None:
+    db = tmp_path / "killed.db"
+    url = f"sqlite:///{db}"
+    longer = ("task.epochs=30",)  # long enough to be killed mid-run
+    driver = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hpsearch",
+            "run",
+            str(SMOKE),
+            "--storage",
+            url,
+            *(a for o in longer for a in ("--set", o)),
+        ],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        complete = 0
+        while time.monotonic() < deadline and driver.poll() is None:
+            time.sleep(0.2)
+            if db.exists():
+                try:
+                    with sqlite3.connect(db, timeout=1) as conn:
+                        complete = conn.execute(
+                            "SELECT count(*) FROM trials WHERE state = 'COMPLETE'"
+                        ).fetchone()[0]
+                except sqlite3.Error:
+                    continue
+            if complete >= 2:
+                break
+        assert driver.poll() is None, "the driver finished before it could be killed"
+        assert 0 < complete < len(CELLS)
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+    finally:
+        kill_session(driver.pid)  # its raylet, GCS and workers, by pid
+
+    report, _, _ = run(url, *longer)
+    assert report.exit_code == 0
+    assert 0 < report.missing < len(CELLS)
+    trials = optuna_trials(url)
+    cells = [t.user_attrs["cell"] for t in trials]
+    assert sorted(cells) == sorted(CELLS)  # exactly one trial per cell
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    check_study(url, epochs=30)

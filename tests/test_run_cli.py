@@ -1,0 +1,98 @@
+"""`hpsearch run` on bad input: exit code 2 and nothing written (no Ray needed)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from hpsearch.spec import load_spec
+from hpsearch.storage import close_storages
+
+SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.toml"
+
+
+def cli(*args: str, cwd: Path) -> int:
+    """Run the real console entry point in this process; returns its exit code."""
+    from hpsearch.cli import main
+
+    old_argv, old_cwd = sys.argv, os.getcwd()
+    sys.argv = ["hpsearch", *args]
+    os.chdir(cwd)
+    try:
+        main()
+    except SystemExit as done:
+        return int(done.code or 0)
+    finally:
+        sys.argv = old_argv
+        os.chdir(old_cwd)
+        close_storages()  # as a finished process would
+    return 0
+
+
+BAD_SPECS = {
+    "unknown optimizer": "[optimizers.adamz]\nlr = [0.1]\n",
+    "unknown task": "[optimizers.adam]\nlr = [0.1]\n",
+    "unknown hyperparameter": "[optimizers.adam]\nllr = [0.1]\n",
+    "out of range": "[optimizers.adam]\nlr = [0.0]\n",
+    "empty grid": "[optimizers.adam]\nlr = []\n",
+    "sampled space in a grid": "[optimizers.adam]\nlr = { low = 1e-4, high = 1.0 }\n",
+    "TOML syntax": "[optimizers.adam\nlr = [0.1]\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SPECS))
+def test_bad_specs_exit_2_and_leave_the_database_untouched(
+    case: str, tmp_path: Path, sqlite_smoke_db: Path
+) -> None:
+    task = "digitz-mlp" if case == "unknown task" else "digits-mlp"
+    spec = tmp_path / "smoke.toml"  # same study name as the stored one
+    spec.write_text(f'name = "smoke"\n[task]\nname = "{task}"\nepochs = 1\n' + BAD_SPECS[case])
+    before = hashlib.sha256(sqlite_smoke_db.read_bytes()).hexdigest()
+    assert cli("run", str(spec), "--storage", f"sqlite:///{sqlite_smoke_db}", cwd=tmp_path) == 2
+    assert hashlib.sha256(sqlite_smoke_db.read_bytes()).hexdigest() == before
+    fresh = tmp_path / "fresh.db"
+    assert cli("validate", str(spec), cwd=tmp_path) == 2
+    assert cli("run", str(spec), "--storage", f"sqlite:///{fresh}", cwd=tmp_path) == 2
+    assert not fresh.exists()
+
+
+def test_changed_spec_is_refused_unless_forced(tmp_path: Path, sqlite_smoke_db: Path) -> None:
+    url = f"sqlite:///{sqlite_smoke_db}"
+    before = hashlib.sha256(sqlite_smoke_db.read_bytes()).hexdigest()
+    assert (
+        cli(
+            "run", str(SMOKE), "--storage", url, "--set", "task.epochs=4", "--dry-run", cwd=tmp_path
+        )
+        == 2
+    )
+    assert hashlib.sha256(sqlite_smoke_db.read_bytes()).hexdigest() == before
+    assert (
+        cli(
+            "run",
+            str(SMOKE),
+            "--storage",
+            url,
+            "--set",
+            "task.epochs=4",
+            "--dry-run",
+            "--force",
+            cwd=tmp_path,
+        )
+        == 0
+    )
+
+
+@pytest.fixture
+def sqlite_smoke_db(tmp_path: Path) -> Path:
+    """A database holding the smoke study's group (no trials), made without Ray."""
+    from hpsearch.runner import group_info
+    from hpsearch.storage import prepare_group
+
+    db = tmp_path / "existing.db"
+    prepare_group(f"sqlite:///{db}", group_info(load_spec(SMOKE)))
+    close_storages()
+    return db
