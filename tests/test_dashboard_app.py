@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ GRIDS = {
     "adam": {"lr": [1e-3, 1e-1, 1.0]},
     "sgd": {"lr": [1e-3, 1e-1, 1.0]},
 }
-HPSEARCH = str(Path(sys.executable).with_name("hpsearch"))
 RENDER = (
     "..status.children...verdicts-area.children...sections-area.children...shown.data"
     "...refresh.interval.."
@@ -171,24 +169,41 @@ def test_url_and_picker_stay_in_step(client: Any) -> None:
     assert {o["value"] for o in out["study"]["options"]} == {NAME, EVIL}
 
 
-def test_missing_storage_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+def _cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str]:
+    """Run `hpsearch ARGS` in-process through the real entry point; (exit code, stderr)."""
+    from hpsearch.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["hpsearch", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as done:
+        code = int(done.code or 0)
+    return code, capsys.readouterr().err
+
+
+def test_missing_storage_is_a_message_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     missing = f"sqlite:///{tmp_path / 'nope.db'}"
     for verb in (["dashboard", "--storage", missing], ["report", NAME, "--storage", missing]):
-        done = subprocess.run([HPSEARCH, *verb], capture_output=True, text=True, timeout=120)
-        assert done.returncode != 0
-        assert "does not exist" in done.stderr and "Traceback" not in done.stderr
+        code, err = _cli(monkeypatch, capsys, *verb)
+        assert code != 0
+        assert "does not exist" in err and "Traceback" not in err
     assert not (tmp_path / "nope.db").exists()  # nothing created behind the user's back
 
 
-def test_report_verb_writes_one_html_file(storage: str, tmp_path: Path) -> None:
+def test_report_verb_writes_one_html_file(
+    storage: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     out = tmp_path / "report.html"
-    done = subprocess.run(
-        [HPSEARCH, "report", NAME, "--out", str(out), "--storage", storage],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
+    code, err = _cli(monkeypatch, capsys, "report", NAME, "--out", str(out), "--storage", storage)
+    assert code == 0, err
     html = out.read_text()
     assert "Verdicts" in html and "adabound is insensitive to lr" in html
     assert out.stat().st_size <= 8 * 1024 * 1024
