@@ -71,7 +71,7 @@ class _CallbackError(Exception):
 def population_unsupported(
     task: str, optimizer: str, options: Mapping[str, Any] | None = None
 ) -> str | None:
-    """Why cells of `task` with `optimizer` cannot be trained as a population, or None if they can."""
+    """Why cells of `task` with `optimizer` cannot share a population, or None if they can."""
     info = get_task_info(task)
     if not info.supports_population:
         return f"task `{task}` does not support population training"
@@ -116,7 +116,7 @@ def max_population(task: str, options: Mapping[str, Any] | None = None) -> int:
     return max(1, _MAX_PACK_FLOATS // max(floats, 1))
 
 
-# --- stacked optimizers ----------------------------------------------------------------------------
+# --- stacked optimizers --------------------------------------------------------------------------
 
 
 class _Stacked:
@@ -302,7 +302,7 @@ def _build_stacked_optimizer(
     )
 
 
-# --- the stacked model ---------------------------------------------------------------------------
+# --- the stacked model -------------------------------------------------------------------------
 
 
 @dataclass
@@ -511,7 +511,7 @@ def _run(
                 still.append(pos)
             else:
                 _diverge(results[member], epoch, reason)
-        for member, loss in train_losses.items():  # those that left mid-epoch
+        for member in train_losses:  # those that left mid-epoch
             if member not in members.index:
                 reason = _loss_divergence(metrics_by_member[member], initial_loss[member], False)
                 _diverge(results[member], epoch, reason or "non-finite train_loss")
