@@ -775,7 +775,9 @@ def learning_curve_figure(
         subplot_titles=[ROLE_TEXT[r] for r in roles],
         horizontal_spacing=0.04,
     )
-    wanted = curves[curves["metric"] == metric]
+    # Narrow the (large) curves table once to the picked trials, then slice per pick.
+    picked = {int(t) for numbers in picks["trial_numbers"] for t in numbers}
+    wanted = curves[(curves["metric"] == metric) & curves["trial_number"].isin(picked)]
     points = analysis.points
     shown_legend: set[str] = set()
     for col, role in enumerate(roles, start=1):
