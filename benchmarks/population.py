@@ -1,0 +1,151 @@
+"""Population trials vs one cell per trial: cells/second, ratios and memory per pack size K.
+
+The same 64 cells (16 learning rates x 4 seeds of AdaBound) of a task are trained
+1. through `hpsearch run` (`run_study`, local Ray, SQLite): one cell per trial vs packs of K;
+2. in one process on one core: `train()` cell by cell vs `train_population()` in packs of K,
+   each K in a fresh subprocess so its peak resident memory can be reported.
+Everything is measured in this one run on this machine; only ratios are meant to be compared.
+
+    .venv/bin/python benchmarks/population.py                # mnist1d-mlp and digits-mlp
+    .venv/bin/python benchmarks/population.py --quick        # fewer epochs, mnist1d-mlp only
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LRS = [10 ** (-4 + 4 * i / 15) for i in range(16)]  # 1e-4 .. 1, some of which diverge
+SEEDS = [0, 1, 2, 3]
+OPTIMIZER = "adabound"
+
+
+def members() -> list[tuple[dict[str, float], int]]:
+    return [({"lr": lr}, seed) for lr in LRS for seed in SEEDS]
+
+
+def write_spec(folder: Path, task: str, epochs: int) -> Path:
+    path = folder / f"{task}.toml"
+    grid = ", ".join(repr(lr) for lr in LRS)
+    path.write_text(
+        f'name = "popbench-{task}"\n[task]\nname = "{task}"\nepochs = {epochs}\n'
+        f"[run]\nseeds = {SEEDS}\n[optimizers.{OPTIMIZER}]\nlr = [{grid}]\n"
+    )
+    return path
+
+
+def through_run(task: str, epochs: int, sizes: list[int]) -> dict[int, float]:
+    """Seconds of `run_study`'s Tune run per pack size (Ray started once, before timing)."""
+    from hpsearch import scheduling
+    from hpsearch.runner import run_study
+
+    scheduling.start_ray()
+    seconds: dict[int, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = write_spec(Path(tmp), task, epochs)
+        for k in sizes:
+            url = f"sqlite:///{Path(tmp) / f'k{k}.db'}"
+            report = run_study(
+                spec, storage=url, population=k, out=io.StringIO(), err=io.StringIO()
+            )
+            if report.exit_code:
+                raise SystemExit(f"run with --population {k} failed: {report.counts}")
+            seconds[k] = report.run_seconds
+    return seconds
+
+
+def in_process(task: str, epochs: int, k: int) -> None:
+    """Child: train the 64 cells on one thread in packs of `k`; print seconds and peak RSS."""
+    import torch
+
+    from hpsearch.population import train_population
+    from hpsearch.tasks import train
+    from hpsearch.tasks.data import load_digits_arrays, load_mnist1d_arrays
+
+    torch.set_num_threads(1)
+    load_digits_arrays() if task == "digits-mlp" else load_mnist1d_arrays()
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cells = members()
+    started = time.perf_counter()
+    if k == 1:
+        for hyperparameters, seed in cells:
+            train(task, OPTIMIZER, hyperparameters, seed, epochs=epochs)
+    else:
+        for start in range(0, len(cells), k):
+            train_population(task, OPTIMIZER, cells[start : start + k], epochs=epochs)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "peak_kib": peak, "baseline_kib": baseline}))
+
+
+def state_mib(task: str, k: int) -> float:
+    """Weights, gradients and AdaBound's two moments of k stacked members, in MiB."""
+    import torch
+
+    from hpsearch.tasks.registry import build_workload, resolve_options
+
+    with torch.random.fork_rng():
+        model = build_workload(task, resolve_options(task)).make_model()
+    return 4 * 4 * k * sum(p.numel() for p in model.parameters()) / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=["mnist1d-mlp", "digits-mlp"])
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 32, 64])
+    parser.add_argument("--run-sizes", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--quick", action="store_true", help="3 epochs, mnist1d-mlp only")
+    parser.add_argument("--child", nargs=3, metavar=("TASK", "EPOCHS", "K"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        in_process(args.child[0], int(args.child[1]), int(args.child[2]))
+        return
+    if args.quick:
+        args.tasks, args.epochs = ["mnist1d-mlp"], 3
+    cells = len(members())
+    print(
+        f"{cells} cells of {OPTIMIZER} ({len(LRS)} lr x {len(SEEDS)} seeds), {args.epochs} "
+        "epochs each, CPU only (not measured on a GPU)"
+    )
+    for task in args.tasks:
+        print(f"\n== {task}: through `hpsearch run` (local Ray, {cells} cells, SQLite)")
+        run_seconds = through_run(task, args.epochs, args.run_sizes)
+        base = cells / run_seconds[args.run_sizes[0]]
+        for k, seconds in run_seconds.items():
+            rate = cells / seconds
+            print(f"  K={k:<3} {seconds:7.1f} s  {rate:6.2f} cells/s  x{rate / base:5.1f}")
+
+        print(f"== {task}: in one process, one thread (fresh subprocess per K)")
+        rows = {}
+        for k in args.sizes:
+            child = subprocess.run(
+                [sys.executable, __file__, "--child", task, str(args.epochs), str(k)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            rows[k] = json.loads(child.stdout.strip().splitlines()[-1])
+        base = cells / rows[args.sizes[0]]["seconds"]
+        for k, row in rows.items():
+            rate = cells / row["seconds"]
+            extra = (row["peak_kib"] - row["baseline_kib"]) / 1024
+            print(
+                f"  K={k:<3} {row['seconds']:7.1f} s  {rate:6.2f} cells/s  x{rate / base:5.1f}  "
+                f"peak RSS {row['peak_kib'] / 1024:6.0f} MiB (+{extra:5.1f} over data)  "
+                f"stacked state {state_mib(task, k):6.2f} MiB"
+            )
+        if not all(math.isfinite(r["seconds"]) for r in rows.values()):
+            raise SystemExit("a timing was not finite")
+
+
+if __name__ == "__main__":
+    main()
