@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import hpsearch.export as export_module
 from hpsearch.analysis.synthetic import store_study, synthetic_study
 from hpsearch.cli import app, main
 from hpsearch.export import SENSITIVITY_COLUMNS, VERDICT_COLUMNS, export_study, neutralise
@@ -129,15 +130,15 @@ def test_a_failed_export_leaves_no_half_file(
     analysis = analyze(data)
     (tmp_path / "trials.csv").write_text("old\n")
     calls = {"n": 0}
-    original = pd.DataFrame.to_csv
+    original = export_module.write_csv
 
-    def flaky(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def flaky(frame: pd.DataFrame, path: Path) -> None:
         calls["n"] += 1
+        original(frame, path)  # the file is written, then the disk "fills up" on the next
         if calls["n"] == 3:
             raise OSError("disk full")
-        return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(pd.DataFrame, "to_csv", flaky)
+    monkeypatch.setattr(export_module, "write_csv", flaky)
     with pytest.raises(OSError, match="disk full"):
         export_study(data, analysis, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["trials.csv"]

@@ -9,6 +9,8 @@ orders, which is the same as giving every member of a tie group the group's mean
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy.special import gammaln
 
@@ -23,13 +25,23 @@ def k_grid(n: int, dense_up_to: int = 512, points: int = 200) -> np.ndarray:
 
 def selection_probabilities(n: int, ks: np.ndarray) -> np.ndarray:
     """(len(ks), n): P(rank j is the best of a random k-subset), ranks ascending from 1."""
+    ks = np.asarray(ks, dtype=int)
+    return _selection_probabilities(n, ks.tobytes())
+
+
+@lru_cache(maxsize=64)
+def _selection_probabilities(n: int, ks_bytes: bytes) -> np.ndarray:
+    # Every seed of an optimizer shares N and the k grid: compute the matrix once.
     j = np.arange(1, n + 1)[None, :]
-    k = np.asarray(ks)[:, None]
+    k = np.frombuffer(ks_bytes, dtype=int)[:, None]
     with np.errstate(invalid="ignore"):
         log_p = _log_choose(j - 1, k - 1) - _log_choose(np.full_like(k, n), k)
-    return np.where(j >= k, np.exp(log_p), 0.0)
+    out = np.where(j >= k, np.exp(log_p), 0.0)
+    out.flags.writeable = False
+    return out
 
 
+@lru_cache(maxsize=64)
 def cpe_rank_weights(n: int, chunk: int = 256) -> np.ndarray:
     """(n,) weights q_j so that CPE = sum_j y_(j) q_j = sum_k w_k E(k), w_k ∝ N - k + 1."""
     w_all = 2.0 * (n - np.arange(1, n + 1) + 1) / (n * (n + 1))
@@ -37,6 +49,7 @@ def cpe_rank_weights(n: int, chunk: int = 256) -> np.ndarray:
     for start in range(1, n + 1, chunk):
         ks = np.arange(start, min(n, start + chunk - 1) + 1)
         q += w_all[ks - 1] @ selection_probabilities(n, ks)
+    q.flags.writeable = False
     return q
 
 

@@ -46,10 +46,12 @@ def config_ids(frame: pd.DataFrame, hps: list[str]) -> pd.Series:
     """Readable, per-optimizer unique ids such as "lr=0.001 gamma=0.001"."""
     if not hps:
         return pd.Series("default", index=frame.index)
-    parts = [frame[h].map(lambda v, h=h: f"{h}={format_value(v)}") for h in hps]
-    out = parts[0]
-    for part in parts[1:]:
-        out = out + " " + part
+    out = None
+    for h in hps:
+        # Format each distinct value once: 10,000 trials have a few dozen values per column.
+        labels = {v: f"{h}={format_value(v)}" for v in frame[h].unique()}
+        part = frame[h].map(labels).astype(object)
+        out = part if out is None else out + " " + part
     return out
 
 
@@ -126,17 +128,29 @@ def _finite_floor(trials: pd.DataFrame, column: str, sign: float) -> pd.Series:
     return values.where(~bad, worst)
 
 
-def is_log_scale(optimizer: str, hp: str, values: np.ndarray) -> bool:
-    """The registry's scale for the hyperparameter; otherwise log when positive over a decade."""
-    try:
-        from hpsearch.optim import get_optimizer_info
+# The registry's log-scale hyperparameters (hpsearch/optim/catalog.py). Importing the registry
+# imports torch, seconds that an analysis does not need; a registered name not listed here falls
+# back to the registry when it is already loaded, else to the values.
+LOG_SCALE = frozenset({"lr", "final_lr", "gamma", "eps"})
 
-        return bool(get_optimizer_info(optimizer).hyperparameter(hp).log) and bool(
-            np.all(values > 0)
-        )
-    except Exception:  # an optimizer or hyperparameter the registry does not know
-        finite = values[np.isfinite(values)]
-        return bool(len(finite) and np.all(finite > 0) and finite.max() / finite.min() >= 10)
+
+def is_log_scale(optimizer: str, hp: str, values: np.ndarray) -> bool:
+    """Log scale for the registry's log hyperparameters with positive values; otherwise the
+    registry if loaded, else log when the values are positive and span at least a decade."""
+    finite = values[np.isfinite(values)]
+    positive = bool(len(finite) and np.all(finite > 0))
+    if hp in LOG_SCALE:
+        return positive
+    import sys
+
+    if "hpsearch.optim" in sys.modules:
+        try:
+            from hpsearch.optim import get_optimizer_info
+
+            return bool(get_optimizer_info(optimizer).hyperparameter(hp).log) and positive
+        except Exception:  # an optimizer or hyperparameter the registry does not know
+            pass
+    return positive and float(finite.max() / finite.min()) >= 10.0
 
 
 def positions(values: np.ndarray, log: bool) -> np.ndarray:

@@ -34,6 +34,8 @@ class OptimizerStats:
     best_row: int  # configuration that is best on the original sample
     best_se: float  # its seed standard error
     divergence: np.ndarray  # (B+1,) pooled divergence rate
+    div_counts: np.ndarray  # (N, B+1) diverged trials behind each mean
+    seed_noise: np.ndarray  # (B+1,) mean over configurations of the squared seed SE
     n_diverged: int
     n_trials: int
     width_joint: np.ndarray = field(default_factory=lambda: np.empty(0))  # (B+1,) W_o(δ)
@@ -79,8 +81,12 @@ def optimizer_stats(grid: Grid, weights: np.ndarray) -> OptimizerStats:
     seeds = grid.sel[best_row][grid.mask[best_row]]
     best_se = float(np.std(seeds, ddof=1) / math.sqrt(len(seeds))) if len(seeds) > 1 else math.nan
     div = (grid.diverged * grid.mask) @ weights.T
-    with np.errstate(invalid="ignore", divide="ignore"):
+    square = weighted_mean(np.where(grid.mask, grid.sel, 0.0) ** 2, grid.mask, weights)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         divergence = div.sum(0) / counts.sum(0)
+        var_seed = (square - means**2) * counts / (counts - 1)
+        seed_noise = np.nanmean(np.clip(var_seed, 0, None) / counts, axis=0)
     return OptimizerStats(
         means=means,
         counts=counts,
@@ -88,6 +94,8 @@ def optimizer_stats(grid: Grid, weights: np.ndarray) -> OptimizerStats:
         best_row=best_row,
         best_se=best_se,
         divergence=divergence,
+        div_counts=div,
+        seed_noise=seed_noise,
         n_diverged=int((grid.diverged * grid.mask).sum()),
         n_trials=int(grid.mask.sum()),
     )
@@ -149,7 +157,7 @@ def hyperparameter_stats(
     slice_ = np.where((slice_rows >= 0)[:, None], stats.means[np.maximum(slice_rows, 0)], np.nan)
     regret = stats.best[None, :] - profile
 
-    div = ((grid.diverged * grid.mask) @ weights.T)[order]
+    div = stats.div_counts[order]
     cnt = stats.counts[order]
     div_v = np.add.reduceat(div, starts, axis=0)
     cnt_v = np.add.reduceat(cnt, starts, axis=0)
@@ -163,11 +171,8 @@ def hyperparameter_stats(
         spread = np.nanmax(inside, axis=0) - np.nanmin(inside, axis=0)
         q75, q25 = nan_quantiles(inside, [0.75, 0.25], axis=0)
         var_p = np.nanvar(inside, axis=0, ddof=1) if inside.shape[0] > 1 else np.nan * spread
-        square = weighted_mean(grid.sel**2, grid.mask, weights)
         with np.errstate(invalid="ignore", divide="ignore"):
-            var_seed = (square - stats.means**2) * stats.counts / (stats.counts - 1)
-            noise = np.nanmean(np.clip(var_seed, 0, None) / stats.counts, axis=0)
-            noise_ratio = var_p / (var_p + noise)
+            noise_ratio = var_p / (var_p + stats.seed_noise)
 
     x = positions(values, log)
     xa, xb = positions(np.array([low, high]), log)

@@ -1,0 +1,255 @@
+"""Benchmark: load + full analysis (B = 2000) + CSV export of 10,000 trials x 50 epochs in SQLite.
+
+Synthesises a three-optimizer study (AdaBound 600 configurations, Adam 200, SGD 200, 10 seeds;
+diverged trials at large learning rates and 20 failed trials) straight into Optuna's tables with
+bulk inserts (the ORM path takes ~50 ms per trial here), then times each stage and prints peak
+memory. Target: load + analysis + export <= 10 s, peak memory <= 2 GB.
+
+Baseline (in the same run, same database): Optuna's own `study.get_trials()` for the three
+studies, the usual way to get trials out of Optuna; `--no-baseline` skips it.
+
+    .venv/bin/python benchmarks/analysis.py [--trials-per-seed-scale 1.0] [--no-baseline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+SEEDS = 10
+EPOCHS = 50
+
+
+def grids(scale: float) -> dict[str, dict[str, list[float]]]:
+    def logs(low: float, high: float, n: int) -> list[float]:
+        return [float(f"{v:.6g}") for v in np.logspace(math.log10(low), math.log10(high), n)]
+
+    k = max(2, round(10 * scale))
+    return {
+        "adabound": {
+            "lr": logs(1e-4, 1.0, 12),
+            "final_lr": logs(1e-3, 1.0, 5),
+            "gamma": logs(1e-4, 1e-1, k),
+        },
+        "adam": {"lr": logs(1e-5, 1.0, 20), "eps": logs(1e-10, 1e-6, k)},
+        "sgd": {
+            "lr": logs(1e-4, 10.0, 20),
+            "momentum": [float(m) for m in np.linspace(0.0, 0.99, k)],
+        },
+    }
+
+
+def truth(optimizer: str, c: dict[str, float]) -> float:
+    lr = math.log10(c["lr"])
+    if optimizer == "adabound":
+        return 0.93 - 0.004 * abs(lr + 2.5) - 0.01 * abs(math.log10(c["gamma"]) + 3)
+    if optimizer == "adam":
+        return 0.92 - 0.04 * abs(lr + 3)
+    return 0.94 - 0.05 * abs(lr + 1) - 0.02 * (1 - c["momentum"])
+
+
+def diverges(optimizer: str, c: dict[str, float], seed: int) -> bool:
+    limit = {"adabound": 0.5, "adam": 0.05, "sgd": 2.0}[optimizer]
+    return c["lr"] > limit and (seed % 3 != 0 or c["lr"] > 2 * limit)
+
+
+def synthesise(url: str, scale: float) -> int:
+    """Write the study with bulk inserts into Optuna's tables; returns the number of trials."""
+    import sqlalchemy as sa
+    from optuna.storages._rdb import models
+    from optuna.trial import TrialState
+
+    from hpsearch.analysis.synthetic import synthetic_study
+    from hpsearch.storage import GroupInfo, distribution_json, open_storage, prepare_group
+
+    data = synthetic_study(
+        grids(scale),
+        truth,
+        seeds=range(SEEDS),
+        noise=0.004,
+        diverges=diverges,
+        name="bench",
+        epochs=EPOCHS,
+        errors=20,
+    )
+    trials = data.trials
+    spaces = {
+        o: {
+            h: {"kind": "float", "low": min(v), "high": max(v), "log": bool(min(v) > 0)}
+            for h, v in space.items()
+        }
+        for o, space in grids(scale).items()
+    }
+    group = GroupInfo(
+        name="bench",
+        spec={"name": "bench"},
+        spec_hash="bench",
+        metric="test_accuracy",
+        direction="maximize",
+        task="synthetic",
+        num_classes=10,
+        optimizers=spaces,
+    )
+    ids = prepare_group(url, group, force=True)
+    storage = open_storage(url)
+    curves = {
+        metric: part["value"].to_numpy().reshape(len(trials), EPOCHS)
+        for metric, part in data.curves.groupby("metric", sort=False)
+    }
+    now = datetime.now()
+    finite_step = models.TrialIntermediateValueModel.TrialIntermediateValueType.FINITE
+    rows: dict[str, list[dict]] = {k: [] for k in ("t", "v", "p", "a", "i")}
+    numbers = dict.fromkeys(ids, 0)
+    dist_json = {o: {h: distribution_json(s) for h, s in sp.items()} for o, sp in spaces.items()}
+    for tid, row in enumerate(trials.to_dict("records"), start=1):
+        o = row["optimizer"]
+        failed = row["outcome"] == "error"
+        rows["t"].append(
+            {
+                "trial_id": tid,
+                "number": numbers[o],
+                "study_id": ids[o],
+                "state": TrialState.FAIL if failed else TrialState.COMPLETE,
+                "datetime_start": now,
+                "datetime_complete": now,
+            }
+        )
+        numbers[o] += 1
+        if not failed:
+            rows["v"].append(
+                {
+                    "trial_id": tid,
+                    "objective": 0,
+                    "value": row["value"],
+                    "value_type": models.TrialValueModel.TrialValueType.FINITE,
+                }
+            )
+        for h in spaces[o]:
+            rows["p"].append(
+                {
+                    "trial_id": tid,
+                    "param_name": h,
+                    "param_value": row[h],
+                    "distribution_json": dist_json[o][h],
+                }
+            )
+        attrs = {
+            "cell": row["cell"],
+            "seed": row["seed"],
+            "outcome": row["outcome"],
+            "raw_value": row["raw_value"],
+            "floor": row["floor"],
+            "diverged_epoch": row["diverged_epoch"],
+            "divergence_reason": row["divergence_reason"],
+            "error": row["error"],
+            "wall_seconds": row["wall_seconds"],
+            "device": "cpu",
+            "final": {"test_accuracy": row["test_accuracy"]},
+            "curves": {m: c[tid - 1].round(6).tolist() for m, c in curves.items()},
+        }
+        for key, value in attrs.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                value = str(value)
+            rows["a"].append({"trial_id": tid, "key": key, "value_json": json.dumps(value)})
+        acc = curves["test_accuracy"][tid - 1]
+        for step in range(EPOCHS):
+            rows["i"].append(
+                {
+                    "trial_id": tid,
+                    "step": step + 1,
+                    "intermediate_value": float(acc[step]),
+                    "intermediate_value_type": finite_step,
+                }
+            )
+    tables = {
+        "t": models.TrialModel,
+        "v": models.TrialValueModel,
+        "p": models.TrialParamModel,
+        "a": models.TrialUserAttributeModel,
+        "i": models.TrialIntermediateValueModel,
+    }
+    with storage.engine.begin() as conn:
+        for key, model in tables.items():
+            conn.execute(sa.insert(model.__table__), rows[key])
+    return len(trials)
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="grid size factor (1.0: 10k)")
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--bootstrap", type=int, default=2000)
+    args = parser.parse_args()
+
+    from hpsearch.analysis import analyze
+    from hpsearch.claims import ClaimsSpec
+    from hpsearch.export import export_study
+    from hpsearch.storage import close_storages, load_study_data
+
+    work = Path(tempfile.mkdtemp(prefix="hpsearch-bench-"))
+    url = f"sqlite:///{work / 'bench.db'}"
+    t0 = time.perf_counter()
+    n = synthesise(url, args.scale)
+    close_storages()
+    print(
+        f"synthesised {n} trials x {EPOCHS} epochs in {time.perf_counter() - t0:.1f} s "
+        f"({(work / 'bench.db').stat().st_size / 1e6:.0f} MB SQLite)"
+    )
+    before = peak_mb()
+
+    t0 = time.perf_counter()
+    data = load_study_data(url, "bench")
+    t_load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    analysis = analyze(data, ClaimsSpec(bootstrap=args.bootstrap))
+    t_analysis = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    export_study(data, analysis, work / "export")
+    t_export = time.perf_counter() - t0
+    total = t_load + t_analysis + t_export
+    print(f"load      {t_load:6.2f} s  ({len(data.trials)} trials, {len(data.curves)} curve rows)")
+    print(
+        f"analysis  {t_analysis:6.2f} s  (B = {args.bootstrap}, "
+        f"{len(analysis.verdicts)} verdicts, grid {analysis.settings.grid_sizes})"
+    )
+    print(f"export    {t_export:6.2f} s")
+    print(f"total     {total:6.2f} s  = {total / 10.0:.2f} x the 10 s target")
+    print(
+        f"peak RSS  {peak_mb():6.0f} MB (before loading: {before:.0f} MB) "
+        f"= {peak_mb() / 2048:.2f} x the 2 GB target"
+    )
+    for v in analysis.verdicts:
+        print(f"  [{v.result}] {v.sentence}")
+
+    if not args.no_baseline:
+        import optuna
+
+        close_storages()
+        t0 = time.perf_counter()
+        count = 0
+        for o in analysis.settings.grid_sizes:
+            study = optuna.load_study(study_name=f"bench.{o}", storage=url)
+            count += len(study.get_trials(deepcopy=False))
+        t_optuna = time.perf_counter() - t0
+        print(
+            f"baseline: optuna get_trials ({count} trials) {t_optuna:.2f} s; "
+            f"our load is {t_optuna / t_load:.1f}x faster"
+        )
+    return 0 if total <= 10.0 and peak_mb() <= 2048 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
