@@ -84,6 +84,23 @@ def _exists(path: Path, gzip_ok: bool) -> bool:
     return path.is_file() or (gzip_ok and path.with_name(path.name + ".gz").is_file())
 
 
+def _signature(root: Path, names: tuple[str, ...]) -> tuple[object, ...]:
+    """Size and modification time of each file: loaded data is cached per process, and a file
+    replaced on disk must be read again."""
+    stats = []
+    for name in names:
+        path = root / name
+        if not path.is_file():
+            path = path.with_name(name + ".gz")
+        try:
+            status = path.stat()
+        except OSError:
+            stats.append((name, None))
+            continue
+        stats.append((name, status.st_size, status.st_mtime_ns))
+    return tuple(stats)
+
+
 # --- MNIST idx -------------------------------------------------------------------------------
 
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -116,9 +133,15 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
 
 
-@functools.lru_cache(maxsize=2)
 def load_mnist(directory: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """MNIST as (x_train uint8 (N, 28, 28), y_train int64, x_test, y_test)."""
+    return _load_mnist(directory, _signature(Path(directory), MNIST_FILES))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_mnist(
+    directory: str, signature: tuple[object, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     root = Path(directory)
     arrays = []
     for images_name, labels_name in (MNIST_FILES[:2], MNIST_FILES[2:]):
@@ -201,11 +224,18 @@ def read_cifar_batch(path: Path, label_key: str, classes: int) -> tuple[np.ndarr
     return images.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
-@functools.lru_cache(maxsize=2)
 def load_cifar(
     directory: str, classes: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """CIFAR-10 (`classes=10`) or CIFAR-100 (fine labels) as uint8 NCHW images and labels."""
+    files = CIFAR10_FILES if classes == 10 else CIFAR100_FILES
+    return _load_cifar(directory, classes, _signature(Path(directory), files))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_cifar(
+    directory: str, classes: int, signature: tuple[object, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     root = Path(directory)
     if classes == 10:
         train_files, test_file, key = CIFAR10_FILES[:-1], CIFAR10_FILES[-1], "labels"
@@ -221,12 +251,18 @@ def load_cifar(
 # --- PTB / WikiText-2 ------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=2)
 def load_token_corpus(directory: str, corpus: str) -> tuple[np.ndarray, np.ndarray, int]:
     """Word ids of the train and test files, an `<eos>` after every line; vocabulary from train.
 
     Test words unseen in training map to `<unk>` (both corpora already use it for rare words).
     """
+    return _load_token_corpus(directory, corpus, _signature(Path(directory), TOKEN_FILES[corpus]))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_token_corpus(
+    directory: str, corpus: str, signature: tuple[object, ...]
+) -> tuple[np.ndarray, np.ndarray, int]:
     root = Path(directory)
     train_name, test_name = TOKEN_FILES[corpus]
     train_words = _read_words(root / train_name)
