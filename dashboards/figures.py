@@ -130,7 +130,7 @@ def _layout(fig: go.Figure, title: str, subtitle: str = "", height: int = 420) -
         font={"family": FONT, "size": 13},
         height=height,
         margin={"l": 70, "r": 20, "t": 80, "b": 60},
-        legend={"orientation": "h", "yanchor": "bottom", "y": -0.32, "x": 0},
+        legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "font": {"size": 11}},
         hoverlabel={"namelength": -1},
     )
     return fig
@@ -306,7 +306,8 @@ def sensitivity_figure(analysis: StudyAnalysis, hyperparameter: str) -> go.Figur
             added = len(fig.data) - before
             for name in visibility:
                 visibility[name].extend([name == curve] * added)
-        summary = _diverged_summary(opt_rows, points, optimizer, hyperparameter, color)
+        shift = 10 ** (0.025 * (index - (len(optimizers) - 1) / 2)) if log_x else 1.0
+        summary = _diverged_summary(opt_rows, points, optimizer, hyperparameter, color, shift)
         if summary is not None:
             fig.add_trace(summary)
             for name in visibility:
@@ -382,7 +383,12 @@ def _percent_text(values: pd.Series) -> list[str]:
 
 
 def _diverged_summary(
-    opt_rows: pd.DataFrame, points: pd.DataFrame, optimizer: str, hyperparameter: str, color: str
+    opt_rows: pd.DataFrame,
+    points: pd.DataFrame,
+    optimizer: str,
+    hyperparameter: str,
+    color: str,
+    shift: float = 1.0,
 ) -> go.Scatter | None:
     """One large × at the floor per grid value where any trial of any configuration diverged.
 
@@ -397,7 +403,7 @@ def _diverged_summary(
         return None
     floor = float(floors.median())
     return go.Scatter(
-        x=rows["value"].astype(float),
+        x=rows["value"].astype(float) * shift,
         y=np.full(len(rows), floor),
         mode="markers",
         name=f"{optimizer}: trials diverged here (any config)",
@@ -413,11 +419,12 @@ def _diverged_summary(
                 rows["n_diverged"].astype(int).astype(str),
                 rows["n_trials"].astype(int).astype(str),
                 _percent_text(rows["divergence_rate"]),
+                [format_value(float(v)) for v in rows["value"]],
             ],
             axis=-1,
         ),
         hovertemplate=(
-            f"<b>{optimizer}</b><br>{hyperparameter} = %{{x:g}}<br>"
+            f"<b>{optimizer}</b><br>{hyperparameter} = %{{customdata[3]}}<br>"
             "%{customdata[0]} of %{customdata[1]} trials diverged "
             "(%{customdata[2]}, all configurations)<br>scored at the floor %{y:.4g}"
             "<extra></extra>"

@@ -150,6 +150,26 @@ def lr1_failure(verdict: Verdict, analysis: StudyAnalysis) -> str | None:
     return ". ".join(parts) + "." if parts else None
 
 
+def number_label(name: str, optimizers: tuple[str, ...]) -> str:
+    """A readable label for a verdict number (`W_a` -> `W(δ) adabound`); unknown names as-is."""
+    fixed = {
+        "max_regret": "largest regret over the grid",
+        "best": "best seed mean m*",
+        "worst_profile": "worst profile value",
+        "max_divergence": "largest divergence rate",
+        "delta_W": "ΔW (good-region width, A − B)",
+        "delta_E1": "ΔE(1) (random config, A − B)",
+        "delta_D": "ΔD (divergence rate, A − B)",
+    }
+    if name in fixed:
+        return fixed[name]
+    stem, _, side = name.rpartition("_")
+    if stem in ("W", "E1", "D") and side in ("a", "b") and len(optimizers) == 2:
+        what = {"W": "W(δ)", "E1": "E(1)", "D": "divergence rate"}[stem]
+        return f"{what} {optimizers[0 if side == 'a' else 1]}"
+    return name
+
+
 def verdict_card(verdict: Verdict, analysis: StudyAnalysis, index: int) -> VerdictCard:
     """The card for one verdict, with links to the figures that justify it."""
     links = []
@@ -171,7 +191,8 @@ def verdict_card(verdict: Verdict, analysis: StudyAnalysis, index: int) -> Verdi
         sentence=verdict.sentence,
         failure=lr1_failure(verdict, analysis),
         numbers=[
-            (name, format_estimate(name, est, analysis)) for name, est in verdict.numbers.items()
+            (number_label(name, verdict.optimizers), format_estimate(name, est, analysis))
+            for name, est in verdict.numbers.items()
         ],
         settings=[(name, _setting_text(value)) for name, value in verdict.settings.items()],
         reasons=list(verdict.reasons),
