@@ -110,7 +110,7 @@ def render_verdicts(page: Page) -> list[Any]:
 def render_sections(page: Page) -> list[Any]:
     """The figure sections of a page as Dash components (one `dcc.Graph` per figure)."""
     out: list[Any] = []
-    config = {"displaylogo": False, "responsive": True}
+    config: Any = {"displaylogo": False, "responsive": True}
     for section in page.sections:
         out += [html.H2(section.title, id=section.anchor), html.P(section.text)]
         out += [
@@ -157,7 +157,7 @@ def create_app(
         __name__,
         title="hpsearch",
         serve_locally=True,
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # None: keep the title while updating
         suppress_callback_exceptions=True,
         index_string=INDEX,
     )

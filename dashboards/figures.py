@@ -148,9 +148,9 @@ def empty_figure(title: str, message: str) -> go.Figure:
 
 
 def _band(
-    x: Sequence[float],
-    low: Sequence[float],
-    high: Sequence[float],
+    x: Sequence[float] | np.ndarray | pd.Series,
+    low: Sequence[float] | np.ndarray | pd.Series,
+    high: Sequence[float] | np.ndarray | pd.Series,
     color: str,
     name: str,
     group: str,
@@ -160,12 +160,12 @@ def _band(
     showlegend: bool = False,
 ) -> go.Scatter:
     """A closed polygon between `low` and `high` (a 95 % band); gaps where either is NaN."""
-    x = np.asarray(x, dtype=float)
-    low = np.asarray(low, dtype=float)
-    high = np.asarray(high, dtype=float)
-    keep = np.isfinite(low) & np.isfinite(high)
-    xs = np.concatenate([x[keep], x[keep][::-1]])
-    ys = np.concatenate([high[keep], low[keep][::-1]])
+    xa = np.asarray(x, dtype=float)
+    lo = np.asarray(low, dtype=float)
+    hi = np.asarray(high, dtype=float)
+    keep = np.isfinite(lo) & np.isfinite(hi)
+    xs = np.concatenate([xa[keep], xa[keep][::-1]])
+    ys = np.concatenate([hi[keep], lo[keep][::-1]])
     return go.Scatter(
         x=xs,
         y=ys,
@@ -445,7 +445,7 @@ def _seed_traces(
     label: str,
 ) -> list[go.Scatter]:
     """Completed seeds as dots, diverged seeds as × at the floor (never hidden)."""
-    traces = []
+    traces: list[go.Scatter] = []
     if seeds.empty or hyperparameter not in seeds:
         return traces
     x = seeds[hyperparameter].astype(float).to_numpy()
