@@ -34,6 +34,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from hpsearch.errors import UserInputError
 from hpsearch.optim import adabound_update, resolve_hyperparameters
+from hpsearch.tasks import models
 from hpsearch.tasks.base import TrialResult
 from hpsearch.tasks.registry import build_workload, get_task_info, resolve_options
 from hpsearch.tasks.train import (
@@ -119,11 +120,16 @@ def max_population(task: str, options: Mapping[str, Any] | None = None) -> int:
 # --- stacked optimizers --------------------------------------------------------------------------
 
 
-class _Stacked:
-    """Per-member hyperparameters as float64 vectors `[K]`, shaped per parameter on demand.
+Arg = float | Tensor  # a hyperparameter all members share (float), or one per member (`[K]`)
 
-    Schedule arithmetic (bias corrections, step sizes) is done in float64 and rounded once to the
-    parameter dtype, which is what torch does with a Python-float hyperparameter.
+
+class _Stacked:
+    """Per-member hyperparameters as float64 vectors `[K]`.
+
+    A value every member shares is passed to the update as a Python float, which takes torch's
+    own scalar code path (same ops, same rounding, fewer passes); a value that differs becomes a
+    `[K, 1, ...]` tensor in the parameter's dtype. Schedule arithmetic (bias corrections, step
+    sizes) is done in float64 and rounded once, as torch does with a Python float.
     """
 
     def __init__(self, params: list[Tensor], hyper: dict[str, Tensor]) -> None:
@@ -132,10 +138,22 @@ class _Stacked:
         self.step_count = 0
         self.state: list[dict[str, Tensor]] = [{} for _ in params]
 
-    def col(self, value: Tensor, like: Tensor) -> Tensor:
-        """`value` [K] as `[K, 1, ...]` in `like`'s dtype and device."""
+    @staticmethod
+    def shared(value: Tensor) -> Arg:
+        """A float if every member has the same value, else the `[K]` vector itself."""
+        first = value[0]
+        return float(first) if bool((value == first).all()) else value
+
+    @staticmethod
+    def col(value: Arg, like: Tensor) -> Arg:
+        """A float unchanged; a `[K]` vector as `[K, 1, ...]` in `like`'s dtype and device."""
+        if not isinstance(value, Tensor):
+            return value
         shape = (value.shape[0],) + (1,) * (like.dim() - 1)
         return value.to(dtype=like.dtype, device=like.device).view(shape)
+
+    def args(self, **values: Tensor) -> dict[str, Arg]:
+        return {name: self.shared(value) for name, value in values.items()}
 
     def scale_lr(self, factor: float) -> None:
         self.hyper["lr"] = self.hyper["lr"] * factor
@@ -150,8 +168,19 @@ class _Stacked:
         raise NotImplementedError
 
 
+def _add_scaled(target: Tensor, other: Tensor, scale: Arg) -> Tensor:
+    """`target += scale * other` (torch's `add_(other, alpha=scale)` for a float)."""
+    if isinstance(scale, Tensor):
+        return target.add_(scale * other)
+    return target.add_(other, alpha=scale)
+
+
+def _is_zero(value: Arg) -> bool:
+    return not isinstance(value, Tensor) and value == 0
+
+
 class _StackedAdam(_Stacked):
-    """torch.optim.Adam's single-tensor update (CPU default), op for op, with tensor
+    """torch.optim.Adam's single-tensor update (its CPU default), op for op, with per-member
     hyperparameters; `amsgrad` and AdamW's decoupled decay as in torch."""
 
     def __init__(
@@ -164,38 +193,51 @@ class _StackedAdam(_Stacked):
     @torch.no_grad()
     def step(self) -> None:
         self.step_count += 1
-        h = self.hyper
-        step = self.step_count
-        bias_correction1 = 1 - h["beta1"] ** step
-        bias_correction2 = 1 - h["beta2"] ** step
-        step_size = h["lr"] / bias_correction1
-        bias_correction2_sqrt = bias_correction2**0.5
-        decay = bool((h["weight_decay"] != 0).any())
+        h, step = self.hyper, self.step_count
+        a = self.args(
+            one_minus_beta1=1 - h["beta1"],
+            beta2=h["beta2"],
+            one_minus_beta2=1 - h["beta2"],
+            eps=h["eps"],
+            weight_decay=h["weight_decay"],
+            decoupled_decay=1 - h["lr"] * h["weight_decay"],
+            bias_correction2_sqrt=(1 - h["beta2"] ** step) ** 0.5,
+            neg_step_size=-(h["lr"] / (1 - h["beta1"] ** step)),
+        )
         for p, state in zip(self.params, self.state, strict=True):
             grad = p.grad
             if grad is None:
                 continue
+            c = {name: self.col(value, p) for name, value in a.items()}
             if not state:
                 state["exp_avg"] = torch.zeros_like(p)
                 state["exp_avg_sq"] = torch.zeros_like(p)
                 if self.amsgrad:
                     state["max_exp_avg_sq"] = torch.zeros_like(p)
-            if decay:
+            if not _is_zero(c["weight_decay"]):
                 if self.decoupled:
-                    p.mul_(self.col(1 - h["lr"] * h["weight_decay"], p))
+                    p.mul_(c["decoupled_decay"])
+                elif isinstance(c["weight_decay"], Tensor):
+                    grad = grad + c["weight_decay"] * p
                 else:
-                    grad = grad + self.col(h["weight_decay"], p) * p
+                    grad = grad.add(p, alpha=c["weight_decay"])
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-            exp_avg.lerp_(grad, self.col(1 - h["beta1"], p))
-            # addcmul_(grad, grad, value=c) computes (c * grad) * grad; value cannot be a tensor.
-            exp_avg_sq.mul_(self.col(h["beta2"], p)).add_(self.col(1 - h["beta2"], p) * grad * grad)
+            exp_avg.lerp_(grad, c["one_minus_beta1"])
+            exp_avg_sq.mul_(c["beta2"])
+            if isinstance(c["one_minus_beta2"], Tensor):
+                exp_avg_sq.add_(c["one_minus_beta2"] * grad * grad)  # addcmul's (c * g) * g
+            else:
+                exp_avg_sq.addcmul_(grad, grad, value=c["one_minus_beta2"])
             second = exp_avg_sq
             if self.amsgrad:
                 second = torch.maximum(
                     state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"]
                 )
-            denom = (second.sqrt() / self.col(bias_correction2_sqrt, p)).add_(self.col(h["eps"], p))
-            p.add_((exp_avg / denom).mul_(self.col(-step_size, p)))
+            denom = (second.sqrt() / c["bias_correction2_sqrt"]).add_(c["eps"])
+            if isinstance(c["neg_step_size"], Tensor):
+                p.add_((exp_avg / denom).mul_(c["neg_step_size"]))  # addcdiv's value * (m / d)
+            else:
+                p.addcdiv_(exp_avg, denom, value=c["neg_step_size"])
 
 
 class _StackedSGD(_Stacked):
@@ -206,36 +248,45 @@ class _StackedSGD(_Stacked):
     def step(self) -> None:
         self.step_count += 1
         h = self.hyper
-        decay = bool((h["weight_decay"] != 0).any())
-        momentum_any = bool((h["momentum"] != 0).any())
+        a = self.args(
+            weight_decay=h["weight_decay"],
+            momentum=h["momentum"],
+            one_minus_dampening=1 - h["dampening"],
+            nesterov=h["nesterov"],
+            neg_lr=-h["lr"],
+        )
         momentum_all = bool((h["momentum"] != 0).all())
-        nesterov_any = bool((h["nesterov"] != 0).any())
         for p, state in zip(self.params, self.state, strict=True):
             grad = p.grad
             if grad is None:
                 continue
-            if decay:
-                grad = grad + self.col(h["weight_decay"], p) * p
+            c = {name: self.col(value, p) for name, value in a.items()}
+            if not _is_zero(c["weight_decay"]):
+                grad = _add_scaled(grad.clone(), p, c["weight_decay"])
             update = grad
-            if momentum_any:
-                momentum = self.col(h["momentum"], p)
+            if not _is_zero(c["momentum"]):
                 buf = state.get("momentum_buffer")
                 if buf is None:
                     buf = state["momentum_buffer"] = grad.detach().clone()
                 else:
-                    buf.mul_(momentum).add_(self.col(1 - h["dampening"], p) * grad)
-                update = buf
-                if nesterov_any:
-                    nesterov = self.col(h["nesterov"], p) != 0
-                    update = torch.where(nesterov, grad + momentum * buf, buf)
-                if not momentum_all:
-                    update = torch.where(momentum != 0, update, grad)
-            p.add_(update * self.col(-h["lr"], p))
+                    _add_scaled(buf.mul_(c["momentum"]), grad, c["one_minus_dampening"])
+                nesterov = c["nesterov"]
+                if isinstance(nesterov, Tensor):
+                    update = torch.where(
+                        nesterov != 0, _add_scaled(grad.clone(), buf, c["momentum"]), buf
+                    )
+                elif nesterov:
+                    update = _add_scaled(grad.clone(), buf, c["momentum"])
+                else:
+                    update = buf
+                if not momentum_all:  # members without momentum take the plain gradient
+                    update = torch.where(c["momentum"] != 0, update, grad)  # type: ignore[operator]
+            _add_scaled(p, update, c["neg_lr"])
 
 
 class _StackedAdaBound(_Stacked):
-    """The AdaBound family through `hpsearch.optim.adabound_update` with tensor hyperparameters:
-    the same function the single-model reference path uses."""
+    """The AdaBound family through `hpsearch.optim.adabound_update` with per-member
+    hyperparameters: the same function the single-model reference path uses."""
 
     def __init__(
         self, params: list[Tensor], hyper: dict[str, Tensor], *, amsbound: bool, decoupled: bool
@@ -253,6 +304,8 @@ class _StackedAdaBound(_Stacked):
     def step(self) -> None:
         self.step_count += 1
         h = self.hyper
+        names = ("lr", "final_lr", "gamma", "beta1", "beta2", "eps", "weight_decay")
+        a = self.args(initial_lr=self.initial_lr, **{name: h[name] for name in names})
         for p, state in zip(self.params, self.state, strict=True):
             if p.grad is None:
                 continue
@@ -261,22 +314,16 @@ class _StackedAdaBound(_Stacked):
                 state["exp_avg_sq"] = torch.zeros_like(p)
                 if self.amsbound:
                     state["max_exp_avg_sq"] = torch.zeros_like(p)
+            c = {name: self.col(value, p) for name, value in a.items()}
             adabound_update(
                 p,
                 p.grad,
                 state["exp_avg"],
                 state["exp_avg_sq"],
                 step=self.step_count,
-                lr=self.col(h["lr"], p),
-                final_lr=self.col(h["final_lr"], p),
-                gamma=self.col(h["gamma"], p),
-                beta1=self.col(h["beta1"], p),
-                beta2=self.col(h["beta2"], p),
-                eps=self.col(h["eps"], p),
-                weight_decay=self.col(h["weight_decay"], p),
-                initial_lr=self.col(self.initial_lr, p),
                 max_exp_avg_sq=state.get("max_exp_avg_sq"),
                 decoupled_weight_decay=self.decoupled,
+                **c,  # type: ignore[arg-type]
             )
 
 
@@ -319,11 +366,65 @@ class _Members:
 
 
 def _forward(base: nn.Module, members: _Members, x: Tensor, batched_input: bool) -> Tensor:
+    """All members' outputs `[K, B, ...]` for inputs `[K, B, ...]` (or `[B, ...]` shared)."""
+    plan = _mlp_plan(base)
+    if plan is not None:
+        return _forward_mlp(plan, members.params, x, batched_input)
+
     def one(params: dict[str, Tensor], buffers: dict[str, Tensor], inputs: Tensor) -> Tensor:
         return functional_call(base, (params, buffers), (inputs,))
 
     in_dims = (0, 0, 0 if batched_input else None)
     return vmap(one, in_dims=in_dims)(members.params, members.buffers, x)
+
+
+def _mlp_plan(model: nn.Module) -> list[tuple[str, str]] | None:
+    """The layers of a Flatten/Linear/ReLU stack (the MLP tasks) as (kind, name), else None.
+
+    Such stacks get a hand-batched forward (one `baddbmm` per layer with the bias fused), about
+    20 % faster on a CPU than `vmap(functional_call)`, which pays module bookkeeping per call and
+    a separate bias pass; anything else goes through vmap.
+    """
+    cached = getattr(model, "_population_plan", False)
+    if cached is not False:
+        return cached  # type: ignore[no-any-return]
+    plan: list[tuple[str, str]] | None = []
+    for name, module in model.named_modules():
+        if name == "" or isinstance(module, nn.Sequential):
+            continue
+        if isinstance(module, nn.Linear):
+            plan.append(("linear", name))  # type: ignore[union-attr]
+        elif isinstance(module, nn.ReLU):
+            plan.append(("relu", name))  # type: ignore[union-attr]
+        elif isinstance(module, nn.Flatten) and module.start_dim == 1 and module.end_dim == -1:
+            plan.append(("flatten", name))  # type: ignore[union-attr]
+        else:
+            plan = None
+            break
+    # Only a model whose forward is exactly its modules in registration order qualifies.
+    if plan is not None and type(model).forward is not models.MLP.forward:
+        plan = None
+    object.__setattr__(model, "_population_plan", plan)
+    return plan
+
+
+def _forward_mlp(
+    plan: list[tuple[str, str]], params: dict[str, Tensor], x: Tensor, batched: bool
+) -> Tensor:
+    h = x
+    for kind, name in plan:
+        if kind == "flatten":
+            h = h.flatten(2 if batched else 1)
+        elif kind == "relu":
+            h = torch.relu(h)
+        else:
+            weight, bias = params[f"{name}.weight"], params[f"{name}.bias"]
+            if batched:
+                h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+            else:  # one input batch shared by every member (evaluation)
+                h = torch.matmul(h, weight.transpose(1, 2)) + bias.unsqueeze(1)
+                batched = True
+    return h
 
 
 def _member_losses(logits: Tensor, y: Tensor, reduction: str) -> Tensor:

@@ -125,10 +125,11 @@ def _epochs_by_member(
 def test_a_diverging_member_is_frozen_and_never_contaminates_the_others(
     optimizer: str, bad: dict[str, float], reason: str
 ) -> None:
-    good = {"lr": 1e-3} if optimizer == "adam" else {"lr": 0.1}
-    members = [(good, 0), (bad, 0), (good, 1)]
+    # Two healthy lrs, so the per-member (tensor) path runs with and without the bad member.
+    good = [{"lr": 1e-3}, {"lr": 2e-3}] if optimizer == "adam" else [{"lr": 0.1}, {"lr": 0.05}]
+    members = [(good[0], 0), (bad, 0), (good[1], 1)]
     results, seen = _epochs_by_member("digits-mlp", optimizer, members)
-    healthy, _ = _epochs_by_member("digits-mlp", optimizer, [(good, 0), (good, 1)])
+    healthy, _ = _epochs_by_member("digits-mlp", optimizer, [(good[0], 0), (good[1], 1)])
 
     diverged = results[1]
     alone = train("digits-mlp", optimizer, bad, 0, options={"hidden": 32}, epochs=3)
