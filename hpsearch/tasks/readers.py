@@ -87,7 +87,7 @@ def _exists(path: Path, gzip_ok: bool) -> bool:
 def _signature(root: Path, names: tuple[str, ...]) -> tuple[object, ...]:
     """Size and modification time of each file: loaded data is cached per process, and a file
     replaced on disk must be read again."""
-    stats = []
+    stats: list[tuple[object, ...]] = []
     for name in names:
         path = root / name
         if not path.is_file():
@@ -103,7 +103,7 @@ def _signature(root: Path, names: tuple[str, ...]) -> tuple[object, ...]:
 
 # --- MNIST idx -------------------------------------------------------------------------------
 
-_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 def read_idx(path: Path) -> np.ndarray:
