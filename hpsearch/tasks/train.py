@@ -30,8 +30,8 @@ DIVERGENCE_FACTOR = 10.0  # kappa: train loss above this times the initial loss 
 CHANCE_MARGIN = 0.02  # final accuracy at or below chance + this has diverged
 _EVAL_BATCH = 1024
 _INITIAL_TRAIN_EXAMPLES = 10_000  # cap on the initial train-loss pass (classification)
-_INITIAL_TRAIN_TOKENS = 100_000  # and for language models
-_LM_EVAL_COLUMNS = 10
+_INITIAL_TRAIN_TOKENS = 50_000  # and for language models
+_LM_EVAL_COLUMNS = 32  # parallel streams when evaluating: the LSTM steps through each in order
 
 
 class _CallbackError(Exception):
