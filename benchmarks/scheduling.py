@@ -1,0 +1,162 @@
+"""What `hpsearch run` costs over a plain loop, and what recording costs.
+
+1. The same 20-cell study (5 lr x 4 seeds of Adam) through `hpsearch run` (Ray Tune + claims +
+   recorder into SQLite, one cell per trial) and through a plain sequential loop over the same
+   `hpsearch.tasks.train` in this process. Ray's start-up is timed and reported separately. Both
+   run one trial at a time (`--max-concurrent 1`) so the ratio is overhead, not parallelism; the
+   run with all cores is printed as well.
+2. Recording alone: 100 cells x 50 epochs written through the recorder's `TrialWriter` into a
+   fresh SQLite file, against the same loop without writes.
+
+    .venv/bin/python benchmarks/scheduling.py                 # mnist1d-mlp, ~2 s per trial
+    .venv/bin/python benchmarks/scheduling.py --task digits-mlp --epochs 5   # tiny trials
+
+Ratios are measured within one run on the same machine; absolute times depend on its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import tempfile
+import time
+from pathlib import Path
+
+SPEC = """
+name = "bench-scheduling"
+[task]
+name = "{task}"
+epochs = {epochs}
+[run]
+seeds = [0, 1, 2, 3]
+[optimizers.adam]
+lr = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+"""
+
+
+def plain_loop(spec_path: Path) -> float:
+    from hpsearch.spec import expand_cells, load_spec
+    from hpsearch.tasks import train
+
+    spec = load_spec(spec_path)
+    started = time.perf_counter()
+    for cell in expand_cells(spec):
+        train(
+            spec.task.name,
+            cell.optimizer,
+            cell.hyperparameters(),
+            cell.seed,
+            options=spec.task.options(),
+            epochs=spec.task.epochs,
+        )
+    return time.perf_counter() - started
+
+
+def through_run(spec_path: Path, db: Path, concurrent: int | None) -> float:
+    from hpsearch.runner import run_study
+
+    started = time.perf_counter()
+    report = run_study(
+        spec_path,
+        storage=f"sqlite:///{db}",
+        max_concurrent=concurrent,
+        population=1,
+        out=io.StringIO(),
+        err=io.StringIO(),
+    )
+    assert report.exit_code == 0 and report.missing == 20, report
+    return time.perf_counter() - started
+
+
+def recording(db: Path, cells: int = 100, epochs: int = 50) -> tuple[float, float, float]:
+    """Wall seconds for `cells` x `epochs` through the recorder's writes, the same loop bare, and
+    the CPU seconds of the writing loop (on a loaded machine wall time is mostly waiting)."""
+    from hpsearch.runner import make_finisher
+    from hpsearch.storage import GroupInfo, TrialWriter, prepare_group
+
+    space = {"adam": {"lr": {"kind": "float", "low": 1e-4, "high": 1.0, "log": True}}}
+    url = f"sqlite:///{db}"
+    ids = prepare_group(
+        url, GroupInfo("rec", {}, "h", "test_accuracy", "maximize", "digits-mlp", 10, space)
+    )
+    writer = TrialWriter(url, ids, space, "test_accuracy")
+    finish = make_finisher("test_accuracy", 10)
+
+    def fake_result(i: int) -> dict:
+        rows = [
+            {"train_loss": 1.0 / e, "test_loss": 1.1 / e, "test_accuracy": 1 - 1.0 / e}
+            for e in range(1, epochs + 1)
+        ]
+        return {
+            "outcome": "completed",
+            "epochs": rows,
+            "final": rows[-1],
+            "initial": {"test_accuracy": 0.1},
+            "wall_seconds": 1.0,
+            "device": "cpu",
+        }
+
+    def loop(write: bool) -> tuple[float, float]:
+        started, cpu = time.perf_counter(), time.process_time()
+        for i in range(cells):
+            result = fake_result(i)
+            key = f"adam:lr={10 ** -(i % 4)}:seed={i}"
+            if write:
+                rec = writer.start("adam", key, {"lr": 10 ** -(i % 4)}, {"seed": i})
+            for e, m in enumerate(result["epochs"], start=1):
+                if write:
+                    writer.add_epoch(rec, e, m)
+            if write:
+                finish(writer, rec, {"seed": i}, result)
+        return time.perf_counter() - started, time.process_time() - cpu
+
+    bare, _ = loop(False)
+    written, cpu = loop(True)
+    return written, bare, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--task", default="mnist1d-mlp")
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--skip-run", action="store_true", help="only the recording benchmark")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        if not args.skip_run:
+            from hpsearch import scheduling
+
+            spec_path = root / "bench.toml"
+            spec_path.write_text(SPEC.format(task=args.task, epochs=args.epochs))
+            ray_seconds = scheduling.start_ray()
+            plain_loop(spec_path)  # warm caches (data generation) for both sides
+            plain = plain_loop(spec_path)
+            run1 = through_run(spec_path, root / "one.db", 1)
+            run_all = through_run(spec_path, root / "all.db", None)
+            cpus = scheduling.cluster_cpus()
+            print(
+                f"task {args.task}, {args.epochs} epochs, 20 cells "
+                f"(~{plain / 20:.2f} s per trial in the plain loop)"
+            )
+            print(f"Ray start-up (reported apart):          {ray_seconds:7.2f} s")
+            print(f"plain sequential loop:                  {plain:7.2f} s")
+            print(
+                f"hpsearch run, --max-concurrent 1:       {run1:7.2f} s   "
+                f"overhead {100 * (run1 / plain - 1):+.0f} %"
+            )
+            print(
+                f"hpsearch run, {cpus} concurrent:            {run_all:7.2f} s   "
+                f"speed-up x{plain / run_all:.2f} over the plain loop"
+            )
+            scheduling.stop_ray()
+        written, bare, cpu = recording(root / "rec.db")
+        extra = written - bare
+        print(
+            f"recording 100 cells x 50 epochs into SQLite: adds {extra:.2f} s wall "
+            f"({1000 * extra / 100:.1f} ms per cell; bare loop {bare:.3f} s), {cpu:.2f} s CPU"
+        )
+
+
+if __name__ == "__main__":
+    main()
