@@ -232,7 +232,6 @@ def test_ray_worker_reserves_gpus_and_scales(services: dict[str, Any]) -> None:
 def test_ray_commands_are_valid_for_the_installed_ray(services: dict[str, Any]) -> None:
     verb, head = _parse_ray(_argv(services["ray-head"])[0] + _argv(services["ray-head"])[1])
     assert verb == "start" and head["head"] and head["port"] == 6379 and head["block"]
-    assert head["dashboard_host"] == "0.0.0.0"
     for name in ("ray-worker", "ray-worker-cpu"):
         entrypoint, command = _argv(services[name])
         verb, worker = _parse_ray(entrypoint + command)
@@ -246,6 +245,18 @@ def test_ray_commands_are_valid_for_the_installed_ray(services: dict[str, Any]) 
     assert runner["address"] == "ray-head:6379" and runner["num_cpus"] == 0
     with pytest.raises(click.UsageError):
         _parse_ray(["ray", "start", "--head", "--no-such-option"])
+
+
+def test_ray_members_share_token_authentication(services: dict[str, Any]) -> None:
+    # Every process that joins the cluster (nodes and the runner's driver) must agree on the mode
+    # and the token, or the joiner is refused with "InvalidAuthToken".
+    members = ["ray-head", "ray-worker", "ray-worker-cpu", "runner"]
+    tokens = set()
+    for name in members:
+        env = services[name]["environment"]
+        assert env["RAY_AUTH_MODE"] == "token", name
+        tokens.add(env["RAY_AUTH_TOKEN"])
+    assert len(tokens) == 1 and "" not in tokens
 
 
 def test_dashboard_command_is_a_valid_hpsearch_verb(services: dict[str, Any]) -> None:
