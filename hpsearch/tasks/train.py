@@ -89,6 +89,8 @@ def train(
         result.error = f"{type(failure).__name__}: {failure}"
     finally:
         torch.set_num_threads(threads)
+        if cuda:  # hand an out-of-memory trial's cached blocks back before the next trial
+            torch.cuda.empty_cache()
         result.wall_seconds = time.perf_counter() - started
     return result
 
@@ -157,11 +159,9 @@ def _run(
                 raise _CallbackError(failure) from failure
         reason = _loss_divergence(metrics, initial_loss, healthy)
         if reason is not None:
-            result.outcome, result.diverged_epoch, result.divergence_reason = (
-                "diverged",
-                epoch,
-                reason,
-            )
+            result.outcome = "diverged"
+            result.diverged_epoch = epoch
+            result.divergence_reason = reason
             return
         if schedule is not None:
             schedule.step()
