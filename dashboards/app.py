@@ -9,6 +9,7 @@ from a study is rendered as text by Dash, never as HTML.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from typing import Any
 from urllib.parse import quote, unquote
@@ -25,6 +26,7 @@ from hpsearch.studydata import OUTCOMES, StudyData
 PREFIX = "/study/"
 RUNNING_REFRESH_S = 5.0
 IDLE_REFRESH_S = 30.0
+READ_TTL_S = 2.0  # storage reads younger than this are reused
 
 INDEX = (
     """<!DOCTYPE html>
@@ -153,6 +155,17 @@ def create_app(
 
     analyze = analyzer or analyze_study
     pages = _Cache()
+    recent: dict[Any, tuple[float, Any]] = {}
+
+    def fresh(key: Any, read: Any) -> Any:
+        # One page load fires several callbacks at once; they share one storage read.
+        now = time.monotonic()
+        if key in recent and now - recent[key][0] < READ_TTL_S:
+            return recent[key][1]
+        value = read()
+        recent[key] = (now, value)
+        return value
+
     app = dash.Dash(
         __name__,
         title="hpsearch",
@@ -166,7 +179,7 @@ def create_app(
 
     def groups() -> tuple[list[Any], str | None]:
         try:
-            return list_study_groups(storage), None
+            return fresh("groups", lambda: list_study_groups(storage)), None
         except HpsearchError as error:
             return [], str(error)
         except Exception as error:  # a driver error from a URL we could not catch earlier
@@ -246,7 +259,8 @@ def create_app(
         return (path if path != pathname else dash.no_update), chosen, options
 
     def load(name: str) -> StudyData:
-        return load_study_data(storage, name)
+        data: StudyData = fresh(("study", name), lambda: load_study_data(storage, name))
+        return data
 
     @app.callback(
         Output("optimizers", "options"),
