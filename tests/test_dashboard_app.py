@@ -207,3 +207,22 @@ def test_report_verb_writes_one_html_file(
     html = out.read_text()
     assert "Verdicts" in html and "adabound is insensitive to lr" in html
     assert out.stat().st_size <= 8 * 1024 * 1024
+
+
+def test_timer_tick_after_a_change_redraws(client: Any) -> None:
+    from dashboards.samples import sample_study_data
+    from dashboards.study import fingerprint
+
+    data = sample_study_data("f", grids={"adam": {"lr": [1e-3, 1e-2]}}, seeds=2, epochs=2)
+    before = fingerprint(data)
+    data.trials.loc[0, "outcome"] = "running"
+    assert fingerprint(data) != before  # a trial that starts or finishes changes it
+    again = _render(
+        client,
+        NAME,
+        ["adabound", "adam", "sgd"],
+        [0, 1],
+        changed="refresh.n_intervals",
+        shown="a page drawn from older trials",
+    )
+    assert "adabound is insensitive to lr" in json.dumps(again["verdicts-area"])
