@@ -38,14 +38,6 @@ EXPECTED_TASKS = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
-    # Generated MNIST-1D goes to a throwaway cache, not the user's.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HPSEARCH_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        yield
-
-
 def _curve(result: TrialResult) -> list[dict[str, float]]:
     return [{k: v for k, v in e.items() if k != "epoch_seconds"} for e in result.epochs]
 
@@ -130,10 +122,17 @@ def test_chance_level_final_accuracy_is_diverged() -> None:
     assert "chance" in (result.divergence_reason or "")
 
 
-def test_same_seed_gives_the_same_curve_and_another_seed_does_not() -> None:
-    first = train("mnist1d-mlp", "adam", {}, 7, epochs=2)
-    second = train("mnist1d-mlp", "adam", {}, 7, epochs=2)
-    other = train("mnist1d-mlp", "adam", {}, 8, epochs=2)
+@pytest.mark.parametrize(
+    ("task", "options"),
+    [("mnist1d-mlp", {}), ("charlstm", {"hidden": 16, "batch_size": 256, "dropout": 0.2})],
+)
+def test_same_seed_gives_the_same_curve_and_another_seed_does_not(
+    task: str, options: dict[str, object]
+) -> None:
+    epochs = 2 if task == "mnist1d-mlp" else 1
+    first = train(task, "adam", {}, 7, epochs=epochs, options=options)
+    second = train(task, "adam", {}, 7, epochs=epochs, options=options)
+    other = train(task, "adam", {}, 8, epochs=epochs, options=options)
     assert _curve(first) == _curve(second)
     assert first.initial == second.initial
     assert _curve(first) != _curve(other)
