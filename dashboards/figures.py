@@ -875,7 +875,8 @@ def learning_curve_figure(
                     ),
                 )
             )
-    fig.update_xaxes(title={"text": "epoch"})
+    last = float(wanted["epoch"].max()) if not wanted.empty else 1.0
+    fig.update_xaxes(title={"text": "epoch"}, tick0=1, dtick=max(1, math.ceil(last / 10)))
     fig.update_yaxes(**_metric_axis(metric, settings), col=1)
     if metric.endswith("loss"):
         fig.update_yaxes(type="log")
