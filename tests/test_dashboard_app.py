@@ -167,6 +167,16 @@ def test_url_and_picker_stay_in_step(client: Any) -> None:
     out = json.loads(client.post("/_dash-update-component", json=payload).data)["response"]
     assert out["study"]["value"] == EVIL
     assert {o["value"] for o in out["study"]["options"]} == {NAME, EVIL}
+    # Picking another study in the picker moves the URL to its page.
+    payload["inputs"][1]["value"] = NAME  # type: ignore[index]
+    payload["changedPropIds"] = ["study.value"]
+    out = json.loads(client.post("/_dash-update-component", json=payload).data)["response"]
+    assert out["url"]["pathname"] == study_path(NAME)
+    # The task filter narrows the picker.
+    payload["inputs"][2]["value"] = "no-such-task"  # type: ignore[index]
+    payload["changedPropIds"] = ["task.value"]
+    out = json.loads(client.post("/_dash-update-component", json=payload).data)["response"]
+    assert out["study"]["options"] == []
 
 
 def _cli(
