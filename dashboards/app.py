@@ -308,7 +308,13 @@ def create_app(
         """Analyse and draw the chosen study; on a timer tick, only if its trials changed."""
         idle = int(1000 * (refresh_seconds or IDLE_REFRESH_S))
         if not name:
-            return "No study to show: the storage has none yet, or none for the chosen task.", [], [], None, idle
+            return (
+                "No study to show: the storage has none yet, or none for the chosen task.",
+                [],
+                [],
+                None,
+                idle,
+            )
         try:
             data = load(name)
         except HpsearchError as error:
