@@ -176,6 +176,35 @@ def test_cifar100_uses_fine_labels(tmp_path: Path) -> None:
         train("cifar100-resnet34", "adam", {}, 0, epochs=1, options=_tiny_cifar(tmp_path))
 
 
+def _python2_batch(images: np.ndarray, labels: list[int]) -> bytes:
+    """The bytes Python 2's cPickle (protocol 2) wrote for the official CIFAR batches: str as
+    SHORT_BINSTRING/BINSTRING and numpy under its old module name `numpy.core.multiarray`."""
+
+    def string(value: bytes) -> bytes:
+        if len(value) < 256:
+            return b"U" + bytes([len(value)]) + value
+        return b"T" + struct.pack("<I", len(value)) + value
+
+    rows, columns = images.shape
+    out = b"\x80\x02}(" + string(b"data")
+    out += b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85"
+    out += string(b"b") + b"\x87R(K\x01M" + struct.pack("<H", rows)
+    out += b"M" + struct.pack("<H", columns) + b"\x86cnumpy\ndtype\n" + string(b"u1")
+    out += b"K\x00K\x01\x87R(K\x03" + string(b"|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+    out += b"\x89" + string(images.tobytes()) + b"tb" + string(b"labels") + b"]("
+    out += b"".join(b"K" + bytes([label]) for label in labels) + b"eu."
+    return out
+
+
+def test_python2_pickles_like_the_official_files_are_read(tmp_path: Path) -> None:
+    images = (np.arange(2 * 3072) % 251).astype(np.uint8).reshape(2, 3072)
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(_python2_batch(images, [3, 7]))
+    x, y = read_cifar_batch(path, "labels", 10)
+    assert x.shape == (2, 3, 32, 32) and y.tolist() == [3, 7]
+    assert np.array_equal(x.reshape(2, -1), images)
+
+
 class _Exploit:
     """A pickle payload that would run a shell command when loaded by plain `pickle`."""
 
