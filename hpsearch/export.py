@@ -36,34 +36,11 @@ from pathlib import Path
 import pandas as pd
 
 from hpsearch.analysis.grid import config_ids
-from hpsearch.analysis.records import StudyAnalysis, Verdict
+from hpsearch.analysis.records import SENSITIVITY_COLUMNS, StudyAnalysis, Verdict
 from hpsearch.errors import UserInputError
 from hpsearch.studydata import CURVE_COLUMNS, TRIAL_COLUMNS, StudyData
 
 FORMATS = ("csv",)
-SENSITIVITY_COLUMNS = (
-    "optimizer",
-    "hyperparameter",
-    "value",
-    "profile",
-    "profile_low",
-    "profile_high",
-    "profile_config",
-    "slice",
-    "slice_low",
-    "slice_high",
-    "slice_config",
-    "regret",
-    "regret_low",
-    "regret_high",
-    "divergence_rate",
-    "divergence_low",
-    "divergence_high",
-    "n_trials",
-    "n_diverged",
-    "in_range",
-    "good",
-)
 VERDICT_NUMBERS = (
     "max_regret",
     "best",
@@ -233,10 +210,10 @@ def export_study(
     written: list[tuple[Path, Path]] = []
     try:
         for filename, frame in tables.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{filename}.", suffix=".tmp", dir=out)
+            fd, name = tempfile.mkstemp(prefix=f".{filename}.", suffix=".tmp", dir=out)
             os.close(fd)
-            written.append((Path(tmp), out / filename))
-            write_csv(neutralise(frame), Path(tmp))
+            written.append((Path(name), out / filename))
+            write_csv(neutralise(frame), Path(name))
     except BaseException:
         for tmp, _ in written:
             with contextlib.suppress(OSError):

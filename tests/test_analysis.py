@@ -293,3 +293,18 @@ def test_the_analysis_records_its_settings() -> None:
     assert s.grid_sizes == {"adam": 5} and s.ranges["adam"]["lr"] == (1e-4, 1.0)
     assert s.delta >= s.delta_user == pytest.approx(0.005)
     assert not analysis.importance.empty and not analysis.edf.empty
+
+
+def test_a_study_still_running_analyses_without_verdicts_instead_of_crashing() -> None:
+    data = synthetic_study({"adabound": {"lr": LRS}, "adam": {"lr": LRS}}, flat, seeds=range(3))
+    running = data.trials["optimizer"] == "adam"
+    data.trials.loc[running, "outcome"] = "running"
+    data.trials.loc[running, "value"] = math.nan
+    analysis = analyze(data, ClaimsSpec(bootstrap=B))
+    assert [v.kind for v in analysis.verdicts] == ["V1"]  # adam has nothing to compare yet
+    assert analysis.settings.n_running == 15
+    assert any("adabound vs adam" in n for n in analysis.notes)
+    data.trials["outcome"] = "running"
+    empty = analyze(data, ClaimsSpec(bootstrap=B))
+    assert empty.verdicts == [] and empty.notes[0].startswith("No completed or diverged")
+    assert list(empty.sensitivity.columns)[:3] == ["optimizer", "hyperparameter", "value"]

@@ -8,7 +8,10 @@ once (`stats.py`); the verdicts read those arrays (`verdicts.py`).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -17,7 +20,13 @@ import pandas as pd
 from hpsearch.analysis.bootstrap import interval, seed_weights, wilson
 from hpsearch.analysis.grid import DATA_OUTCOMES, build_grids, config_ids
 from hpsearch.analysis.importance import importances
-from hpsearch.analysis.records import AnalysisSettings, StudyAnalysis, Verdict
+from hpsearch.analysis.records import (
+    SENSITIVITY_COLUMNS,
+    SUMMARY_COLUMNS,
+    AnalysisSettings,
+    StudyAnalysis,
+    Verdict,
+)
 from hpsearch.analysis.stats import (
     HyperparameterStats,
     OptimizerStats,
@@ -55,10 +64,14 @@ def analyze(data: StudyData, claims: ClaimsSpec | None = None) -> StudyAnalysis:
     percent = data.metric.endswith("accuracy") and (finite.empty or float(finite.max()) <= 1.0)
     points = 0.01 if percent else 1.0
     units = Units(points=points, sign=sign, percent=percent)
-    report_metric = claims.report_metric or data.metric
+    report_metric: str = claims.report_metric or data.metric
 
     grids = build_grids(data, seeds, report_metric) if seeds else {}
-    weights = seed_weights(len(seeds), claims.bootstrap, claims.rng_seed) if seeds else None
+    weights = (
+        seed_weights(len(seeds), claims.bootstrap, claims.rng_seed)
+        if seeds
+        else np.ones((claims.bootstrap + 1, 0))
+    )
     stats: dict[str, OptimizerStats] = {}
     for o, grid in grids.items():
         if grid.mask.any():
@@ -112,15 +125,24 @@ def analyze(data: StudyData, claims: ClaimsSpec | None = None) -> StudyAnalysis:
         verdicts.append(
             decide_insensitive(claim.optimizer, hs, stats[claim.optimizer], settings, units)
         )
+    skipped = []
     for comp in claims.comparison_claims(data.hyperparameters):
         if comp.a not in stats or comp.b not in stats:
+            skipped.append(f"{comp.a} vs {comp.b}")
             continue
-        for hp in (comp.hyperparameter, None):
+        on: list[str | None] = [comp.hyperparameter, None]  # the shared one, then jointly
+        for shared in on:
             verdicts.append(
-                decide_less_sensitive(comp.a, comp.b, hp, stats, hstats, settings, units)
+                decide_less_sensitive(comp.a, comp.b, shared, stats, hstats, settings, units)
             )
 
     notes = _notes(settings, hstats)
+    if not seeds:
+        notes.insert(0, "No completed or diverged trials yet: nothing to analyse.")
+    if skipped:
+        notes.append(
+            f"Not compared yet (an optimizer has no finished trials): {', '.join(skipped)}."
+        )
     conf = claims.confidence
     return StudyAnalysis(
         name=data.name,
@@ -251,7 +273,7 @@ def _sensitivity_table(grids, hstats, sign, delta, conf) -> pd.DataFrame:  # typ
                     "good": bool(reg[i] <= delta),
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(SENSITIVITY_COLUMNS))
 
 
 def _summary_table(hstats, sign, conf) -> pd.DataFrame:  # type: ignore[no-untyped-def]
@@ -281,7 +303,7 @@ def _summary_table(hstats, sign, conf) -> pd.DataFrame:  # type: ignore[no-untyp
             point, low, high = interval(arr, conf)
             row |= {name: float(point), f"{name}_low": float(low), f"{name}_high": float(high)}
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
 def _optimizers_table(grids, stats, sign, conf) -> pd.DataFrame:  # type: ignore[no-untyped-def]
@@ -341,7 +363,8 @@ def _best_of_k_table(stats, sign, conf) -> pd.DataFrame:  # type: ignore[no-unty
                 {"optimizer": o, "k": s.ks, "expected": p, "expected_low": lo, "expected_high": hi}
             )
         )
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    columns = ["optimizer", "k", "expected", "expected_low", "expected_high"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
 def _win_table(grids, stats) -> pd.DataFrame:  # type: ignore[no-untyped-def]
@@ -371,7 +394,8 @@ def _edf_table(stats, sign, conf) -> pd.DataFrame:  # type: ignore[no-untyped-de
                 }
             )
         )
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    columns = ["optimizer", "regret", "fraction", "fraction_low", "fraction_high"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
 def _importance_table(grids, stats, conf) -> pd.DataFrame:  # type: ignore[no-untyped-def]
@@ -509,15 +533,9 @@ def _points_table(data: StudyData, report_metric: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-class _quiet:
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
     """Silence numpy's empty-slice warnings where NaN is the intended answer."""
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._ctx.__exit__(*exc)
+        yield

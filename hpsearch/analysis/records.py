@@ -18,6 +18,50 @@ from typing import Any, Literal
 
 import pandas as pd
 
+# Columns of `StudyAnalysis.sensitivity` (and of sensitivity.csv).
+SENSITIVITY_COLUMNS = (
+    "optimizer",
+    "hyperparameter",
+    "value",
+    "profile",
+    "profile_low",
+    "profile_high",
+    "profile_config",
+    "slice",
+    "slice_low",
+    "slice_high",
+    "slice_config",
+    "regret",
+    "regret_low",
+    "regret_high",
+    "divergence_rate",
+    "divergence_low",
+    "divergence_high",
+    "n_trials",
+    "n_diverged",
+    "in_range",
+    "good",
+)
+SUMMARY_STATS = (
+    "spread",
+    "iqr",
+    "width",
+    "decades_within",
+    "max_regret",
+    "noise_ratio",
+    "divergence_boundary",
+)
+SUMMARY_COLUMNS = (
+    "optimizer",
+    "hyperparameter",
+    "log_scale",
+    "range_low",
+    "range_high",
+    "decades",
+    "n_values",
+    *(f"{n}{s}" for n in SUMMARY_STATS for s in ("", "_low", "_high")),
+)
+
 Result = Literal["SUPPORTED", "REFUTED", "INCONCLUSIVE"]
 VerdictKind = Literal["V1", "V2"]
 PickRole = Literal["best", "boundary", "lr=1"]

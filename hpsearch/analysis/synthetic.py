@@ -125,13 +125,13 @@ def store_study(url: str, data: StudyData, spec: dict[str, Any] | None = None) -
 
     Uses the storage layer's own `prepare_group`; one `create_new_trial` per trial.
     """
-    from optuna.distributions import FloatDistribution
+    from optuna.distributions import BaseDistribution, FloatDistribution
     from optuna.trial import TrialState, create_trial
 
     from hpsearch.storage import GroupInfo, open_storage, prepare_group
 
     trials = data.trials
-    spaces = {
+    spaces: dict[str, dict[str, dict[str, Any]]] = {
         o: {
             h: {
                 "kind": "float",
@@ -164,8 +164,12 @@ def store_study(url: str, data: StudyData, spec: dict[str, Any] | None = None) -
     for row in trials.to_dict("records"):
         o = row["optimizer"]
         hps = data.hyperparameters[o]
-        dists = {
-            h: FloatDistribution(spaces[o][h]["low"], spaces[o][h]["high"], log=spaces[o][h]["log"])
+        dists: dict[str, BaseDistribution] = {
+            h: FloatDistribution(
+                float(spaces[o][h]["low"]),
+                float(spaces[o][h]["high"]),
+                log=bool(spaces[o][h]["log"]),
+            )
             for h in hps
         }
         attrs = {

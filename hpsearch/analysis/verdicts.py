@@ -160,7 +160,8 @@ def decide_insensitive(
                     f"too few trials to bound the divergence rate below {d_max:.0%} at some value"
                 )
 
-    def describe(i: int) -> str:
+    def describe(index: object) -> str:
+        i = int(index)  # type: ignore[call-overload]
         r = rows[i]
         return (
             f"{h} = {format_value(values[i])}: regret {units.pts(hs.regret[r, 0])} "
