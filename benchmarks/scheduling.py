@@ -34,13 +34,13 @@ lr = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
 """
 
 
-def plain_loop(spec_path: Path) -> float:
+def plain_loop(spec_path: Path, limit: int | None = None) -> float:
     from hpsearch.spec import expand_cells, load_spec
     from hpsearch.tasks import train
 
     spec = load_spec(spec_path)
     started = time.perf_counter()
-    for cell in expand_cells(spec):
+    for cell in expand_cells(spec)[:limit]:
         train(
             spec.task.name,
             cell.optimizer,
@@ -130,7 +130,7 @@ def main() -> None:
             spec_path = root / "bench.toml"
             spec_path.write_text(SPEC.format(task=args.task, epochs=args.epochs))
             ray_seconds = scheduling.start_ray()
-            plain_loop(spec_path)  # warm caches (data generation) for both sides
+            plain_loop(spec_path, limit=1)  # warm caches (data generation) for both sides
             plain = plain_loop(spec_path)
             run1 = through_run(spec_path, root / "one.db", 1)
             run_all = through_run(spec_path, root / "all.db", None)

@@ -25,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no CSV/JSON/TBX per trial
@@ -229,7 +230,7 @@ class CellSearcher(Searcher):
             return False
         return True
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
         try:
             while self._queue:
                 cell = self._queue.popleft()
@@ -414,7 +415,7 @@ class Recorder(tune.Callback):
             if PACK_RESULTS_KEY in result:
                 for key, cell_result in json.loads(result[PACK_RESULTS_KEY]).items():
                     self.results[key] = cell_result
-                    self._guard(f"finishing {key}", lambda key=key: self._finish_cell(key, trial))
+                    self._guard(f"finishing {key}", partial(self._finish_cell, key, trial))
                 return
             key = result.get("cell")
             if key not in self.records:
@@ -452,14 +453,14 @@ class Recorder(tune.Callback):
             key = cell["key"]
             self._guard(
                 f"finishing {key}",
-                lambda key=key: self._finish_cell(key, trial, "the trial ended without a result"),
+                partial(self._finish_cell, key, trial, "the trial ended without a result"),
             )
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         message = _trial_error(trial)
         for cell in trial.config.get("cells", []):
             key = cell["key"]
-            self._guard(f"failing {key}", lambda key=key: self._finish_cell(key, trial, message))
+            self._guard(f"failing {key}", partial(self._finish_cell, key, trial, message))
 
 
 def _trial_dirname(trial: Any) -> str:

@@ -24,16 +24,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from hpsearch.claims import ClaimsSpec
 from hpsearch.errors import HpsearchError, UserInputError
 
 Scalar = bool | int | float
-
-try:  # The claims model belongs to the analysis engineer; accept a plain table until it lands.
-    from hpsearch.claims import ClaimsSpec  # type: ignore[import-not-found, unused-ignore]
-
-    _HAVE_CLAIMS = True
-except ImportError:  # pragma: no cover - depends on which modules exist
-    _HAVE_CLAIMS = False
 
 
 class Distribution(BaseModel):
@@ -87,10 +81,7 @@ class StudySpec(BaseModel):
     task: TaskSpec
     run: RunSpec = Field(default_factory=RunSpec)
     optimizers: dict[str, dict[str, SpaceValue]] = Field(min_length=1)
-    if _HAVE_CLAIMS:
-        claims: ClaimsSpec = Field(default_factory=ClaimsSpec)
-    else:
-        claims: dict[str, Any] = Field(default_factory=dict)
+    claims: ClaimsSpec = Field(default_factory=lambda: ClaimsSpec.model_validate({}))
 
     @property
     def metric(self) -> str:

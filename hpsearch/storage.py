@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import optuna
@@ -585,11 +585,13 @@ def load_study_data(storage: str, name: str) -> StudyData:
         )
     attrs0 = studies[0].user_attrs
     metric = str(attrs0.get("metric", "value"))
-    direction = "maximize" if attrs0.get("direction") == "maximize" else "minimize"
+    direction: Literal["maximize", "minimize"] = (
+        "maximize" if attrs0.get("direction") == "maximize" else "minimize"
+    )
     by_id = {s.study_id: s for s in studies}
     ids = list(by_id)
     engine = rdb.engine
-    bind = sa.bindparam("ids", expanding=True)
+    bind: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)
 
     def read(sql: str) -> pd.DataFrame:
         with engine.connect() as conn:
