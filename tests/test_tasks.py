@@ -184,10 +184,15 @@ def test_step_decay_multiplies_the_learning_rate_after_the_given_epoch() -> None
     assert plain.epochs[0]["test_loss"] != plain.epochs[1]["test_loss"]
 
 
-def test_mixed_precision_on_cpu_trains() -> None:
-    result = train("digits-mlp", "adam", {"lr": 3e-3}, 0, epochs=2, options={"amp": True})
-    assert result.outcome == "completed"
-    assert result.final["test_loss"] < result.initial["test_loss"]
+def test_mixed_precision_has_no_effect_on_cpu() -> None:
+    mixed = train(
+        "charlstm", "adam", {}, 0, epochs=1, options={"amp": True, "hidden": 8, "batch_size": 512}
+    )
+    plain = train(
+        "charlstm", "adam", {}, 0, epochs=1, options={"amp": False, "hidden": 8, "batch_size": 512}
+    )
+    assert mixed.outcome == "completed", mixed.error
+    assert _curve(mixed) == _curve(plain)
 
 
 def test_an_exception_during_training_is_an_error_outcome(
@@ -275,14 +280,14 @@ def test_mnist1d_is_cached_on_disk_and_leaves_global_seeds_alone(
 
 
 @pytest.mark.gpu
-def test_cuda_with_mixed_precision_trains() -> None:
-    result = train(
-        "mnist1d-cnn", "adam", {"lr": 3e-3}, 0, epochs=2, device="cuda", options={"amp": True}
-    )
-    assert result.outcome == "completed", result.error
-    assert result.device.startswith("cuda")
-    assert result.final["test_loss"] < result.initial["test_loss"]
-    again = train(
-        "mnist1d-cnn", "adam", {"lr": 3e-3}, 0, epochs=2, device="cuda", options={"amp": True}
-    )
-    assert again.outcome == "completed"
+@pytest.mark.parametrize(
+    ("task", "options"), [("mnist1d-cnn", {}), ("charlstm", {"hidden": 32, "batch_size": 128})]
+)
+def test_cuda_with_mixed_precision_trains(task: str, options: dict[str, object]) -> None:
+    for amp in (False, True):
+        result = train(
+            task, "adam", {"lr": 3e-3}, 0, epochs=2, device="cuda", options={**options, "amp": amp}
+        )
+        assert result.outcome == "completed", result.error or result.divergence_reason
+        assert result.device.startswith("cuda")
+        assert result.final["test_loss"] < result.initial["test_loss"]

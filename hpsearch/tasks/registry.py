@@ -94,7 +94,12 @@ def _common(epochs: int, batch_size: int, decay: tuple[int, ...] = ()) -> tuple[
             high=1.0,
         ),
         TaskOption("threads", 1, "torch CPU threads for this trial", low=1),
-        TaskOption("amp", False, "mixed precision (float16 on CUDA, bfloat16 on CPU)", kind="bool"),
+        TaskOption(
+            "amp",
+            False,
+            "mixed precision on CUDA (float16, loss scaling); no effect on CPU",
+            kind="bool",
+        ),
     )
 
 

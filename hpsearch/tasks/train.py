@@ -205,14 +205,14 @@ class _Stepper:
         self.model = model
         self.optimizer = optimizer
         self.device = device
-        self.amp = bool(options["amp"])
+        # Mixed precision is a CUDA feature here: float16 autocast with loss scaling. On the CPU
+        # it has no effect (bfloat16 autocast breaks oneDNN's LSTM and rarely speeds CPUs up).
+        self.amp = bool(options["amp"]) and device.type == "cuda"
         self.clip = float(options.get("grad_clip", 0.0))
-        # float16 needs loss scaling; bfloat16 (the CPU choice) has float32's range and does not.
-        self.dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and device.type == "cuda")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
 
     def autocast(self) -> AbstractContextManager[Any]:
-        return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.amp)
+        return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp)
 
     def __call__(self, loss: torch.Tensor) -> float:
         self.optimizer.zero_grad(set_to_none=True)
