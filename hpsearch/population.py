@@ -280,7 +280,8 @@ class _StackedSGD(_Stacked):
                 else:
                     update = buf
                 if not momentum_all:  # members without momentum take the plain gradient
-                    update = torch.where(c["momentum"] != 0, update, grad)  # type: ignore[operator]
+                    moving = torch.as_tensor(c["momentum"]) != 0
+                    update = torch.where(moving, update, grad)
             _add_scaled(p, update, c["neg_lr"])
 
 
@@ -365,11 +366,26 @@ class _Members:
         return len(self.index)
 
 
-def _forward(base: nn.Module, members: _Members, x: Tensor, batched_input: bool) -> Tensor:
+@dataclass
+class _Net:
+    """The members' architecture: a weightless (meta) copy of the model, and the hand-batched
+    plan when it is a plain MLP."""
+
+    module: nn.Module
+    plan: list[tuple[str, str]] | None
+
+    def train(self) -> None:
+        self.module.train()
+
+    def eval(self) -> None:
+        self.module.eval()
+
+
+def _forward(net: _Net, members: _Members, x: Tensor, batched_input: bool) -> Tensor:
     """All members' outputs `[K, B, ...]` for inputs `[K, B, ...]` (or `[B, ...]` shared)."""
-    plan = _mlp_plan(base)
-    if plan is not None:
-        return _forward_mlp(plan, members.params, x, batched_input)
+    if net.plan is not None:
+        return _forward_mlp(net.plan, members.params, x, batched_input)
+    base = net.module
 
     def one(params: dict[str, Tensor], buffers: dict[str, Tensor], inputs: Tensor) -> Tensor:
         return functional_call(base, (params, buffers), (inputs,))
@@ -385,26 +401,21 @@ def _mlp_plan(model: nn.Module) -> list[tuple[str, str]] | None:
     20 % faster on a CPU than `vmap(functional_call)`, which pays module bookkeeping per call and
     a separate bias pass; anything else goes through vmap.
     """
-    cached = getattr(model, "_population_plan", False)
-    if cached is not False:
-        return cached  # type: ignore[no-any-return]
-    plan: list[tuple[str, str]] | None = []
+    # Only a model whose forward is exactly its modules in registration order qualifies.
+    if type(model).forward is not models.MLP.forward:
+        return None
+    plan: list[tuple[str, str]] = []
     for name, module in model.named_modules():
         if name == "" or isinstance(module, nn.Sequential):
             continue
-        if isinstance(module, nn.Linear):
-            plan.append(("linear", name))  # type: ignore[union-attr]
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            plan.append(("linear", name))
         elif isinstance(module, nn.ReLU):
-            plan.append(("relu", name))  # type: ignore[union-attr]
+            plan.append(("relu", name))
         elif isinstance(module, nn.Flatten) and module.start_dim == 1 and module.end_dim == -1:
-            plan.append(("flatten", name))  # type: ignore[union-attr]
+            plan.append(("flatten", name))
         else:
-            plan = None
-            break
-    # Only a model whose forward is exactly its modules in registration order qualifies.
-    if plan is not None and type(model).forward is not models.MLP.forward:
-        plan = None
-    object.__setattr__(model, "_population_plan", plan)
+            return None
     return plan
 
 
@@ -438,7 +449,7 @@ def _member_losses(logits: Tensor, y: Tensor, reduction: str) -> Tensor:
 
 @torch.no_grad()
 def _evaluate(
-    base: nn.Module,
+    base: _Net,
     members: _Members,
     data: Classification,
     x_all: Tensor,
@@ -543,7 +554,7 @@ def _run(
 ) -> None:
     info = get_task_info(task)
     params, buffers = stack_module_state(models)  # type: ignore[arg-type]
-    base = copy.deepcopy(models[0]).to("meta")
+    base = _Net(copy.deepcopy(models[0]).to("meta"), _mlp_plan(models[0]))
     members = _Members(
         index=list(range(len(specs))),
         params=params,
@@ -661,7 +672,7 @@ def _select(
 
 
 def _train_epoch(
-    base: nn.Module,
+    base: _Net,
     members: _Members,
     optimizer: _Stacked,
     data: Classification,

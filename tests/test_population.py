@@ -91,6 +91,15 @@ def test_other_registered_variants_match_too(optimizer: str) -> None:
         assert_same_as_alone(result, alone, 360, f"{optimizer} {hyperparameters}")
 
 
+def test_a_model_without_a_batched_plan_goes_through_vmap_and_matches() -> None:
+    options = {"channels": 4}
+    members = [({"lr": 1e-3}, 0), ({"lr": 3e-3}, 1)]
+    results = train_population("mnist1d-cnn", "adam", members, options=options, epochs=1)
+    for (hyperparameters, seed), result in zip(members, results, strict=True):
+        alone = train("mnist1d-cnn", "adam", hyperparameters, seed, options=options, epochs=1)
+        assert_same_as_alone(result, alone, 1000, str(hyperparameters))
+
+
 def test_lr_decay_moves_adabound_bounds_as_alone() -> None:
     options = {"hidden": 32, "lr_decay_epochs": [1], "lr_decay_factor": 0.1}
     members = [({"lr": 1e-3, "final_lr": 0.1, "gamma": 0.05}, 0), ({"lr": 1e-2}, 1)]
