@@ -1,0 +1,74 @@
+"""Two drivers on one study share the cells exactly once (the searchers' claims, no Ray cluster
+needed): on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+
+from hpsearch.runner import group_info
+from hpsearch.scheduling import CellSearcher
+from hpsearch.spec import expand_cells, load_spec
+from hpsearch.storage import CellClaims, TrialWriter, finished_cells, prepare_group
+
+SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.toml"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db.sqlite'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_two_drivers_run_every_cell_exactly_once(url: str) -> None:
+    spec = load_spec(SMOKE)
+    cells = expand_cells(spec)
+    group = group_info(spec)
+    ids = prepare_group(url, group)
+    names = {opt: spec.study_name(opt) for opt in spec.optimizers}
+    writer = TrialWriter(url, ids, group.optimizers, spec.metric)
+
+    def driver(pid: int) -> CellSearcher:
+        claims = CellClaims(url)
+        claims.pid = pid  # both "processes" are alive: this one and its parent
+        claims.owner = f"{claims.host}:{pid}:{pid}"
+        return CellSearcher(
+            cells,
+            claims=claims,
+            url=url,
+            study_names=names,
+            study_ids=ids,
+            base_config={},
+            recheck_seconds=0.0,
+        )
+
+    a, b = driver(os.getpid()), driver(os.getppid())
+    ran: dict[str, list[str]] = {"a": [], "b": []}
+    running: list[tuple[str, CellSearcher, dict]] = []
+    # Interleave: each driver takes two cells at a time, then finishes what it holds.
+    for _ in range(20):
+        for name, searcher in (("a", a), ("b", b)):
+            for _ in range(2):
+                config = searcher.suggest("t")
+                if isinstance(config, dict):
+                    running.append((name, searcher, config))
+        for name, searcher, config in running:
+            [cell] = config["cells"]
+            ran[name].append(cell["key"])
+            record = writer.start(
+                cell["optimizer"], cell["key"], cell["params"], {"seed": cell["seed"]}
+            )
+            writer.finish(
+                record, state=TrialState.COMPLETE, value=0.5, attrs={"outcome": "completed"}
+            )
+            searcher._claims.release(names[cell["optimizer"]], cell["key"])
+        running.clear()
+    assert a.suggest("t") == b.suggest("t") == "FINISHED"
+    assert not set(ran["a"]) & set(ran["b"])  # nobody ran a cell twice
+    assert sorted(ran["a"] + ran["b"]) == sorted(c.key for c in cells)  # nothing missing
+    assert ran["a"] and ran["b"]  # the work was shared
+    assert finished_cells(url, ids.values()) == {c.key for c in cells}
