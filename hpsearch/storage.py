@@ -67,10 +67,16 @@ def resolve_storage_url(url: str | None = None) -> str:
 _OPEN: dict[str, RDBStorage] = {}
 
 
-def open_storage(url: str) -> RDBStorage:
-    """An Optuna RDB storage; SQLite gets a 60 s busy timeout (5 s lost writes under load)."""
+def open_storage(url: str, *, create: bool = True) -> RDBStorage:
+    """An Optuna RDB storage; SQLite gets a 60 s busy timeout (5 s lost writes under load).
+
+    Readers pass `create=False` so that reading a mistyped SQLite path doesn't create a file.
+    """
     if url in _OPEN:
         return _OPEN[url]
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
+    if not create and path is not None and path != ":memory:" and not os.path.exists(path):
+        raise StorageError(f"No database at `{url}` (the file `{path}` does not exist).")
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 60}
@@ -541,7 +547,7 @@ class GroupSummary:
 
 def list_study_groups(storage: str) -> list[GroupSummary]:
     """Every hpsearch study group in the storage with counts of cells by outcome."""
-    rdb = open_storage(storage)
+    rdb = open_storage(storage, create=False)
     query = sa.text(
         "SELECT study_id, value_json FROM study_user_attributes WHERE key = 'hpsearch_group'"
     )
@@ -577,7 +583,7 @@ def load_study_data(storage: str, name: str) -> StudyData:
     A cell with several trials (an error retried by a later run) shows its best state:
     COMPLETE, else RUNNING, else the latest FAIL.
     """
-    rdb = open_storage(storage)
+    rdb = open_storage(storage, create=False)
     studies = _group_studies(rdb, name)
     if not studies:
         raise StorageError(

@@ -68,7 +68,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 def test_run_on_sqlite_records_fails_and_resumes(ray_local: None, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    report, out, err = run(url, faults={FAULT: "injected failure"})
+    report, out, err = run(url, faults={FAULT: "injected failure"}, population=1)
     assert report.exit_code == 1
     assert "[10/10]" in err and "failed 1" in err
     assert "sgd" in out and "diverged" in out  # the summary table
@@ -78,7 +78,7 @@ def test_run_on_sqlite_records_fails_and_resumes(ray_local: None, tmp_path: Path
     assert (data.drop(index=FAULT)["outcome"] != "error").all()  # the others finished
     assert len(optuna_trials(url)) == len(CELLS)
 
-    report, _, err = run(url)  # the failed cell is retried, nothing else runs
+    report, _, err = run(url, population=1)  # the failed cell is retried, nothing else runs
     assert report.exit_code == 0 and report.missing == 1
     check_study(url)
 
