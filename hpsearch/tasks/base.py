@@ -8,6 +8,7 @@ These records are the contract between tasks, scheduling, storage and analysis.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from os import PathLike
@@ -45,7 +46,8 @@ class TaskOption:
                 return None
             if not isinstance(value, str | PathLike) or not str(value):
                 raise UserInputError(f"{where} must be a directory path, got {value!r}.")
-            return str(value)
+            # Absolute, because Ray Tune runs trials in their own working directories.
+            return os.path.abspath(os.path.expanduser(value))
         if self.kind == "str":
             if not isinstance(value, str) or (self.choices and value not in self.choices):
                 allowed = ", ".join(f"`{c}`" for c in self.choices or ())
