@@ -187,17 +187,22 @@ def test_study_name_with_script_renders_as_text(
     driver.save_screenshot(str(tmp_path / "evil.png"))  # type: ignore[attr-defined]
 
 
-def test_report_opens_offline_with_verdicts(browser: object, storage: str, tmp_path: Path) -> None:
+def test_report_opens_offline_with_verdicts(
+    browser: object, storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from selenium.webdriver.common.by import By
 
+    from hpsearch.cli import main
+
     out = tmp_path / "report.html"
-    done = subprocess.run(
-        [HPSEARCH, "report", EVIL, "--out", str(out), "--storage", storage],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    # The `hpsearch report` entry point, in-process (a subprocess only adds import time).
+    monkeypatch.setattr(
+        sys, "argv", ["hpsearch", "report", EVIL, "--out", str(out), "--storage", storage]
     )
-    assert done.returncode == 0, done.stderr
+    try:
+        main()
+    except SystemExit as done:
+        assert not done.code, done.code
     html = out.read_text()
     # plotly.js is inside the file (no <script src=...>); the name is escaped, never raw.
     assert "<script src" not in html and "plotly.js v" in html and EVIL not in html
