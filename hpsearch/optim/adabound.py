@@ -203,6 +203,93 @@ def _foreach_update(
 _CLAMP_LOOP_NUMEL = 1 << 15
 
 
+# Tensors smaller than this share flat state buffers (see `_FlatState`).
+FLAT_MAX_NUMEL = 1 << 14
+
+
+class _FlatState:
+    """Flat moment buffers for a group's small tensors, so the step is a few whole-buffer ops.
+
+    On CPU a foreach op still dispatches one kernel per tensor, which dominates for hundreds of
+    tiny tensors (biases, norms). Here each parameter's `exp_avg`/`exp_avg_sq` in optimizer state
+    is a *view* into one flat buffer, so `state_dict` and the other paths see ordinary per-parameter
+    tensors. Per step: gather the gradients into a flat buffer (one foreach copy), update the
+    moments and the rate on the flat buffers, scatter the update with one foreach add.
+    """
+
+    def __init__(self, params: list[Tensor], states: list[dict[str, Any]], amsbound: bool) -> None:
+        self.params = params
+        self.keys = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if amsbound else [])
+        numels = [p.numel() for p in params]
+        like = params[0]
+        total = sum(numels)
+
+        def flat() -> tuple[Tensor, list[Tensor]]:
+            buffer = torch.empty(total, dtype=like.dtype, device=like.device)
+            views = [v.view(p.shape) for v, p in zip(buffer.split(numels), params, strict=True)]
+            return buffer, views
+
+        self.buffers: dict[str, Tensor] = {}
+        self.views: dict[str, list[Tensor]] = {}
+        for key in [*self.keys, "grad", "work"]:
+            self.buffers[key], self.views[key] = flat()
+        for key in self.keys:  # move the current state in, and point the state at the views
+            torch._foreach_copy_(self.views[key], [s[key] for s in states])
+            for state, view in zip(states, self.views[key], strict=True):
+                state[key] = view
+
+    def serves(self, params: list[Tensor], states: list[dict[str, Any]]) -> bool:
+        """Whether these buffers still back exactly these parameters' state."""
+        return (
+            len(params) == len(self.params)
+            and all(a is b for a, b in zip(params, self.params, strict=True))
+            and all(
+                state.get(key) is view
+                for key in self.keys
+                for state, view in zip(states, self.views[key], strict=True)
+            )
+        )
+
+    def update(
+        self,
+        *,
+        step_size: float,
+        lower: float,
+        upper: float,
+        beta1: float,
+        beta2: float,
+        eps: float,
+        weight_decay: float,
+        decay: float,
+    ) -> None:
+        """The rule of `_foreach_update` on the flat buffers (same rounding: s * (m / d))."""
+        grad, work = self.buffers["grad"], self.buffers["work"]
+        exp_avg, exp_avg_sq = self.buffers["exp_avg"], self.buffers["exp_avg_sq"]
+        torch._foreach_copy_(self.views["grad"], [p.grad for p in self.params])  # type: ignore[misc]
+        if weight_decay != 0:
+            torch._foreach_copy_(self.views["work"], self.params)
+            grad.add_(work, alpha=weight_decay)
+        exp_avg.lerp_(grad, 1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        second = exp_avg_sq
+        if "max_exp_avg_sq" in self.buffers:
+            second = torch.maximum(
+                self.buffers["max_exp_avg_sq"], exp_avg_sq, out=self.buffers["max_exp_avg_sq"]
+            )
+        if decay != 1:
+            torch._foreach_mul_(self.params, decay)
+        if not upper > 0:
+            return
+        torch.sqrt(second, out=work).add_(eps)
+        low_denom = step_size / upper
+        high_denom = step_size / lower if lower > 0 else math.inf
+        work.clamp_(
+            low_denom if low_denom > 0 else None, high_denom if high_denom < math.inf else None
+        )
+        torch.div(exp_avg, work, out=work)
+        torch._foreach_add_(self.params, self.views["work"], alpha=-step_size)
+
+
 def _check_hyperparameters(group: dict[str, Any]) -> None:
     """Raise ValueError naming the hyperparameter if a param group's value is out of range."""
     lr, initial_lr = group["lr"], group.get("initial_lr", group["lr"])
@@ -277,6 +364,7 @@ class AdaBound(torch.optim.Optimizer):
             foreach=foreach,
             fused=fused,
         )
+        self._flat: dict[int, _FlatState] = {}
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -288,6 +376,7 @@ class AdaBound(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
+        self._flat = {}  # rebuilt from the (possibly loaded) state at the next step
         for group in self.param_groups:
             group.setdefault("amsbound", False)
             group.setdefault("foreach", None)
@@ -301,11 +390,11 @@ class AdaBound(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            self._step_group(group)
+        for index, group in enumerate(self.param_groups):
+            self._step_group(index, group)
         return loss
 
-    def _step_group(self, group: dict[str, Any]) -> None:
+    def _step_group(self, index: int, group: dict[str, Any]) -> None:
         amsbound = group["amsbound"]
         # Parameters are bucketed by their own step count (the reference's per-parameter
         # counter); normally there is one bucket.
@@ -381,12 +470,36 @@ class AdaBound(torch.optim.Optimizer):
                 weight_decay=weight_decay,
                 decay=decay,
             )
+            if len(buckets) == 1:
+                tensors = self._step_small_flat(index, amsbound, tensors, scalars)
+            if not tensors[0]:
+                continue
             if group["fused"]:
                 from hpsearch.optim.fused import fused_update
 
                 fused_update(*tensors, **scalars)  # type: ignore[arg-type]
             else:
                 _foreach_update(*tensors, **scalars)  # type: ignore[arg-type]
+
+    def _step_small_flat(
+        self, index: int, amsbound: bool, tensors: tuple[Any, ...], scalars: dict[str, float]
+    ) -> tuple[Any, ...]:
+        """Step the small tensors through flat buffers; return the tensors still to step."""
+        params = tensors[0]
+        small = [i for i, p in enumerate(params) if p.numel() < FLAT_MAX_NUMEL]
+        if len(small) < 2:
+            return tensors
+        first = params[small[0]]
+        if any(params[i].dtype != first.dtype or params[i].device != first.device for i in small):
+            return tensors
+        small_params = [params[i] for i in small]
+        states = [self.state[p] for p in small_params]
+        flat = self._flat.get(index)
+        if flat is None or not flat.serves(small_params, states):
+            flat = self._flat[index] = _FlatState(small_params, states, amsbound)
+        flat.update(**scalars)
+        big = [i for i, p in enumerate(params) if p.numel() >= FLAT_MAX_NUMEL]
+        return tuple(None if t is None else [t[i] for i in big] for t in tensors)
 
 
 class AMSBound(AdaBound):
