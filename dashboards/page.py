@@ -39,6 +39,8 @@ class VerdictCard:
 
 @dataclass
 class Section:
+    """A titled group of figures; `anchor` and each figure's anchor are HTML ids for links."""
+
     anchor: str
     title: str
     text: str
@@ -47,6 +49,8 @@ class Section:
 
 @dataclass
 class Page:
+    """One study page: verdict cards first, then settings, summary table and figure sections."""
+
     title: str
     overview: list[tuple[str, str]]
     notes: list[str]
