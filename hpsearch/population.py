@@ -423,12 +423,15 @@ def _forward_mlp(
     plan: list[tuple[str, str]], params: dict[str, Tensor], x: Tensor, batched: bool
 ) -> Tensor:
     h = x
+    owned = False  # h is a layer output no backward needs (may be overwritten), not the input
     for kind, name in plan:
         if kind == "flatten":
             h = h.flatten(2 if batched else 1)
         elif kind == "relu":
-            h = torch.relu(h)
+            h = torch.relu_(h) if owned else torch.relu(h)
+            owned = True
         else:
+            owned = True
             weight, bias = params[f"{name}.weight"], params[f"{name}.bias"]
             if batched:
                 h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
