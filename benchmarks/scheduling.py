@@ -129,25 +129,28 @@ def main() -> None:
 
             spec_path = root / "bench.toml"
             spec_path.write_text(SPEC.format(task=args.task, epochs=args.epochs))
+            print(f"task {args.task}, {args.epochs} epochs, 20 cells", flush=True)
             ray_seconds = scheduling.start_ray()
+            print(f"Ray start-up (reported apart):          {ray_seconds:7.2f} s", flush=True)
             plain_loop(spec_path, limit=1)  # warm caches (data generation) for both sides
             plain = plain_loop(spec_path)
+            print(
+                f"plain sequential loop:                  {plain:7.2f} s   "
+                f"(~{plain / 20:.2f} s per trial)",
+                flush=True,
+            )
             run1 = through_run(spec_path, root / "one.db", 1)
+            print(
+                f"hpsearch run, --max-concurrent 1:       {run1:7.2f} s   "
+                f"overhead {100 * (run1 / plain - 1):+.0f} %",
+                flush=True,
+            )
             run_all = through_run(spec_path, root / "all.db", None)
             cpus = scheduling.cluster_cpus()
             print(
-                f"task {args.task}, {args.epochs} epochs, 20 cells "
-                f"(~{plain / 20:.2f} s per trial in the plain loop)"
-            )
-            print(f"Ray start-up (reported apart):          {ray_seconds:7.2f} s")
-            print(f"plain sequential loop:                  {plain:7.2f} s")
-            print(
-                f"hpsearch run, --max-concurrent 1:       {run1:7.2f} s   "
-                f"overhead {100 * (run1 / plain - 1):+.0f} %"
-            )
-            print(
                 f"hpsearch run, {cpus} concurrent:            {run_all:7.2f} s   "
-                f"speed-up x{plain / run_all:.2f} over the plain loop"
+                f"speed-up x{plain / run_all:.2f} over the plain loop",
+                flush=True,
             )
             scheduling.stop_ray()
         written, bare, cpu = recording(root / "rec.db")
