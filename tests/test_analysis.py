@@ -55,15 +55,27 @@ def test_steep_optimizer_is_refuted() -> None:
     assert v.numbers["max_regret"].low > 0.01
     # lr = 1 is 3 decades from the best: 30 points of regret.
     assert v.numbers["max_regret"].value == pytest.approx(0.30, abs=0.01)
-    # Every value but the best fails on regret; 5 trials per value cannot bound divergence
-    # below d_max, so no value passes and there is no safe sub-range.
+    # Every value but the best fails on regret; the best is the only safe one.
     assert [b.split(":")[0] for b in v.blocking] == [
         "lr = 0.0001",
         "lr = 0.01",
         "lr = 0.1",
         "lr = 1",
     ]
-    assert v.safe_range is None
+    assert v.safe_range == (1e-3, 1e-3)
+    assert "insensitive only at lr = 0.001" in v.sentence
+
+
+def test_the_wilson_divergence_bound_needs_more_trials_per_value() -> None:
+    """0 of 5 diverged: the bootstrap bound is 0 %, Wilson's upper bound 43 % > d_max."""
+    data = synthetic_study({"adabound": {"lr": LRS}}, flat, seeds=range(5))
+    boot = analyze(data, ClaimsSpec(bootstrap=B))
+    strict = analyze(data, ClaimsSpec(bootstrap=B, divergence_interval="wilson"))
+    assert verdict(boot, "V1", ("adabound",), "lr").result == "SUPPORTED"
+    v = verdict(strict, "V1", ("adabound",), "lr")
+    assert v.result == "INCONCLUSIVE" and v.safe_range is None
+    assert "too few trials to bound the divergence rate" in v.reasons[-1]
+    assert "(Wilson 0%-43%)" in v.blocking[0]
 
 
 def test_one_seed_is_inconclusive_even_for_a_flat_optimizer() -> None:
@@ -99,7 +111,7 @@ def test_few_seeds_may_still_refute_on_divergence() -> None:
         {"adabound": {"lr": LRS}}, flat, seeds=range(2), diverges=lambda o, c, s: c["lr"] == 1
     )
     v = verdict(analyze(data, ClaimsSpec(bootstrap=B)), "V1", ("adabound",), "lr")
-    assert v.result == "REFUTED"  # 2/2 diverged: Wilson lower bound 34 % > d_max = 10 %
+    assert v.result == "REFUTED"  # 2/2 diverged at lr = 1: lower bound 100 % > d_max = 10 %
     assert [b.split(":")[0] for b in v.blocking] == ["lr = 1"]
 
 

@@ -105,6 +105,7 @@ def analyze(data: StudyData, claims: ClaimsSpec | None = None) -> StudyAnalysis:
         rng_seed=claims.rng_seed,
         confidence=claims.confidence,
         min_seeds=claims.min_seeds,
+        divergence_interval=claims.divergence_interval,
         seeds=tuple(seeds),
         low_power=len(seeds) < 5,
         grid_sizes={o: g.n for o, g in grids.items()},

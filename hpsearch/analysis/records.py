@@ -105,6 +105,7 @@ class AnalysisSettings:
     n_running: int
     per_optimizer_counts: dict[str, dict[str, int]]  # optimizer -> outcome -> count
     min_seeds: int = 5  # fewer seeds: regret-based and V2 verdicts stay INCONCLUSIVE
+    divergence_interval: Literal["bootstrap", "wilson"] = "bootstrap"  # V1's divergence bounds
 
     @property
     def n_seeds(self) -> int:

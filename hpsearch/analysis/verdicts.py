@@ -2,15 +2,18 @@
 
 V1 "A is insensitive to h over [a, b] within m": SUPPORTED when the bootstrap upper bound
 (bias-corrected percentile, see `bootstrap.interval_bc`) of the largest regret over the range (one
-statistic, so the coverage is simultaneous) is <= m and every value's Wilson upper bound on the
+statistic, so the coverage is simultaneous) is <= m and every value's upper bound on the
 divergence rate is <= d_max; REFUTED when the lower bound of the largest regret is > m or some
-value's Wilson lower bound is > d_max; INCONCLUSIVE otherwise, with the values that block the
-decision.
+value's lower bound on the divergence rate is > d_max; INCONCLUSIVE otherwise, with the values
+that block the decision. The divergence-rate bounds come from the same paired seed bootstrap
+(`[claims] divergence_interval = "bootstrap"`, the default, SENSITIVITY.md §4.5) or from the Wilson
+interval of the pooled counts (`"wilson"`: stricter; 0 of n diverged has upper bound 3.84 / (n +
+3.84), so a value needs at least 35 trials to pass d_max = 10 %).
 
 Seeds: with fewer than `min_seeds` (default 5, SENSITIVITY.md §4.1) the seed bootstrap is too
 coarse to trust (3 seeds have 10 distinct resamples; in simulation a flat optimizer with 1 point of
-seed noise was "refuted" half the time), so only the divergence clause, whose Wilson interval
-pools every trial at a value, may decide; everything else stays INCONCLUSIVE.
+seed noise was "refuted" half the time), so only the divergence clause, which pools every trial
+at a value, may decide; everything else stays INCONCLUSIVE.
 
 V2 "A is less sensitive than B": paired differences ΔW (good-region width at δ, on the shared
 hyperparameter or jointly), ΔE(1) (expected score of a random configuration) and the guard ΔD.
@@ -77,6 +80,7 @@ def _common_settings(settings: AnalysisSettings, units: Units) -> dict[str, Any]
         "rng_seed": settings.rng_seed,
         "confidence": settings.confidence,
         "min_seeds": settings.min_seeds,
+        "divergence_interval": settings.divergence_interval,
         "low_power": settings.low_power,
         "grid_sizes": dict(settings.grid_sizes),
         "n_diverged": settings.n_diverged,
@@ -96,9 +100,13 @@ def decide_insensitive(
     rows = np.flatnonzero(hs.in_range)
     values = [float(v) for v in hs.values[rows]]
     _, reg_low, reg_high = interval(hs.regret[rows], conf)
-    bounds = [wilson(hs.n_diverged[i], hs.n_trials[i], conf) for i in rows]
-    d_low = np.array([b[0] for b in bounds])
-    d_high = np.array([b[1] for b in bounds])
+    if settings.divergence_interval == "wilson":
+        bounds = [wilson(hs.n_diverged[i], hs.n_trials[i], conf) for i in rows]
+        d_low = np.array([b[0] for b in bounds])
+        d_high = np.array([b[1] for b in bounds])
+    else:
+        _, d_low, d_high = interval(hs.divergence[rows], conf)
+        d_low, d_high = np.atleast_1d(d_low), np.atleast_1d(d_high)
     passes = (reg_high <= m) & (d_high <= d_max)
     fails = (reg_low > m) | (d_low > d_max)
     point, low, high = interval_bc(hs.max_regret, conf)
@@ -160,13 +168,15 @@ def decide_insensitive(
                     f"too few trials to bound the divergence rate below {d_max:.0%} at some value"
                 )
 
+    interval_name = "Wilson" if settings.divergence_interval == "wilson" else "bootstrap"
+
     def describe(index: object) -> str:
         i = int(index)  # type: ignore[call-overload]
         r = rows[i]
         return (
             f"{h} = {format_value(values[i])}: regret {units.pts(hs.regret[r, 0])} "
             f"[{units.pts(reg_low[i])}, {units.pts(reg_high[i])}] points, diverged "
-            f"{hs.n_diverged[r]}/{hs.n_trials[r]} (Wilson {d_low[i]:.0%}-{d_high[i]:.0%})"
+            f"{hs.n_diverged[r]}/{hs.n_trials[r]} ({interval_name} {d_low[i]:.0%}-{d_high[i]:.0%})"
         )
 
     if result == "REFUTED":
@@ -195,13 +205,18 @@ def decide_insensitive(
         r = rows[i]
         prof = estimate(hs.profile[r], conf)
         prof = _oriented(prof, units.sign)
-        safe_text = f"insensitive on {_span(list(safe))}" if safe else "no safe sub-range"
+        if safe is None:
+            safe_text = "no safe sub-range"
+        elif safe[0] == safe[1]:
+            safe_text = f"insensitive only at {h} = {format_value(safe[0])}"
+        else:
+            safe_text = f"insensitive on {_span(list(safe))}"
         sentence = (
             f"{optimizer}: sensitive to {h} on {span} at tolerance {tol}; {safe_text}; at "
             f"{h} = {format_value(values[i])} mean {units.metric(units.sign * prof.value)} "
             f"[{units.metric(units.sign * prof.low)}, {units.metric(units.sign * prof.high)}] "
             f"vs best {units.metric(opt.best[0])}, diverged {hs.n_diverged[r]}/{hs.n_trials[r]} "
-            "trials."
+            f"trials ({interval_name} {d_low[i]:.0%}-{d_high[i]:.0%}; d_max {d_max:.0%})."
         )
     else:
         blockers = ", ".join(format_value(values[i]) for i in np.flatnonzero(~passes & ~fails))
