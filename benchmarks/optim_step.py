@@ -6,7 +6,7 @@ own copy of the parameters with the same gradients; rounds are interleaved so th
 processes hits every optimizer alike. One torch thread. Prints the median step time of each and
 its ratio to the reference; the compiled path's first step (its compilation) is reported apart.
 
-    .venv/bin/python benchmarks/optim_step.py [--rounds 10] [--steps 2] [--no-compiled] [--device cpu]
+    .venv/bin/python benchmarks/optim_step.py [--rounds 10] [--steps 2] [--no-compiled]
 """
 
 from __future__ import annotations

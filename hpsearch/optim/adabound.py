@@ -283,9 +283,10 @@ class _FlatState:
         torch.sqrt(second, out=work).add_(eps)
         low_denom = step_size / upper
         high_denom = step_size / lower if lower > 0 else math.inf
-        work.clamp_(
-            low_denom if low_denom > 0 else None, high_denom if high_denom < math.inf else None
-        )
+        if low_denom > 0 or high_denom < math.inf:
+            work.clamp_(
+                low_denom if low_denom > 0 else None, high_denom if high_denom < math.inf else None
+            )
         torch.div(exp_avg, work, out=work)
         torch._foreach_add_(self.params, self.views["work"], alpha=-step_size)
 
