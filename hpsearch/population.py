@@ -111,8 +111,12 @@ def default_population(
 def max_population(task: str, options: Mapping[str, Any] | None = None) -> int:
     """The most members whose weights and optimizer state fit the per-pack memory budget."""
     resolved = resolve_options(task, options)
+    try:
+        workload = build_workload(task, resolved)
+    except UserInputError:  # missing data: each cell will report it when it trains
+        return GPU_POPULATION
     with torch.random.fork_rng():  # drawing weights must not move the caller's RNG
-        model = build_workload(task, resolved).make_model()
+        model = workload.make_model()
     floats = 5 * sum(p.numel() for p in model.parameters())  # weights, grads, up to 3 moments
     return max(1, _MAX_PACK_FLOATS // max(floats, 1))
 
