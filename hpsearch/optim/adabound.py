@@ -62,6 +62,7 @@ def bound_schedule(
     target = final_lr if initial_lr is None else final_lr * lr / initial_lr
     lower = target * (1 - 1 / (gamma * step + 1))
     gamma_step = gamma * step
+    upper: Scalar
     if isinstance(gamma_step, Tensor):
         upper = target * (1 + 1 / gamma_step)  # 1/0 is inf for tensors
     else:
@@ -115,7 +116,7 @@ def adabound_update(
     elif wd_is_tensor:
         grad = grad + weight_decay * param
     elif weight_decay != 0:
-        grad = grad.add(param, alpha=weight_decay)
+        grad = grad.add(param, alpha=float(weight_decay))
 
     if isinstance(beta1, Tensor):
         exp_avg.mul_(beta1).add_((1 - beta1) * grad)
@@ -165,7 +166,7 @@ def _foreach_update(
     `s * m / d`: equal up to rounding, and no pass more than torch's foreach Adam.
     """
     if weight_decay != 0:
-        grads = torch._foreach_add(grads, params, alpha=weight_decay)
+        grads = list(torch._foreach_add(grads, params, alpha=weight_decay))
     torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
     torch._foreach_mul_(exp_avg_sqs, beta2)
     torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
