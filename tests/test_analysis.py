@@ -320,3 +320,22 @@ def test_a_study_still_running_analyses_without_verdicts_instead_of_crashing() -
     empty = analyze(data, ClaimsSpec(bootstrap=B))
     assert empty.verdicts == [] and empty.notes[0].startswith("No completed or diverged")
     assert list(empty.sensitivity.columns)[:3] == ["optimizer", "hyperparameter", "value"]
+
+
+def test_win_probability_and_edf_known_answers() -> None:
+    better = synthetic_study(
+        {"adabound": {"lr": LRS}, "adam": {"lr": LRS}},
+        lambda o, c: 0.95 if o == "adabound" else 0.5 + 0.1 * (c["lr"] == 1e-3),
+        seeds=range(3),
+        noise=1e-4,
+    )
+    analysis = analyze(better, ClaimsSpec(bootstrap=B))
+    wins = analysis.win_probability.pivot(index="k", columns="optimizer", values="probability")
+    assert np.allclose(wins["adabound"], 1.0) and np.allclose(wins["adam"], 0.0)
+    same = synthetic_study({"adabound": {"lr": [0.1]}, "adam": {"lr": [0.1]}}, flat, noise=0.0)
+    ties = analyze(same, ClaimsSpec(bootstrap=B)).win_probability
+    assert np.allclose(ties["probability"], 0.5)  # exact ties split evenly
+    edf = analysis.edf.query("optimizer == 'adam'")
+    assert edf["fraction"].iloc[0] == pytest.approx(1 / 5)  # only the best is within 0
+    assert edf["fraction"].iloc[-1] == 1.0
+    assert (np.diff(edf["fraction"]) >= 0).all()
