@@ -16,7 +16,8 @@ Three interchangeable code paths compute the same update:
   trained at once with per-member hyperparameters (population training reuses exactly this);
 - the multi-tensor (`torch._foreach_*`) path, the default: it clamps the *denominator* instead of
   the rate (same result up to rounding) so the whole step makes about as many passes over memory
-  as `torch.optim.Adam(foreach=True)`;
+  as `torch.optim.Adam(foreach=True)`; tensors under `FLAT_MAX_NUMEL` elements keep their state in
+  flat buffers and step as a handful of whole-buffer ops (per-tensor dispatch dominates for them);
 - `fused=True`: one compiled kernel per large tensor (`hpsearch.optim.fused`), opt-in because
   `torch.compile` costs seconds to minutes of warm-up per process.
 """
