@@ -97,8 +97,12 @@ class StudySpec(BaseModel):
         return self.model_dump(mode="json")
 
     def spec_hash(self) -> str:
-        """A short hash of the resolved spec; a changed spec under the same name is refused."""
-        text = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        """A short hash of what decides the cells' results (task, run, optimizers); a change
+        under the same name is refused. `description` and `[claims]` (analysis settings) are
+        left out, so editing them needs no `--force`."""
+        resolved = self.resolved()
+        decisive = {k: v for k, v in resolved.items() if k not in ("description", "claims")}
+        text = json.dumps(decisive, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def study_name(self, optimizer: str) -> str:

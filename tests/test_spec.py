@@ -131,3 +131,11 @@ def test_toml_syntax_error(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match="no such study file"):
         load_spec(tmp_path / "nope.toml")
+
+
+def test_hash_changes_with_the_grid_but_not_with_the_description(tmp_path: Path) -> None:
+    base = load_spec(write(tmp_path)).spec_hash()
+    assert load_spec(write(tmp_path), ['description="other words"']).spec_hash() == base
+    assert load_spec(write(tmp_path), ["claims.tolerance=2.0"]).spec_hash() == base
+    assert load_spec(write(tmp_path), ["task.epochs=3"]).spec_hash() != base
+    assert load_spec(write(tmp_path, adam="lr = [1e-3, 1e-1]")).spec_hash() != base
