@@ -48,7 +48,8 @@ def _root(
 def main() -> None:
     """Console-script entry point: run the app, turning our errors into messages and exit codes."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode a verb's `typer.Exit(code)` comes back as the return value.
+        result = app(standalone_mode=False)
     except HpsearchError as error:
         if _debug:
             raise
@@ -59,13 +60,13 @@ def main() -> None:
     except typer.Abort:
         typer.echo("Aborted.", err=True)
         sys.exit(1)
-    except Exception as error:  # click's usage errors
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
+    except typer.TyperException as error:  # Typer's bundled click: usage errors, bad options
+        show = getattr(error, "show", None)
+        if show is None:
+            raise
+        show()
+        sys.exit(getattr(error, "exit_code", 2))
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 @app.command()
