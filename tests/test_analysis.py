@@ -339,3 +339,24 @@ def test_win_probability_and_edf_known_answers() -> None:
     assert edf["fraction"].iloc[0] == pytest.approx(1 / 5)  # only the best is within 0
     assert edf["fraction"].iloc[-1] == 1.0
     assert (np.diff(edf["fraction"]) >= 0).all()
+
+
+def test_lr_one_is_stated_from_the_numbers_in_the_lr_verdict() -> None:
+    """The paper's admitted failure (lr = 1) gets its own clause: tuned and at the best config."""
+
+    def fails_at_one(optimizer: str, config: dict[str, float]) -> float:
+        if config["lr"] < 1.0:
+            return 0.93 if config["gamma"] < 0.05 else 0.92  # the best config has gamma = 1e-3
+        return 0.90 if config["gamma"] > 0.05 else 0.40  # lr = 1 only survives a large gamma
+
+    data = synthetic_study({"adabound": {"lr": LRS, "gamma": [1e-3, 1e-1]}}, fails_at_one)
+    v = verdict(analyze(data, ClaimsSpec(bootstrap=B)), "V1", ("adabound",), "lr")
+    at_one = v.sentence[v.sentence.index("At lr = 1:") :]
+    assert at_one.startswith("At lr = 1: mean 90.")  # the profile tunes gamma
+    assert "40.0 %" in at_one or "39.9 %" in at_one or "40.1 %" in at_one  # the slice does not
+    assert "vs best 93." in at_one and "diverged 0/10 trials" in at_one
+    no_one = synthetic_study({"adabound": {"lr": LRS[:-1]}}, flat)
+    assert (
+        "At lr = 1"
+        not in verdict(analyze(no_one, ClaimsSpec(bootstrap=B)), "V1", ("adabound",), "lr").sentence
+    )

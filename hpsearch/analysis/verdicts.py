@@ -224,6 +224,7 @@ def decide_insensitive(
             f"{optimizer}: undecided whether {h} matters on {span} within {tol}; "
             f"{regret_text}" + (f"; blocked at {h} = {blockers}" if blockers else "") + "."
         )
+    sentence += _at_lr_one(hs, opt, units, conf)
     if settings.low_power:
         sentence += f" Low power: S = {settings.n_seeds} seeds (< 5)."
     verdict_settings = _common_settings(settings, units) | {
@@ -243,6 +244,35 @@ def decide_insensitive(
         reasons=reasons,
         safe_range=safe,
         blocking=blocking,
+    )
+
+
+def _at_lr_one(hs: HyperparameterStats, opt: OptimizerStats, units: Units, conf: float) -> str:
+    """The paper's one admitted failure, alpha = lr = 1, stated from the numbers when gridded.
+
+    Both views are given: the profile (other hyperparameters tuned at lr = 1) and the slice (the
+    others held at the best configuration, which is what the paper's appendix plots).
+    """
+    if hs.hyperparameter != "lr":
+        return ""
+    at_one = np.flatnonzero(np.isclose(hs.values, 1.0))
+    if not len(at_one):
+        return ""
+    r = int(at_one[0])
+
+    def mean_ci(stat: np.ndarray) -> str:
+        est = _oriented(estimate(stat, conf), units.sign)
+        s = units.sign
+        return (
+            f"{units.metric(s * est.value)} [{units.metric(s * est.low)}, "
+            f"{units.metric(s * est.high)}]"
+        )
+
+    text = f" At lr = 1: mean {mean_ci(hs.profile[r])} with the other hyperparameters tuned"
+    if np.isfinite(hs.slice[r, 0]):
+        text += f", {mean_ci(hs.slice[r])} with them at the best configuration"
+    return text + (
+        f", vs best {mean_ci(opt.best)}; diverged {hs.n_diverged[r]}/{hs.n_trials[r]} trials."
     )
 
 
