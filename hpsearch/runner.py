@@ -8,6 +8,7 @@ outcome, Optuna state) lives here so scheduling stays about Ray and storage abou
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -216,7 +217,7 @@ def run_study(
             study_names={opt: spec.study_name(opt) for opt in spec.optimizers},
             study_ids=study_ids,
             finish=make_finisher(spec.metric, task.num_classes),
-            task={"name": task.name, "options": spec.task.options(), "epochs": spec.task.epochs},
+            task={"name": task.name, "options": _worker_options(spec), "epochs": spec.task.epochs},
             metrics=task.metrics,
             max_concurrent=max_concurrent,
             gpus_per_trial=gpus_per_trial,
@@ -306,3 +307,12 @@ def write_summary(report: RunReport, spec: StudySpec, url: str, out: TextIO) -> 
             + "".join(f"{counts.get(c, 0):>11}" for c in cols)
             + f"  {best}\n"
         )
+
+
+def _worker_options(spec: StudySpec) -> dict[str, Any]:
+    """The task options as Ray workers need them: they run in other directories, so a relative
+    `data_dir` is made absolute here, where it was written."""
+    options = spec.task.options()
+    if options.get("data_dir"):
+        options["data_dir"] = os.path.abspath(os.path.expanduser(str(options["data_dir"])))
+    return options

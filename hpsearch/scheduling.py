@@ -197,9 +197,9 @@ def cell_config(cell: Cell) -> dict[str, Any]:
 class CellSearcher(Searcher):
     """Hands Tune one claimed, unfinished cell per suggestion.
 
-    Cells a live driver holds are deferred and re-checked when nothing else is left: finished
-    there → dropped; owner dead → taken over. So two drivers on one spec end with every cell
-    run exactly once.
+    Cells a live driver holds are deferred; when nothing else is left the search finishes and
+    `run_cells` waits for them: finished there → dropped; owner dead → taken over in another
+    round. So two drivers on one spec end with every cell run exactly once.
     """
 
     def __init__(
@@ -211,7 +211,6 @@ class CellSearcher(Searcher):
         study_names: Mapping[str, str],
         study_ids: Mapping[str, int],
         base_config: Mapping[str, Any],
-        recheck_seconds: float = 2.0,
         population: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__()
@@ -223,8 +222,6 @@ class CellSearcher(Searcher):
         self._names = dict(study_names)
         self._ids = dict(study_ids)
         self._base = dict(base_config)
-        self._recheck = recheck_seconds
-        self._last_recheck = 0.0
         self.skipped_finished = 0  # finished by another driver meanwhile
 
     def __getstate__(self) -> dict[str, Any]:
@@ -257,22 +254,11 @@ class CellSearcher(Searcher):
                     return self._pack(cell)
                 if taken is None:
                     self._deferred.append(cell)
-            if not self._deferred:
-                return Searcher.FINISHED
-            now = time.monotonic()
-            if now - self._last_recheck < self._recheck:
-                return None
-            self._last_recheck = now
-            waiting = self._deferred
-            self._deferred = []
-            for i, cell in enumerate(waiting):
-                taken = self._take(cell)
-                if taken:
-                    self._deferred.extend(waiting[i + 1 :])
-                    return {**self._base, "cells": [cell_config(cell)]}
-                if taken is None:
-                    self._deferred.append(cell)
-            return None if self._deferred else Searcher.FINISHED
+            # Only cells another live driver holds are left, or none: end this fit, so its idle
+            # cached workers give their CPUs back (the other driver may be waiting for them on a
+            # shared cluster). `run_cells` waits for those cells and takes over any whose owner
+            # died.
+            return Searcher.FINISHED
         except Exception:  # a database hiccup: try again on Tune's next call
             log.exception("claiming a cell failed; retrying")
             return None
@@ -297,8 +283,9 @@ class CellSearcher(Searcher):
         return {**self._base, "population": size, "cells": [cell_config(c) for c in pack]}
 
     @property
-    def waiting(self) -> int:
-        return len(self._deferred)
+    def deferred(self) -> list[Cell]:
+        """Cells a live driver held when this searcher last looked."""
+        return list(self._deferred)
 
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
@@ -515,11 +502,10 @@ def _trial_error(trial: Any) -> str:
 
 @dataclass
 class ScheduleResult:
-    """What one `fit()` did."""
+    """What `run_cells` did (over all its rounds)."""
 
     recorded: int
     recorder_errors: list[str]
-    waiting: int  # cells still held by another live driver when we stopped
     seconds: float
 
 
@@ -540,6 +526,7 @@ def run_cells(
     faults: Mapping[str, str] | None = None,
     claims: CellClaims | None = None,
     population: Mapping[str, int] | None = None,
+    poll_seconds: float = 2.0,
 ) -> ScheduleResult:
     """Run `cells` on the connected Ray cluster (call `start_ray` first); `population` maps an
     optimizer to the most cells one trial trains at once (absent or 1: one cell per trial)."""
@@ -558,45 +545,85 @@ def run_cells(
         "threads": 1,
         "faults": dict(faults or {}),
     }
-    searcher = CellSearcher(
-        cells,
-        claims=claims,
-        url=url,
-        study_names=study_names,
-        study_ids=study_ids,
-        base_config=base,
-        population=population,
-    )
     progress = Progress(total=len(cells), stream=progress_stream)
     recorder = Recorder(writer, claims, study_names, finish, progress)
     trainable = tune.with_resources(_trainable, {"cpu": 1, "gpu": gpus_per_trial})
-    with tempfile.TemporaryDirectory(prefix="hpsearch-tune-") as tmp:
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(
-                search_alg=searcher,
-                num_samples=len(cells),  # an upper bound: packs take fewer
-                max_concurrent_trials=concurrency,
-                reuse_actors=True,
-                trial_dirname_creator=_trial_dirname,
-            ),
-            run_config=tune.RunConfig(
-                storage_path=tmp,
-                name="hpsearch",
-                verbose=0,
-                callbacks=[recorder],
-                failure_config=tune.FailureConfig(max_failures=max_failures),
-                checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
-            ),
+    pending = list(cells)
+    while pending:
+        searcher = CellSearcher(
+            pending,
+            claims=claims,
+            url=url,
+            study_names=study_names,
+            study_ids=study_ids,
+            base_config=base,
+            population=population,
         )
-        try:
-            if cells:
+        with tempfile.TemporaryDirectory(prefix="hpsearch-tune-") as tmp:
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(
+                    search_alg=searcher,
+                    num_samples=len(pending),  # an upper bound: packs take fewer
+                    max_concurrent_trials=concurrency,
+                    reuse_actors=True,
+                    trial_dirname_creator=_trial_dirname,
+                ),
+                run_config=tune.RunConfig(
+                    storage_path=tmp,
+                    name="hpsearch",
+                    verbose=0,
+                    callbacks=[recorder],
+                    failure_config=tune.FailureConfig(max_failures=max_failures),
+                    checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
+                ),
+            )
+            try:
                 tuner.fit()
-        finally:
-            claims.release_all()
+            finally:
+                claims.release_all()
+        pending = _await_other_drivers(
+            searcher.deferred,
+            claims=claims,
+            url=url,
+            study_names=study_names,
+            study_ids=study_ids,
+            poll_seconds=poll_seconds,
+        )
     return ScheduleResult(
         recorded=len(recorder.recorded),
         recorder_errors=recorder.errors,
-        waiting=searcher.waiting,
         seconds=time.perf_counter() - started,
     )
+
+
+def _await_other_drivers(
+    held: Sequence[Cell],
+    *,
+    claims: CellClaims,
+    url: str,
+    study_names: Mapping[str, str],
+    study_ids: Mapping[str, int],
+    poll_seconds: float,
+) -> list[Cell]:
+    """Wait until cells held by other drivers are finished there (→ dropped) or their owner
+    died (→ returned, for another round here). Holds no Ray resources while it waits."""
+    waiting = list(held)
+    while waiting:
+        orphaned: list[Cell] = []
+        still: list[Cell] = []
+        for cell in waiting:
+            if is_cell_finished(url, study_ids[cell.optimizer], cell.key):
+                continue
+            study = study_names[cell.optimizer]
+            if claims.claim(study, cell.key):  # takeable: its owner is gone
+                claims.release(study, cell.key)  # the next round's searcher claims it again
+                orphaned.append(cell)
+            else:
+                still.append(cell)
+        if orphaned:
+            return orphaned + still
+        waiting = still
+        if waiting:
+            time.sleep(poll_seconds)
+    return []

@@ -82,8 +82,14 @@ def open_storage(url: str, *, create: bool = True) -> RDBStorage:
         kwargs["connect_args"] = {"timeout": 60}
     try:
         storage = RDBStorage(url, engine_kwargs=kwargs)
-    except Exception as error:
-        raise StorageError(f"Cannot open the storage `{url}`: {error}") from error
+    except Exception as first:
+        # Two drivers opening a brand-new PostgreSQL database race to create Optuna's schema;
+        # the loser sees a duplicate type or table. The winner's schema is then there: retry.
+        time.sleep(1.0)
+        try:
+            storage = RDBStorage(url, engine_kwargs=kwargs)
+        except Exception as error:
+            raise StorageError(f"Cannot open the storage `{url}`: {error}") from first
     _OPEN[url] = storage
     return storage
 
@@ -157,6 +163,10 @@ def check_group(url: str, group: GroupInfo, *, force: bool = False) -> None:
         raise
     for optimizer, summary in summaries.items():
         old = summary.user_attrs.get("spec_hash")
+        if old is None:
+            # Created but not yet labelled: another driver is inside `prepare_group` right now
+            # (it creates the study, then sets its attributes). Not a different spec.
+            continue
         if old != group.spec_hash and not force:
             raise UserInputError(
                 f"The study `{group.name}` in `{url}` was created from a different spec (hash "
