@@ -113,7 +113,8 @@ def _setting_text(value: object) -> str:
 
 
 def lr1_failure(verdict: Verdict, analysis: StudyAnalysis) -> str | None:
-    """The lr = 1 failure in words, when an optimizer of the claim fails there.
+    """What happens at lr = 1 in words, when an optimizer of the claim diverges or falls out of
+    the good region there (stated, not judged: the verdict does the judging).
 
     Taken from the records: the sensitivity row at lr = 1 (divergence rate with its Wilson
     interval, and whether the profile is outside the good region).
@@ -138,7 +139,7 @@ def lr1_failure(verdict: Verdict, analysis: StudyAnalysis) -> str | None:
             continue
         if rate > 0:
             words = (
-                f"{row.optimizer} fails at lr = 1: diverged in {int(row.n_diverged)} of "
+                f"{row.optimizer} at lr = 1: diverged in {int(row.n_diverged)} of "
                 f"{int(row.n_trials)} runs, D = {100 * rate:.0f} % [95 % CI "
                 f"{100 * float(row.divergence_low):.0f}–{100 * float(row.divergence_high):.0f}"
                 " %]"

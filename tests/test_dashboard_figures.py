@@ -152,7 +152,7 @@ def test_verdict_card_states_the_lr1_failure_from_the_records(
         & (analysis.sensitivity["value"] == 1.0)
     ].iloc[0]
     assert f"diverged in {int(row.n_diverged)} of {int(row.n_trials)} runs" in text
-    assert "fails at lr = 1" in text
+    assert "at lr = 1: diverged in" in text
     page = build_page(analysis, data.curves)
     assert page.cards[0].failure == text
     assert page.cards[0].result == verdict.result
