@@ -36,8 +36,12 @@ def _version_callback(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version_callback, is_eager=True,
-                     help="Print the version and exit."),
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
 ) -> None:
@@ -105,8 +109,12 @@ def catalog(
 
 _StorageOption = Annotated[
     str | None,
-    typer.Option("--storage", envvar="HPSEARCH_STORAGE", show_default="sqlite:///hpsearch.db",
-                 help="Optuna storage URL (SQLite file or postgresql+psycopg://...)."),
+    typer.Option(
+        "--storage",
+        envvar="HPSEARCH_STORAGE",
+        show_default="sqlite:///hpsearch.db",
+        help="Optuna storage URL (SQLite file or postgresql+psycopg://...).",
+    ),
 ]
 
 
@@ -163,15 +171,34 @@ def run(
             "(default: chosen from the task and device; 1: one cell per trial).",
         ),
     ] = None,
+    data_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--data-dir",
+            help="Directory of a real-data task's files (same as `--set task.data_dir=...`).",
+        ),
+    ] = None,
 ) -> None:
     """Run every unfinished cell of a study; exit 0 when all finished (diverged counts), 1 when
     some failed."""
+    import json
+    import os
+
     from hpsearch.runner import run_study
 
+    overrides = list(set_ or [])
+    if data_dir is not None:  # a JSON string is a valid TOML basic string
+        overrides.append(f"task.data_dir={json.dumps(os.path.abspath(data_dir))}")
     report = run_study(
-        spec, overrides=set_ or [], storage=storage, ray_address=ray_address,
-        max_concurrent=max_concurrent, gpus_per_trial=gpus_per_trial, dry_run=dry_run,
-        force=force, population=population,
+        spec,
+        overrides=overrides,
+        storage=storage,
+        ray_address=ray_address,
+        max_concurrent=max_concurrent,
+        gpus_per_trial=gpus_per_trial,
+        dry_run=dry_run,
+        force=force,
+        population=population,
     )
     if not dry_run and report.exit_code:
         raise typer.Exit(report.exit_code)
@@ -186,13 +213,17 @@ def list_(storage: _StorageOption = None) -> None:
     if not groups:
         typer.echo("No studies.", err=True)
         return
-    typer.echo(f"{'study':<28}{'task':<16}{'metric':<16}{'completed':>10}{'diverged':>10}"
-               f"{'error':>7}{'running':>9}  optimizers")
+    typer.echo(
+        f"{'study':<28}{'task':<16}{'metric':<16}{'completed':>10}{'diverged':>10}"
+        f"{'error':>7}{'running':>9}  optimizers"
+    )
     for g in groups:
         c = g.counts
-        typer.echo(f"{g.name:<28}{g.task:<16}{g.metric:<16}{c['completed']:>10}"
-                   f"{c['diverged']:>10}{c['error']:>7}{c['running']:>9}  "
-                   f"{', '.join(g.optimizers)}")
+        typer.echo(
+            f"{g.name:<28}{g.task:<16}{g.metric:<16}{c['completed']:>10}"
+            f"{c['diverged']:>10}{c['error']:>7}{c['running']:>9}  "
+            f"{', '.join(g.optimizers)}"
+        )
 
 
 @app.command()
@@ -214,12 +245,14 @@ def status(
         except Exception:  # a spec from another version: counts below still hold
             spec_cells = None
     total = f" of {spec_cells}" if spec_cells is not None else ""
-    typer.echo(f"{name}: {len(trials)}{total} cells recorded, metric {data.metric} "
-               f"({data.direction})")
+    typer.echo(
+        f"{name}: {len(trials)}{total} cells recorded, metric {data.metric} ({data.direction})"
+    )
     for optimizer, sub in trials.groupby("optimizer"):
         counts = sub["outcome"].value_counts().to_dict()
-        parts = ", ".join(f"{k} {counts.get(k, 0)}"
-                          for k in ("completed", "diverged", "error", "running"))
+        parts = ", ".join(
+            f"{k} {counts.get(k, 0)}" for k in ("completed", "diverged", "error", "running")
+        )
         typer.echo(f"  {optimizer:<12}{len(sub):>5} cells: {parts}")
     for row in trials[trials["outcome"] == "error"].head(10).itertuples():
         typer.echo(f"  FAIL {row.cell}: {row.error}")
@@ -240,8 +273,7 @@ def export(
 
     if format_ not in FORMATS:
         raise UserInputError(
-            f"--format: `{format_}` is not an export format; expected one of: "
-            f"{', '.join(FORMATS)}."
+            f"--format: `{format_}` is not an export format; expected one of: {', '.join(FORMATS)}."
         )
     data = load_study_data(resolve_storage_url(storage), name)
     paths = export_study(data, analyze(data), out, format_)

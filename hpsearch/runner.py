@@ -173,6 +173,8 @@ def run_study(
     cells = expand_cells(spec)
     group = group_info(spec)
     check_group(url, group, force=force)  # reads only: a changed spec is refused before writes
+    if ray_address is None and not dry_run:
+        _check_task_data(spec)
     report = RunReport(name=spec.name, storage=url, total=len(cells), missing=len(cells))
     if dry_run:
         done = _finished_if_exists(url, spec)
@@ -316,3 +318,16 @@ def _worker_options(spec: StudySpec) -> dict[str, Any]:
     if options.get("data_dir"):
         options["data_dir"] = os.path.abspath(os.path.expanduser(str(options["data_dir"])))
     return options
+
+
+def _check_task_data(spec: StudySpec) -> None:
+    """Read a real-data task's files once, before anything is written, so a missing or malformed
+    data directory is bad input (exit 2) rather than a study full of failed trials. Skipped on a
+    cluster (`--ray-address`), where the data lies on the workers, not necessarily here."""
+    from hpsearch.tasks.registry import build_workload, resolve_options
+
+    task = get_task_info(spec.task.name)
+    if not task.offline:
+        build_workload(
+            task.name, resolve_options(task.name, _worker_options(spec), spec.task.epochs)
+        )

@@ -98,10 +98,12 @@ class StudySpec(BaseModel):
 
     def spec_hash(self) -> str:
         """A short hash of what decides the cells' results (task, run, optimizers); a change
-        under the same name is refused. `description` and `[claims]` (analysis settings) are
-        left out, so editing them needs no `--force`."""
+        under the same name is refused. `description`, `[claims]` (analysis settings) and
+        `task.data_dir` (where the data lies, not what it is) are left out, so changing them
+        needs no `--force`."""
         resolved = self.resolved()
         decisive = {k: v for k, v in resolved.items() if k not in ("description", "claims")}
+        decisive["task"] = {k: v for k, v in decisive["task"].items() if k != "data_dir"}
         text = json.dumps(decisive, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -96,3 +96,22 @@ def sqlite_smoke_db(tmp_path: Path) -> Path:
     prepare_group(f"sqlite:///{db}", group_info(load_spec(SMOKE)))
     close_storages()
     return db
+
+
+@pytest.mark.parametrize("layout", ["missing", "incomplete"])
+def test_bad_data_dir_exits_2_before_anything_is_written(
+    layout: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "mnist"
+    if layout == "incomplete":
+        data.mkdir()
+        (data / "train-images-idx3-ubyte").write_bytes(b"junk")
+    spec = Path(__file__).resolve().parents[1] / "studies" / "mnist-mlp.toml"
+    db = tmp_path / "study.db"
+    code = cli(
+        "run", str(spec), "--data-dir", str(data), "--storage", f"sqlite:///{db}", cwd=tmp_path
+    )
+    assert code == 2
+    assert not db.exists()
+    message = capsys.readouterr().err
+    assert "data_dir" in message and "t10k-labels-idx1-ubyte" in message

@@ -139,3 +139,15 @@ def test_hash_changes_with_the_grid_but_not_with_the_description(tmp_path: Path)
     assert load_spec(write(tmp_path), ["claims.tolerance=2.0"]).spec_hash() == base
     assert load_spec(write(tmp_path), ["task.epochs=3"]).spec_hash() != base
     assert load_spec(write(tmp_path, adam="lr = [1e-3, 1e-1]")).spec_hash() != base
+
+
+def test_data_dir_is_not_part_of_the_study_identity() -> None:
+    """Moving the data must not make a resumed study look like another spec."""
+    from hpsearch.spec import load_spec
+
+    path = Path(__file__).resolve().parents[1] / "studies" / "mnist-mlp.toml"
+    here = load_spec(path, ['task.data_dir="/data/a"'])
+    there = load_spec(path, ['task.data_dir="/data/b"'])
+    longer = load_spec(path, ['task.data_dir="/data/a"', "task.epochs=5"])
+    assert here.spec_hash() == there.spec_hash()
+    assert here.spec_hash() != longer.spec_hash()
