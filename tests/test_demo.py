@@ -105,7 +105,8 @@ def test_reduced_demo_measures_lr_one_and_writes_report_and_exports(tmp_path: Pa
     made = _hpsearch("report", "demo", "--storage", storage, "--out", str(report), cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     html = report.read_text(encoding="utf-8")
-    assert "At lr = 1" in html and "cdn.plot.ly" not in html
+    assert "At lr = 1" in html
+    assert not re.search(r"<script[^>]*\bsrc=", html), "plotly.js must be embedded, not linked"
     assert report.stat().st_size < 8 * 2**20
 
     again = _hpsearch(

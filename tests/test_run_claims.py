@@ -10,7 +10,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.runner import group_info
-from hpsearch.scheduling import CellSearcher
+from hpsearch.scheduling import CellSearcher, _await_other_drivers
 from hpsearch.spec import expand_cells, load_spec
 from hpsearch.storage import CellClaims, TrialWriter, finished_cells, prepare_group
 
@@ -43,7 +43,6 @@ def test_two_drivers_run_every_cell_exactly_once(url: str) -> None:
             study_names=names,
             study_ids=ids,
             base_config={},
-            recheck_seconds=0.0,
         )
 
     a, b = driver(os.getpid()), driver(os.getppid())
@@ -68,7 +67,36 @@ def test_two_drivers_run_every_cell_exactly_once(url: str) -> None:
             searcher._claims.release(names[cell["optimizer"]], cell["key"])
         running.clear()
     assert a.suggest("t") == b.suggest("t") == "FINISHED"
+    # What a searcher deferred to the other driver was finished there: nothing is left to wait for.
+    for searcher in (a, b):
+        assert not _await_other_drivers(
+            searcher.deferred,
+            claims=searcher._claims,
+            url=url,
+            study_names=names,
+            study_ids=ids,
+            poll_seconds=0.01,
+        )
     assert not set(ran["a"]) & set(ran["b"])  # nobody ran a cell twice
     assert sorted(ran["a"] + ran["b"]) == sorted(c.key for c in cells)  # nothing missing
     assert ran["a"] and ran["b"]  # the work was shared
     assert finished_cells(url, ids.values()) == {c.key for c in cells}
+
+
+def test_a_cell_held_by_a_dead_driver_is_handed_back_for_another_round(url: str) -> None:
+    """A driver left waiting on another's cells takes over those whose owner died."""
+    spec = load_spec(SMOKE)
+    cells = expand_cells(spec)[:2]
+    group = group_info(spec)
+    ids = prepare_group(url, group)
+    names = {opt: spec.study_name(opt) for opt in spec.optimizers}
+    dead = CellClaims(url)
+    dead.pid = 2**22 + 12345  # above Linux's pid_max: certainly not running
+    dead.owner = f"{dead.host}:{dead.pid}:gone"
+    for cell in cells:
+        assert dead.claim(names[cell.optimizer], cell.key)
+    ours = CellClaims(url)
+    back = _await_other_drivers(
+        cells, claims=ours, url=url, study_names=names, study_ids=ids, poll_seconds=0.01
+    )
+    assert [c.key for c in back] == [c.key for c in cells]
