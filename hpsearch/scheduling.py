@@ -31,6 +31,9 @@ from typing import Any
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no CSV/JSON/TBX per trial
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", "8")
+# Tune snapshots its experiment state for `Tuner.restore`, which we never use (the database is
+# the record and resume works per cell): work on the driver's loop that buys nothing.
+os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1000000")
 
 import ray
 from ray import tune
