@@ -159,7 +159,8 @@ def test_dashboard_renders_verdicts_and_plots(browser: object, server: str, tmp_
     assert results <= {"SUPPORTED", "REFUTED", "INCONCLUSIVE"} and results
     body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
     assert "adabound is insensitive to lr" in body
-    assert "at lr = 1: diverged in" in body  # the synthetic AdaBound diverges at lr = 1, small gamma
+    # The synthetic AdaBound diverges at lr = 1 with a small gamma.
+    assert "at lr = 1: diverged in" in body
     # Diverged seeds are drawn: the sensitivity plot has × markers.
     assert driver.find_elements(  # type: ignore[attr-defined]
         By.CSS_SELECTOR, "#fig-sensitivity-lr .scatterlayer path.point"
