@@ -202,3 +202,40 @@ def test_claim_with_stale_heartbeat_on_another_host_is_taken_over(url: str) -> N
         )
     engine.dispose()
     assert CellClaims(url).claim("g.adam", "c1")
+
+
+def _wsgi_get(app: Any, path: str) -> tuple[str, bytes]:
+    from wsgiref.util import setup_testing_defaults
+
+    environ: dict[str, Any] = {"PATH_INFO": path, "REQUEST_METHOD": "GET"}
+    setup_testing_defaults(environ)
+    status: list[str] = []
+    body = b"".join(app(environ, lambda s, headers, exc_info=None: status.append(s)))
+    return status[0], body
+
+
+def test_optuna_dashboard_opens_the_storage_unchanged(url: str) -> None:
+    """Users keep a tool they know: optuna-dashboard's API serves our studies, diverged trials and
+    non-finite curve values included, as JSON a browser accepts."""
+    import json
+
+    import optuna_dashboard
+
+    ids = prepare_group(url, group())
+    writer = TrialWriter(url, ids, SPACE, "test_accuracy")
+    record(writer, "adam:lr=0.001:seed=0", 1e-3, 0, [0.5, 0.9])
+    record(writer, "adam:lr=1.0:seed=0", 1.0, 0, [0.1, float("inf")], outcome="diverged", value=0.1)
+    app = optuna_dashboard.wsgi(url)
+    status, body = _wsgi_get(app, "/api/studies")
+    assert status.startswith("200"), body[:500]
+    studies = json.loads(body)["study_summaries"]
+    assert [s["study_name"] for s in studies] == ["g.adam"]
+    status, body = _wsgi_get(app, f"/api/studies/{studies[0]['study_id']}")
+    assert status.startswith("200"), body[:500]
+
+    def reject(constant: str) -> None:
+        raise AssertionError(f"{constant} in the JSON: JSON.parse in a browser would fail")
+
+    detail = json.loads(body.decode(), parse_constant=reject)
+    assert len(detail["trials"]) == 2
+    assert {t["state"] for t in detail["trials"]} == {"Complete"}
