@@ -27,7 +27,7 @@ demo: $(STAMP)
 	@echo "Live dashboard:  $(BIN)/hpsearch dashboard   then open http://127.0.0.1:8050"
 	@echo "CSV export:      $(BIN)/hpsearch export demo --out exports/"
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
