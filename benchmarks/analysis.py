@@ -70,7 +70,7 @@ def synthesise(url: str, scale: float) -> int:
     from optuna.storages._rdb import models
     from optuna.trial import TrialState
 
-    from hpsearch.analysis.synthetic import synthetic_study
+    from hpsearch.analysis.synthetic import synthetic_study, trial_attrs
     from hpsearch.storage import GroupInfo, distribution_json, open_storage, prepare_group
 
     data = synthetic_study(
@@ -144,20 +144,11 @@ def synthesise(url: str, scale: float) -> int:
                     "distribution_json": dist_json[o][h],
                 }
             )
-        attrs = {
-            "cell": row["cell"],
-            "seed": row["seed"],
-            "outcome": row["outcome"],
-            "raw_value": row["raw_value"],
-            "floor": row["floor"],
-            "diverged_epoch": row["diverged_epoch"],
-            "divergence_reason": row["divergence_reason"],
-            "error": row["error"],
-            "wall_seconds": row["wall_seconds"],
-            "device": "cpu",
-            "final": {"test_accuracy": row["test_accuracy"]},
-            "curves": {m: c[tid - 1].round(6).tolist() for m, c in curves.items()},
-        }
+        attrs = trial_attrs(
+            row,
+            final={"test_accuracy": row["test_accuracy"]},
+            curves={m: c[tid - 1].round(6).tolist() for m, c in curves.items()},
+        )
         for key, value in attrs.items():
             if isinstance(value, float) and not math.isfinite(value):
                 value = str(value)

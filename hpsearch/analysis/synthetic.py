@@ -172,20 +172,11 @@ def store_study(url: str, data: StudyData, spec: dict[str, Any] | None = None) -
             )
             for h in hps
         }
-        attrs = {
-            "cell": row["cell"],
-            "seed": int(row["seed"]),
-            "outcome": row["outcome"],
-            "raw_value": row["raw_value"],
-            "floor": row["floor"],
-            "diverged_epoch": row["diverged_epoch"],
-            "divergence_reason": row["divergence_reason"],
-            "error": row["error"],
-            "wall_seconds": row["wall_seconds"],
-            "device": row["device"],
-            "final": {m: row[m] for m in data.metrics},
-            "curves": curves.get((row["study"], row["trial_number"]), {}),
-        }
+        attrs = trial_attrs(
+            row,
+            final={m: row[m] for m in data.metrics},
+            curves=curves.get((row["study"], row["trial_number"]), {}),
+        )
         failed = row["outcome"] == "error"
         template = create_trial(
             state=TrialState.FAIL if failed else TrialState.COMPLETE,
@@ -195,6 +186,26 @@ def store_study(url: str, data: StudyData, spec: dict[str, Any] | None = None) -
             user_attrs=_json_ready(attrs),
         )
         storage.create_new_trial(ids[o], template_trial=template)
+
+
+def trial_attrs(
+    row: dict[str, Any], final: dict[str, float], curves: dict[str, list[float]]
+) -> dict[str, Any]:
+    """The user attributes `hpsearch run` stores on a trial, from a row of `StudyData.trials`."""
+    return {
+        "cell": row["cell"],
+        "seed": int(row["seed"]),
+        "outcome": row["outcome"],
+        "raw_value": row["raw_value"],
+        "floor": row["floor"],
+        "diverged_epoch": row["diverged_epoch"],
+        "divergence_reason": row["divergence_reason"],
+        "error": row["error"],
+        "wall_seconds": row["wall_seconds"],
+        "device": row["device"],
+        "final": final,
+        "curves": curves,
+    }
 
 
 def _json_ready(value: Any) -> Any:
