@@ -20,7 +20,8 @@ from urllib.parse import quote
 
 import pytest
 
-from dashboards.samples import sample_study_data, write_sample_study
+from dashboards.samples import sample_study_data
+from hpsearch.analysis.synthetic import store_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -88,7 +89,7 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'studies.db'}"
     for name in (STUDY, EVIL):
         data = sample_study_data(name, grids=GRIDS, seeds=2, epochs=4)
-        write_sample_study(url, data, claims={"bootstrap": 200})
+        store_study(url, data, claims={"bootstrap": 200})
     return url
 
 

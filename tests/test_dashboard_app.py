@@ -11,7 +11,8 @@ from urllib.parse import quote
 import pytest
 
 from dashboards.app import create_app, study_from_path, study_path
-from dashboards.samples import sample_study_data, write_sample_study
+from dashboards.samples import sample_study_data
+from hpsearch.analysis.synthetic import store_study
 
 pytestmark = pytest.mark.slow
 
@@ -31,12 +32,12 @@ RENDER = (
 @pytest.fixture(scope="module")
 def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('app') / 'studies.db'}"
-    write_sample_study(
+    store_study(
         url, sample_study_data(NAME, grids=GRIDS, seeds=2, epochs=3), claims={"bootstrap": 100}
     )
     running = sample_study_data(EVIL, grids={"adam": {"lr": [1e-3, 1e-2]}}, seeds=2, epochs=2)
     running.trials.loc[0, "outcome"] = "running"
-    write_sample_study(url, running, claims={"bootstrap": 100})
+    store_study(url, running, claims={"bootstrap": 100})
     return url
 
 

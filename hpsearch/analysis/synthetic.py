@@ -119,73 +119,92 @@ def _curves(trials: pd.DataFrame, epochs: int, rng: np.random.Generator) -> pd.D
     return pd.concat(frames, ignore_index=True)[list(CURVE_COLUMNS)]
 
 
-def store_study(url: str, data: StudyData, spec: dict[str, Any] | None = None) -> None:
-    """Write `data` into an Optuna storage the way `hpsearch run` does (one study per optimizer,
-    trials with params, value and user attributes), for export tests and the benchmark.
+def store_study(
+    url: str, data: StudyData, task: str = "digits-mlp", claims: dict[str, object] | None = None
+) -> None:
+    """Store `data` as a real study group through `hpsearch.storage` (tests, benchmarks).
 
-    Uses the storage layer's own `prepare_group`; one `create_new_trial` per trial.
+    Trials go through the same writer the recorder uses, so readers get them back with
+    `load_study_data` exactly as from a real run; `claims` becomes the stored spec's `[claims]`.
     """
-    from optuna.distributions import BaseDistribution, FloatDistribution
-    from optuna.trial import TrialState, create_trial
+    from optuna.trial import TrialState
 
-    from hpsearch.storage import GroupInfo, open_storage, prepare_group
+    from hpsearch.storage import GroupInfo, TrialWriter, prepare_group
 
-    trials = data.trials
-    spaces: dict[str, dict[str, dict[str, Any]]] = {
-        o: {
-            h: {
+    spaces: dict[str, dict[str, dict[str, object]]] = {}
+    for optimizer, hps in data.hyperparameters.items():
+        rows = data.trials[data.trials["optimizer"] == optimizer]
+        spaces[optimizer] = {}
+        for hp in hps:
+            values = rows[hp].astype(float)
+            log = bool((values > 0).all())
+            spaces[optimizer][hp] = {
                 "kind": "float",
-                "low": float(trials[h].min()),
-                "high": float(trials[h].max()),
-                "log": bool(trials[h].min() > 0),
+                "low": float(values.min()),
+                "high": float(values.max()),
+                "log": log,
             }
-            for h in hps
+    grids = {
+        o: {
+            hp: sorted(
+                float(v) for v in data.trials.loc[data.trials["optimizer"] == o, hp].unique()
+            )
+            for hp in hps
         }
         for o, hps in data.hyperparameters.items()
     }
+    spec = {
+        "name": data.name,
+        "task": {"name": task},
+        "run": {
+            "seeds": sorted(int(s) for s in data.trials["seed"].unique()),
+            "metric": data.metric,
+        },
+        "optimizers": grids,
+        **({"claims": claims} if claims else {}),
+    }
     group = GroupInfo(
         name=data.name,
-        spec=spec or {"name": data.name},
-        spec_hash="synthetic",
+        spec=spec,
+        spec_hash=f"sample-{len(data.trials)}",
         metric=data.metric,
         direction=data.direction,
-        task="synthetic",
+        task=task,
         num_classes=10,
         optimizers=spaces,
     )
-    ids = prepare_group(url, group, force=True)
-    storage = open_storage(url)
-    curves: dict[tuple[str, int], dict[str, list[float]]] = {}
-    if not data.curves.empty:
-        for (study, number, metric), part in data.curves.groupby(
-            ["study", "trial_number", "metric"], sort=False
-        ):
-            curves.setdefault((study, number), {})[metric] = part["value"].tolist()
-    for row in trials.to_dict("records"):
-        o = row["optimizer"]
-        hps = data.hyperparameters[o]
-        dists: dict[str, BaseDistribution] = {
-            h: FloatDistribution(
-                float(spaces[o][h]["low"]),
-                float(spaces[o][h]["high"]),
-                log=bool(spaces[o][h]["log"]),
-            )
-            for h in hps
+    ids = prepare_group(url, group)
+    writer = TrialWriter(url, ids, spaces, data.metric)
+    curves = {key: part for key, part in data.curves.groupby(["study", "trial_number"])}
+    for row in data.trials.to_dict("records"):
+        optimizer = row["optimizer"]
+        params = {hp: float(row[hp]) for hp in data.hyperparameters[optimizer]}
+        record = writer.start(optimizer, str(row["cell"]), params, {"seed": int(row["seed"])})
+        part = curves.get((row["study"], row["trial_number"]))
+        if part is not None:
+            for epoch, rows in part.groupby("epoch"):
+                record.epochs[int(epoch)] = dict(
+                    zip(rows["metric"], rows["value"].astype(float), strict=True)
+                )
+        if row["outcome"] == "running":
+            continue
+        diverged_epoch = row["diverged_epoch"]
+        attrs = {
+            "outcome": row["outcome"],
+            "seed": int(row["seed"]),
+            "metric": data.metric,
+            "raw_value": row["raw_value"],
+            "floor": row["floor"],
+            "diverged_epoch": None if pd.isna(diverged_epoch) else int(diverged_epoch),
+            "divergence_reason": row["divergence_reason"],
+            "error": row["error"],
+            "wall_seconds": row["wall_seconds"],
+            "device": row["device"],
+            "final": {m: row[m] for m in data.metrics if m in row},
         }
-        attrs = trial_attrs(
-            row,
-            final={m: row[m] for m in data.metrics},
-            curves=curves.get((row["study"], row["trial_number"]), {}),
-        )
-        failed = row["outcome"] == "error"
-        template = create_trial(
-            state=TrialState.FAIL if failed else TrialState.COMPLETE,
-            value=None if failed else float(row["value"]),
-            params={h: float(row[h]) for h in hps},
-            distributions=dists,
-            user_attrs=_json_ready(attrs),
-        )
-        storage.create_new_trial(ids[o], template_trial=template)
+        state = TrialState.FAIL if row["outcome"] == "error" else TrialState.COMPLETE
+        value = None if row["outcome"] == "error" else float(row["value"])
+        writer.finish(record, state=state, value=value, attrs=attrs)
 
 
 def trial_attrs(
@@ -206,15 +225,3 @@ def trial_attrs(
         "final": final,
         "curves": curves,
     }
-
-
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None if np.isnan(value) else str(value)
-    return value
