@@ -4,7 +4,8 @@ Sensitivity studies train hundreds of copies of a small model that differ only i
 and seed. One at a time, each pays Python and kernel-launch overhead per step while the hardware
 idles. Here the K members' weights are stacked along a leading dimension
 (`torch.func.stack_module_state`) and one `vmap(functional_call)` runs all K forward and backward
-passes; the optimizers take per-member hyperparameters as tensors of shape `[K, 1, ...]`.
+passes (plain MLPs get batched matrix products and a backward pass written out instead); the
+optimizers take per-member hyperparameters as tensors of shape `[K, 1, ...]`.
 
 Each member is the cell trained alone, up to float rounding: its weights are drawn after
 `torch.manual_seed(seed)` exactly as `hpsearch.tasks.train` draws them, its batches come from its
@@ -33,12 +34,11 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from hpsearch.errors import UserInputError
-from hpsearch.optim import adabound_update, resolve_hyperparameters
+from hpsearch.optim import adabound_update, bound_schedule, resolve_hyperparameters
 from hpsearch.tasks import models
 from hpsearch.tasks.base import TrialResult
 from hpsearch.tasks.registry import build_workload, get_task_info, resolve_options
 from hpsearch.tasks.train import (
-    _EVAL_BATCH,
     _INITIAL_TRAIN_EXAMPLES,
     CHANCE_MARGIN,
     _loss_divergence,
@@ -56,6 +56,9 @@ POPULATION_OPTIMIZERS = ("adabound", "adaboundw", "adam", "adamw", "amsbound", "
 # a GPU with a small model; memory is K times one cell's (weights, moments, one batch).
 CPU_POPULATION = 32
 GPU_POPULATION = 128
+# Evaluation chunk: K members' activations of this many examples stay in cache (train()'s
+# `_EVAL_BATCH` rows times K did not: evaluation took twice as long per example).
+_EVAL_ROWS = 256
 # Stacked weights + optimizer state above this many floats per pack fall back to smaller packs.
 _MAX_PACK_FLOATS = 64 * 1024 * 1024
 
@@ -308,9 +311,26 @@ class _StackedAdaBound(_Stacked):
     @torch.no_grad()
     def step(self) -> None:
         self.step_count += 1
-        h = self.hyper
+        like = self.params[0]
         names = ("lr", "final_lr", "gamma", "beta1", "beta2", "eps", "weight_decay")
-        a = self.args(initial_lr=self.initial_lr, **{name: h[name] for name in names})
+        a = self.args(initial_lr=self.initial_lr, **{name: self.hyper[name] for name in names})
+        # Per-member values in the weights' dtype, as the moments use them, so the bias
+        # corrections match the betas the moments decay with; then the bounds once per step.
+        a = {
+            k: v.to(device=like.device, dtype=like.dtype) if isinstance(v, Tensor) else v
+            for k, v in a.items()
+        }
+        bounds = bound_schedule(
+            self.step_count,
+            lr=a["lr"],
+            final_lr=a.pop("final_lr"),
+            gamma=a.pop("gamma"),
+            beta1=a["beta1"],
+            beta2=a["beta2"],
+            initial_lr=a["initial_lr"],
+        )
+        a.update(zip(("step_size", "lower", "upper"), bounds, strict=True))
+        columns: dict[int, dict[str, Arg]] = {}
         for p, state in zip(self.params, self.state, strict=True):
             if p.grad is None:
                 continue
@@ -319,7 +339,10 @@ class _StackedAdaBound(_Stacked):
                 state["exp_avg_sq"] = torch.zeros_like(p)
                 if self.amsbound:
                     state["max_exp_avg_sq"] = torch.zeros_like(p)
-            c = {name: self.col(value, p) for name, value in a.items()}
+            if p.dim() not in columns:
+                columns[p.dim()] = {name: self.col(value, p) for name, value in a.items()}
+            c = dict(columns[p.dim()])
+            schedule = (c.pop("step_size"), c.pop("lower"), c.pop("upper"))
             adabound_update(
                 p,
                 p.grad,
@@ -328,6 +351,9 @@ class _StackedAdaBound(_Stacked):
                 step=self.step_count,
                 max_exp_avg_sq=state.get("max_exp_avg_sq"),
                 decoupled_weight_decay=self.decoupled,
+                schedule=schedule,
+                final_lr=math.nan,  # only the schedule, given, uses these
+                gamma=math.nan,
                 **c,  # type: ignore[arg-type]
             )
 
@@ -445,6 +471,56 @@ def _forward_mlp(
     return h
 
 
+@torch.no_grad()
+def _mlp_losses_and_gradients(
+    plan: list[tuple[str, str]], params: dict[str, Tensor], x: Tensor, y: Tensor
+) -> Tensor:
+    """Each member's mean cross-entropy `[K]` on its batch `x` `[K, B, ...]`, `y` `[K, B]`; the
+    gradient of each member's loss with respect to its own weights is left in `.grad`.
+
+    The MLP's backward pass written out, because autograd on the stacked graph copies the
+    transposed weight gradients and masks ReLUs on strided views; here every `bmm` reads its
+    operands where they lie. `tests/test_population.py` holds it to autograd's result through
+    the cells trained alone.
+    """
+    saved: list[Tensor | None] = []  # a linear's input, a ReLU's output
+    h = x
+    owned = False
+    for kind, name in plan:
+        if kind == "flatten":
+            saved.append(None)
+            h = h.flatten(2)
+        elif kind == "relu":
+            h = torch.relu_(h) if owned else torch.relu(h)
+            owned = True
+            saved.append(h)
+        else:
+            saved.append(h)
+            weight, bias = params[f"{name}.weight"], params[f"{name}.bias"]
+            h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+            owned = True
+    target = y.unsqueeze(-1)
+    log_probs = torch.log_softmax(h, -1)
+    losses = log_probs.gather(-1, target).squeeze(-1).mean(1).neg_()
+    # d(mean cross-entropy)/d(logits) = (softmax - one_hot(y)) / B
+    grad = log_probs.exp_()
+    grad.scatter_add_(-1, target, torch.full_like(target, -1, dtype=grad.dtype))
+    grad.mul_(1.0 / h.shape[1])
+    first = next(i for i, (kind, _) in enumerate(plan) if kind == "linear")
+    for i in range(len(plan) - 1, first - 1, -1):
+        kind, name = plan[i]
+        if kind == "linear":
+            weight, bias = params[f"{name}.weight"], params[f"{name}.bias"]
+            weight.grad = torch.bmm(grad.transpose(1, 2), saved[i])
+            bias.grad = grad.sum(1)
+            if i > first:
+                grad = torch.bmm(grad, weight)
+        elif kind == "relu":
+            grad = torch.ops.aten.threshold_backward(grad, saved[i], 0)
+        # a flatten after the first linear sees `[K, B, features]` already: nothing to undo
+    return losses
+
+
 def _member_losses(logits: Tensor, y: Tensor, reduction: str) -> Tensor:
     """Cross-entropy per member: `[K]` means (`mean`) or sums (`sum`) over each member's batch."""
     count, batch = logits.shape[0], logits.shape[1]
@@ -462,17 +538,21 @@ def _evaluate(
     x_all: Tensor,
     y_all: Tensor,
 ) -> tuple[list[float], list[float]]:
-    """Per-member mean loss and accuracy on `x_all`, in `_EVAL_BATCH` chunks like `train()`."""
+    """Per-member mean loss and accuracy on `x_all`, in chunks of `_EVAL_ROWS` examples."""
     base.eval()
     count = len(members)
     total = torch.zeros(count, dtype=torch.float64, device=x_all.device)
     correct = torch.zeros(count, dtype=torch.int64, device=x_all.device)
-    for start in range(0, len(y_all), _EVAL_BATCH):
-        x = x_all[start : start + _EVAL_BATCH]
-        y = y_all[start : start + _EVAL_BATCH]
+    for start in range(0, len(y_all), _EVAL_ROWS):
+        x = x_all[start : start + _EVAL_ROWS]
+        y = y_all[start : start + _EVAL_ROWS]
         if data.prepare is not None:
             x = data.prepare(x)
-        logits = _forward(base, members, x, batched_input=False).float()
+        if base.plan is not None:  # one batched product per layer beats broadcasting the input
+            logits = _forward_mlp(base.plan, members.params, x.expand(count, *x.shape), True)
+        else:
+            logits = _forward(base, members, x, batched_input=False)
+        logits = logits.float()
         total += _member_losses(logits, y, "sum")
         correct += (logits.argmax(-1) == y).sum(1)
     n = max(len(y_all), 1)
@@ -699,11 +779,14 @@ def _train_epoch(
         x = data.x_train[index]
         if data.prepare is not None:
             x = data.prepare(x)
-        logits = _forward(base, members, x, batched_input=True)
-        losses = _member_losses(logits, data.y_train[index], "mean")
-        for p in optimizer.params:
-            p.grad = None
-        losses.sum().backward()
+        if base.plan is not None:
+            losses = _mlp_losses_and_gradients(base.plan, members.params, x, data.y_train[index])
+        else:
+            logits = _forward(base, members, x, batched_input=True)
+            losses = _member_losses(logits, data.y_train[index], "mean")
+            for p in optimizer.params:
+                p.grad = None
+            losses.sum().backward()
         optimizer.step()
         values = losses.tolist()
         length = index.shape[1]

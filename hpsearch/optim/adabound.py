@@ -88,6 +88,7 @@ def adabound_update(
     initial_lr: Scalar | None = None,
     max_exp_avg_sq: Tensor | None = None,
     decoupled_weight_decay: bool = False,
+    schedule: tuple[Scalar, Scalar, Scalar] | None = None,
 ) -> None:
     """One AdaBound step of one tensor, in place on `param`, `exp_avg`, `exp_avg_sq` (and
     `max_exp_avg_sq`, which switches on AMSBound).
@@ -99,8 +100,10 @@ def adabound_update(
     `lr / initial_lr`. Weight decay is coupled L2 (added to the gradient), or with
     `decoupled_weight_decay` the AdaBoundW shrink `param *= 1 - weight_decay * lr / initial_lr`.
     The op order is the reference's, so float hyperparameters reproduce it to the last bit.
+    `schedule` is this step's `bound_schedule(...)`, for a caller that steps many tensors with the
+    same hyperparameters and computes it once.
     """
-    step_size, lower, upper = bound_schedule(
+    step_size, lower, upper = schedule or bound_schedule(
         step,
         lr=lr,
         final_lr=final_lr,
@@ -112,8 +115,8 @@ def adabound_update(
     wd_is_tensor = isinstance(weight_decay, Tensor)
     if decoupled_weight_decay:
         if wd_is_tensor or weight_decay != 0:
-            schedule = 1.0 if initial_lr is None else lr / initial_lr
-            param.mul_(1 - weight_decay * schedule)
+            lr_scale = 1.0 if initial_lr is None else lr / initial_lr
+            param.mul_(1 - weight_decay * lr_scale)
     elif wd_is_tensor:
         grad = grad + weight_decay * param
     elif weight_decay != 0:
@@ -138,7 +141,7 @@ def adabound_update(
     else:
         rate = torch.full_like(denom, step_size).div_(denom)
     if isinstance(lower, Tensor) or isinstance(upper, Tensor):
-        rate = torch.clamp(rate, torch.as_tensor(lower), torch.as_tensor(upper))
+        rate.clamp_(torch.as_tensor(lower), torch.as_tensor(upper))
     else:
         rate.clamp_(lower, upper)
     param.sub_(rate.mul_(exp_avg))
