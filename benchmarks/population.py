@@ -3,7 +3,8 @@
 The same 64 cells (16 learning rates x 4 seeds of AdaBound) of a task are trained
 1. through `hpsearch run` (`run_study`, local Ray, SQLite): one cell per trial vs packs of K;
 2. in one process on one core: `train()` cell by cell vs `train_population()` in packs of K,
-   each K in a fresh subprocess so its peak resident memory can be reported.
+   each K in a fresh subprocess so its peak resident memory can be reported; and the floor a
+   pack could reach if a step cost only its batched matrix products (`matmul_floor`).
 Everything is measured in this one run on this machine; only ratios are meant to be compared.
 
     .venv/bin/python benchmarks/population.py                # mnist1d-mlp and digits-mlp
@@ -95,6 +96,47 @@ def _status_kib(field: str) -> int:
     return 0
 
 
+def matmul_floor(task: str, epochs: int, k: int) -> float:
+    """Child: seconds a pack of `k` would take if a step cost only its batched matrix products.
+
+    One step of a K-member MLP is 3 forward `baddbmm`s, 3 weight-gradient and 2 input-gradient
+    `bmm`s; they are timed alone on random data of the task's shapes (one thread, hot caches)
+    and multiplied by the pack's steps. No evaluation, optimizer, data or recording: a bound on
+    what any population code could reach on this CPU, not a prediction.
+    """
+    import torch
+
+    from hpsearch.tasks.registry import build_workload, resolve_options
+
+    torch.set_num_threads(1)
+    options = resolve_options(task)
+    workload = build_workload(task, options)
+    linears = [m for m in workload.make_model().modules() if isinstance(m, torch.nn.Linear)]
+    batch = options["batch_size"]
+    shapes = [(m.in_features, m.out_features) for m in linears]
+    acts = [torch.randn(k, batch, i) for i, _ in shapes]
+    grads = [torch.randn(k, batch, o) for _, o in shapes]
+    weights = [torch.randn(k, o, i) for i, o in shapes]
+    biases = [torch.randn(k, 1, o) for _, o in shapes]
+
+    def step() -> None:
+        for layer, (a, g, w, b) in enumerate(zip(acts, grads, weights, biases, strict=True)):
+            torch.baddbmm(b, a, w.transpose(1, 2))
+            torch.bmm(g.transpose(1, 2), a)
+            if layer:
+                torch.bmm(g, w)
+
+    for _ in range(20):
+        step()
+    repeats = 200
+    started = time.perf_counter()
+    for _ in range(repeats):
+        step()
+    per_step = (time.perf_counter() - started) / repeats
+    steps = math.ceil(len(workload.data.y_train) / batch) * epochs
+    return per_step * steps
+
+
 def state_mib(task: str, k: int) -> float:
     """Weights, gradients and AdaBound's two moments of k stacked members, in MiB."""
     import torch
@@ -118,9 +160,13 @@ def main() -> None:
         "--parts", nargs="+", choices=["run", "process"], default=["run", "process"]
     )
     parser.add_argument("--child", nargs=3, metavar=("TASK", "EPOCHS", "K"), help=argparse.SUPPRESS)
+    parser.add_argument("--floor", nargs=3, metavar=("TASK", "EPOCHS", "K"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         in_process(args.child[0], int(args.child[1]), int(args.child[2]))
+        return
+    if args.floor:
+        print(json.dumps(matmul_floor(args.floor[0], int(args.floor[1]), int(args.floor[2]))))
         return
     if args.quick:
         args.tasks, args.epochs = ["mnist1d-mlp"], 3
@@ -159,6 +205,19 @@ def main() -> None:
                 f"peak RSS +{extra:6.1f} MiB over the loaded process  "
                 f"stacked state {state_mib(task, k):6.2f} MiB"
             )
+        floor_k = 32 if 32 in rows else max(rows)
+        child = subprocess.run(
+            [sys.executable, __file__, "--floor", task, str(args.epochs), str(floor_k)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        floor = json.loads(child.stdout.strip().splitlines()[-1]) * math.ceil(cells / floor_k)
+        print(
+            f"  matmul-only floor for the {cells} cells in packs of {floor_k}: {floor:6.1f} s "
+            f"(x{rows[args.sizes[0]]['seconds'] / floor:5.1f} over K={args.sizes[0]}; the "
+            "batched products alone, at this CPU's one-thread rate)"
+        )
         if not all(math.isfinite(r["seconds"]) for r in rows.values()):
             raise SystemExit("a timing was not finite")
 
