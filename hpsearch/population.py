@@ -56,8 +56,8 @@ POPULATION_OPTIMIZERS = ("adabound", "adaboundw", "adam", "adamw", "amsbound", "
 # a GPU with a small model; memory is K times one cell's (weights, moments, one batch).
 CPU_POPULATION = 32
 GPU_POPULATION = 128
-# Evaluation chunk: K members' activations of this many examples stay in cache (train()'s
-# `_EVAL_BATCH` rows times K did not: evaluation took twice as long per example).
+# Evaluation chunk: K members' activations of this many examples stay in cache (with train()'s
+# `_EVAL_BATCH` rows, K = 32 evaluation took about 1.5x as long per example on a CPU).
 _EVAL_ROWS = 256
 # Stacked weights + optimizer state above this many floats per pack fall back to smaller packs.
 _MAX_PACK_FLOATS = 64 * 1024 * 1024
@@ -323,8 +323,8 @@ class _StackedAdaBound(_Stacked):
         bounds = bound_schedule(
             self.step_count,
             lr=a["lr"],
-            final_lr=a.pop("final_lr"),
-            gamma=a.pop("gamma"),
+            final_lr=a["final_lr"],
+            gamma=a["gamma"],
             beta1=a["beta1"],
             beta2=a["beta2"],
             initial_lr=a["initial_lr"],
@@ -352,8 +352,6 @@ class _StackedAdaBound(_Stacked):
                 max_exp_avg_sq=state.get("max_exp_avg_sq"),
                 decoupled_weight_decay=self.decoupled,
                 schedule=schedule,
-                final_lr=math.nan,  # only the schedule, given, uses these
-                gamma=math.nan,
                 **c,  # type: ignore[arg-type]
             )
 
@@ -414,7 +412,9 @@ class _Net:
 def _forward(net: _Net, members: _Members, x: Tensor, batched_input: bool) -> Tensor:
     """All members' outputs `[K, B, ...]` for inputs `[K, B, ...]` (or `[B, ...]` shared)."""
     if net.plan is not None:
-        return _forward_mlp(net.plan, members.params, x, batched_input)
+        if not batched_input:  # one batched product per layer beats broadcasting the input
+            x = x.expand(len(members), *x.shape)
+        return _forward_mlp(net.plan, members.params, x)
     base = net.module
 
     def one(params: dict[str, Tensor], buffers: dict[str, Tensor], inputs: Tensor) -> Tensor:
@@ -427,9 +427,10 @@ def _forward(net: _Net, members: _Members, x: Tensor, batched_input: bool) -> Te
 def _mlp_plan(model: nn.Module) -> list[tuple[str, str]] | None:
     """The layers of a Flatten/Linear/ReLU stack (the MLP tasks) as (kind, name), else None.
 
-    Such stacks get a hand-batched forward (one `baddbmm` per layer with the bias fused), about
-    20 % faster on a CPU than `vmap(functional_call)`, which pays module bookkeeping per call and
-    a separate bias pass; anything else goes through vmap.
+    Such stacks get a hand-batched forward (one `baddbmm` per layer with the bias fused) and
+    backward (`_mlp_losses_and_gradients`); `vmap(functional_call)` and autograd pay module
+    bookkeeping per call, a separate bias pass and copies of transposed gradients. Anything
+    else goes through vmap.
     """
     # Only a model whose forward is exactly its modules in registration order qualifies.
     if type(model).forward is not models.MLP.forward:
@@ -450,24 +451,30 @@ def _mlp_plan(model: nn.Module) -> list[tuple[str, str]] | None:
 
 
 def _forward_mlp(
-    plan: list[tuple[str, str]], params: dict[str, Tensor], x: Tensor, batched: bool
+    plan: list[tuple[str, str]],
+    params: dict[str, Tensor],
+    x: Tensor,
+    saved: list[Tensor | None] | None = None,
 ) -> Tensor:
+    """The members' outputs `[K, B, classes]` for their inputs `[K, B, ...]`. With `saved`, each
+    layer appends what its backward needs: a linear its input, a ReLU its output (else None)."""
     h = x
     owned = False  # h is a layer output no backward needs (may be overwritten), not the input
     for kind, name in plan:
+        keep = None
         if kind == "flatten":
-            h = h.flatten(2 if batched else 1)
+            h = h.flatten(2)
         elif kind == "relu":
             h = torch.relu_(h) if owned else torch.relu(h)
             owned = True
+            keep = h
         else:
-            owned = True
+            keep = h
             weight, bias = params[f"{name}.weight"], params[f"{name}.bias"]
-            if batched:
-                h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
-            else:  # one input batch shared by every member (evaluation)
-                h = torch.matmul(h, weight.transpose(1, 2)) + bias.unsqueeze(1)
-                batched = True
+            h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+            owned = True
+        if saved is not None:
+            saved.append(keep)
     return h
 
 
@@ -483,29 +490,15 @@ def _mlp_losses_and_gradients(
     operands where they lie. `tests/test_population.py` holds it to autograd's result through
     the cells trained alone.
     """
-    saved: list[Tensor | None] = []  # a linear's input, a ReLU's output
-    h = x
-    owned = False
-    for kind, name in plan:
-        if kind == "flatten":
-            saved.append(None)
-            h = h.flatten(2)
-        elif kind == "relu":
-            h = torch.relu_(h) if owned else torch.relu(h)
-            owned = True
-            saved.append(h)
-        else:
-            saved.append(h)
-            weight, bias = params[f"{name}.weight"], params[f"{name}.bias"]
-            h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
-            owned = True
+    saved: list[Tensor | None] = []
+    logits = _forward_mlp(plan, params, x, saved)
     target = y.unsqueeze(-1)
-    log_probs = torch.log_softmax(h, -1)
+    log_probs = torch.log_softmax(logits, -1)
     losses = log_probs.gather(-1, target).squeeze(-1).mean(1).neg_()
     # d(mean cross-entropy)/d(logits) = (softmax - one_hot(y)) / B
     grad = log_probs.exp_()
     grad.scatter_add_(-1, target, torch.full_like(target, -1, dtype=grad.dtype))
-    grad.mul_(1.0 / h.shape[1])
+    grad.mul_(1.0 / logits.shape[1])
     first = next(i for i, (kind, _) in enumerate(plan) if kind == "linear")
     for i in range(len(plan) - 1, first - 1, -1):
         kind, name = plan[i]
@@ -548,11 +541,7 @@ def _evaluate(
         y = y_all[start : start + _EVAL_ROWS]
         if data.prepare is not None:
             x = data.prepare(x)
-        if base.plan is not None:  # one batched product per layer beats broadcasting the input
-            logits = _forward_mlp(base.plan, members.params, x.expand(count, *x.shape), True)
-        else:
-            logits = _forward(base, members, x, batched_input=False)
-        logits = logits.float()
+        logits = _forward(base, members, x, batched_input=False).float()
         total += _member_losses(logits, y, "sum")
         correct += (logits.argmax(-1) == y).sum(1)
     n = max(len(y_all), 1)
