@@ -8,14 +8,18 @@ from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch.func import stack_module_state
 
 from hpsearch.errors import UserInputError
 from hpsearch.population import (
+    _mlp_losses_and_gradients,
+    _mlp_plan,
     default_population,
     population_unsupported,
     train_population,
 )
-from hpsearch.tasks import TrialResult, train
+from hpsearch.tasks import TrialResult, models, train
 
 EPOCHS = 2
 SMALL = {"digits-mlp": {"hidden": 32}, "mnist1d-mlp": {"hidden": 32}}
@@ -98,6 +102,23 @@ def test_a_model_without_a_batched_plan_goes_through_vmap_and_matches() -> None:
     for (hyperparameters, seed), result in zip(members, results, strict=True):
         alone = train("mnist1d-cnn", "adam", hyperparameters, seed, options=options, epochs=1)
         assert_same_as_alone(result, alone, 1000, str(hyperparameters))
+
+
+@pytest.mark.parametrize("hidden", [(), (7,), (5, 6, 4)])
+def test_the_written_out_mlp_backward_gives_autograds_gradients(hidden: tuple[int, ...]) -> None:
+    torch.manual_seed(0)
+    nets = [models.MLP(12, hidden, 3) for _ in range(4)]
+    params, _ = stack_module_state(nets)  # type: ignore[arg-type]
+    plan = _mlp_plan(nets[0])
+    assert plan is not None
+    x, y = torch.randn(4, 5, 12), torch.randint(0, 3, (4, 5))
+    losses = _mlp_losses_and_gradients(plan, params, x, y)
+    for k, net in enumerate(nets):
+        loss = F.cross_entropy(net(x[k]), y[k])
+        loss.backward()
+        assert losses[k].item() == pytest.approx(loss.item(), rel=1e-6)
+        for name, p in net.named_parameters():
+            torch.testing.assert_close(params[name].grad[k], p.grad, rtol=1e-5, atol=1e-7)
 
 
 def test_lr_decay_moves_adabound_bounds_as_alone() -> None:
