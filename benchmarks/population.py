@@ -9,6 +9,7 @@ Everything is measured in this one run on this machine; only ratios are meant to
 
     .venv/bin/python benchmarks/population.py                # mnist1d-mlp and digits-mlp
     .venv/bin/python benchmarks/population.py --quick        # fewer epochs, mnist1d-mlp only
+    .venv/bin/python benchmarks/population.py --device cuda  # the in-process part on a GPU
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ def through_run(task: str, epochs: int, sizes: list[int]) -> dict[int, tuple[flo
     return seconds
 
 
-def in_process(task: str, epochs: int, k: int) -> None:
-    """Child: train the 64 cells on one thread in packs of `k`; print seconds and peak RSS."""
+def in_process(task: str, epochs: int, k: int, device: str) -> None:
+    """Child: train the 64 cells on one thread in packs of `k`; print seconds and peak memory
+    (resident set on a CPU, allocated CUDA memory on a GPU)."""
     import torch
 
     from hpsearch.population import train_population
@@ -81,21 +83,31 @@ def in_process(task: str, epochs: int, k: int) -> None:
     from hpsearch.tasks.data import load_digits_arrays, load_mnist1d_arrays
 
     torch.set_num_threads(1)
+    cuda = device.startswith("cuda")
     load_digits_arrays() if task == "digits-mlp" else load_mnist1d_arrays()
-    train_population(task, OPTIMIZER, members()[:2], epochs=1)  # imports and warm-up
-    # Reset the peak-RSS mark (Linux: `5` to clear_refs), so VmHWM is this run's own peak.
-    Path("/proc/self/clear_refs").write_text("5")
-    baseline = _status_kib("VmRSS")
+    train_population(task, OPTIMIZER, members()[:2], epochs=1, device=device)  # warm-up
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        baseline = torch.cuda.memory_allocated() // 1024
+    else:
+        # Reset the peak-RSS mark (Linux: `5` to clear_refs), so VmHWM is this run's own peak.
+        Path("/proc/self/clear_refs").write_text("5")
+        baseline = _status_kib("VmRSS")
     cells = members()
     started = time.perf_counter()
     if k == 1:
         for hyperparameters, seed in cells:
-            train(task, OPTIMIZER, hyperparameters, seed, epochs=epochs)
+            train(task, OPTIMIZER, hyperparameters, seed, epochs=epochs, device=device)
     else:
         for start in range(0, len(cells), k):
-            train_population(task, OPTIMIZER, cells[start : start + k], epochs=epochs)
+            train_population(
+                task, OPTIMIZER, cells[start : start + k], epochs=epochs, device=device
+            )
+    if cuda:
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - started
-    peak = _status_kib("VmHWM")
+    peak = torch.cuda.max_memory_allocated() // 1024 if cuda else _status_kib("VmHWM")
     print(json.dumps({"seconds": seconds, "peak_kib": peak, "baseline_kib": baseline}))
 
 
@@ -169,25 +181,38 @@ def main() -> None:
     parser.add_argument(
         "--parts", nargs="+", choices=["run", "process"], default=["run", "process"]
     )
-    parser.add_argument("--child", nargs=3, metavar=("TASK", "EPOCHS", "K"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--device", default="cpu", help="where the in-process part trains (cpu or cuda)"
+    )
+    parser.add_argument(
+        "--child", nargs=4, metavar=("TASK", "EPOCHS", "K", "DEVICE"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--floor", nargs=3, metavar=("TASK", "EPOCHS", "K"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        in_process(args.child[0], int(args.child[1]), int(args.child[2]))
+        in_process(args.child[0], int(args.child[1]), int(args.child[2]), args.child[3])
         return
     if args.floor:
         print(json.dumps(matmul_floor(args.floor[0], int(args.floor[1]), int(args.floor[2]))))
         return
     if args.quick:
         args.tasks, args.epochs = ["mnist1d-mlp"], 3
+    if args.device != "cpu":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit(f"--device {args.device}: torch sees no CUDA device here")
     cells = len(members())
     print(
         f"{cells} cells of {OPTIMIZER} ({len(LRS)} lr x {len(SEEDS)} seeds), {args.epochs} "
-        "epochs each, CPU only (not measured on a GPU)"
+        f"epochs each; in-process part on {args.device}"
     )
     for task in args.tasks:
         if "run" in args.parts:
-            print(f"\n== {task}: through `hpsearch run` (local Ray, {cells} cells, SQLite)")
+            print(
+                f"\n== {task}: through `hpsearch run` (local Ray, {cells} cells, SQLite; "
+                "on the GPUs Ray finds, one per trial, else the CPUs)"
+            )
             run_seconds = through_run(task, args.epochs, args.run_sizes)
             base = cells / run_seconds[args.run_sizes[0]][0]
             for k, (seconds, training) in run_seconds.items():
@@ -199,25 +224,28 @@ def main() -> None:
         if "process" not in args.parts:
             continue
 
-        print(f"== {task}: in one process, one thread (fresh subprocess per K)")
+        print(f"== {task}: in one process on {args.device}, one thread (fresh subprocess per K)")
         rows = {}
         for k in args.sizes:
             child = subprocess.run(
-                [sys.executable, __file__, "--child", task, str(args.epochs), str(k)],
+                [sys.executable, __file__, "--child", task, str(args.epochs), str(k), args.device],
                 check=True,
                 capture_output=True,
                 text=True,
             )
             rows[k] = json.loads(child.stdout.strip().splitlines()[-1])
         base = cells / rows[args.sizes[0]]["seconds"]
+        memory = "RSS" if args.device == "cpu" else "CUDA memory"
         for k, row in rows.items():
             rate = cells / row["seconds"]
             extra = (row["peak_kib"] - row["baseline_kib"]) / 1024
             print(
                 f"  K={k:<3} {row['seconds']:7.1f} s  {rate:6.2f} cells/s  x{rate / base:5.1f}  "
-                f"peak RSS +{extra:6.1f} MiB over the loaded process  "
+                f"peak {memory} +{extra:6.1f} MiB over the loaded process  "
                 f"stacked state {state_mib(task, k):6.2f} MiB"
             )
+        if args.device != "cpu":  # the floor below is this CPU's one-thread rate
+            continue
         floor_k = 32 if 32 in rows else max(rows)
         child = subprocess.run(
             [sys.executable, __file__, "--floor", task, str(args.epochs), str(floor_k)],
