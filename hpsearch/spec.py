@@ -155,13 +155,47 @@ def _format_location(loc: Sequence[int | str]) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
 
-def _validation_message(path: Path, error: ValidationError) -> str:
+def _validation_message(path: Path, error: ValidationError, data: Mapping[str, Any]) -> str:
+    """One line per problem. A search-space value that fits none of its forms gets one line
+    saying what the forms are, not one line per form pydantic tried; a range (a table) gets the
+    range's own complaints."""
     lines = [f"{path}: the study spec is not valid:"]
+    collapsed: set[tuple[int | str, ...]] = set()
     for item in error.errors():
-        loc = [p for p in item["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)]
+        loc = [p for p in item["loc"] if not _is_union_tag(p)]
+        if len(loc) >= 3 and loc[0] == "optimizers":
+            where = tuple(loc[:3])
+            value = _lookup(data, where)
+            if not isinstance(value, dict):  # one line, whatever forms pydantic tried
+                if where not in collapsed:
+                    collapsed.add(where)
+                    lines.append(
+                        f"  • {_format_location(where)}: expected {_SPACE_FORMS}; got {value!r}"
+                    )
+                continue
+            if not any("Distribution" in str(part) for part in item["loc"]):
+                continue  # a table is meant as a range: the scalar and list forms' errors are noise
         got = f" (got {item['input']!r})" if "input" in item and item["type"] != "missing" else ""
         lines.append(f"  • {_format_location(loc)}: {item['msg']}{got}")
     return "\n".join(lines)
+
+
+_SPACE_FORMS = (
+    "a number or true/false (fixed), a list of them (a grid), "
+    "or a range table `{ low = ..., high = ..., log = true }`"
+)
+
+
+def _lookup(data: Any, where: Sequence[int | str]) -> Any:
+    for part in where:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(part)
+    return data
+
+
+def _is_union_tag(part: int | str) -> bool:
+    return isinstance(part, str) and (part in _UNION_TAGS or part.startswith("function-after["))
 
 
 # pydantic names union members in error locations (`list[...]`, `Distribution`); users don't.
@@ -222,7 +256,7 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> StudySpec:
     try:
         spec = StudySpec.model_validate(data)
     except ValidationError as error:
-        raise UserInputError(_validation_message(path, error)) from None
+        raise UserInputError(_validation_message(path, error, data)) from None
     if not spec.name:
         spec.name = path.stem
     try:

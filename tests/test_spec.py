@@ -115,6 +115,18 @@ def test_bad_specs_name_the_file_and_field(
         assert word in message
 
 
+def test_a_bad_search_value_gets_one_line_saying_what_is_expected(tmp_path: Path) -> None:
+    path = write(tmp_path, adam='lr = ["a", 0.1]\nbeta1 = { low = 0.9, high = 0.5 }')
+    with pytest.raises(UserInputError) as caught:
+        load_spec(path)
+    lines = str(caught.value).splitlines()[1:]
+    lr = [line for line in lines if "optimizers.adam.lr" in line]
+    assert len(lr) == 1 and "expected a number" in lr[0] and "['a', 0.1]" in lr[0]
+    beta1 = [line for line in lines if "optimizers.adam.beta1" in line]
+    assert len(beta1) == 1 and "must not exceed" in beta1[0]  # the range's own complaint
+    assert not any("valid boolean" in line for line in lines)
+
+
 def test_unknown_task_and_option(tmp_path: Path) -> None:
     text = BASE.format(adam="lr = [0.1]", run_extra="")
     with pytest.raises(UserInputError, match=r"task.name.*Unknown task `digitz-mlp`"):
