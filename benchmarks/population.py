@@ -121,10 +121,11 @@ def _status_kib(field: str) -> int:
 def matmul_floor(task: str, epochs: int, k: int) -> float:
     """Child: seconds a pack of `k` would take if a step cost only its batched matrix products.
 
-    One step of a K-member MLP is 3 forward `baddbmm`s, 3 weight-gradient and 2 input-gradient
-    `bmm`s; they are timed alone on random data of the task's shapes (one thread, hot caches)
-    and multiplied by the pack's steps. No evaluation, optimizer, data or recording: a bound on
-    what any population code could reach on this CPU, not a prediction.
+    A step of a K-member MLP is, per linear layer, a forward `baddbmm` and a weight-gradient
+    `bmm`, plus an input-gradient `bmm` for all but the first; they are timed alone on random
+    data of the task's shapes (one thread, hot caches) and multiplied by the pack's steps. No
+    evaluation, optimizer, data or recording: a bound for this formulation of the step on this
+    CPU, not a prediction.
     """
     import torch
 
