@@ -41,8 +41,10 @@ from hpsearch.tasks.registry import build_workload, get_task_info, resolve_optio
 from hpsearch.tasks.train import (
     _INITIAL_TRAIN_EXAMPLES,
     CHANCE_MARGIN,
+    _CallbackError,
     _loss_divergence,
     resolve_device,
+    training_scope,
 )
 from hpsearch.tasks.workload import Classification
 
@@ -61,12 +63,6 @@ GPU_POPULATION = 128
 _EVAL_ROWS = 256
 # Stacked weights + optimizer state above this many floats per pack fall back to smaller packs.
 _MAX_PACK_FLOATS = 64 * 1024 * 1024
-
-
-class _CallbackError(Exception):
-    def __init__(self, original: BaseException) -> None:
-        super().__init__(str(original))
-        self.original = original
 
 
 # --- which cells may share a pack ----------------------------------------------------------------
@@ -584,11 +580,8 @@ def train_population(
 
     results = [TrialResult(outcome="completed", device=str(torch_device)) for _ in members]
     started = time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(resolved["threads"])
-    cuda = [torch_device.index or 0] if torch_device.type == "cuda" else []
     try:
-        with torch.random.fork_rng(devices=cuda):
+        with training_scope(torch_device, resolved["threads"]):
             models = []
             for _, seed in members:  # each member's weights exactly as train() draws them
                 torch.manual_seed(seed)
@@ -611,7 +604,6 @@ def train_population(
             if result.outcome == "completed" and result.error is None:
                 result.outcome, result.error = "error", message
     finally:
-        torch.set_num_threads(threads)
         share = (time.perf_counter() - started) / len(members)
         for result in results:
             result.wall_seconds = share

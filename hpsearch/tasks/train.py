@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import torch
@@ -62,12 +62,8 @@ def train(
 
     result = TrialResult(outcome="completed", device=str(torch_device))
     started = time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(resolved["threads"])
-    cuda = [torch_device.index or 0] if torch_device.type == "cuda" else []
     try:
-        # fork_rng: seeding must not leak into (or depend on) the caller's global RNG state.
-        with torch.random.fork_rng(devices=cuda):
+        with training_scope(torch_device, resolved["threads"]):
             torch.manual_seed(seed)
             model = workload.make_model().to(torch_device)
             _run(
@@ -88,11 +84,28 @@ def train(
         result.outcome = "error"
         result.error = f"{type(failure).__name__}: {failure}"
     finally:
-        torch.set_num_threads(threads)
-        if cuda:  # hand an out-of-memory trial's cached blocks back before the next trial
-            torch.cuda.empty_cache()
         result.wall_seconds = time.perf_counter() - started
     return result
+
+
+@contextmanager
+def training_scope(device: torch.device, threads: int) -> Iterator[None]:
+    """Train with `threads` CPU threads and a forked RNG (the CPU's, and the device's on CUDA).
+
+    Seeding inside must not leak into, or depend on, the caller's global RNG state; the thread
+    count is restored after; on CUDA the cached blocks are handed back, so an out-of-memory run
+    does not starve the next one in the same worker.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=cuda):
+            yield
+    finally:
+        torch.set_num_threads(previous)
+        if cuda:
+            torch.cuda.empty_cache()
 
 
 def resolve_device(device: str) -> torch.device:
