@@ -133,6 +133,8 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)  # why this result, rule by rule
     safe_range: tuple[float, float] | None = None  # V1: longest run of passing grid values
     blocking: list[str] = field(default_factory=list)  # cells that block a decision / fail
+    decided_by: str = ""  # key of `numbers` whose interval decided the result (the headline)
+    guarantee: str = ""  # one line: how often a decisive verdict of this kind may err
 
 
 @dataclass
