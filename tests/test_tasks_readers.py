@@ -235,8 +235,34 @@ def test_malformed_cifar_batches_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"0\.\.9"):
         read_cifar_batch(path, "labels", 10)
     path.write_bytes(b"\x80\x02}q\x00(")  # truncated
-    with pytest.raises(DataError, match="data_batch_2"):
+    with pytest.raises(DataError, match=r"data_batch_2.*truncated"):
         read_cifar_batch(path, "labels", 10)
+
+
+def test_a_truncated_cifar_batch_says_truncated_not_unsafe(tmp_path: Path) -> None:
+    _write_cifar10(tmp_path)
+    path = tmp_path / "data_batch_2"
+    whole = path.read_bytes()
+    for cut in (len(whole) // 2, len(whole) - 1, 3):
+        path.write_bytes(whole[:cut])
+        with pytest.raises(DataError) as caught:
+            read_cifar_batch(path, "labels", 10)
+        message = str(caught.value)
+        assert "truncated" in message and "not a safe" not in message, message
+        assert "cifar-10-python" in message
+
+
+def test_an_idx_header_past_int64_is_a_size_error(tmp_path: Path) -> None:
+    path = tmp_path / "huge-idx3-ubyte"
+    big = 2**32 - 1
+    path.write_bytes(bytes([0, 0, 0x08, 3]) + struct.pack(">3I", big, big, 1) + b"\x00" * 8)
+    with pytest.raises(DataError) as caught:
+        read_idx(path)
+    assert f"({big * big} bytes of data)" in str(caught.value)
+    # 2**31 * 2**31 * 4 wraps to 0 in int64: an empty body must not pass as that shape.
+    path.write_bytes(bytes([0, 0, 0x08, 3]) + struct.pack(">3I", 2**31, 2**31, 4))
+    with pytest.raises(DataError, match="bytes of data"):
+        read_idx(path)
 
 
 def test_crop_and_flip_keep_shape_and_follow_the_seed() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
 import pickle
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,8 @@ def read_idx(path: Path) -> np.ndarray:
         raise DataError(f"{path}: truncated idx header.")
     shape = tuple(int(s) for s in np.frombuffer(raw[4:header], dtype=">u4"))
     dtype = np.dtype(_IDX_TYPES[raw[2]])
-    size = int(np.prod(shape)) * dtype.itemsize
+    # Python integers: sizes up to 2**32 - 1 per dimension overflow numpy's int64 product.
+    size = math.prod(shape) * dtype.itemsize
     if len(raw) - header != size:
         raise DataError(
             f"{path}: idx header promises shape {shape} ({size} bytes of data) but the file "
@@ -175,13 +177,17 @@ _SAFE_GLOBALS = {
 }
 
 
+class _RefusedGlobal(pickle.UnpicklingError):
+    """A pickle naming something other than numpy's array builders (possibly hostile)."""
+
+
 class _ArrayUnpickler(pickle.Unpickler):
     """Builds dicts, lists, numbers, strings and numpy arrays; refuses every other global."""
 
     def find_class(self, module: str, name: str) -> Any:
         target = _SAFE_GLOBALS.get((module, name))
         if target is None:
-            raise pickle.UnpicklingError(f"refused to load `{module}.{name}`")
+            raise _RefusedGlobal(f"refused to load `{module}.{name}`")
         import importlib
 
         return getattr(importlib.import_module(target[0]), target[1])
@@ -193,10 +199,18 @@ def read_cifar_batch(path: Path, label_key: str, classes: int) -> tuple[np.ndarr
         with path.open("rb") as stream:
             # encoding="bytes": the official files are Python 2 pickles of str keys and buffers.
             batch = _ArrayUnpickler(stream, encoding="bytes").load()
-    except pickle.UnpicklingError as error:
+    except _RefusedGlobal as error:
         raise DataError(f"{path}: not a safe CIFAR batch ({error}).") from None
+    except EOFError:
+        raise DataError(
+            f"{path}: the CIFAR batch is truncated (the file ends mid-pickle); download and "
+            f"extract it again from {_cifar_source(path)}."
+        ) from None
     except Exception as error:  # a damaged pickle can fail in many ways
-        raise DataError(f"{path}: not a CIFAR python batch ({error!r}).") from None
+        raise DataError(
+            f"{path}: truncated or corrupt CIFAR batch ({error}); download and extract it again "
+            f"from {_cifar_source(path)}."
+        ) from None
     if not isinstance(batch, dict):
         raise DataError(f"{path}: expected a pickled dict, got {type(batch).__name__}.")
     batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
@@ -222,6 +236,10 @@ def read_cifar_batch(path: Path, label_key: str, classes: int) -> tuple[np.ndarr
             f"{path}: `{label_key}` must hold {len(images)} integers in 0..{classes - 1}."
         )
     return images.reshape(-1, 3, 32, 32), labels.astype(np.int64)
+
+
+def _cifar_source(path: Path) -> str:
+    return CIFAR100_SOURCE if path.name in CIFAR100_FILES else CIFAR10_SOURCE
 
 
 def load_cifar(
