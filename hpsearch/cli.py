@@ -107,6 +107,16 @@ def catalog(
 
 # --- study verbs: validate, run, list, status (spec / storage / scheduling) ---------------------
 
+_MaxCellsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-cells",
+        envvar="HPSEARCH_MAX_CELLS",
+        show_default="100000",
+        help="Refuse a study with more cells than this (a guard against a mistyped grid).",
+    ),
+]
+
 _StorageOption = Annotated[
     str | None,
     typer.Option(
@@ -124,12 +134,13 @@ def validate(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override a spec key: `task.epochs=3`.")
     ] = None,
+    max_cells: _MaxCellsOption = None,
 ) -> None:
     """Check study files without running them; print each one's number of cells."""
     from hpsearch.spec import expand_cells, load_spec
 
     for path in specs:
-        spec = load_spec(path, set_ or [])
+        spec = load_spec(path, set_ or [], max_cells=max_cells)
         cells = expand_cells(spec)
         per = ", ".join(
             f"{opt} {sum(c.optimizer == opt for c in cells)}" for opt in spec.optimizers
@@ -178,6 +189,7 @@ def run(
             help="Directory of a real-data task's files (same as `--set task.data_dir=...`).",
         ),
     ] = None,
+    max_cells: _MaxCellsOption = None,
 ) -> None:
     """Run every unfinished cell of a study; exit 0 when all finished (diverged counts), 1 when
     some failed."""
@@ -199,6 +211,7 @@ def run(
         dry_run=dry_run,
         force=force,
         population=population,
+        max_cells=max_cells,
     )
     if not dry_run and report.exit_code:
         raise typer.Exit(report.exit_code)

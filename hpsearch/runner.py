@@ -157,6 +157,7 @@ def run_study(
     err: TextIO | None = None,
     faults: Mapping[str, str] | None = None,
     population: int | None = None,
+    max_cells: int | None = None,
 ) -> RunReport:
     """Run every unfinished cell of a spec and return what happened (see `RunReport`).
 
@@ -165,7 +166,7 @@ def run_study(
     """
     out = out or sys.stdout
     err = err or sys.stderr
-    spec = load_spec(spec_path, overrides)
+    spec = load_spec(spec_path, overrides, max_cells=max_cells)
     url = resolve_storage_url(storage)
     _check_options(max_concurrent, gpus_per_trial, url)
     if population is not None and population < 1:

@@ -12,15 +12,18 @@ drivers.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import itertools
 import json
 import math
+import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -28,6 +31,11 @@ from hpsearch.claims import ClaimsSpec
 from hpsearch.errors import HpsearchError, UserInputError
 
 Scalar = bool | int | float
+
+SEED_LIMIT = 2**32  # torch, numpy and Python RNGs reduce seeds modulo 2**32: 0 and 2**32 are twins
+DEFAULT_MAX_CELLS = 100_000
+MAX_CELLS_ENV = "HPSEARCH_MAX_CELLS"
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 class Distribution(BaseModel):
@@ -63,7 +71,10 @@ class RunSpec(BaseModel):
     """`[run]`: seeds (paired design), the selection metric and how configs are chosen."""
 
     model_config = ConfigDict(extra="forbid")
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    # Strict: TOML `true` is not seed 1. Range and repeats are checked in `load_spec`.
+    seeds: list[Annotated[int, Field(strict=True)]] = Field(
+        default_factory=lambda: [0], min_length=1
+    )
     metric: str | None = None  # default: the task's default metric
     sampler: Literal["grid", "sobol", "random"] = "grid"
     samples: int | None = Field(default=None, gt=0)
@@ -76,7 +87,7 @@ class StudySpec(BaseModel):
     """A whole study file, validated."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]*$")
+    name: str = ""  # checked by `check_study_name`, whatever its source
     description: str = ""
     task: TaskSpec
     run: RunSpec = Field(default_factory=RunSpec)
@@ -238,8 +249,14 @@ def _apply_override(data: dict[str, Any], parts: list[str], value: Any) -> None:
     target[parts[-1]] = value
 
 
-def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> StudySpec:
-    """Read, override (`--set key=value`) and validate a study file; all errors are user errors."""
+def load_spec(
+    path: str | Path, overrides: Sequence[str] = (), *, max_cells: int | None = None
+) -> StudySpec:
+    """Read, override (`--set key=value`) and validate a study file; all errors are user errors.
+
+    `max_cells` (default `$HPSEARCH_MAX_CELLS`, else `DEFAULT_MAX_CELLS`) bounds the study's
+    size, counted without expanding a single cell.
+    """
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -252,18 +269,91 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> StudySpec:
     for text in overrides:
         parts, value = parse_override(text)
         _apply_override(data, parts, value)
-    data.setdefault("name", path.stem)
     try:
         spec = StudySpec.model_validate(data)
     except ValidationError as error:
         raise UserInputError(_validation_message(path, error, data)) from None
-    if not spec.name:
+    named = bool(spec.name)
+    if not named:
         spec.name = path.stem
     try:
         _check_against_registries(spec)
+        check_study_name(
+            spec.name,
+            spec.optimizers,
+            source="`name`" if named else "the file name (the spec sets no `name`)",
+        )
+        check_cell_count(spec, max_cells)
     except HpsearchError as error:
         raise UserInputError(f"{path}: {error}") from None
     return spec
+
+
+def check_study_name(name: str, optimizers: Sequence[str] | Mapping[str, Any], source: str) -> None:
+    """Refuse a study name storage, a report or a spreadsheet could trip on: letters, digits,
+    `.`, `_`, `-`, starting with a letter or digit, short enough that `NAME.OPTIMIZER` fits the
+    storage's name columns (`hpsearch.storage.STUDY_NAME_LENGTH`)."""
+    from hpsearch.storage import STUDY_NAME_LENGTH
+
+    longest = max((len(o) for o in optimizers), default=0)
+    limit = STUDY_NAME_LENGTH - 1 - longest
+    if not NAME_PATTERN.fullmatch(name):
+        raise UserInputError(
+            f"name: {name!r} (from {source}) is not a valid study name; use letters, digits, "
+            f'`.`, `_` and `-`, starting with a letter or digit (set `name = "..."` in the spec).'
+        )
+    if len(name) > limit:
+        raise UserInputError(
+            f"name: the study name (from {source}) has {len(name)} characters; at most {limit} "
+            f"fit the storage (`NAME.OPTIMIZER` in {STUDY_NAME_LENGTH} characters). Set a shorter "
+            f'`name = "..."` in the spec.'
+        )
+
+
+def count_cells(spec: StudySpec) -> dict[str, int]:
+    """Cells per optimizer, computed from the grid sizes and seeds without expanding anything
+    (sampled studies: an upper bound, as repeated draws are merged)."""
+    counts: dict[str, int] = {}
+    for opt_name, space in spec.optimizers.items():
+        searched = [v for v in space.values() if isinstance(v, list | Distribution)]
+        if spec.run.sampler == "grid":
+            configs = math.prod(len(v) for v in searched if isinstance(v, list))
+        else:
+            configs = (spec.run.samples or 1) if searched else 1
+        counts[opt_name] = configs * len(spec.run.seeds)
+    return counts
+
+
+def max_cells_limit(max_cells: int | None = None) -> int:
+    """`max_cells`, else `$HPSEARCH_MAX_CELLS`, else `DEFAULT_MAX_CELLS`."""
+    if max_cells is not None:
+        if max_cells < 1:
+            raise UserInputError(f"`--max-cells` must be at least 1, got {max_cells}.")
+        return max_cells
+    raw = os.environ.get(MAX_CELLS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_CELLS
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UserInputError(f"${MAX_CELLS_ENV}: expected a whole number of cells, got {raw!r}.")
+    return value
+
+
+def check_cell_count(spec: StudySpec, max_cells: int | None = None) -> None:
+    """Refuse a study past the cell limit before anything is expanded, trained or stored."""
+    limit = max_cells_limit(max_cells)
+    counts = count_cells(spec)
+    total = sum(counts.values())
+    if total > limit:
+        per = ", ".join(f"{opt} {n:,}" for opt, n in counts.items())
+        raise UserInputError(
+            f"the study has {total:,} cells ({per}), more than the limit of {limit:,}. Check the "
+            f"grids, `run.seeds` and `run.samples`; to run it deliberately, pass "
+            f"`--max-cells {total}` (or set ${MAX_CELLS_ENV})."
+        )
 
 
 def _check_against_registries(spec: StudySpec) -> None:
@@ -287,8 +377,18 @@ def _check_against_registries(spec: StudySpec) -> None:
             f"run.metric: `{spec.run.metric}` is not a metric of `{task.name}`; expected one of "
             f"{', '.join(task.metrics)}."
         )
+    for i, seed in enumerate(spec.run.seeds):
+        if not 0 <= seed < SEED_LIMIT:
+            raise UserInputError(
+                f"run.seeds[{i}]: {seed} is outside [0, 2**32 - 1]; the random number generators "
+                f"reduce seeds modulo 2**32, so larger or negative seeds would repeat others."
+            )
     if len(set(spec.run.seeds)) != len(spec.run.seeds):
-        raise UserInputError(f"run.seeds: seeds repeat in {spec.run.seeds}.")
+        repeated = sorted(s for s, n in collections.Counter(spec.run.seeds).items() if n > 1)
+        raise UserInputError(
+            f"run.seeds: seeds repeat in {spec.run.seeds} ({', '.join(map(str, repeated))}); "
+            f"each seed must be distinct, or the paired bootstrap counts a run twice."
+        )
     if spec.run.sampler != "grid" and spec.run.samples is None:
         raise UserInputError(
             f"run.samples: sampler `{spec.run.sampler}` needs `samples` (configs per optimizer)."

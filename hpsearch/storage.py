@@ -248,6 +248,14 @@ _claims = sa.Table(
 )
 
 
+# The longest Optuna study name (`NAME.OPTIMIZER`) both tables keep: spec names are checked
+# against it before anything is written (`hpsearch.spec.check_study_name`).
+STUDY_NAME_LENGTH: int = min(
+    _claims.c.study.type.length or 255,
+    models.StudyModel.__table__.c.study_name.type.length or 512,
+)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hpsearch.spec import load_spec
+from hpsearch.spec import expand_cells, load_spec
 from hpsearch.storage import close_storages
 
 SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.toml"
@@ -115,3 +115,83 @@ def test_bad_data_dir_exits_2_before_anything_is_written(
     assert not db.exists()
     message = capsys.readouterr().err
     assert "data_dir" in message and "t10k-labels-idx1-ubyte" in message
+
+
+# --- hardening: names, seeds and size refused by the CLI, before anything is written ------------
+
+TINY = '[task]\nname = "digits-mlp"\nepochs = 1\n[optimizers.adam]\nlr = [0.1]\n'
+
+
+@pytest.mark.parametrize(
+    "stem", ['"><img src=x onerror=alert(1)>', "=HYPERLINK(1)", "stem with space"]
+)
+def test_a_study_named_after_a_bad_file_name_exits_2_and_writes_nothing(
+    stem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / f"{stem}.toml"
+    spec.write_text(TINY)
+    db = tmp_path / "fresh.db"
+    assert cli("run", str(spec), "--storage", f"sqlite:///{db}", cwd=tmp_path) == 2
+    assert cli("validate", str(spec), cwd=tmp_path) == 2
+    assert not db.exists()
+    assert "not a valid study name" in capsys.readouterr().err
+
+
+@pytest.mark.postgres
+def test_a_too_long_name_exits_2_on_postgresql_and_the_longest_name_fits(
+    tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The limit comes from the storage's columns: the longest valid name is stored and claimed
+    on PostgreSQL; one character more is refused before anything is written."""
+    import sqlalchemy as sa
+
+    from hpsearch.runner import group_info
+    from hpsearch.storage import STUDY_NAME_LENGTH, CellClaims, prepare_group
+
+    spec = tmp_path / "s.toml"
+    longest = "n" * (STUDY_NAME_LENGTH - 1 - len("adam"))
+    for name in (longest + "n", "n" * 5000):
+        spec.write_text(f'name = "{name}"\n' + TINY)
+        assert cli("run", str(spec), "--storage", postgres_url, "--dry-run", cwd=tmp_path) == 2
+        assert cli("run", str(spec), "--storage", postgres_url, cwd=tmp_path) == 2
+        assert f"{len(name)} characters" in capsys.readouterr().err
+    with sa.create_engine(postgres_url).connect() as conn:
+        assert not sa.inspect(conn).get_table_names()
+    spec.write_text(f'name = "{longest}"\n' + TINY)
+    loaded = load_spec(spec)
+    ids = prepare_group(postgres_url, group_info(loaded))
+    cell = expand_cells(loaded)[0]
+    assert CellClaims(postgres_url).claim(loaded.study_name("adam"), cell.key)
+    assert list(ids) == ["adam"]
+
+
+def test_a_huge_study_exits_2_fast_with_the_count_and_the_way_past(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    spec = tmp_path / "huge.toml"
+    grid = ", ".join(str(i) for i in range(1, 1001))
+    spec.write_text(
+        TINY.replace("lr = [0.1]", f"lr = [{grid}]\nbeta1 = [0.0, 0.5]")
+        + "[run]\nseeds = ["
+        + ", ".join(map(str, range(5000)))
+        + "]\n"
+    )
+    started = time.perf_counter()
+    assert cli("validate", str(spec), cwd=tmp_path) == 2
+    assert cli("run", str(spec), "--dry-run", cwd=tmp_path) == 2
+    assert time.perf_counter() - started < 10
+    err = capsys.readouterr().err
+    assert "10,000,000 cells" in err and "--max-cells 10000000" in err
+    assert not (tmp_path / "hpsearch.db").exists()
+    small = ["--set", "run.seeds=[0, 1]", "--set", "optimizers.adam.beta1=0.9"]
+    assert cli("validate", str(spec), *small, "--max-cells", "999", cwd=tmp_path) == 2
+    assert cli("validate", str(spec), *small, "--max-cells", "2000", cwd=tmp_path) == 0
+
+
+def test_seeds_out_of_range_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "s.toml"
+    spec.write_text(TINY + "[run]\nseeds = [0, 4294967296]\n")
+    assert cli("validate", str(spec), cwd=tmp_path) == 2
+    assert "run.seeds[1]" in capsys.readouterr().err

@@ -163,3 +163,83 @@ def test_data_dir_is_not_part_of_the_study_identity() -> None:
     longer = load_spec(path, ['task.data_dir="/data/a"', "task.epochs=5"])
     assert here.spec_hash() == there.spec_hash()
     assert here.spec_hash() != longer.spec_hash()
+
+
+# --- hardening: names, seeds, size --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "stem", ['"><img src=x onerror=alert(1)>', "=HYPERLINK(1)", "stem with space", "-flag", ".dot"]
+)
+def test_a_file_stem_that_is_no_valid_name_is_refused(tmp_path: Path, stem: str) -> None:
+    path = tmp_path / f"{stem}.toml"
+    path.write_text(BASE.format(adam="lr = [0.1]", run_extra="").replace('name = "t"\n', ""))
+    with pytest.raises(UserInputError) as caught:
+        load_spec(path)
+    message = str(caught.value)
+    assert "name" in message and "file name" in message and "letters, digits" in message
+    # An explicit empty name falls back to the stem, which is checked the same way.
+    path.write_text(BASE.format(adam="lr = [0.1]", run_extra="").replace('"t"', '""'))
+    with pytest.raises(UserInputError, match="file name"):
+        load_spec(path)
+
+
+@pytest.mark.parametrize("name", ["a b", "x<y", "=1+1", "ünï", "a/b"])
+def test_a_bad_name_from_the_spec_or_set_is_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(UserInputError, match="not a valid study name"):
+        load_spec(write(tmp_path), [f'name="{name}"'])
+
+
+def test_a_name_too_long_for_the_storage_is_refused_and_the_longest_fits(tmp_path: Path) -> None:
+    from hpsearch.storage import STUDY_NAME_LENGTH
+
+    limit = STUDY_NAME_LENGTH - 1 - len("adam")
+    assert load_spec(write(tmp_path), [f'name="{"n" * limit}"']).name == "n" * limit
+    for length in (limit + 1, 300, 5000):
+        with pytest.raises(UserInputError) as caught:
+            load_spec(write(tmp_path), [f'name="{"n" * length}"'])
+        assert f"{length} characters" in str(caught.value) and f"at most {limit}" in str(
+            caught.value
+        )
+
+
+@pytest.mark.parametrize("seeds", ["[0, 4294967296]", "[-1]", "[2, 2]", "[true]"])
+def test_seeds_must_be_distinct_and_below_2_to_the_32(tmp_path: Path, seeds: str) -> None:
+    with pytest.raises(UserInputError, match=r"run\.seeds"):
+        load_spec(write(tmp_path), [f"run.seeds={seeds}"])
+
+
+def test_the_largest_seed_is_accepted(tmp_path: Path) -> None:
+    assert load_spec(write(tmp_path), ["run.seeds=[0, 4294967295]"]).run.seeds == [0, 2**32 - 1]
+
+
+def test_a_huge_grid_is_counted_not_expanded_and_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    grid = ", ".join(f"{10.0 ** -(i / 10):.6g}" for i in range(1, 101))
+    adam = f"lr = [{grid}]\nbeta1 = [{', '.join(f'0.{i:02d}' for i in range(100))}]"
+    path = write(tmp_path, adam=adam, run_extra="")
+    overrides = ["run.seeds=[" + ", ".join(map(str, range(1000))) + "]"]  # 10**7 cells
+    started = time.perf_counter()
+    with pytest.raises(UserInputError) as caught:
+        load_spec(path, overrides)
+    assert time.perf_counter() - started < 5
+    message = str(caught.value)
+    assert "10,000,000 cells" in message and "limit of 100,000" in message
+    assert "--max-cells 10000000" in message and "HPSEARCH_MAX_CELLS" in message
+    (tmp_path / "sobol").mkdir()
+    sobol = write(tmp_path / "sobol", adam="lr = { low = 1e-4, high = 1.0, log = true }")
+    huge = ['run.sampler="sobol"', "run.samples=100000000"]
+    with pytest.raises(UserInputError, match="200,000,000 cells"):
+        load_spec(sobol, huge)
+    # Past the limit deliberately: an option, or the environment variable.
+    assert load_spec(path, ["run.seeds=[0]"], max_cells=10_000).run.seeds == [0]
+    with pytest.raises(UserInputError, match="limit of 9,999"):
+        load_spec(path, ["run.seeds=[0]"], max_cells=9_999)
+    monkeypatch.setenv("HPSEARCH_MAX_CELLS", "10000")
+    assert load_spec(path, ["run.seeds=[0]"]).run.seeds == [0]
+    monkeypatch.setenv("HPSEARCH_MAX_CELLS", "lots")
+    with pytest.raises(UserInputError, match="HPSEARCH_MAX_CELLS"):
+        load_spec(path, ["run.seeds=[0]"])
