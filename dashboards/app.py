@@ -151,7 +151,7 @@ def create_app(
     `hpsearch.analysis.analyze`); `refresh_seconds` fixes the polling period (default: 5 s while
     trials run, 30 s otherwise).
     """
-    from hpsearch.storage import list_study_groups, load_study_data
+    from hpsearch.storage import list_study_groups, load_study_data, storage_failure
 
     analyze = analyzer or analyze_study
     pages = _Cache()
@@ -183,7 +183,7 @@ def create_app(
         except HpsearchError as error:
             return [], str(error)
         except Exception as error:  # a driver error from a URL we could not catch earlier
-            return [], f"Cannot read the storage `{storage}`: {error}"
+            return [], str(storage_failure(storage, error))  # no password, no SQL
 
     def layout() -> html.Div:
         found, error = groups()

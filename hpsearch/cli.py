@@ -70,6 +70,15 @@ def main() -> None:
             raise
         show()
         sys.exit(getattr(error, "exit_code", 2))
+    except Exception as error:
+        # A database driver's error that no verb turned into a StorageError: still exit 3 with
+        # one line, never SQL text, a traceback or a password.
+        if _debug or not type(error).__module__.startswith(("sqlalchemy", "psycopg", "sqlite3")):
+            raise
+        from hpsearch.storage import storage_reason
+
+        typer.echo(f"Error: Cannot open or reach the storage: {storage_reason(error)}", err=True)
+        sys.exit(3)
     sys.exit(result if isinstance(result, int) else 0)
 
 
@@ -379,22 +388,18 @@ def dashboard(
 
     from dashboards.app import create_app
     from dashboards.study import check_storage_url
-    from hpsearch.errors import StorageError, UserInputError
-    from hpsearch.storage import list_study_groups, resolve_storage_url
+    from hpsearch.errors import UserInputError
+    from hpsearch.storage import list_study_groups, redact_url, resolve_storage_url, storage_errors
 
     url = resolve_storage_url(storage)
     check_storage_url(url)
-    try:
+    with storage_errors(url):
         groups = list_study_groups(url)
-    except HpsearchError:
-        raise
-    except Exception as error:  # a driver's own error: say which URL, not a traceback
-        raise StorageError(f"Cannot open the storage `{url}`: {error}") from error
     if not 0 < port < 65536:
         raise UserInputError(f"`--port` must be between 1 and 65535, got {port}.")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     typer.echo(
-        f"hpsearch dashboard: http://{host}:{port}/ ({len(groups)} studies in {url}); "
+        f"hpsearch dashboard: http://{host}:{port}/ ({len(groups)} studies in {redact_url(url)}); "
         "Ctrl+C stops it.",
         err=True,
     )

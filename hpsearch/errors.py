@@ -1,7 +1,8 @@
 """The errors hpsearch shows to users.
 
 Every user-facing failure is one of these, so the CLI can print a clear message and pick the exit
-code (2 for bad input, 1 for a failed run) without a traceback unless `--debug` is given.
+code (2 for bad input, 1 for a failed run, 3 for a storage that cannot be opened or reached)
+without a traceback unless `--debug` is given.
 """
 
 from __future__ import annotations
@@ -42,5 +43,12 @@ class DataError(UserInputError):
     """A data directory or file that is missing or malformed."""
 
 
+class UnknownStudyError(UserInputError):
+    """A study name that is not in the storage: exit code 2, like any bad input."""
+
+
 class StorageError(HpsearchError):
-    """A storage URL that cannot be opened or a study that cannot be read."""
+    """A storage that cannot be opened or reached: exit code 3, whatever the verb, so scripts
+    can tell "try again later" from "bad input" and "failed run"."""
+
+    exit_code = 3

@@ -28,6 +28,7 @@ from hpsearch.storage import (
     finished_cells,
     load_study_data,
     prepare_group,
+    redact_url,
     resolve_storage_url,
 )
 from hpsearch.tasks import get_task_info, metric_direction
@@ -138,8 +139,8 @@ def _check_options(max_concurrent: int | None, gpus_per_trial: float | None, url
         raise UserInputError(f"`--gpus-per-trial` must be 0 or more, got {gpus_per_trial}.")
     if "://" not in url:
         raise UserInputError(
-            f"`--storage {url}` is not a database URL; expected e.g. `sqlite:///hpsearch.db` or "
-            f"`postgresql+psycopg://user@host/db`."
+            f"`--storage {redact_url(url)}` is not a database URL; expected e.g. "
+            "`sqlite:///hpsearch.db` or `postgresql+psycopg://user@host/db`."
         )
 
 
@@ -173,16 +174,17 @@ def run_study(
         raise UserInputError(f"`--population` must be at least 1, got {population}.")
     cells = expand_cells(spec)
     group = group_info(spec)
-    check_group(url, group, force=force)  # reads only: a changed spec is refused before writes
     if ray_address is None and not dry_run:
         _check_task_data(spec)
+    check_group(url, group, force=force)  # reads only: a changed spec is refused before writes
+    shown = redact_url(url)
     report = RunReport(name=spec.name, storage=url, total=len(cells), missing=len(cells))
     if dry_run:
         done = _finished_if_exists(url, spec)
         todo = [c for c in cells if c.key not in done]
         for cell in todo:
             out.write(cell.key + "\n")
-        err.write(f"{len(todo)} of {len(cells)} cells would run ({spec.name}, {url}).\n")
+        err.write(f"{len(todo)} of {len(cells)} cells would run ({spec.name}, {shown}).\n")
         report.missing = len(todo)
         return report
 
@@ -192,7 +194,7 @@ def run_study(
     report.missing = len(todo)
     err.write(
         f"{spec.name}: {len(cells)} cells, {len(cells) - len(todo)} already finished, "
-        f"{len(todo)} to run -> {url}\n"
+        f"{len(todo)} to run -> {shown}\n"
     )
     if todo:
         from hpsearch import scheduling
@@ -264,13 +266,15 @@ def population_sizes(
 
 
 def _finished_if_exists(url: str, spec: StudySpec) -> set[str]:
-    from hpsearch.errors import StorageError
+    """Finished cells for `--dry-run`, read without creating anything; a storage that cannot be
+    reached is still an error."""
+    from hpsearch.errors import UnknownStudyError
 
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return set()
     try:
         data = load_study_data(url, spec.name)
-    except StorageError:
+    except UnknownStudyError:
         return set()
     return set(data.trials.loc[data.trials["outcome"].isin(["completed", "diverged"]), "cell"])
 

@@ -14,21 +14,29 @@ Exactly-once across concurrent drivers: `CellClaims` keeps a small table of our 
 database with a unique (study, cell) key, the owner and a heartbeat. A driver runs a cell only
 after claiming it; a claim whose owner is dead (same host and pid gone, or heartbeat stale) is
 taken over with a compare-and-set on the owner.
+
+Readers (`check_group`, `list_study_groups`, `load_study_data`) use a plain engine and never
+create Optuna's schema: a read-only verb or a refused run leaves an empty database or a 0-byte
+file as it was. Every message shows the URL with its password as `***` (`redact_url`), and a
+database that cannot be opened or reached is a `StorageError` (exit 3) without SQL internals.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import math
 import os
+import re
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import numpy as np
 import optuna
@@ -47,7 +55,7 @@ from optuna.storages._rdb import models
 from optuna.study import StudyDirection
 from optuna.trial import TrialState, create_trial
 
-from hpsearch.errors import StorageError, UserInputError
+from hpsearch.errors import HpsearchError, StorageError, UnknownStudyError, UserInputError
 from hpsearch.studydata import CURVE_COLUMNS, TRIAL_COLUMNS, StudyData
 
 log = logging.getLogger(__name__)
@@ -64,41 +72,165 @@ def resolve_storage_url(url: str | None = None) -> str:
     return url or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
 
 
+# --- URLs and errors as users see them ---------------------------------------------------------
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password as `***`: what every message, log line and page shows."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except Exception:  # not a URL SQLAlchemy reads: hide whatever sits between `:` and `@`
+        return re.sub(r"(?<=:)[^:@/\s]+(?=@)", "***", url)
+    if not parsed.password:
+        return url
+    return parsed.render_as_string(hide_password=True)
+
+
+def _scrub(text: str, url: str) -> str:
+    """`text` with the URL and its password hidden, wherever a driver quoted them."""
+    text = text.replace(url, redact_url(url))
+    try:
+        password = sa.engine.make_url(url).password
+    except Exception:
+        return text
+    if password:
+        for spelled in {str(password), sa.engine.url.quote(str(password))}:
+            text = text.replace(f":{spelled}@", ":***@").replace(f"={spelled}", "=***")
+    return text
+
+
+def storage_reason(error: BaseException, url: str = "") -> str:
+    """A driver error in one line, without SQLAlchemy's "[SQL: ...]" and "Background on this
+    error" text, and with no password."""
+    orig = getattr(error, "orig", None)
+    text = str(orig) if orig is not None else str(error)
+    text = text.split("[SQL:")[0].split("(Background on this error")[0]
+    text = " ".join(text.split()) or type(error).__name__
+    return _scrub(text, url) if url else text
+
+
+def storage_failure(url: str, error: BaseException) -> StorageError:
+    """The one error for a storage that cannot be opened or reached (exit code 3)."""
+    return StorageError(
+        f"Cannot open or reach the storage `{redact_url(url)}`: {storage_reason(error, url)}"
+    )
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _storage_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Turn driver errors of a function whose first argument is the URL into `storage_failure`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return fn(*args, **kwargs)
+        except HpsearchError:
+            raise
+        except (sa.exc.SQLAlchemyError, OSError) as error:
+            raise storage_failure(str(args[0]), error) from error
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def storage_errors(url: str) -> Iterator[None]:
+    """The same as a block: driver errors inside become `storage_failure(url, ...)`."""
+    try:
+        yield
+    except HpsearchError:
+        raise
+    except (sa.exc.SQLAlchemyError, OSError) as error:
+        raise storage_failure(url, error) from error
+
+
+# --- engines -----------------------------------------------------------------------------------
+
+
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    # SQLite: a 60 s busy timeout (5 s lost writes under load). Everywhere: test a pooled
+    # connection before use, so a database restarted under a long study is simply reconnected.
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 60}
+    return kwargs
+
+
+def _sqlite_path(url: str) -> str | None:
+    """The file of a `sqlite:///` URL (None for other databases and `:memory:`)."""
+    if not url.startswith("sqlite"):
+        return None
+    try:
+        path = sa.engine.make_url(url).database
+    except Exception:
+        return None
+    return path if path and path != ":memory:" else None
+
+
 _OPEN: dict[str, RDBStorage] = {}
+_READ: dict[str, sa.Engine] = {}
 
 
-def open_storage(url: str, *, create: bool = True) -> RDBStorage:
-    """An Optuna RDB storage; SQLite gets a 60 s busy timeout (5 s lost writes under load).
+def open_storage(url: str) -> RDBStorage:
+    """An Optuna RDB storage for writing: creates the schema (and a SQLite file) if missing.
 
-    Readers pass `create=False` so that reading a mistyped SQLite path doesn't create a file.
+    Only `hpsearch run` calls it, after every check on the input has passed; readers use
+    `_read_engine`, which creates nothing.
     """
     if url in _OPEN:
         return _OPEN[url]
-    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
-    if not create and path is not None and path != ":memory:" and not os.path.exists(path):
-        raise StorageError(f"No database at `{url}` (the file `{path}` does not exist).")
-    kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"timeout": 60}
     try:
-        storage = RDBStorage(url, engine_kwargs=kwargs)
+        storage = RDBStorage(url, engine_kwargs=_engine_kwargs(url))
     except Exception as first:
         # Two drivers opening a brand-new PostgreSQL database race to create Optuna's schema;
         # the loser sees a duplicate type or table. The winner's schema is then there: retry.
         time.sleep(1.0)
         try:
-            storage = RDBStorage(url, engine_kwargs=kwargs)
+            storage = RDBStorage(url, engine_kwargs=_engine_kwargs(url))
         except Exception as error:
-            raise StorageError(f"Cannot open the storage `{url}`: {error}") from first
+            raise storage_failure(url, error) from first
     _OPEN[url] = storage
     return storage
+
+
+def _read_engine(url: str, *, missing_ok: bool = False) -> sa.Engine | None:
+    """An engine for reading that never writes: None when the database holds no Optuna schema
+    yet (an empty PostgreSQL database, a 0-byte file; a missing SQLite file too if
+    `missing_ok`, else a `StorageError`)."""
+    if url in _OPEN:
+        return _OPEN[url].engine
+    path = _sqlite_path(url)
+    if path is not None and not os.path.exists(path):
+        if missing_ok:
+            return None
+        raise StorageError(
+            f"Cannot open the storage `{redact_url(url)}`: the file `{path}` does not exist. Run "
+            "a study first (`hpsearch run studies/NAME.toml`) or pass `--storage` / "
+            "$HPSEARCH_STORAGE."
+        )
+    engine = _READ.get(url)
+    if engine is None:
+        try:
+            engine = sa.create_engine(url, **_engine_kwargs(url))
+        except Exception as error:  # a malformed URL or a missing driver
+            raise storage_failure(url, error) from error
+        _READ[url] = engine
+    with storage_errors(url), engine.connect() as conn:
+        if not sa.inspect(conn).has_table(models.StudyModel.__tablename__):
+            return None
+    return engine
 
 
 def close_storages() -> None:
     """Dispose every open engine (tests stop their PostgreSQL server after this)."""
     for storage in _OPEN.values():
         storage.engine.dispose()
+    for engine in _READ.values():
+        engine.dispose()
     _OPEN.clear()
+    _READ.clear()
 
 
 # --- JSON that browsers accept: non-finite floats travel as strings ---------------------------
@@ -150,17 +282,16 @@ class GroupInfo:
     optimizers: dict[str, dict[str, dict[str, Any]]]  # optimizer -> search space (see spec.py)
 
 
+@_storage_errors
 def check_group(url: str, group: GroupInfo, *, force: bool = False) -> None:
     """Refuse (exit 2) a spec whose content changed under the same name; writes nothing.
 
     Only reads: a fresh database (or file) is left as it was.
     """
-    if url.startswith("sqlite:///") and not os.path.exists(url.removeprefix("sqlite:///")):
+    engine = _read_engine(url, missing_ok=True)
+    if engine is None:
         return
-    try:
-        summaries = {s.optimizer: s for s in _group_studies(open_storage(url), group.name)}
-    except StorageError:
-        raise
+    summaries = {s.optimizer: s for s in _group_studies(engine, group.name)}
     for optimizer, summary in summaries.items():
         old = summary.user_attrs.get("spec_hash")
         if old is None:
@@ -169,12 +300,14 @@ def check_group(url: str, group: GroupInfo, *, force: bool = False) -> None:
             continue
         if old != group.spec_hash and not force:
             raise UserInputError(
-                f"The study `{group.name}` in `{url}` was created from a different spec (hash "
-                f"{old}, now {group.spec_hash}; study `{group.name}.{optimizer}`). Rename the "
-                f"study (`name = ...`), use another `--storage`, or pass `--force` to add to it."
+                f"The study `{group.name}` in `{redact_url(url)}` was created from a different "
+                f"spec (hash {old}, now {group.spec_hash}; study `{group.name}.{optimizer}`). "
+                "Rename the study (`name = ...`), use another `--storage`, or pass `--force` to "
+                "add to it."
             )
 
 
+@_storage_errors
 def prepare_group(url: str, group: GroupInfo, *, force: bool = False) -> dict[str, int]:
     """Create (or reopen) the study of every optimizer; returns optimizer → Optuna study id."""
     check_group(url, group, force=force)
@@ -207,6 +340,7 @@ def prepare_group(url: str, group: GroupInfo, *, force: bool = False) -> dict[st
     return ids
 
 
+@_storage_errors
 def finished_cells(url: str, study_ids: Iterable[int]) -> set[str]:
     """Keys of the cells with a COMPLETE trial (completed or diverged) in these studies."""
     ids = list(study_ids)
@@ -271,7 +405,8 @@ class CellClaims:
 
     def __init__(self, url: str, *, stale_seconds: float = STALE_SECONDS) -> None:
         self.engine = open_storage(url).engine
-        _claims_meta.create_all(self.engine)
+        with storage_errors(url):
+            _claims_meta.create_all(self.engine)
         self.host = socket.gethostname()[:255]
         self.pid = os.getpid()
         self.owner = f"{self.host}:{self.pid}:{uuid.uuid4().hex[:12]}"
@@ -533,13 +668,13 @@ class _Study:
     user_attrs: dict[str, Any]
 
 
-def _group_studies(storage: RDBStorage, group: str) -> list[_Study]:
+def _group_studies(engine: sa.Engine, group: str) -> list[_Study]:
     query = sa.text(
         "SELECT s.study_id, s.study_name, a.key, a.value_json FROM studies s "
         "JOIN study_user_attributes a ON a.study_id = s.study_id"
     )
     by_id: dict[int, _Study] = {}
-    with storage.engine.connect() as conn:
+    with engine.connect() as conn:
         for sid, sname, key, value_json in conn.execute(query):
             study = by_id.setdefault(sid, _Study(sid, sname, "", {}))
             study.user_attrs[key] = json.loads(value_json)
@@ -563,13 +698,16 @@ class GroupSummary:
     counts: dict[str, int]  # outcome -> cells
 
 
+@_storage_errors
 def list_study_groups(storage: str) -> list[GroupSummary]:
     """Every hpsearch study group in the storage with counts of cells by outcome."""
-    rdb = open_storage(storage, create=False)
+    engine = _read_engine(storage)
+    if engine is None:
+        return []
     query = sa.text(
         "SELECT study_id, value_json FROM study_user_attributes WHERE key = 'hpsearch_group'"
     )
-    with rdb.engine.connect() as conn:
+    with engine.connect() as conn:
         names = sorted({json.loads(v) for _, v in conn.execute(query)})
     out = []
     for name in names:
@@ -585,7 +723,7 @@ def list_study_groups(storage: str) -> list[GroupSummary]:
                 optimizers=sorted(data.hyperparameters),
                 metric=data.metric,
                 task=str(first.get("task", {}).get("name", "")),
-                spec_hash=str(_group_studies(rdb, name)[0].user_attrs.get("spec_hash", "")),
+                spec_hash=str(_group_studies(engine, name)[0].user_attrs.get("spec_hash", "")),
                 counts=counts,
             )
         )
@@ -595,17 +733,19 @@ def list_study_groups(storage: str) -> list[GroupSummary]:
 _STATE_RANK = {"COMPLETE": 0, "RUNNING": 1, "FAIL": 2}
 
 
+@_storage_errors
 def load_study_data(storage: str, name: str) -> StudyData:
     """All trials of the study group `name` as tidy tables, in a few bulk queries.
 
     A cell with several trials (an error retried by a later run) shows its best state:
     COMPLETE, else RUNNING, else the latest FAIL.
     """
-    rdb = open_storage(storage, create=False)
-    studies = _group_studies(rdb, name)
-    if not studies:
-        raise StorageError(
-            f"No study group `{name}` in `{storage}`; `hpsearch list` shows what is there."
+    engine = _read_engine(storage)
+    studies = _group_studies(engine, name) if engine is not None else []
+    if engine is None or not studies:
+        raise UnknownStudyError(
+            f"No study group `{name}` in `{redact_url(storage)}`; `hpsearch list` shows what is "
+            "there."
         )
     attrs0 = studies[0].user_attrs
     metric = str(attrs0.get("metric", "value"))
@@ -614,7 +754,6 @@ def load_study_data(storage: str, name: str) -> StudyData:
     )
     by_id = {s.study_id: s for s in studies}
     ids = list(by_id)
-    engine = rdb.engine
     bind: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)
 
     def read(sql: str) -> pd.DataFrame:

@@ -171,7 +171,7 @@ def test_bad_format_and_unknown_study_exit_with_a_message(
             2,
             "`xlsx` is not an export",
         ),
-        (["show", "nope"], 1, "No study group `nope`"),
+        (["show", "nope"], 2, "No study group `nope`"),
     ):
         monkeypatch.setattr(sys, "argv", ["hpsearch", *args, "--storage", url])
         with pytest.raises(SystemExit) as done:

@@ -195,3 +195,122 @@ def test_seeds_out_of_range_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture
     spec.write_text(TINY + "[run]\nseeds = [0, 4294967296]\n")
     assert cli("validate", str(spec), cwd=tmp_path) == 2
     assert "run.seeds[1]" in capsys.readouterr().err
+
+
+# --- hardening: passwords, read-only verbs, storage errors ---------------------------------------
+
+PASSWORD = "s3cret-Pa55word"
+READ_VERBS = (
+    ["list"],
+    ["status", "smoke"],
+    ["show", "smoke"],
+    ["export", "smoke", "--out", "exports"],
+    ["report", "smoke", "--out", "r.html"],
+)
+
+
+def _with_password(url: str) -> str:
+    """The same PostgreSQL URL with a password (the test server trusts any)."""
+    return url.replace(
+        "postgresql+psycopg://hpsearch@", f"postgresql+psycopg://hpsearch:{PASSWORD}@"
+    )
+
+
+def _tables(url: str) -> list[str]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return sa.inspect(conn).get_table_names()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_read_only_verbs_and_refused_runs_create_nothing_on_postgresql(
+    tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = _with_password(postgres_url)
+    for verb in READ_VERBS:
+        code = cli(*verb, "--storage", url, cwd=tmp_path)
+        assert code == (0 if verb == ["list"] else 2), verb
+    assert cli("run", str(SMOKE), "--storage", url, "--dry-run", cwd=tmp_path) == 0
+    mnist = Path(__file__).resolve().parents[1] / "studies" / "mnist-mlp.toml"
+    missing = str(tmp_path / "no-such-dir")
+    assert cli("run", str(mnist), "--data-dir", missing, "--storage", url, cwd=tmp_path) == 2
+    assert _tables(postgres_url) == []
+    assert not (tmp_path / "exports").exists() and not (tmp_path / "r.html").exists()
+    err = capsys.readouterr().err
+    assert PASSWORD not in err and "hpsearch:***@" in err
+    assert "10 of 10 cells would run" in err
+
+
+def test_read_only_verbs_leave_a_zero_byte_sqlite_file_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "empty.db"
+    db.touch()
+    url = f"sqlite:///{db}"
+    for verb in READ_VERBS:
+        assert cli(*verb, "--storage", url, cwd=tmp_path) == (0 if verb == ["list"] else 2), verb
+    assert cli("run", str(SMOKE), "--storage", url, "--dry-run", cwd=tmp_path) == 0
+    assert db.stat().st_size == 0
+    assert "No study group `smoke`" in capsys.readouterr().err
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("kind", ["unreachable postgresql", "not a database"])
+def test_a_storage_that_cannot_be_opened_exits_3_with_one_line(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if kind == "not a database":
+        path = tmp_path / "notes.db"
+        path.write_text("these are my notes, not a database\n" * 100)
+        url = f"sqlite:///{path}"
+    else:
+        url = f"postgresql+psycopg://hp:{PASSWORD}@127.0.0.1:{_closed_port()}/hpsearch"
+    before = (tmp_path / "notes.db").read_bytes() if kind == "not a database" else b""
+    for verb in (*READ_VERBS, ["run", str(SMOKE), "--dry-run"], ["run", str(SMOKE)]):
+        assert cli(*verb, "--storage", url, cwd=tmp_path) == 3, verb
+        err = capsys.readouterr().err
+        assert err.startswith("Error: Cannot open or reach the storage"), err
+        assert len(err.strip().splitlines()) == 1, err
+        for leak in (PASSWORD, "[SQL", "Background on this error", "Traceback"):
+            assert leak not in err, err
+    if kind == "not a database":
+        assert (tmp_path / "notes.db").read_bytes() == before
+
+
+def test_the_dashboard_never_shows_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its start line, and the page any client can load while the database is down."""
+    import dash
+
+    from dashboards.app import create_app
+
+    url = f"postgresql+psycopg://hp:{PASSWORD}@127.0.0.1:{_closed_port()}/hpsearch"
+    page = create_app(url).server.test_client().get("/_dash-layout").get_data(as_text=True)
+    assert "Cannot open or reach the storage" in page and "hp:***@" in page
+    assert PASSWORD not in page
+    db = tmp_path / "study.db"
+    from hpsearch.runner import group_info
+    from hpsearch.storage import prepare_group
+
+    prepare_group(f"sqlite:///{db}", group_info(load_spec(SMOKE)))
+    close_storages()
+    monkeypatch.setattr(dash.Dash, "run", lambda self, **kwargs: None)
+    monkeypatch.setenv("HPSEARCH_STORAGE", f"sqlite:///{db}")
+    assert cli("dashboard", cwd=tmp_path) == 0
+    assert "1 studies in sqlite:///" in capsys.readouterr().err
+    assert cli("dashboard", "--storage", url, cwd=tmp_path) == 3
+    err = capsys.readouterr().err
+    assert PASSWORD not in err and "hp:***@" in err
