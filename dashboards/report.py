@@ -17,6 +17,7 @@ from plotly.offline import get_plotlyjs
 
 from dashboards.page import Page, VerdictCard
 from hpsearch import __version__
+from hpsearch.outputs import write_atomically
 
 CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif;
@@ -133,9 +134,9 @@ def write_report(page: Page, out: str | Path, images: bool = False) -> list[Path
     Images need kaleido and a Chromium; without them only the HTML is written and the returned
     list says so (it holds only what was written).
     """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(page), encoding="utf-8")
+    text = render_report(page)
+    # Atomically (a reader never sees half a report), mode per umask; a bad path is exit 2.
+    out = write_atomically(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     written = [out]
     if images and image_export_available():
         folder = out.with_suffix("")
