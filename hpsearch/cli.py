@@ -291,12 +291,14 @@ def export(
     from hpsearch.analysis import analyze
     from hpsearch.errors import UserInputError
     from hpsearch.export import FORMATS, export_study
+    from hpsearch.outputs import check_output_dir
     from hpsearch.storage import load_study_data, resolve_storage_url
 
     if format_ not in FORMATS:
         raise UserInputError(
             f"--format: `{format_}` is not an export format; expected one of: {', '.join(FORMATS)}."
         )
+    check_output_dir(out)  # before reading anything; created only once the study is read
     data = load_study_data(resolve_storage_url(storage), name)
     paths = export_study(data, analyze(data), out, format_)
     for path in paths:
@@ -356,8 +358,10 @@ def report(
     from dashboards.page import build_page
     from dashboards.report import image_export_available, write_report
     from dashboards.study import analyze_study, check_storage_url
+    from hpsearch.outputs import check_output_file
     from hpsearch.storage import load_study_data, resolve_storage_url
 
+    check_output_file(out)  # before reading anything
     url = resolve_storage_url(storage)
     check_storage_url(url)
     data = load_study_data(url, name)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -38,6 +37,7 @@ import pandas as pd
 from hpsearch.analysis.grid import config_ids
 from hpsearch.analysis.records import SENSITIVITY_COLUMNS, StudyAnalysis, Verdict
 from hpsearch.errors import UserInputError
+from hpsearch.outputs import make_output_dir, temp_file
 from hpsearch.studydata import CURVE_COLUMNS, TRIAL_COLUMNS, StudyData
 
 FORMATS = ("csv",)
@@ -196,10 +196,7 @@ def export_study(
         raise UserInputError(
             f"--format: `{fmt}` is not an export format; expected one of: {', '.join(FORMATS)}."
         )
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"--out: `{out}` exists and is not a directory; expected a folder.")
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_dir(out_dir)
     sensitivity = analysis.sensitivity.reindex(columns=list(SENSITIVITY_COLUMNS))
     tables = {
         "trials.csv": trials_frame(data),
@@ -210,10 +207,9 @@ def export_study(
     written: list[tuple[Path, Path]] = []
     try:
         for filename, frame in tables.items():
-            fd, name = tempfile.mkstemp(prefix=f".{filename}.", suffix=".tmp", dir=out)
-            os.close(fd)
-            written.append((Path(name), out / filename))
-            write_csv(neutralise(frame), Path(name))
+            tmp = temp_file(out / filename)  # mode per umask, not mkstemp's 0600
+            written.append((tmp, out / filename))
+            write_csv(neutralise(frame), tmp)
     except BaseException:
         for tmp, _ in written:
             with contextlib.suppress(OSError):
