@@ -14,8 +14,8 @@ from hpsearch.optim import AdaBound, AdaBoundW, AMSBound, adabound_update
 
 adabound_reference = pytest.importorskip("adabound")
 
-# One of each size class: tiny tensors (flat buffers), a mid one (foreach), a large one (foreach
-# with the per-tensor clamp).
+# One of each size class: tiny tensors (flat buffers), a mid one, a large one (foreach: with the
+# per-tensor clamp; on CPU by default: through the scratch buffer).
 SHAPES = [(1,), (7,), (5, 3), (4, 3, 2, 2), (130, 130), (200, 200)]
 Make = Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer]
 
@@ -97,6 +97,21 @@ def test_matches_reference(config: str, dtype: torch.dtype) -> None:
         assert torch.equal(one, ref), "the single-tensor path keeps the reference's op order"
         torch.testing.assert_close(many, one, **_close(dtype))
     assert not torch.equal(reference[0], _run(lambda ps: AdaBound(ps), dtype, 1)[0])
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_cpu_default_is_bitwise_the_foreach_path(config: str) -> None:
+    # The CPU default steps large tensors one at a time through a scratch buffer: same ops in the
+    # same order as the multi-tensor path, so not even rounding may differ.
+    kwargs, scheduler = CONFIGS[config]
+    forced = _run(lambda ps: AdaBound(ps, foreach=True, **kwargs), torch.float32, 60, scheduler)
+    default = _run(lambda ps: AdaBound(ps, **kwargs), torch.float32, 60, scheduler)
+    decoupled = [
+        _run(lambda ps, f=f: AdaBoundW(ps, weight_decay=1e-2, foreach=f), torch.float32, 60)
+        for f in (True, None)
+    ]
+    for a, b in zip(forced + decoupled[0], default + decoupled[1], strict=True):
+        assert torch.equal(a, b)
 
 
 def test_per_parameter_step_counter_matches_reference() -> None:
