@@ -1,7 +1,10 @@
 """The live dashboard: a Dash app over one storage URL, built by `create_app` (no globals).
 
-One page per study group (`/study/<name>`), verdicts on top, then the figures of
-`dashboards.page.build_page`. Filters (task, optimizers, seeds) re-run the analysis on the subset.
+One page per study group (`/study/<name>`): the claim board on top, then the figures of
+`dashboards.page.build_page`, then every trial in a sortable, filterable table. Filters (task,
+optimizers, seeds) re-run the analysis on the subset; a claim naming an unselected optimizer is
+hidden with a note. Clicking a point of a figure opens that configuration: its seeds, outcomes,
+divergence reasons and learning curves.
 While trials are running the page polls the storage every few seconds and re-renders only when a
 trial was added or finished. All JavaScript is served by the app itself (no CDN), and every name
 from a study is rendered as text by Dash, never as HTML.
@@ -15,11 +18,19 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import dash
-from dash import Input, Output, State, dcc, html
+from dash import ALL, Input, Output, State, dash_table, dcc, html
 
-from dashboards.page import Page, VerdictCard, build_page
-from dashboards.report import CSS
-from dashboards.study import Analyzer, analyze_study, filter_study, fingerprint
+from dashboards import figures
+from dashboards.page import Page, VerdictCard, build_page, trial_table
+from dashboards.report import BOARD_HEAD, CSS
+from dashboards.study import (
+    Analyzer,
+    analyze_study,
+    filter_study,
+    fingerprint,
+    hidden_claims,
+    optimizer_defaults,
+)
 from hpsearch.errors import HpsearchError
 from hpsearch.studydata import OUTCOMES, StudyData
 
@@ -34,11 +45,20 @@ INDEX = (
 <style>"""
     + CSS
     + """
-.filters { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start;
-           background: #f6f6f6; padding: 8px 12px; border-radius: 6px; }
-.filters label { margin-right: 8px; }
-.status { color: #555; font-size: 0.9em; margin: 6px 0; }
+body { padding-top: 0; }
+.filters { display: flex; flex-wrap: wrap; gap: 6px 18px; align-items: center;
+           background: #f6f6f6; padding: 6px 12px; border-radius: 0 0 6px 6px;
+           position: sticky; top: 0; z-index: 30; box-shadow: 0 1px 3px rgba(0,0,0,0.12); }
+.filters > div { display: flex; align-items: center; gap: 6px; }
+.filters label { margin-right: 6px; }
+.filters .brand { font-weight: 700; font-size: 1.1em; margin-right: 6px; }
+.status { color: #444; font-size: 0.9em; margin: 6px 0; }
+.status b { color: #111; font-size: 1.05em; }
 .error { color: #b00020; font-weight: 600; }
+.drill { position: fixed; right: 12px; top: 56px; width: 560px; max-height: calc(100vh - 70px);
+         overflow: auto; background: #fff; border: 1px solid #bbb; border-radius: 6px;
+         box-shadow: 0 4px 18px rgba(0,0,0,0.2); padding: 8px 14px; z-index: 40; }
+.drill button { float: right; }
 </style></head><body>{%app_entry%}<footer>{%config%}{%scripts%}{%renderer%}</footer></body></html>
 """
 )
@@ -55,12 +75,18 @@ def study_from_path(pathname: str | None) -> str | None:
     return None
 
 
-def _card(card: VerdictCard) -> html.Div:
-    children: list[Any] = [
-        html.Div(card.result, className="result"),
-        html.Div(card.claim, className="claim"),
-        html.P(card.sentence),
-    ]
+def _card(card: VerdictCard) -> html.Details:
+    """One board row (result, claim, headline number, why); the details unfold on click."""
+    head = html.Span(card.headline_label and [card.headline, " ", html.Small(card.headline_label)])
+    summary = html.Summary(
+        [
+            html.Span(card.result, className="badge result"),
+            html.Span(card.claim, className="one-line claim-text", title=card.claim),
+            html.Span(head.children or card.headline, className="headline"),
+            html.Span(card.reason, className="one-line", title=card.reason),
+        ]
+    )
+    children: list[Any] = [html.P(card.sentence)]
     if card.failure:
         children.append(html.P(card.failure, className="failure"))
     if card.numbers:
@@ -69,6 +95,8 @@ def _card(card: VerdictCard) -> html.Div:
         children.append(html.Ul([html.Li(r) for r in card.reasons]))
     if card.blocking:
         children.append(html.P("Blocking: " + ", ".join(card.blocking)))
+    if card.guarantee:
+        children.append(html.P(card.guarantee, className="meta"))
     if card.settings:
         children.append(html.Details([html.Summary("settings"), _kv(card.settings)]))
     if card.links:
@@ -77,7 +105,12 @@ def _card(card: VerdictCard) -> html.Div:
             links += [", "] if i else []
             links.append(html.A(label, href=f"#{anchor}"))
         children.append(html.P(links, className="meta"))
-    return html.Div(children, className="card", id=card.anchor, style={"--verdict": card.color})
+    return html.Details(
+        [summary, html.Div(children, className="claim-details")],
+        className="claim-row",
+        id=card.anchor,
+        style={"--verdict": card.color},
+    )
 
 
 def _kv(pairs: list[tuple[str, str]]) -> html.Dl:
@@ -87,39 +120,94 @@ def _kv(pairs: list[tuple[str, str]]) -> html.Dl:
     return html.Dl(items, className="kv")
 
 
+def _table(columns: list[str], rows: list[list[str]]) -> html.Table:
+    return html.Table(
+        [
+            html.Thead(html.Tr([html.Th(c) for c in columns])),
+            html.Tbody([html.Tr([html.Td(v) for v in row]) for row in rows]),
+        ]
+    )
+
+
 def render_verdicts(page: Page) -> list[Any]:
-    """The verdict cards, notes and settings of a page as Dash components."""
-    out: list[Any] = [html.H2("Verdicts", id="verdicts")]
+    """The claim board, the claims hidden by the filters and the notes, as Dash components."""
+    out: list[Any] = []
     if page.cards:
-        out.append(html.Div([_card(c) for c in page.cards], className="cards"))
+        head = html.Div([html.Span(h) for h in BOARD_HEAD], className="board-head")
+        out.append(
+            html.Div([head, *[_card(c) for c in page.cards]], className="board", id="verdicts")
+        )
     else:
-        out.append(html.P("No claims could be decided for this study."))
+        out.append(html.P("No claims could be decided for this study.", id="verdicts"))
+    if page.hidden:
+        out.append(
+            html.P(
+                "Not shown (an optimizer they name is not selected): " + "; ".join(page.hidden),
+                className="hidden-claims",
+            )
+        )
     if page.notes:
         out.append(html.Ul([html.Li(n) for n in page.notes], className="notes"))
-    out.append(html.Details([html.Summary("Settings"), _kv(page.overview)], open=False))
-    out.append(html.H2("Summary", id="summary"))
-    out.append(
-        html.Table(
-            [
-                html.Thead(html.Tr([html.Th(c) for c in page.summary_columns])),
-                html.Tbody([html.Tr([html.Td(v) for v in row]) for row in page.summary_rows]),
-            ]
-        )
-    )
     return out
 
 
 def render_sections(page: Page) -> list[Any]:
-    """The figure sections of a page as Dash components (one `dcc.Graph` per figure)."""
+    """The figure sections of a page as Dash components (one `dcc.Graph` per figure), then the
+    summary and settings."""
     out: list[Any] = []
     config: Any = {"displaylogo": False, "responsive": True}
     for section in page.sections:
-        out += [html.H2(section.title, id=section.anchor), html.P(section.text)]
         out += [
-            html.Div(dcc.Graph(figure=fig, config=config), id=anchor, className="figure")
-            for anchor, fig in section.figures
+            html.H2(section.title, id=section.anchor, className="compact"),
+            html.P(section.text, className="meta"),
         ]
+        for index, (anchor, fig) in enumerate(section.figures):
+            graph = dcc.Graph(figure=fig, config=config, id={"type": "figure", "anchor": anchor})
+            out.append(html.Div(graph, id=anchor, className="figure"))
+            if index == 0 and section.table is not None:
+                out.append(_table(*section.table))
+    out += [
+        html.H2("Summary", id="summary"),
+        _table(page.summary_columns, page.summary_rows),
+        html.Details([html.Summary("Settings"), _kv(page.overview)], open=False),
+    ]
     return out
+
+
+def render_trials(columns: list[str], rows: list[dict[str, Any]]) -> list[Any]:
+    """Every trial of the selection: sort by a column header, filter by typing under it."""
+    return [
+        html.H2("Trials", id="trials"),
+        html.P(
+            "Sort by clicking a column; filter by typing under it (e.g. `diverged`, `> 60`).",
+            className="meta",
+        ),
+        dash_table.DataTable(
+            id="trial-table",
+            columns=[{"name": c, "id": c} for c in columns],
+            data=rows,
+            sort_action="native",
+            filter_action="native",
+            page_size=15,
+            style_table={"overflowX": "auto"},
+            style_cell={"fontSize": "0.85em", "textAlign": "left", "maxWidth": "280px"},
+        ),
+    ]
+
+
+def render_drill(view: Any, optimizer: str, config: str) -> list[Any]:
+    """One configuration: its seeds (outcome, value, divergence epoch and reason) and curves."""
+    data, analysis = view["data"], view["analysis"]
+    columns, rows = view["trials"]
+    mine = [r for r in rows if r["optimizer"] == optimizer and r["config"] == config]
+    shown = [c for c in columns if c not in ("optimizer", "config", "study")]
+    curves = figures.config_curves_figure(analysis, data.curves, optimizer, config)
+    return [
+        html.H3(f"{optimizer}: {config}"),
+        html.P(f"{len(mine)} trials of this configuration", className="meta"),
+        _table(shown, [["" if r[c] is None else str(r[c]) for c in shown] for r in mine]),
+        dcc.Graph(figure=curves, config={"displaylogo": False}, id="drill-curves"),
+    ]
 
 
 class _Cache:
@@ -191,12 +279,12 @@ def create_app(
         return html.Div(
             [
                 dcc.Location(id="url", refresh=False),
-                html.H1("hpsearch: hyperparameter sensitivity"),
-                html.Div(error or "", id="storage-error", className="error"),
                 html.Div(
                     [
+                        html.Span("hpsearch", className="brand"),
                         html.Div(
-                            [
+                            id="study-box",
+                            children=[
                                 html.Label("Study", htmlFor="study"),
                                 dcc.Dropdown(
                                     id="study",
@@ -204,10 +292,12 @@ def create_app(
                                     clearable=False,
                                     style={"minWidth": "320px"},
                                 ),
-                            ]
+                            ],
                         ),
                         html.Div(
-                            [
+                            # One task or none: nothing to choose, so no control.
+                            style={} if len(tasks) > 1 else {"display": "none"},
+                            children=[
                                 html.Label("Task", htmlFor="task"),
                                 dcc.Dropdown(
                                     id="task",
@@ -215,18 +305,29 @@ def create_app(
                                     placeholder="all tasks",
                                     style={"minWidth": "180px"},
                                 ),
-                            ]
+                            ],
                         ),
                         html.Div(
-                            [html.Label("Optimizers"), dcc.Checklist(id="optimizers", inline=True)]
+                            [html.Label("Optimizers"), dcc.Checklist(id="optimizers", inline=True)],
+                            id="optimizers-box",
                         ),
-                        html.Div([html.Label("Seeds"), dcc.Checklist(id="seeds", inline=True)]),
+                        html.Div(
+                            [html.Label("Seeds"), dcc.Checklist(id="seeds", inline=True)],
+                            id="seeds-box",
+                        ),
                     ],
                     className="filters",
                 ),
+                html.Div(error or "", id="storage-error", className="error"),
                 html.Div(id="status", className="status"),
                 dcc.Loading(html.Div(id="verdicts-area"), type="default"),
                 html.Div(id="sections-area"),
+                html.Div(
+                    [html.Button("close ×", id="drill-close"), html.Div(id="drill-body")],
+                    id="drill",
+                    className="drill",
+                    style={"display": "none"},
+                ),
                 dcc.Store(id="shown"),
                 dcc.Interval(
                     id="refresh", interval=int(1000 * (refresh_seconds or IDLE_REFRESH_S))
@@ -257,6 +358,18 @@ def create_app(
             chosen = names[0] if names else None
         path = study_path(chosen) if chosen else "/"
         return (path if path != pathname else dash.no_update), chosen, options
+
+    @app.callback(
+        Output("study-box", "style"),
+        Output("optimizers-box", "style"),
+        Output("seeds-box", "style"),
+        Input("study", "options"),
+        Input("optimizers", "options"),
+        Input("seeds", "options"),
+    )
+    def hide_single_choices(*options: list[Any] | None) -> tuple[Any, ...]:
+        """A control with one choice or none does nothing: it is not shown."""
+        return tuple({} if len(o or []) > 1 else {"display": "none"} for o in options)
 
     def load(name: str) -> StudyData:
         data: StudyData = fresh(("study", name), lambda: load_study_data(storage, name))
@@ -323,26 +436,71 @@ def create_app(
         interval = int(
             1000 * (refresh_seconds or (RUNNING_REFRESH_S if running else IDLE_REFRESH_S))
         )
-        key = (name, fingerprint(data), tuple(sorted(optimizers or [])), tuple(sorted(seeds or [])))
-        counts = data.trials["outcome"].value_counts()
+        key = repr(
+            (name, fingerprint(data), tuple(sorted(optimizers or [])), tuple(sorted(seeds or [])))
+        )
+        subset = filter_study(data, optimizers, seeds)
+        counts = subset.trials["outcome"].value_counts()
+        selected = (
+            ""
+            if len(subset.trials) == len(data.trials)
+            else f" (of {len(data.trials)} trials in the study)"
+        )
         status: list[Any] = [
-            html.H2(name, className="study-name"),
-            ", ".join(f"{int(counts.get(o, 0))} {o}" for o in OUTCOMES)
+            html.B(name),
+            " · "
+            + ", ".join(f"{int(counts.get(o, 0))} {o}" for o in OUTCOMES)
+            + selected
             + (f" (refreshing every {interval // 1000} s while trials run)" if running else ""),
         ]
-        if dash.ctx.triggered_id == "refresh" and shown == repr(key):
+        if dash.ctx.triggered_id == "refresh" and shown == key:
             return status, dash.no_update, dash.no_update, dash.no_update, interval
-        page = pages.get(key)
-        if page is None:
-            subset = filter_study(data, optimizers, seeds)
+        view = pages.get(key)
+        if view is None:
             if subset.trials.empty:
                 status.append(": no trials match the filters.")
-                return status, [], [], repr(key), interval
+                return status, [], [], key, interval
             try:
-                page = build_page(analyze(subset), subset.curves)
+                analysis = analyze(subset)
+                page = build_page(
+                    analysis,
+                    subset.curves,
+                    defaults=optimizer_defaults(subset.hyperparameters),
+                    hidden=hidden_claims(data, optimizers),
+                )
             except HpsearchError as error:
-                return (status, [html.P(str(error), className="error")], [], repr(key), interval)
-            pages.put(key, page)
-        return status, render_verdicts(page), render_sections(page), repr(key), interval
+                return (status, [html.P(str(error), className="error")], [], key, interval)
+            view = {"page": page, "analysis": analysis, "data": subset}
+            view["trials"] = trial_table(subset, analysis)
+            pages.put(key, view)
+        page = view["page"]
+        sections = render_sections(page) + render_trials(*view["trials"])
+        return status, render_verdicts(page), sections, key, interval
+
+    @app.callback(
+        Output("drill-body", "children"),
+        Output("drill", "style"),
+        Input({"type": "figure", "anchor": ALL}, "clickData"),
+        Input("drill-close", "n_clicks"),
+        State("shown", "data"),
+        prevent_initial_call=True,
+    )
+    def drill_down(clicks: list[Any], _close: int | None, shown: str | None) -> tuple[Any, Any]:
+        """Clicking a point that stands for a configuration opens it; `close` hides it again."""
+        hidden = {"display": "none"}
+        if dash.ctx.triggered_id == "drill-close":
+            return [], hidden
+        view = pages.get(shown)
+        value = dash.ctx.triggered[0]["value"] if dash.ctx.triggered else None
+        if view is None or not value:
+            return dash.no_update, dash.no_update
+        custom = (value.get("points") or [{}])[0].get("customdata")
+        # Clickable traces carry [config, optimizer, ...] (see dashboards.figures).
+        if not isinstance(custom, list) or len(custom) < 2:
+            return dash.no_update, dash.no_update
+        config, optimizer = str(custom[0]), str(custom[1])
+        if optimizer not in view["data"].hyperparameters:
+            return dash.no_update, dash.no_update
+        return render_drill(view, optimizer, config), {}
 
     return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboards.theme import DIVERGED_SYMBOL, FONT, OKABE_ITO, band_color, optimizer_color
-from hpsearch.analysis.records import AnalysisSettings, StudyAnalysis
+from hpsearch.analysis.records import AnalysisSettings, Estimate, StudyAnalysis
+from hpsearch.units import format_metric, format_points, is_percent
 
 # Short, human texts for hyperparameter axes (hyperparameters have no units; say what they are).
 HYPERPARAMETER_TEXT = {
@@ -65,11 +67,6 @@ ROLE_TEXT = {
 # -- units and formatting ---------------------------------------------------------------------
 
 
-def is_percent(settings: AnalysisSettings) -> bool:
-    """Accuracies stored as 0-1 fractions are shown as percentages."""
-    return math.isclose(settings.points, 0.01)
-
-
 def metric_unit(metric: str, settings: AnalysisSettings | None = None) -> str:
     """The unit a metric is shown in, for axis titles."""
     if metric.endswith("accuracy"):
@@ -90,29 +87,27 @@ def points_unit(settings: AnalysisSettings) -> str:
     return "percentage points" if is_percent(settings) else metric_unit(settings.metric, settings)
 
 
-def format_metric(value: float, settings: AnalysisSettings) -> str:
-    """A metric value in display units: `93.1 %` for accuracies, `0.412` otherwise."""
-    if value is None or not np.isfinite(value):
-        return "n/a"
-    if is_percent(settings):
-        return f"{100 * value:.1f} %"
-    return f"{value:.4g}"
-
-
-def format_points(value: float, settings: AnalysisSettings) -> str:
-    """A metric difference in display units: `1.5 pp` for accuracies."""
-    if value is None or not np.isfinite(value):
-        return "n/a"
-    if is_percent(settings):
-        return f"{value / settings.points:.2f} pp"
-    return f"{value:.4g}"
-
-
 def format_value(value: Any) -> str:
     """A hyperparameter value as the grid spells it (1e-03, 0.1, 1)."""
     if isinstance(value, float | np.floating):
         return f"{float(value):g}"
     return str(value)
+
+
+def grid_text(value: float) -> str:
+    """A grid value as an axis label: decades as `decade_text` writes them, others as `%g`."""
+    if value > 0 and math.isfinite(value):
+        exponent = math.log10(value)
+        if math.isclose(exponent, round(exponent), abs_tol=1e-9):
+            return decade_text(10.0 ** round(exponent))
+    return format_value(value)
+
+
+def _k_ticks(ks: pd.Series) -> dict[str, Any]:
+    """1, 2, 5, 10, 20, 50, ... up to the largest k: plain labels on a log axis."""
+    top = float(ks.max()) if len(ks) else 1.0
+    ticks = [m * 10**e for e in range(0, 7) for m in (1, 2, 5) if m * 10**e <= top]
+    return {"tickvals": ticks, "ticktext": [str(t) for t in ticks]}
 
 
 def _metric_axis(metric: str, settings: AnalysisSettings) -> dict[str, Any]:
@@ -125,7 +120,8 @@ def _metric_axis(metric: str, settings: AnalysisSettings) -> dict[str, Any]:
 def _layout(fig: go.Figure, title: str, subtitle: str = "", height: int = 420) -> go.Figure:
     text = title if not subtitle else f"{title}<br><sup>{subtitle}</sup>"
     fig.update_layout(
-        title={"text": text, "x": 0.01, "xanchor": "left"},
+        # Anchored to the plot area, so a long y-axis title never runs under the title.
+        title={"text": text, "x": 0, "xref": "paper", "xanchor": "left"},
         template=TEMPLATE,
         font={"family": FONT, "size": 13},
         height=height,
@@ -225,7 +221,9 @@ def sensitivity_figure(analysis: StudyAnalysis, hyperparameter: str) -> go.Figur
     The profile curve (best seed mean over the other hyperparameters, `P_h`) is shown; a button
     switches to the one-factor slice through the best configuration (`S_h`). Both have their
     95 % bootstrap band, the seeds of the drawn configuration as points, and diverged seeds as
-    "×" at the floor. Shaded: the grid values whose profile is within δ of that optimizer's best.
+    "×" at the floor. A track above the plot marks, per optimizer, the grid values within δ of
+    its best, for the curve shown (the slice has its own): one labelled row per optimizer
+    instead of overlapping shades.
     """
     settings = analysis.settings
     rows = analysis.sensitivity[analysis.sensitivity["hyperparameter"] == hyperparameter]
@@ -237,7 +235,7 @@ def sensitivity_figure(analysis: StudyAnalysis, hyperparameter: str) -> go.Figur
     fig = go.Figure()
     visibility: dict[str, list[bool]] = {"profile": [], "slice": []}
     optimizers = list(dict.fromkeys(rows["optimizer"]))
-    shapes: list[dict[str, Any]] = []
+    legend_once: set[tuple[str, str]] = set()  # (curve, group) already in the legend
     for index, optimizer in enumerate(optimizers):
         color = optimizer_color(optimizer)
         opt_rows = rows[rows["optimizer"] == optimizer].sort_values("value")
@@ -270,6 +268,7 @@ def sensitivity_figure(analysis: StudyAnalysis, hyperparameter: str) -> go.Figur
                     customdata=np.stack(
                         [
                             opt_rows[f"{curve}_config"].astype(str),
+                            [optimizer] * len(opt_rows),
                             _percent_text(opt_rows["divergence_rate"]),
                             opt_rows["n_trials"].astype(int).astype(str),
                         ],
@@ -279,7 +278,8 @@ def sensitivity_figure(analysis: StudyAnalysis, hyperparameter: str) -> go.Figur
                         f"<b>{optimizer}</b> {curve}<br>{hyperparameter} = %{{x:g}}<br>"
                         "config: %{customdata[0]}<br>"
                         f"seed mean {settings.metric}: %{{y:.4g}}<br>"
-                        "diverged: %{customdata[1]} of %{customdata[2]} trials<extra></extra>"
+                        "diverged: %{customdata[2]} of %{customdata[3]} trials"
+                        "<br><i>click: the configuration's seeds</i><extra></extra>"
                     ),
                 )
             )
@@ -289,19 +289,24 @@ def sensitivity_figure(analysis: StudyAnalysis, hyperparameter: str) -> go.Figur
             ]
             if hyperparameter in seeds:
                 seeds = seeds[seeds[hyperparameter].notna()]
-            fig.add_traces(
-                _seed_traces(
-                    seeds,
-                    hyperparameter,
-                    optimizer,
-                    color,
-                    index,
-                    len(optimizers),
-                    log_x,
-                    shown,
-                    settings,
-                    label,
-                )
+            for trace in _seed_traces(
+                seeds,
+                hyperparameter,
+                optimizer,
+                color,
+                index,
+                len(optimizers),
+                log_x,
+                shown,
+                settings,
+                label,
+            ):
+                group = str(trace.legendgroup)
+                trace.showlegend = (curve, group) not in legend_once
+                legend_once.add((curve, group))
+                fig.add_trace(trace)
+            fig.add_trace(
+                _good_track(opt_rows, analysis, curve, optimizer, index, color, log_x, shown)
             )
             added = len(fig.data) - before
             for name in visibility:
@@ -312,55 +317,43 @@ def sensitivity_figure(analysis: StudyAnalysis, hyperparameter: str) -> go.Figur
             fig.add_trace(summary)
             for name in visibility:
                 visibility[name].append(True)
-        in_range = opt_rows["in_range"].astype(bool) if "in_range" in opt_rows else True
-        good = (opt_rows["good"].astype(bool) & in_range).to_numpy()
-        for first, last in _runs(x, good):
-            if first == last:  # one grid value: a narrow band around it
-                first, last = (
-                    (first / 10**0.06, last * 10**0.06)
-                    if log_x
-                    else (first - 0.01 * abs(first or 1), last + 0.01 * abs(last or 1))
-                )
-            shapes.append(
-                {
-                    "type": "rect",
-                    "xref": "x",
-                    "yref": "paper",
-                    "x0": first,
-                    "x1": last,
-                    "y0": 0,
-                    "y1": 1,
-                    "fillcolor": color,
-                    "opacity": 0.08,
-                    "line": {"width": 0},
-                    "layer": "below",
-                }
-            )
     fig.update_layout(
-        shapes=shapes,
         updatemenus=[
             {
                 "type": "buttons",
-                "direction": "right",
-                "x": 1.0,
-                "xanchor": "right",
-                "y": 1.12,
-                "yanchor": "bottom",
+                "direction": "down",
+                "x": 1.02,
+                "xanchor": "left",
+                "y": 1.0,
+                "yanchor": "top",
                 "showactive": True,
+                "pad": {"t": 0, "b": 0, "l": 0},
                 "buttons": [
                     {
-                        "label": "profile",
+                        "label": "profile: others tuned",
                         "method": "restyle",
                         "args": [{"visible": visibility["profile"]}],
                     },
                     {
-                        "label": "slice",
+                        "label": "slice: others at the best",
                         "method": "restyle",
                         "args": [{"visible": visibility["slice"]}],
                     },
                 ],
             }
         ],
+        yaxis={"domain": [0.0, 0.8]},
+        yaxis2={
+            "domain": [0.84, 1.0],
+            "range": [len(optimizers) - 0.5, -0.5],
+            "tickvals": list(range(len(optimizers))),
+            "ticktext": optimizers,
+            "showgrid": False,
+            "zeroline": False,
+            "ticks": "",
+            "tickfont": {"size": 10},
+            "title": {"text": "within δ", "font": {"size": 10}},
+        },
     )
     fig.update_xaxes(
         type="log" if log_x else "linear",
@@ -368,13 +361,89 @@ def sensitivity_figure(analysis: StudyAnalysis, hyperparameter: str) -> go.Figur
             "text": HYPERPARAMETER_TEXT.get(hyperparameter, hyperparameter)
             + (", log scale" if log_x else "")
         },
+        **(_log_ticks(rows["value"]) if log_x else {}),
     )
-    fig.update_yaxes(**_metric_axis(settings.metric, settings))
+    fig.layout.yaxis.update(**_metric_axis(settings.metric, settings))
     subtitle = (
-        f"line: seed mean, band: 95 % bootstrap CI, dots: seeds, ×: diverged at floor; "
-        f"shaded: within δ = {format_points(settings.delta, settings)} of the best"
+        f"line: seed mean, band: 95 % bootstrap CI, dots: seeds, ×: diverged at the floor; "
+        f"top track: values within δ = {format_points(settings.delta, settings)} of the best"
     )
-    return _layout(fig, title, subtitle, height=460)
+    fig = _layout(fig, title, subtitle, height=500)
+    fig.update_layout(legend={"y": 0.8, "yanchor": "top"})  # under the profile / slice buttons
+    return fig
+
+
+def _good_track(
+    opt_rows: pd.DataFrame,
+    analysis: StudyAnalysis,
+    curve: str,
+    optimizer: str,
+    index: int,
+    color: str,
+    log_x: bool,
+    visible: bool,
+) -> go.Scatter:
+    """One optimizer's row of the "within δ" track: thick segments over its good grid values.
+
+    For the profile that is the analysis's `good` column; for the slice, a `slice_good` column
+    when the analysis has one, else the slice's distance to the same best (the threshold the
+    profile's `good` uses, applied to the other curve).
+    """
+    x = opt_rows["value"].astype(float).to_numpy()
+    in_range = opt_rows["in_range"].astype(bool) if "in_range" in opt_rows else True
+    if curve == "profile" or "slice_good" in opt_rows:
+        column = "good" if curve == "profile" else "slice_good"
+        good = opt_rows[column].astype(bool)
+    else:
+        settings = analysis.settings
+        sign = 1.0 if settings.direction == "maximize" else -1.0
+        best = float((sign * opt_rows["profile"].astype(float)).max())
+        good = sign * opt_rows["slice"].astype(float) >= best - settings.delta - 1e-12
+    good_values = (good & in_range).to_numpy()
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for first, last in _runs(x, good_values):
+        if first == last:  # one grid value: a short segment around it
+            first, last = (
+                (first / 10**0.08, last * 10**0.08)
+                if log_x
+                else (first - 0.02 * abs(first or 1), last + 0.02 * abs(last or 1))
+            )
+        xs += [first, last, None]
+        ys += [index, index, None]
+    where = ", ".join(format_value(v) for v in x[good_values]) or "none"
+    return go.Scatter(
+        x=xs or [None],
+        y=ys or [None],
+        yaxis="y2",
+        mode="lines",
+        name=f"{optimizer} within δ ({curve})",
+        legendgroup=optimizer,
+        showlegend=False,
+        visible=visible,
+        line={"color": color, "width": 9},
+        hovertemplate=f"<b>{optimizer}</b> within δ of its best ({curve}): {where}<extra></extra>",
+    )
+
+
+def _log_ticks(values: pd.Series | Sequence[float]) -> dict[str, Any]:
+    """Decade ticks labelled the way a grid is written (1e-4, 1e-3, 0.01, 0.1, 1)."""
+    finite = [float(v) for v in values if float(v) > 0 and math.isfinite(float(v))]
+    if not finite:
+        return {}
+    low, high = math.floor(math.log10(min(finite))), math.ceil(math.log10(max(finite)))
+    ticks = [10.0**e for e in range(low, high + 1)]
+    return {"tickvals": ticks, "ticktext": [decade_text(t) for t in ticks]}
+
+
+def decade_text(value: float) -> str:
+    """`1e-4`, `1e-3`, `0.01`, `0.1`, `1`, `10`, `1e3`: short, plain and unambiguous."""
+    if 0.01 <= value < 1000:
+        return f"{value:g}"
+    exponent = math.log10(value)
+    if math.isclose(exponent, round(exponent)):
+        return f"1e{round(exponent)}"
+    return f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e")
 
 
 def _percent_text(values: pd.Series) -> list[str]:
@@ -407,7 +476,8 @@ def _diverged_summary(
         y=np.full(len(rows), floor),
         mode="markers",
         name=f"{optimizer}: trials diverged here (any config)",
-        legendgroup=optimizer,
+        legendgroup="diverged",
+        showlegend=False,
         marker={
             "symbol": "x-thin-open",
             "size": 18,
@@ -463,9 +533,10 @@ def _seed_traces(
                 x=x[mask],
                 y=part["value"].astype(float),
                 mode="markers",
-                name=f"{optimizer} {'seeds' if outcome == 'completed' else 'diverged (at floor)'}",
-                legendgroup=optimizer,
-                showlegend=outcome == "diverged",
+                name="seeds" if outcome == "completed" else "diverged seeds (× at the floor)",
+                legendrank=1001 if outcome == "completed" else 1002,  # after the optimizers
+                legendgroup="seeds" if outcome == "completed" else "diverged",
+                showlegend=True,
                 visible=visible,
                 marker={
                     "symbol": symbol,
@@ -477,6 +548,7 @@ def _seed_traces(
                 customdata=np.stack(
                     [
                         part["config"].astype(str),
+                        [optimizer] * len(part),
                         part["seed"].astype(str),
                         part["outcome"].astype(str),
                         [format_value(float(v)) for v in part[hyperparameter]],
@@ -485,10 +557,11 @@ def _seed_traces(
                     axis=-1,
                 ),
                 hovertemplate=(
-                    f"<b>{optimizer}</b> ({label})<br>{hyperparameter} = %{{customdata[3]}}<br>"
-                    "config: %{customdata[0]}<br>seed: %{customdata[1]}<br>"
-                    "outcome: %{customdata[2]}%{customdata[4]}<br>"
-                    f"{settings.metric}: %{{y:.4g}}<extra></extra>"
+                    f"<b>{optimizer}</b> ({label})<br>{hyperparameter} = %{{customdata[4]}}<br>"
+                    "config: %{customdata[0]}<br>seed: %{customdata[2]}<br>"
+                    "outcome: %{customdata[3]}%{customdata[5]}<br>"
+                    f"{settings.metric}: %{{y:.4g}}<br><i>click: this configuration's seeds</i>"
+                    "<extra></extra>"
                 ),
             )
         )
@@ -514,6 +587,15 @@ def heatmap_pairs(analysis: StudyAnalysis) -> list[tuple[str, str, str]]:
     return [(str(o), str(x), str(y)) for o, x, y in keys.itertuples(index=False)]
 
 
+def heatmap_range(analysis: StudyAnalysis) -> tuple[float | None, float | None]:
+    """The colour range shared by all heatmaps of a study: every cell value, every optimizer."""
+    values = analysis.heatmaps["profile"].astype(float) if not analysis.heatmaps.empty else None
+    if values is None or not np.isfinite(values).any():
+        return None, None
+    finite = values[np.isfinite(values)]
+    return float(finite.min()), float(finite.max())
+
+
 def heatmap_figure(analysis: StudyAnalysis, optimizer: str, x: str, y: str) -> go.Figure:
     """One cell per grid point of (x, y): the best seed mean over the other hyperparameters.
 
@@ -528,11 +610,13 @@ def heatmap_figure(analysis: StudyAnalysis, optimizer: str, x: str, y: str) -> g
         return empty_figure(title, f"No heatmap for {optimizer} over {x} × {y}.")
     xs = sorted(rows["x_value"].astype(float).unique())
     ys = sorted(rows["y_value"].astype(float).unique())
+    zmin, zmax = heatmap_range(analysis)
     xi = {v: i for i, v in enumerate(xs)}
     yi = {v: i for i, v in enumerate(ys)}
     z = np.full((len(ys), len(xs)), np.nan)
     text = np.full((len(ys), len(xs)), "", dtype=object)
-    hover = np.full((len(ys), len(xs)), "no trials", dtype=object)
+    hover = np.full((len(ys), len(xs), 3), "", dtype=object)
+    hover[:, :, 2] = "no trials"
     for row in rows.itertuples(index=False):
         i, j = yi[float(row.y_value)], xi[float(row.x_value)]
         value = float(row.profile)
@@ -542,11 +626,12 @@ def heatmap_figure(analysis: StudyAnalysis, optimizer: str, x: str, y: str) -> g
         if rate > 0:
             cell += f"<br>× {rate:.0%} div."
         text[i, j] = cell
-        hover[i, j] = (
+        hover[i, j, 0], hover[i, j, 1] = str(row.config), optimizer
+        hover[i, j, 2] = (
             f"{x} = {float(row.x_value):g}, {y} = {float(row.y_value):g}<br>"
             f"config: {row.config}<br>seed mean {settings.metric}: "
             f"{format_metric(value, settings)}<br>diverged: {rate:.0%} of "
-            f"{int(row.n_trials)} trials"
+            f"{int(row.n_trials)} trials<br><i>click: this configuration's seeds</i>"
         )
     colorbar: dict[str, Any] = {"title": {"text": metric_title(settings.metric, settings)}}
     if settings.metric.endswith("accuracy") and is_percent(settings):
@@ -554,13 +639,16 @@ def heatmap_figure(analysis: StudyAnalysis, optimizer: str, x: str, y: str) -> g
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x=[format_value(v) for v in xs],
-            y=[format_value(v) for v in ys],
+            x=[grid_text(v) for v in xs],
+            y=[grid_text(v) for v in ys],
             text=text,
             texttemplate="%{text}",
             customdata=hover,
-            hovertemplate="%{customdata}<extra></extra>",
+            hovertemplate="%{customdata[2]}<extra></extra>",
             colorscale="Viridis",
+            # One scale for every heatmap of the study: a colour means one value everywhere.
+            zmin=zmin,
+            zmax=zmax,
             reversescale=settings.direction == "minimize",
             zsmooth=False,
             xgap=2,
@@ -616,7 +704,11 @@ def best_of_k_figure(analysis: StudyAnalysis) -> go.Figure:
                 ),
             )
         )
-    fig.update_xaxes(type="log", title={"text": "k, configurations tried (log scale)"})
+    fig.update_xaxes(
+        type="log",
+        title={"text": "k, configurations tried (log scale)"},
+        **_k_ticks(table["k"]),
+    )
     fig.update_yaxes(**_metric_axis(settings.report_metric, settings))
     return _layout(
         fig,
@@ -650,7 +742,11 @@ def win_probability_figure(analysis: StudyAnalysis) -> go.Figure:
                 ),
             )
         )
-    fig.update_xaxes(type="log", title={"text": "k, configurations tried (log scale)"})
+    fig.update_xaxes(
+        type="log",
+        title={"text": "k, configurations tried (log scale)"},
+        **_k_ticks(table["k"]),
+    )
     fig.update_yaxes(
         title={"text": "probability of the top score (%)"}, tickformat=".0%", range=[0, 1]
     )
@@ -747,9 +843,7 @@ def importance_figure(analysis: StudyAnalysis) -> go.Figure:
         )
     fig.update_layout(barmode="group")
     fig.update_xaxes(title={"text": "hyperparameter"})
-    fig.update_yaxes(
-        title={"text": "PED-ANOVA importance (χ² divergence, unitless)"}, rangemode="tozero"
-    )
+    fig.update_yaxes(title={"text": "importance (PED-ANOVA, unitless)"}, rangemode="tozero")
     return _layout(
         fig,
         title,
@@ -761,12 +855,130 @@ def importance_figure(analysis: StudyAnalysis) -> go.Figure:
 # -- learning curves ----------------------------------------------------------------------------
 
 
+def _curve_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Curve rows of some trials as an epoch x trial table (non-finite values as gaps)."""
+    values = rows["value"].astype(float).where(np.isfinite(rows["value"].astype(float)))
+    return rows.assign(value=values).pivot_table(
+        index="epoch", columns="trial_number", values="value", aggfunc="mean", dropna=False
+    )
+
+
+def _diverged_marks(table: pd.DataFrame, diverged: pd.DataFrame) -> tuple[pd.Series, list[float]]:
+    """Where to draw each diverged seed's ×: its epoch, at the curve's value then if finite,
+    else at the floor it was scored at."""
+    ys = []
+    for trial in diverged.itertuples(index=False):
+        column = table.get(trial.trial_number)
+        y = np.nan if column is None else column.get(float(trial.diverged_epoch), np.nan)
+        ys.append(y if np.isfinite(y) else float(trial.value))
+    return diverged["diverged_epoch"].astype(float), ys
+
+
+def _add_curve_group(
+    fig: go.Figure,
+    rows: pd.DataFrame,
+    diverged: pd.DataFrame,
+    optimizer: str,
+    label: str,
+    metric: str,
+    col: int,
+    showlegend: bool,
+) -> None:
+    """One configuration's learning curves in panel `col`: seed mean, seed range, × where a seed
+    diverged. `label` names the configuration in the legend and the hover."""
+    color = optimizer_color(optimizer)
+    table = _curve_table(rows)
+    epochs = table.index.to_numpy(dtype=float)
+    axis = "" if col == 1 else str(col)
+    fig.add_trace(
+        _band(
+            epochs,
+            table.min(axis=1),
+            table.max(axis=1),
+            color,
+            f"{optimizer} seed range",
+            optimizer,
+            xaxis=f"x{axis}",
+            yaxis=f"y{axis}",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=epochs,
+            y=table.mean(axis=1, skipna=True),
+            mode="lines",
+            name=optimizer,
+            legendgroup=optimizer,
+            showlegend=showlegend,
+            line={"color": color, "width": 2.5},
+            xaxis=f"x{axis}",
+            yaxis=f"y{axis}",
+            hovertemplate=(
+                f"<b>{optimizer}</b><br>{label}<br>epoch %{{x}}<br>seed mean {metric}: "
+                "%{y:.4g}<extra></extra>"
+            ),
+        )
+    )
+    diverged = diverged[diverged["diverged_epoch"].notna()]
+    if diverged.empty:
+        return
+    xs, ys = _diverged_marks(table, diverged)
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=ys,
+            mode="markers",
+            name="diverged (× at the epoch)",
+            legendgroup="diverged",
+            showlegend=False,
+            marker={
+                "symbol": DIVERGED_SYMBOL,
+                "size": 11,
+                "color": color,
+                "line": {"width": 2, "color": color},
+            },
+            xaxis=f"x{axis}",
+            yaxis=f"y{axis}",
+            customdata=np.stack(
+                [diverged["seed"].astype(str), diverged["config"].astype(str)], axis=-1
+            ),
+            hovertemplate=(
+                f"<b>{optimizer}</b> diverged<br>config: %{{customdata[1]}}<br>"
+                "seed: %{customdata[0]}<br>epoch %{x}<extra></extra>"
+            ),
+        )
+    )
+
+
+def _trials_of(
+    analysis: StudyAnalysis, curves: pd.DataFrame, optimizer: str, config: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The curve rows and the diverged points of one configuration's seeds."""
+    points = analysis.points
+    mine = points[(points["optimizer"] == optimizer) & (points["config"].astype(str) == config)]
+    keys = mine[["study", "trial_number"]].drop_duplicates()
+    rows = curves.merge(keys, on=["study", "trial_number"], how="inner")
+    return rows, mine[mine["outcome"] == "diverged"]
+
+
+def _finish_curves(
+    fig: go.Figure, wanted: pd.DataFrame, metric: str, settings: AnalysisSettings
+) -> None:
+    last = float(wanted["epoch"].max()) if not wanted.empty else 1.0
+    step = next((d for d in (1, 2, 5, 10, 20, 50, 100, 200, 500) if last / d <= 6), 1000)
+    fig.update_xaxes(title={"text": "epoch"}, tick0=0, dtick=step)
+    fig.update_yaxes(**_metric_axis(metric, settings), col=1)
+    if metric.endswith("loss"):
+        fig.update_yaxes(type="log")
+
+
 def learning_curve_figure(
     analysis: StudyAnalysis, curves: pd.DataFrame, metric: str | None = None
 ) -> go.Figure:
     """Learning curves of the best, divergence-boundary and lr = 1 configurations.
 
-    Line: seed mean per epoch; band: range over seeds; ×: the epoch where a seed diverged.
+    Line: seed mean per epoch; band: range over seeds; ×: the epoch where a seed diverged. An
+    optimizer missing from a panel has no such configuration (no divergence boundary, no lr = 1).
     """
     settings = analysis.settings
     metric = metric or settings.metric
@@ -775,115 +987,327 @@ def learning_curve_figure(
     if picks.empty or curves.empty:
         return empty_figure(title, "No learning curves recorded for the picked configurations.")
     roles = [r for r in ROLE_TEXT if (picks["role"] == r).any()]
+    optimizers = list(dict.fromkeys(picks["optimizer"].astype(str)))
+    subtitles = []
+    for role in roles:
+        absent = [
+            o for o in optimizers if not ((picks["role"] == role) & (picks["optimizer"] == o)).any()
+        ]
+        subtitles.append(
+            ROLE_TEXT[role]
+            + (f"<br><sup>no {ROLE_TEXT[role]}: {', '.join(absent)}</sup>" if absent else "")
+        )
     fig = make_subplots(
         rows=1,
         cols=len(roles),
         shared_yaxes=True,
-        subplot_titles=[ROLE_TEXT[r] for r in roles],
+        subplot_titles=subtitles,
         horizontal_spacing=0.04,
     )
-    # Narrow the (large) curves table once to the picked trials, then slice per pick.
-    picked = {int(t) for numbers in picks["trial_numbers"] for t in numbers}
-    wanted = curves[(curves["metric"] == metric) & curves["trial_number"].isin(picked)]
-    points = analysis.points
+    wanted = curves[curves["metric"] == metric]
     shown_legend: set[str] = set()
     for col, role in enumerate(roles, start=1):
         for pick in picks[picks["role"] == role].itertuples(index=False):
             optimizer = str(pick.optimizer)
-            color = optimizer_color(optimizer)
-            keys = set(zip(list(pick.studies), [int(t) for t in pick.trial_numbers], strict=False))
-            index = pd.MultiIndex.from_arrays([wanted["study"], wanted["trial_number"]])
-            rows = wanted[index.isin(keys)]
+            rows, diverged = _trials_of(analysis, wanted, optimizer, str(pick.config))
             if rows.empty:
                 continue
-            values = rows["value"].astype(float).where(np.isfinite(rows["value"].astype(float)))
-            table = rows.assign(value=values).pivot_table(
-                index="epoch", columns="trial_number", values="value", aggfunc="mean", dropna=False
-            )
-            epochs = table.index.to_numpy(dtype=float)
-            mean = table.mean(axis=1, skipna=True)
-            axis = "" if col == 1 else str(col)
-            fig.add_trace(
-                _band(
-                    epochs,
-                    table.min(axis=1),
-                    table.max(axis=1),
-                    color,
-                    f"{optimizer} seed range",
-                    optimizer,
-                    xaxis=f"x{axis}",
-                    yaxis=f"y{axis}",
-                )
-            )
-            fig.add_trace(
-                go.Scatter(
-                    x=epochs,
-                    y=mean,
-                    mode="lines",
-                    name=optimizer,
-                    legendgroup=optimizer,
-                    showlegend=optimizer not in shown_legend,
-                    line={"color": color, "width": 2.5},
-                    xaxis=f"x{axis}",
-                    yaxis=f"y{axis}",
-                    hovertemplate=(
-                        f"<b>{optimizer}</b> {ROLE_TEXT[role]}<br>config: "
-                        f"{pick.config}<br>epoch %{{x}}<br>seed mean {metric}: "
-                        f"%{{y:.4g}}<extra></extra>"
-                    ),
-                )
+            _add_curve_group(
+                fig,
+                rows,
+                diverged,
+                optimizer,
+                f"{ROLE_TEXT[role]}: {pick.config}",
+                metric,
+                col,
+                optimizer not in shown_legend,
             )
             shown_legend.add(optimizer)
-            diverged = points[
-                (points["optimizer"] == optimizer)
-                & points["trial_number"].isin([int(t) for t in pick.trial_numbers])
-                & (points["outcome"] == "diverged")
-            ]
-            if "study" in diverged:
-                diverged = diverged[diverged["study"].isin(list(pick.studies))]
-            diverged = diverged[diverged["diverged_epoch"].notna()]
-            if diverged.empty:
-                continue
-            # At the curve's value in that epoch when it is finite, else at the floor.
-            ys = []
-            for trial in diverged.itertuples(index=False):
-                column = table.get(trial.trial_number)
-                y = np.nan if column is None else column.get(float(trial.diverged_epoch), np.nan)
-                ys.append(y if np.isfinite(y) else float(trial.value))
-            fig.add_trace(
-                go.Scatter(
-                    x=diverged["diverged_epoch"].astype(float),
-                    y=ys,
-                    mode="markers",
-                    name=f"{optimizer} diverged",
-                    legendgroup=optimizer,
-                    showlegend=False,
-                    marker={
-                        "symbol": DIVERGED_SYMBOL,
-                        "size": 12,
-                        "color": color,
-                        "line": {"width": 2, "color": color},
-                    },
-                    xaxis=f"x{axis}",
-                    yaxis=f"y{axis}",
-                    customdata=np.stack(
-                        [diverged["seed"].astype(str), diverged["config"].astype(str)], axis=-1
-                    ),
-                    hovertemplate=(
-                        f"<b>{optimizer}</b> diverged<br>config: %{{customdata[1]}}<br>"
-                        "seed: %{customdata[0]}<br>epoch %{x}<extra></extra>"
-                    ),
-                )
-            )
-    last = float(wanted["epoch"].max()) if not wanted.empty else 1.0
-    fig.update_xaxes(title={"text": "epoch"}, tick0=1, dtick=max(1, math.ceil(last / 10)))
-    fig.update_yaxes(**_metric_axis(metric, settings), col=1)
-    if metric.endswith("loss"):
-        fig.update_yaxes(type="log")
+    _finish_curves(fig, wanted, metric, settings)
     return _layout(
         fig,
         title,
-        "line: seed mean, band: range over seeds, ×: epoch a seed "
-        "diverged (curves stop where the loss was not finite)",
+        "line: seed mean, band: range over seeds, ×: epoch a seed diverged; hover a line for "
+        "its configuration",
         height=420,
+    )
+
+
+def lr_curve_configs(
+    analysis: StudyAnalysis, defaults: dict[str, dict[str, Any]] | None = None
+) -> dict[tuple[str, float], str]:
+    """Which configuration stands for each (optimizer, lr): the one with every other
+    hyperparameter at its default when the grid has it (the paper's α sweep), else the best at
+    that lr (the profile's configuration)."""
+    out: dict[tuple[str, float], str] = {}
+    table = analysis.sensitivity
+    rows = table[table["hyperparameter"] == "lr"] if not table.empty else table
+    for row in rows.itertuples(index=False):
+        optimizer, lr = str(row.optimizer), float(row.value)
+        at_default = default_config(analysis, optimizer, lr, (defaults or {}).get(optimizer))
+        out[(optimizer, lr)] = at_default if at_default is not None else str(row.profile_config)
+    return out
+
+
+def default_config(
+    analysis: StudyAnalysis, optimizer: str, lr: float, defaults: dict[str, Any] | None
+) -> str | None:
+    """The configuration id with `lr` and every other searched hyperparameter at its default,
+    or None when the grid does not hold it (or the defaults are unknown)."""
+    configs = analysis.configs
+    hps = [h for h in analysis.hyperparameters.get(optimizer, []) if h != "lr"]
+    if configs.empty or "lr" not in configs or (hps and not defaults):
+        return None
+    mask = (configs["optimizer"] == optimizer) & np.isclose(configs["lr"].astype(float), lr)
+    for h in hps:
+        if h not in configs or h not in (defaults or {}):
+            return None
+        mask &= np.isclose(configs[h].astype(float), float((defaults or {})[h]))
+    found = configs.loc[mask, "config"]
+    return str(found.iloc[0]) if len(found) else None
+
+
+def lr_curves_figure(
+    analysis: StudyAnalysis,
+    curves: pd.DataFrame,
+    configs: dict[tuple[str, float], str],
+    metric: str | None = None,
+) -> go.Figure:
+    """The paper's α sweep: one panel per lr, every optimizer overlaid (seed mean, seed range,
+    × where a seed diverged), each at the configuration `configs` names for it."""
+    settings = analysis.settings
+    metric = metric or settings.metric
+    title = f"Learning curves at each lr ({metric.replace('_', ' ')})"
+    if not configs or curves.empty:
+        return empty_figure(title, "No learning curves, or no optimizer searched lr.")
+    lrs = sorted({lr for _, lr in configs})
+    fig = make_subplots(
+        rows=1,
+        cols=len(lrs),
+        shared_yaxes=True,
+        subplot_titles=[f"lr = {grid_text(lr)}" for lr in lrs],
+        horizontal_spacing=0.02,
+    )
+    wanted = curves[curves["metric"] == metric]
+    shown_legend: set[str] = set()
+    for (optimizer, lr), config in configs.items():
+        rows, diverged = _trials_of(analysis, wanted, optimizer, config)
+        if rows.empty:
+            continue
+        _add_curve_group(
+            fig,
+            rows,
+            diverged,
+            optimizer,
+            config,
+            metric,
+            lrs.index(lr) + 1,
+            optimizer not in shown_legend,
+        )
+        shown_legend.add(optimizer)
+    _finish_curves(fig, wanted, metric, settings)
+    return _layout(
+        fig,
+        title,
+        "each optimizer with its other hyperparameters at their defaults where the grid has "
+        "them, else tuned at that lr; band: range over seeds, ×: epoch a seed diverged",
+        height=380,
+    )
+
+
+def config_curves_figure(
+    analysis: StudyAnalysis, curves: pd.DataFrame, optimizer: str, config: str
+) -> go.Figure:
+    """Every seed of one configuration as its own line (the drill-down's picture)."""
+    settings = analysis.settings
+    metric = settings.metric
+    title = f"{optimizer}: {config}"
+    rows, diverged = _trials_of(analysis, curves[curves["metric"] == metric], optimizer, config)
+    if rows.empty:
+        return empty_figure(title, "No learning curves recorded for this configuration.")
+    fig = go.Figure()
+    table = _curve_table(rows)
+    seeds = analysis.points.set_index(["study", "trial_number"])["seed"]
+    studies = rows.drop_duplicates("trial_number").set_index("trial_number")["study"]
+    for index, trial in enumerate(table.columns):
+        seed = seeds.get((studies.get(trial), trial), "?")
+        fig.add_trace(
+            go.Scatter(
+                x=table.index.to_numpy(dtype=float),
+                y=table[trial],
+                mode="lines",
+                name=f"seed {seed}",
+                line={"color": OKABE_ITO[index % len(OKABE_ITO)], "width": 2},
+                hovertemplate=(
+                    f"seed {seed}, trial {trial}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>"
+                ),
+            )
+        )
+    if not diverged.empty and diverged["diverged_epoch"].notna().any():
+        marks = diverged[diverged["diverged_epoch"].notna()]
+        xs, ys = _diverged_marks(table, marks)
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="markers",
+                name="diverged",
+                marker={"symbol": DIVERGED_SYMBOL, "size": 12, "color": "#b00020"},
+                hovertemplate="diverged at epoch %{x}<extra></extra>",
+            )
+        )
+    _finish_curves(fig, rows, metric, settings)
+    return _layout(fig, title, "one line per seed; ×: the epoch a seed diverged", height=340)
+
+
+# -- the lr = 1 question ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LrOne:
+    """One optimizer at lr = 1 against its best: tuned, and with the rest at the defaults."""
+
+    optimizer: str
+    best: Estimate
+    best_config: str
+    tuned: Estimate  # the profile at lr = 1: the other hyperparameters tuned
+    tuned_config: str
+    n_diverged: int  # diverged trials at lr = 1, every configuration
+    n_trials: int
+    default: Estimate | None  # lr = 1 with every other hyperparameter at its default
+    default_config: str | None
+    default_diverged: int
+    default_seeds: int
+
+
+def lr_one_records(
+    analysis: StudyAnalysis, defaults: dict[str, dict[str, Any]] | None = None
+) -> list[LrOne]:
+    """Every optimizer whose lr grid holds 1, read from the analysis tables (nothing computed):
+    the best (`optimizers`), the profile at lr = 1 (`sensitivity`) and the configuration at the
+    defaults (`configs`)."""
+    table = analysis.sensitivity
+    if table.empty:
+        return []
+    rows = table[(table["hyperparameter"] == "lr") & np.isclose(table["value"].astype(float), 1.0)]
+    joint = analysis.optimizers.set_index("optimizer") if not analysis.optimizers.empty else None
+    out = []
+    for row in rows.itertuples(index=False):
+        optimizer = str(row.optimizer)
+        if joint is None or optimizer not in joint.index:
+            continue
+        top = joint.loc[optimizer]
+        config = default_config(analysis, optimizer, 1.0, (defaults or {}).get(optimizer))
+        default, diverged, seeds = None, 0, 0
+        if config is not None:
+            configs = analysis.configs
+            at = configs[(configs["optimizer"] == optimizer) & (configs["config"] == config)]
+            first = at.iloc[0]
+            default = Estimate(
+                float(first["mean"]),
+                float(first.get("mean_low", math.nan)),
+                float(first.get("mean_high", math.nan)),
+            )
+            diverged, seeds = int(first.get("n_diverged", 0)), int(first.get("n_seeds", 0))
+        out.append(
+            LrOne(
+                optimizer=optimizer,
+                best=Estimate(
+                    float(top["best"]),
+                    float(top.get("best_low", math.nan)),
+                    float(top.get("best_high", math.nan)),
+                ),
+                best_config=str(top.get("best_config", "")),
+                tuned=Estimate(float(row.profile), float(row.profile_low), float(row.profile_high)),
+                tuned_config=str(row.profile_config),
+                n_diverged=int(row.n_diverged),
+                n_trials=int(row.n_trials),
+                default=default,
+                default_config=config,
+                default_diverged=diverged,
+                default_seeds=seeds,
+            )
+        )
+    return out
+
+
+LR_ONE_SETTINGS = (
+    ("best", "best configuration (any lr)", "diamond", -0.25),
+    ("tuned", "lr = 1, others tuned", "circle", 0.0),
+    ("default", "lr = 1, others at defaults", "square", 0.25),
+)
+
+
+def lr_one_figure(analysis: StudyAnalysis, records: list[LrOne]) -> go.Figure:
+    """Does lr = 1 fail? Per optimizer: its best, lr = 1 tuned and lr = 1 at the defaults, each
+    with its 95 % interval, on one axis with the floor diverged runs are scored at."""
+    settings = analysis.settings
+    title = "Does lr = 1 fail?"
+    if not records:
+        return empty_figure(title, "No optimizer searched lr = 1.")
+    fig = go.Figure()
+    names = [r.optimizer for r in records]
+    for key, label, symbol, offset in LR_ONE_SETTINGS:
+        xs, ys, lows, highs, colors, texts, hovers = [], [], [], [], [], [], []
+        for i, record in enumerate(records):
+            estimate: Estimate | None = getattr(record, key)
+            if estimate is None or not math.isfinite(estimate.value):
+                continue
+            config = getattr(record, f"{key}_config") or ""
+            xs.append(estimate.value)
+            ys.append(i + offset)
+            lows.append(
+                max(0.0, estimate.value - estimate.low) if math.isfinite(estimate.low) else 0
+            )
+            highs.append(
+                max(0.0, estimate.high - estimate.value) if math.isfinite(estimate.high) else 0
+            )
+            colors.append(optimizer_color(record.optimizer))
+            texts.append(format_metric(estimate.value, settings))
+            hovers.append(f"<b>{record.optimizer}</b>: {label}<br>config: {config}")
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="markers+text",
+                name=label,
+                text=texts,
+                textposition="middle right",
+                textfont={"size": 11},
+                marker={"symbol": symbol, "size": 11, "color": colors, "line": {"width": 0}},
+                error_x={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": highs,
+                    "arrayminus": lows,
+                    "color": "#888",
+                    "thickness": 1.2,
+                    "width": 3,
+                },
+                customdata=hovers,
+                hovertemplate="%{customdata}<br>%{x:.4g}<extra></extra>",
+            )
+        )
+    floors = analysis.points.loc[analysis.points["outcome"] == "diverged", "value"].astype(float)
+    if len(floors):
+        fig.add_vline(
+            x=float(floors.median()),
+            line={"dash": "dot", "color": "#b00020", "width": 1},
+            annotation_text="floor (diverged)",
+            annotation_position="bottom right",
+            annotation_font={"size": 10, "color": "#b00020"},
+        )
+    fig.update_yaxes(
+        tickvals=list(range(len(names))),
+        ticktext=names,
+        range=[len(names) - 0.5, -0.5],
+        showgrid=False,
+    )
+    fig.update_xaxes(**_metric_axis(settings.metric, settings))
+    return _layout(
+        fig,
+        title,
+        "marker: seed mean, bar: 95 % bootstrap CI; defaults: the optimizer's registered "
+        "defaults for every hyperparameter but lr",
+        height=130 + 44 * len(records),
     )

@@ -1,15 +1,17 @@
 """What one study page shows, independent of how it is rendered.
 
-`build_page` turns a `StudyAnalysis` (and the learning curves) into verdict cards, figure sections
-and a summary table. The Dash app renders it as components, the report as one HTML file, so both
-show the same verdicts and figures. Everything here is plain text and data: escaping is the
-renderer's job (Dash escapes component text; the report uses `html.escape`).
+`build_page` turns a `StudyAnalysis` (and the learning curves) into a claim board (one row per
+claim: result, the number that decided it, one line of why; the details unfold), the lr = 1
+answer, figure sections and a summary table. The Dash app renders it as components, the report
+as one HTML file, so both show the same verdicts and figures. Everything here is plain text and
+data: escaping is the renderer's job (Dash escapes component text; the report uses `html.escape`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +19,9 @@ import plotly.graph_objects as go
 
 from dashboards import figures
 from dashboards.theme import VERDICT_COLORS
+from hpsearch import units
 from hpsearch.analysis.records import Estimate, StudyAnalysis, Verdict
+from hpsearch.studydata import StudyData
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,10 @@ class VerdictCard:
     reasons: list[str]
     blocking: list[str]
     links: list[tuple[str, str]]  # (figure anchor, label): the figures that justify it
+    headline_label: str = ""  # the number that decided the result, named ...
+    headline: str = ""  # ... and with its interval: `11.60 points [10.90, 12.44]`
+    reason: str = ""  # one line: why this result
+    guarantee: str = ""
 
 
 @dataclass
@@ -45,6 +53,7 @@ class Section:
     title: str
     text: str
     figures: list[tuple[str, go.Figure]] = field(default_factory=list)  # (anchor, figure)
+    table: tuple[list[str], list[list[str]]] | None = None  # (columns, rows) before the figures
 
 
 @dataclass
@@ -58,6 +67,7 @@ class Page:
     sections: list[Section]
     summary_columns: list[str]
     summary_rows: list[list[str]]
+    hidden: list[str] = field(default_factory=list)  # claims the filters hide, in words
 
 
 def slug(text: str) -> str:
@@ -66,40 +76,11 @@ def slug(text: str) -> str:
     return "-".join(part for part in out.split("-") if part) or "x"
 
 
-def _number_kind(name: str) -> str:
-    """How a verdict number is shown: `fraction` (%), `level` (a metric value) or `points`.
-
-    Names follow the analysis records: W / D (widths, divergence rates) are fractions, best /
-    worst / E1 are metric values, regrets and score differences (delta_E1) are points.
-    """
-    lowered = name.lower()
-    if name.startswith(("W", "D_", "delta_W", "delta_D")) or any(
-        word in lowered for word in ("divergence", "width", "rate", "fraction")
-    ):
-        return "fraction"
-    if lowered.startswith(("best", "worst", "e1", "e4", "e16", "cpe", "mean", "profile")):
-        return "level"
-    return "points"
-
-
-def format_estimate(name: str, estimate: Estimate, analysis: StudyAnalysis) -> str:
-    """`value [95 % CI low – high]` in display units (see `_number_kind`)."""
-    settings = analysis.settings
-    kind = _number_kind(name)
-
-    def one(x: float) -> str:
-        if x is None or not math.isfinite(x):
-            return "n/a"
-        if kind == "fraction":
-            return f"{100 * x:.1f} %"
-        if kind == "level":
-            return figures.format_metric(x, settings)
-        return figures.format_points(x, settings)
-
-    text = one(estimate.value)
-    if math.isfinite(estimate.low) or math.isfinite(estimate.high):
-        text += f" [95 % CI {one(estimate.low)} – {one(estimate.high)}]"
-    return text
+def format_estimate(
+    name: str, estimate: Estimate, analysis: StudyAnalysis, short: bool = False
+) -> str:
+    """`value [95 % CI low – high]` in display units (see `hpsearch.units.number_kind`)."""
+    return units.format_estimate(name, estimate, analysis.settings, short=short)
 
 
 def _setting_text(value: object) -> str:
@@ -141,15 +122,15 @@ def lr1_failure(verdict: Verdict, analysis: StudyAnalysis) -> str | None:
             words = (
                 f"{row.optimizer} at lr = 1: diverged in {int(row.n_diverged)} of "
                 f"{int(row.n_trials)} runs, D = {100 * rate:.0f} % [95 % CI "
-                f"{100 * float(row.divergence_low):.0f}–{100 * float(row.divergence_high):.0f}"
+                f"{100 * float(row.divergence_low):.0f} – {100 * float(row.divergence_high):.0f}"
                 " %]"
             )
         else:
             words = f"{row.optimizer} at lr = 1: no divergence, but outside the good region"
         if math.isfinite(regret):
             words += (
-                f"; best seed mean {figures.format_metric(float(row.profile), settings)}, "
-                f"{figures.format_points(regret, settings)} below its best"
+                f"; best seed mean {units.format_metric(float(row.profile), settings)}, "
+                f"{units.format_points(regret, settings)} below its best"
             )
         parts.append(words)
     return ". ".join(parts) + "." if parts else None
@@ -175,6 +156,12 @@ def number_label(name: str, optimizers: tuple[str, ...]) -> str:
     return name
 
 
+def short_label(name: str, optimizers: tuple[str, ...]) -> str:
+    """`number_label` without its explanation in brackets, for the one-line board."""
+    label = number_label(name, optimizers).split(" (")[0]
+    return label.removesuffix(" over the grid")
+
+
 def verdict_card(verdict: Verdict, analysis: StudyAnalysis, index: int) -> VerdictCard:
     """The card for one verdict, with links to the figures that justify it."""
     links = []
@@ -188,6 +175,9 @@ def verdict_card(verdict: Verdict, analysis: StudyAnalysis, index: int) -> Verdi
     if verdict.kind == "V2":
         links += [("fig-edf", "EDF of configuration means"), ("fig-best-of-k", "best of k")]
     links.append(("fig-learning-curves", "learning curves"))
+    key = verdict.decided_by if verdict.decided_by in verdict.numbers else None
+    key = key or next(iter(verdict.numbers), None)
+    headline = format_estimate(key, verdict.numbers[key], analysis, short=True) if key else ""
     return VerdictCard(
         anchor=f"verdict-{index}",
         result=verdict.result,
@@ -203,7 +193,21 @@ def verdict_card(verdict: Verdict, analysis: StudyAnalysis, index: int) -> Verdi
         reasons=list(verdict.reasons),
         blocking=list(verdict.blocking),
         links=links,
+        headline_label=short_label(key, verdict.optimizers) if key else "",
+        headline=headline,
+        reason=_one_line(verdict.reasons[0] if verdict.reasons else verdict.sentence),
+        guarantee=verdict.guarantee,
     )
+
+
+def _one_line(text: str) -> str:
+    """The first sentence of `text` (a board row shows one line; the rest is in the details)."""
+    text = " ".join(text.split())
+    for stop in (". ", "; "):
+        head, found, _ = text.partition(stop)
+        if found and len(head) >= 20:
+            return head + ("." if stop == ". " else "")
+    return text
 
 
 def hyperparameter_order(analysis: StudyAnalysis) -> list[str]:
@@ -242,7 +246,7 @@ def summary_table(analysis: StudyAnalysis) -> tuple[list[str], list[list[str]]]:
             fmt = (
                 (lambda x: "n/a" if not np.isfinite(x) else f"{100 * x:.1f} %")
                 if fraction
-                else (lambda x: figures.format_metric(x, settings))
+                else (lambda x: units.format_metric(x, settings))
             )
             text = fmt(float(value))
             if np.isfinite(float(low)) or np.isfinite(float(high)):
@@ -266,8 +270,52 @@ def summary_table(analysis: StudyAnalysis) -> tuple[list[str], list[list[str]]]:
     return columns, rows
 
 
-def build_page(analysis: StudyAnalysis, curves: pd.DataFrame) -> Page:
-    """Everything one study page shows, in reading order: verdicts first."""
+def lr_one_table(
+    records: list[figures.LrOne], analysis: StudyAnalysis
+) -> tuple[list[str], list[list[str]]]:
+    """The lr = 1 answer in numbers: per optimizer, its best, lr = 1 tuned and at the defaults."""
+    settings = analysis.settings
+
+    def est(e: Estimate | None) -> str:
+        return units.format_estimate("best", e, settings, short=True) if e else "not in the grid"
+
+    columns = [
+        "optimizer",
+        "best (any lr)",
+        "lr = 1, others tuned",
+        "lr = 1, others at defaults",
+        "lr = 1 below the best",
+        "diverged at lr = 1",
+    ]
+    rows = []
+    for r in records:
+        at = r.default if r.default is not None else r.tuned
+        gap = (at.value - r.best.value) * (1 if settings.direction == "minimize" else -1)
+        rows.append(
+            [
+                r.optimizer,
+                est(r.best),
+                f"{est(r.tuned)} ({r.tuned_config})",
+                f"{est(r.default)}" + (f" ({r.default_config})" if r.default_config else ""),
+                units.format_points(gap, settings)
+                + (" (defaults)" if r.default is not None else " (tuned)"),
+                f"{r.n_diverged} of {r.n_trials} runs",
+            ]
+        )
+    return columns, rows
+
+
+def build_page(
+    analysis: StudyAnalysis,
+    curves: pd.DataFrame,
+    defaults: dict[str, dict[str, Any]] | None = None,
+    hidden: list[str] | None = None,
+) -> Page:
+    """Everything one study page shows, in reading order: the claim board first, then lr = 1.
+
+    `defaults` (optimizer -> hyperparameter -> default) picks the "others at their defaults"
+    configurations; `hidden` names claims the page's filters hide.
+    """
     settings = analysis.settings
     overview = [
         ("selection metric", f"{settings.metric} ({settings.direction})"),
@@ -285,34 +333,58 @@ def build_page(analysis: StudyAnalysis, curves: pd.DataFrame) -> Page:
         ),
         (
             "δ",
-            f"{figures.format_points(settings.delta, settings)} (asked "
-            f"{figures.format_points(settings.delta_user, settings)})",
+            f"{units.format_points(settings.delta, settings)} (asked "
+            f"{units.format_points(settings.delta_user, settings)})",
         ),
-        ("tolerance m", figures.format_points(settings.tolerance, settings)),
+        ("tolerance m", units.format_points(settings.tolerance, settings)),
         ("d_max", f"{100 * settings.d_max:.0f} %"),
+        ("min_seeds", str(settings.min_seeds)),
         ("bootstrap", f"B = {settings.bootstrap}, paired over seeds, RNG seed {settings.rng_seed}"),
         ("grid sizes", ", ".join(f"{k}: {v}" for k, v in settings.grid_sizes.items())),
     ]
     cards = [verdict_card(v, analysis, i) for i, v in enumerate(analysis.verdicts)]
-    sections = [
+    sections = []
+    records = figures.lr_one_records(analysis, defaults)
+    if records:
+        sections.append(
+            Section(
+                "lr-one",
+                "Does lr = 1 fail?",
+                "Each optimizer at lr = 1, with its other hyperparameters tuned and at their "
+                "defaults, against its best configuration; then the learning curves at each lr.",
+                [
+                    ("fig-lr-one", figures.lr_one_figure(analysis, records)),
+                    (
+                        "fig-lr-curves",
+                        figures.lr_curves_figure(
+                            analysis, curves, figures.lr_curve_configs(analysis, defaults)
+                        ),
+                    ),
+                ],
+                table=lr_one_table(records, analysis),
+            )
+        )
+    sections.append(
         Section(
             "sensitivity",
             "Sensitivity curves",
             "Per hyperparameter, all optimizers on one axis. Switch between the profile "
-            "(other hyperparameters tuned) and the slice through the best configuration.",
+            "(other hyperparameters tuned) and the slice through the best configuration; "
+            "click a point for its seeds.",
             [
                 (f"fig-sensitivity-{slug(hp)}", figures.sensitivity_figure(analysis, hp))
                 for hp in hyperparameter_order(analysis)
             ],
-        ),
-    ]
+        )
+    )
     pairs = figures.heatmap_pairs(analysis)
     if pairs:
         sections.append(
             Section(
                 "heatmaps",
                 "Hyperparameter pairs",
-                "One cell per grid point, no interpolation; divergence annotated per cell.",
+                "One cell per grid point, no interpolation, one colour scale for all; divergence "
+                "annotated per cell.",
                 [
                     (
                         f"fig-heatmap-{slug(o)}-{slug(x)}-{slug(y)}",
@@ -352,12 +424,59 @@ def build_page(analysis: StudyAnalysis, curves: pd.DataFrame) -> Page:
         ),
     ]
     columns, rows = summary_table(analysis)
+    notes = list(analysis.notes)
+    if settings.n_seeds < settings.min_seeds:
+        notes.insert(
+            0,
+            f"{settings.n_seeds} seeds selected, fewer than min_seeds = {settings.min_seeds}: "
+            "verdicts that rest on seed statistics stay INCONCLUSIVE.",
+        )
     return Page(
         title=analysis.name,
         overview=overview,
-        notes=list(analysis.notes),
+        notes=notes,
         cards=cards,
         sections=sections,
         summary_columns=columns,
         summary_rows=rows,
+        hidden=list(hidden or []),
     )
+
+
+def trial_table(data: StudyData, analysis: StudyAnalysis) -> tuple[list[str], list[dict[str, Any]]]:
+    """Every trial as a row for the sortable, filterable table: accuracy in %, times in s."""
+    from hpsearch.export import trials_frame
+
+    frame = trials_frame(data)
+    settings = analysis.settings
+    scale = 100.0 if units.is_percent(settings) else 1.0
+    columns = [
+        "optimizer",
+        "config",
+        "seed",
+        "outcome",
+        settings.metric,
+        "diverged_epoch",
+        "divergence_reason",
+        "error",
+        "wall_seconds",
+        "trial_number",
+        "study",
+    ]
+    out = pd.DataFrame(
+        {
+            "optimizer": frame["optimizer"],
+            "config": frame["config"],
+            "seed": frame["seed"],
+            "outcome": frame["outcome"],
+            settings.metric: (frame["value"].astype(float) * scale).round(2),
+            "diverged_epoch": frame["diverged_epoch"],
+            "divergence_reason": frame["divergence_reason"],
+            "error": frame["error"],
+            "wall_seconds": frame["wall_seconds"].astype(float).round(1),
+            "trial_number": frame["trial_number"],
+            "study": frame["study"],
+        }
+    )
+    out = out.astype(object).where(out.notna(), None)
+    return columns, out.to_dict("records")

@@ -22,7 +22,7 @@ from hpsearch.outputs import write_atomically
 CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif;
        margin: 0 auto; max-width: 1200px; padding: 16px 24px; color: #1a1a1a; }
-h1 { font-size: 1.6em; margin-bottom: 0.2em; word-break: break-all; }
+h1 { font-size: 1.5em; margin: 0.2em 0; word-break: break-all; }
 h2 { border-bottom: 1px solid #ddd; padding-bottom: 4px; margin-top: 1.6em; }
 .meta { color: #555; font-size: 0.9em; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 12px; }
@@ -38,6 +38,27 @@ dl.kv { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; m
 dl.kv dt { color: #555; } dl.kv dd { margin: 0; }
 .figure { margin: 8px 0 20px 0; }
 ul.notes li { color: #7a4b00; }
+.board { border: 1px solid #ddd; border-radius: 6px; margin: 6px 0 8px; }
+.board-head, details.claim-row > summary {
+  display: grid; grid-template-columns: 108px minmax(340px, 1.5fr) minmax(230px, 0.9fr) 1.2fr;
+  gap: 12px; align-items: baseline; padding: 3px 10px; font-size: 0.9em; }
+.board-head { font-size: 0.8em; color: #555; background: #f3f3f3; border-bottom: 1px solid #ddd; }
+details.claim-row { border-bottom: 1px solid #eee; }
+details.claim-row:last-child { border-bottom: 0; }
+details.claim-row > summary { cursor: pointer; list-style: none; }
+details.claim-row > summary::-webkit-details-marker { display: none; }
+details.claim-row > summary:hover, details.claim-row[open] > summary { background: #f2f6fb; }
+.badge { font-weight: 700; font-size: 0.78em; color: #fff; background: var(--verdict);
+         border-radius: 3px; padding: 2px 6px; letter-spacing: 0.03em; text-align: center; }
+.one-line { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.headline { font-variant-numeric: tabular-nums; white-space: nowrap; overflow: hidden;
+            text-overflow: ellipsis; }
+.headline small, .board small { color: #666; }
+.claim-details { padding: 4px 12px 10px 134px; font-size: 0.92em; }
+.hidden-claims { color: #555; font-size: 0.9em; margin: 2px 0 8px; }
+h2.compact { margin: 0.8em 0 0; }
+h2.compact + p.meta { margin: 2px 0; }
+ul.notes { margin: 4px 0; font-size: 0.9em; }
 """
 
 
@@ -51,11 +72,21 @@ def _kv(pairs: list[tuple[str, str]]) -> str:
     )
 
 
+BOARD_HEAD = ("result", "claim", "the number that decided it", "why")
+
+
 def _card(card: VerdictCard) -> str:
+    """One board row: result, claim, headline number, one line of why; the rest unfolds."""
     parts = [
-        f"<div class='card' id='{_e(card.anchor)}' style='--verdict: {_e(card.color)}'>",
-        f"<div class='result'>{_e(card.result)}</div>",
-        f"<div class='claim'>{_e(card.claim)}</div>",
+        f"<details class='claim-row' id='{_e(card.anchor)}' style='--verdict: {_e(card.color)}'>",
+        "<summary>",
+        f"<span class='badge result'>{_e(card.result)}</span>",
+        f"<span class='one-line claim-text' title='{_e(card.claim)}'>{_e(card.claim)}</span>",
+        f"<span class='headline' title='{_e(card.headline_label)}'>{_e(card.headline)}"
+        + (f" <small>{_e(card.headline_label)}</small>" if card.headline_label else "")
+        + "</span>",
+        f"<span class='one-line' title='{_e(card.reason)}'>{_e(card.reason)}</span>",
+        "</summary><div class='claim-details'>",
         f"<p>{_e(card.sentence)}</p>",
     ]
     if card.failure:
@@ -66,6 +97,8 @@ def _card(card: VerdictCard) -> str:
         parts.append("<ul>" + "".join(f"<li>{_e(r)}</li>" for r in card.reasons) + "</ul>")
     if card.blocking:
         parts.append("<p>Blocking: " + _e(", ".join(card.blocking)) + "</p>")
+    if card.guarantee:
+        parts.append(f"<p class='meta'>{_e(card.guarantee)}</p>")
     if card.settings:
         parts.append("<details><summary>settings</summary>" + _kv(card.settings) + "</details>")
     if card.links:
@@ -74,8 +107,18 @@ def _card(card: VerdictCard) -> str:
             + ", ".join(f"<a href='#{_e(anchor)}'>{_e(label)}</a>" for anchor, label in card.links)
             + "</p>"
         )
-    parts.append("</div>")
+    parts.append("</div></details>")
     return "".join(parts)
+
+
+def _table(columns: list[str], rows: list[list[str]]) -> str:
+    return (
+        "<table><thead><tr>"
+        + "".join(f"<th>{_e(c)}</th>" for c in columns)
+        + "</tr></thead><tbody>"
+        + "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in rows)
+        + "</tbody></table>"
+    )
 
 
 def render_report(page: Page) -> str:
@@ -83,34 +126,40 @@ def render_report(page: Page) -> str:
     body = [
         f"<h1>hpsearch report: {_e(page.title)}</h1>",
         f"<p class='meta'>hpsearch {_e(__version__)}, written "
-        f"{_e(datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC'))}</p>",
-        "<h2 id='verdicts'>Verdicts</h2>",
+        f"{_e(datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC'))}; click a claim for its "
+        "numbers, reasons and settings</p>",
     ]
     if page.cards:
-        body.append("<div class='cards'>" + "".join(_card(c) for c in page.cards) + "</div>")
+        body.append(
+            "<div class='board' id='verdicts'><div class='board-head'>"
+            + "".join(f"<span>{_e(h)}</span>" for h in BOARD_HEAD)
+            + "</div>"
+            + "".join(_card(c) for c in page.cards)
+            + "</div>"
+        )
     else:
-        body.append("<p>No claims could be decided for this study.</p>")
+        body.append("<p id='verdicts'>No claims could be decided for this study.</p>")
+    if page.hidden:
+        body.append(
+            "<p class='hidden-claims'>Not shown (an optimizer they name is not selected): "
+            + _e("; ".join(page.hidden))
+            + "</p>"
+        )
     if page.notes:
         body.append(
             "<ul class='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in page.notes) + "</ul>"
         )
-    body.append("<h2 id='settings'>Settings</h2>" + _kv(page.overview))
-    body.append(
-        "<h2 id='summary'>Summary</h2><table><thead><tr>"
-        + "".join(f"<th>{_e(c)}</th>" for c in page.summary_columns)
-        + "</tr></thead><tbody>"
-        + "".join(
-            "<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>"
-            for row in page.summary_rows
-        )
-        + "</tbody></table>"
-    )
+    tail = [
+        "<h2 id='summary'>Summary</h2>" + _table(page.summary_columns, page.summary_rows),
+        "<h2 id='settings'>Settings</h2>" + _kv(page.overview),
+    ]
     config = {"displaylogo": False, "responsive": True}
     for section in page.sections:
         body.append(
-            f"<h2 id='{_e(section.anchor)}'>{_e(section.title)}</h2><p>{_e(section.text)}</p>"
+            f"<h2 class='compact' id='{_e(section.anchor)}'>{_e(section.title)}</h2>"
+            f"<p class='meta'>{_e(section.text)}</p>"
         )
-        for anchor, fig in section.figures:
+        for index, (anchor, fig) in enumerate(section.figures):
             div = pio.to_html(
                 fig,
                 include_plotlyjs=False,
@@ -120,6 +169,9 @@ def render_report(page: Page) -> str:
                 default_width="100%",
             )
             body.append(f"<div class='figure'>{div}</div>")
+            if index == 0 and section.table is not None:  # the numbers under their figure
+                body.append(_table(*section.table))
+    body += tail
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>hpsearch: {_e(page.title)}</title><style>{CSS}</style>"
@@ -157,3 +209,18 @@ def image_export_available() -> bool:
     except ImportError:
         return False
     return any(shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome"))
+
+
+def write_study_report(storage: str, name: str, out: str | Path) -> list[Path]:
+    """Load study `name` from `storage` (a storage URL), analyse it and write its report: the
+    one call a script needs (e.g. to regenerate the documentation's figures)."""
+    from dashboards.page import build_page
+    from dashboards.study import analyze_study, check_storage_url, optimizer_defaults
+    from hpsearch.storage import load_study_data
+
+    check_storage_url(storage)
+    data = load_study_data(storage, name)
+    page = build_page(
+        analyze_study(data), data.curves, defaults=optimizer_defaults(data.hyperparameters)
+    )
+    return write_report(page, out)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
@@ -44,15 +45,70 @@ def analyze_study(data: StudyData) -> StudyAnalysis:
     return analyze(data)
 
 
+def claim_text(optimizers: tuple[str, ...], hyperparameter: str | None) -> str:
+    """A claim in a few words, for notes about claims that are not shown."""
+    if len(optimizers) == 2:
+        return f"{optimizers[0]} is less sensitive than {optimizers[1]}"
+    return f"{optimizers[0]} is insensitive to {hyperparameter}"
+
+
+def hidden_claims(data: StudyData, optimizers: Iterable[str] | None) -> list[str]:
+    """The study's claims that name an optimizer outside `optimizers`, in words.
+
+    A filter hides such claims (with a note saying so) instead of failing: `analyze` refuses a
+    `[claims]` table that names an optimizer the (filtered) study does not search.
+    """
+    if optimizers is None:
+        return []
+    from hpsearch.analysis.analyze import claims_of
+
+    keep = set(optimizers)
+    claims = claims_of(data)
+    hidden = [
+        claim_text((c.optimizer,), c.hyperparameter)
+        for c in claims.insensitivity_claims(data.hyperparameters)
+        if c.optimizer not in keep
+    ]
+    hidden += [
+        claim_text((c.a, c.b), c.hyperparameter)
+        for c in claims.comparison_claims(data.hyperparameters)
+        if not {c.a, c.b} <= keep
+    ]
+    return hidden
+
+
+def _restrict_claims(spec: dict[str, Any] | None, keep: set[str]) -> dict[str, Any] | None:
+    """The spec with its `[claims]` limited to the optimizers in `keep` (explicit lists only;
+    the defaults already follow the optimizers present)."""
+    claims = (spec or {}).get("claims")
+    if not claims:
+        return spec
+    claims = dict(claims)
+    if claims.get("insensitive") is not None:
+        claims["insensitive"] = [
+            c for c in claims["insensitive"] if str(c).partition(".")[0] in keep
+        ]
+    if claims.get("compare") is not None:
+        claims["compare"] = [pair for pair in claims["compare"] if set(pair) <= keep]
+    if claims.get("ranges"):
+        claims["ranges"] = {o: r for o, r in claims["ranges"].items() if o in keep}
+    return {**(spec or {}), "claims": claims}
+
+
 def filter_study(
     data: StudyData, optimizers: Iterable[str] | None = None, seeds: Iterable[int] | None = None
 ) -> StudyData:
-    """The same study restricted to some optimizers and seeds (None keeps all)."""
+    """The same study restricted to some optimizers and seeds (None keeps all).
+
+    Claims that name an unselected optimizer are dropped from its spec (see `hidden_claims`).
+    """
     trials, curves = data.trials, data.curves
+    spec = data.spec
     if optimizers is not None:
         keep = set(optimizers)
         trials = trials[trials["optimizer"].isin(keep)]
         curves = curves[curves["optimizer"].isin(keep)]
+        spec = _restrict_claims(spec, keep)
     if seeds is not None:
         keep_seeds = {int(s) for s in seeds}
         trials = trials[trials["seed"].isin(keep_seeds)]
@@ -69,7 +125,7 @@ def filter_study(
             if optimizers is None or o in set(optimizers)
         },
         metrics=list(data.metrics),
-        spec=data.spec,
+        spec=spec,
     )
 
 
@@ -80,3 +136,18 @@ def fingerprint(data: StudyData) -> str:
         return "empty"
     hashed = pd.util.hash_pandas_object(data.trials[columns], index=False)
     return f"{len(data.trials)}-{int(hashed.sum()) & 0xFFFFFFFFFFFF:x}-{len(data.curves)}"
+
+
+def optimizer_defaults(names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The registered defaults of each optimizer (unknown names are left out): what "the other
+    hyperparameters at their defaults" means on the lr = 1 board."""
+    from hpsearch.errors import HpsearchError
+    from hpsearch.optim.registry import get_optimizer_info
+
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        try:
+            out[name] = dict(get_optimizer_info(name).defaults())
+        except HpsearchError:
+            continue
+    return out

@@ -50,7 +50,9 @@ def test_every_diverged_trial_is_drawn_at_the_floor(analysis: StudyAnalysis) -> 
         expected = sens[(sens["optimizer"] == optimizer)]["n_diverged"]
         assert sum(counts) == int(expected.sum()) > 0
     # Adam diverges at lr >= 0.1 in the sample: its seeds there are x markers, not dots.
-    adam_seeds = [t for t in crosses if t.name == "adam diverged (at floor)"]
+    adam_seeds = [
+        t for t in crosses if t.name.startswith("diverged seeds") and t.customdata[0][1] == "adam"
+    ]
     assert adam_seeds and sum(len(t.x) for t in adam_seeds) >= 3
 
 
@@ -62,15 +64,15 @@ def test_sensitivity_is_log_x_with_optimizers_overlaid_and_hover(
     assert "lr" in fig.layout.xaxis.title.text and "%" in fig.layout.yaxis.title.text
     lines = [t for t in fig.data if t.mode == "lines+markers"]
     assert {t.name for t in lines} == {"adabound", "adam", "sgd"}
-    seeds = next(t for t in fig.data if t.name == "adam seeds")
+    seeds = next(t for t in fig.data if t.name == "seeds" and t.customdata[0][1] == "adam")
     text = _hover_texts(seeds)
     assert "config" in text and "seed" in text and "outcome" in text and "test_accuracy" in text
     # The band is there, and profile / slice can be toggled.
     assert any(t.fill == "toself" for t in fig.data)
     labels = [b.label for b in fig.layout.updatemenus[0].buttons]
-    assert labels == ["profile", "slice"]
-    # Good regions are shaded.
-    assert fig.layout.shapes
+    assert [label.split(":")[0] for label in labels] == ["profile", "slice"]
+    # Good regions are marked, one labelled track row per optimizer.
+    assert fig.layout.yaxis2.ticktext == ("adabound", "adam", "sgd")
 
 
 def test_heatmap_cells_are_the_seed_means_without_interpolation(
@@ -87,7 +89,7 @@ def test_heatmap_cells_are_the_seed_means_without_interpolation(
         for j, lr in enumerate(heat.x):
             assert z[i, j] == pytest.approx(best[(float(gamma), float(lr))])
     # The divergence at lr = 1, gamma = 1e-3 is written in the cell.
-    cell = heat.text[list(heat.y).index("0.001")][list(heat.x).index("1")]
+    cell = heat.text[list(heat.y).index("1e-3")][list(heat.x).index("1")]
     assert "div." in cell
 
 
@@ -109,7 +111,7 @@ def test_colours_are_the_same_for_an_optimizer_in_every_figure(
 
 def test_learning_curves_mark_divergence_epochs(analysis: StudyAnalysis, data: StudyData) -> None:
     fig = figures.learning_curve_figure(analysis, data.curves)
-    marks = [t for t in fig.data if t.name and t.name.endswith(" diverged")]
+    marks = [t for t in fig.data if t.name and t.name.startswith("diverged")]
     assert marks
     picks = analysis.picks[analysis.picks["role"] == "lr=1"]
     adam = picks[picks["optimizer"] == "adam"].iloc[0]
@@ -117,7 +119,7 @@ def test_learning_curves_mark_divergence_epochs(analysis: StudyAnalysis, data: S
     expected = points[
         points["trial_number"].isin(adam["trial_numbers"]) & (points["outcome"] == "diverged")
     ]["diverged_epoch"].astype(float)
-    adam_marks = [t for t in marks if t.name == "adam diverged"]
+    adam_marks = [t for t in marks if t.marker.color == optimizer_color("adam")]
     drawn = sorted(float(x) for t in adam_marks for x in t.x)
     assert sorted(expected) == drawn[: len(expected)] or set(expected) <= set(drawn)
 
@@ -160,7 +162,7 @@ def test_verdict_card_states_the_lr1_failure_from_the_records(
 
 def test_estimates_are_shown_in_display_units(analysis: StudyAnalysis) -> None:
     assert format_estimate("max_regret", Estimate(0.0153, 0.01, 0.02), analysis) == (
-        "1.53 pp [95 % CI 1.00 pp – 2.00 pp]"
+        "1.53 points [95 % CI 1.00 points – 2.00 points]"
     )
     assert format_estimate("D_a", Estimate(0.5, 0.2, 0.8), analysis).startswith("50.0 %")
     assert format_estimate("best", Estimate(0.931), analysis) == "93.1 %"
@@ -177,5 +179,6 @@ def test_report_is_self_contained_escaped_and_small(data: StudyData, tmp_path: o
     out = write_report(page, tmp_path / "r.html")[0]  # type: ignore[operator]
     assert out.stat().st_size <= 8 * 1024 * 1024
     # The summary table has no links.
-    table = html[html.index("<h2 id='summary'>") : html.index("</table>")]
-    assert "<a " not in table
+    start = html.index("<h2 id='summary'>")
+    table = html[start : html.index("</table>", start)]
+    assert "<td>adabound</td>" in table and "<a " not in table
