@@ -61,7 +61,11 @@ def main() -> None:
         sys.exit(error.exit_code)
     except typer.Exit as done:
         sys.exit(done.exit_code)
-    except typer.Abort:
+    except typer.Abort as abort:
+        # Click turns Ctrl+C (a second one during `run`, or one outside it) into Abort.
+        if isinstance(abort.__cause__, KeyboardInterrupt):
+            typer.echo("Interrupted. Run the same command again to resume.", err=True)
+            sys.exit(130)
         typer.echo("Aborted.", err=True)
         sys.exit(1)
     except typer.TyperException as error:  # Typer's bundled click: usage errors, bad options
@@ -201,7 +205,7 @@ def run(
     max_cells: _MaxCellsOption = None,
 ) -> None:
     """Run every unfinished cell of a study; exit 0 when all finished (diverged counts), 1 when
-    some failed."""
+    some failed, 130 / 143 when stopped by Ctrl+C / SIGTERM (run it again to resume)."""
     import json
     import os
 

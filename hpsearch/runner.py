@@ -18,9 +18,10 @@ from typing import Any, TextIO
 from optuna.trial import TrialState
 
 from hpsearch import __version__
-from hpsearch.errors import UserInputError
+from hpsearch.errors import StorageError, UserInputError
 from hpsearch.spec import Cell, StudySpec, expand_cells, load_spec, search_space
 from hpsearch.storage import (
+    RETRY_ENV,
     CellRecord,
     GroupInfo,
     TrialWriter,
@@ -30,6 +31,8 @@ from hpsearch.storage import (
     prepare_group,
     redact_url,
     resolve_storage_url,
+    retry_seconds,
+    with_retries,
 )
 from hpsearch.tasks import get_task_info, metric_direction
 
@@ -119,6 +122,7 @@ class RunReport:
     ray_seconds: float = 0.0
     run_seconds: float = 0.0
     recorder_errors: list[str] = field(default_factory=list)
+    stopped: str | None = None  # "SIGINT" or "SIGTERM" when the run was stopped by a signal
 
     @property
     def failed(self) -> int:
@@ -129,6 +133,10 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
+        """0 all finished, 1 some failed, 130 / 143 stopped by SIGINT / SIGTERM (128 + signal,
+        as shells report it)."""
+        if self.stopped is not None:
+            return {"SIGINT": 130, "SIGTERM": 143}.get(self.stopped, 1)
         return 1 if self.failed else 0
 
 
@@ -232,10 +240,25 @@ def run_study(
         )
         report.run_seconds = result.seconds
         report.recorder_errors = result.recorder_errors
-    report.counts = cell_counts(url, spec, cells)
+        if result.stopped == "storage":
+            raise StorageError(
+                f"Lost the storage `{shown}` for more than {retry_seconds():.0f} s "
+                f"({result.lost}); the run stopped and {result.unrecorded} finished cells could "
+                f"not be recorded. Run the same command again to resume once the database is "
+                f"back (${RETRY_ENV} sets how long to wait)."
+            )
+        report.stopped = result.stopped
+    # The database may still be coming back from a restart: the same bounded patience.
+    report.counts = with_retries(lambda: cell_counts(url, spec, cells), seconds=retry_seconds())
     write_summary(report, spec, url, out)
     for problem in report.recorder_errors[:10]:
         err.write(f"recorder: {problem}\n")
+    if report.stopped is not None:
+        unfinished = report.failed
+        err.write(
+            f"Stopped by {report.stopped}: {unfinished} cells not finished. Run the same command "
+            "again to resume.\n"
+        )
     return report
 
 

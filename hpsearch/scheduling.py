@@ -7,7 +7,13 @@ Three parts, all in the driver except the trainable:
 - `CellSearcher.suggest` claims the next missing cell in storage (so concurrent drivers share
   the work) and returns `FINISHED` when none is left.
 - `Recorder` (a `tune.Callback`) is the single writer of Optuna trials. It never raises into
-  Ray: an exception in a callback would abort the whole `fit()`.
+  Ray: an exception in a callback would abort the whole `fit()`. While the database is
+  unreachable it retries (`hpsearch.storage.with_retries`, bounded by
+  `$HPSEARCH_STORAGE_RETRY_SECONDS`), holding results in memory; past the bound it stops the run.
+
+Stopping: SIGINT and SIGTERM set a `RunStop` that Tune polls every step; running trials are
+stopped, results already in are recorded, interrupted cells stay RUNNING in the database for the
+next run to take over, and `run_cells` returns normally so the caller can print its summary.
 
 Everything is keyed by cell key and a trial's config carries a list of cells, so a pack of
 cells in one Ray trial (population runs) only needs a trainable that reports per cell.
@@ -15,12 +21,16 @@ cells in one Ray trial (population runs) only needs a trainable that reports per
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
+import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -34,13 +44,25 @@ os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", "8")
 # Tune snapshots its experiment state for `Tuner.restore`, which we never use (the database is
 # the record and resume works per cell): work on the driver's loop that buys nothing.
 os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1000000")
+# Our own SIGINT handler stops the run; Tune's would end with a `Tuner.restore` hint that is not
+# how hpsearch resumes (the same command again does).
+os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
 
 import ray
 from ray import tune
 from ray.tune.search import Searcher
 
 from hpsearch.spec import Cell
-from hpsearch.storage import CellClaims, CellRecord, TrialWriter, is_cell_finished
+from hpsearch.storage import (
+    CellClaims,
+    CellRecord,
+    TrialWriter,
+    is_cell_finished,
+    is_unreachable,
+    retry_seconds,
+    storage_reason,
+    with_retries,
+)
 
 log = logging.getLogger(__name__)
 # Tune's end-of-run analysis looks for the per-trial result files we turn off; the database is
@@ -262,8 +284,9 @@ class CellSearcher(Searcher):
             # shared cluster). `run_cells` waits for those cells and takes over any whose owner
             # died.
             return Searcher.FINISHED
-        except Exception:  # a database hiccup: try again on Tune's next call
-            log.exception("claiming a cell failed; retrying")
+        except Exception as error:  # a database hiccup: try again on Tune's next call
+            if not is_unreachable(error):
+                log.exception("claiming a cell failed; retrying")
             return None
 
     def _pack(self, first: Cell) -> dict[str, Any]:
@@ -352,8 +375,30 @@ def _clock(seconds: float) -> str:
 Finisher = Callable[[TrialWriter, CellRecord, Mapping[str, Any], dict[str, Any] | None], str]
 
 
+class RunStop(tune.Stopper):
+    """Ends the whole run when asked (a signal, a lost database); Tune polls it every step."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None  # "SIGINT", "SIGTERM" or "storage"
+
+    def request(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.reason is not None
+
+
 class Recorder(tune.Callback):
-    """Writes every cell's Optuna trial from the driver; logs instead of raising."""
+    """Writes every cell's Optuna trial from the driver; logs instead of raising.
+
+    Every write goes through `_store`: retried while the database is unreachable, for at most
+    `retry_seconds`; past that the run is stopped (`stop.request("storage")`) and `lost` says
+    why. Results stay in `results` meanwhile.
+    """
 
     def __init__(
         self,
@@ -362,28 +407,65 @@ class Recorder(tune.Callback):
         study_names: Mapping[str, str],
         finish: Finisher,
         progress: Progress,
+        *,
+        stop: RunStop | None = None,
+        retry_seconds: float = 300.0,
     ) -> None:
         self.writer = writer
         self.claims = claims
         self.names = dict(study_names)
         self.finish = finish
         self.progress = progress
+        self.stop = stop or RunStop()
+        self.retry_seconds = retry_seconds
         self.records: dict[str, CellRecord] = {}
         self.results: dict[str, dict[str, Any]] = {}
         self.recorded: set[str] = set()
         self.errors: list[str] = []
+        self.lost: str | None = None  # why the database was given up on
+        self._outage: float | None = None  # when the current outage was first seen
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its searcher and callbacks for `Tuner.restore`, which we never use (the
         # database is the record); engines and locks don't pickle.
         return {}
 
-    def _guard(self, what: str, fn: Callable[[], None]) -> None:
+    def _say(self, text: str) -> None:
+        stream = self.progress.stream or sys.stderr
+        stream.write(("\n" if stream.isatty() else "") + text + "\n")
+        stream.flush()
+
+    def _waiting(self, error: BaseException, waited: float) -> None:
+        if self._outage is None:
+            self._outage = time.monotonic() - waited
+            self._say(
+                f"storage unreachable ({storage_reason(error)}); retrying for up to "
+                f"{self.retry_seconds:.0f} s, finished results kept in memory"
+            )
+
+    def _store(self, what: str, fn: Callable[[], Any]) -> bool:
+        """`fn()` through a database outage; False (logged, one line) when it failed for good."""
+        if self.lost is not None:
+            return False
         try:
-            fn()
+            with_retries(fn, seconds=self.retry_seconds, on_wait=self._waiting)
         except Exception as error:
-            log.exception("recorder: %s failed", what)
-            self.errors.append(f"{what}: {type(error).__name__}: {error}")
+            reason = storage_reason(error)
+            self.errors.append(f"{what}: {reason}")
+            if is_unreachable(error):
+                self.lost = reason
+                self.stop.request("storage")
+                log.debug("recorder: %s failed", what, exc_info=True)
+            else:
+                log.error("recorder: %s failed: %s", what, reason, exc_info=log.isEnabledFor(10))
+            return False
+        if self._outage is not None:
+            self._say(f"storage reachable again after {time.monotonic() - self._outage:.0f} s")
+            self._outage = None
+        return True
+
+    def _guard(self, what: str, fn: Callable[[], None]) -> None:
+        self._store(what, fn)
 
     def on_step(self, iteration: int, trials: list, **info: Any) -> None:
         self._guard("heartbeat", self.claims.heartbeat)
@@ -463,11 +545,26 @@ class Recorder(tune.Callback):
         cell = next(c for c in trial.config["cells"] if c["key"] == key)
         result = self.results.get(key)
         if result is None:
+            if self.stop.reason is not None:
+                return  # stopped, not failed: left RUNNING, the next run takes the cell over
             result = {"outcome": "error", "error": error or "the Ray trial failed"}
-        outcome = self.finish(self.writer, self.records[key], cell, result)
+        outcomes: list[str] = []
+        record = self.records[key]
+        if not self._store(
+            f"finishing {key}",
+            lambda: outcomes.append(self.finish(self.writer, record, cell, result)),
+        ):
+            return
         self.recorded.add(key)
-        self.claims.release(self.names[cell["optimizer"]], key)
-        self.progress.update(cell["optimizer"], outcome)
+        self._store(
+            f"releasing {key}", partial(self.claims.release, self.names[cell["optimizer"]], key)
+        )
+        self.progress.update(cell["optimizer"], outcomes[-1])
+
+    @property
+    def unrecorded(self) -> int:
+        """Cells whose results arrived but could not be written."""
+        return len(set(self.results) - self.recorded)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         for cell in trial.config.get("cells", []):
@@ -510,6 +607,9 @@ class ScheduleResult:
     recorded: int
     recorder_errors: list[str]
     seconds: float
+    stopped: str | None = None  # "SIGINT", "SIGTERM" or "storage" when the run was cut short
+    lost: str | None = None  # why the database was given up on
+    unrecorded: int = 0  # results that arrived but could not be written
 
 
 def run_cells(
@@ -549,10 +649,60 @@ def run_cells(
         "faults": dict(faults or {}),
     }
     progress = Progress(total=len(cells), stream=progress_stream)
-    recorder = Recorder(writer, claims, study_names, finish, progress)
+    stop = RunStop()
+    recorder = Recorder(
+        writer, claims, study_names, finish, progress, stop=stop, retry_seconds=retry_seconds()
+    )
     trainable = tune.with_resources(_trainable, {"cpu": 1, "gpu": gpus_per_trial})
+    remove_stale_tune_dirs()
     pending = list(cells)
-    while pending:
+    restore_signals = _stop_on_signals(stop, progress_stream or sys.stderr)
+    try:
+        _rounds(
+            pending,
+            trainable=trainable,
+            recorder=recorder,
+            stop=stop,
+            claims=claims,
+            url=url,
+            study_names=study_names,
+            study_ids=study_ids,
+            base=base,
+            population=population,
+            concurrency=concurrency,
+            max_failures=max_failures,
+            poll_seconds=poll_seconds,
+        )
+    finally:
+        restore_signals()
+    return ScheduleResult(
+        recorded=len(recorder.recorded),
+        recorder_errors=recorder.errors,
+        seconds=time.perf_counter() - started,
+        stopped=stop.reason,
+        lost=recorder.lost,
+        unrecorded=recorder.unrecorded,
+    )
+
+
+def _rounds(
+    pending: list[Cell],
+    *,
+    trainable: Any,
+    recorder: Recorder,
+    stop: RunStop,
+    claims: CellClaims,
+    url: str,
+    study_names: Mapping[str, str],
+    study_ids: Mapping[str, int],
+    base: Mapping[str, Any],
+    population: Mapping[str, int] | None,
+    concurrency: int,
+    max_failures: int,
+    poll_seconds: float,
+) -> None:
+    """One Tune fit per round until no cell is left (see `_await_other_drivers`) or a stop."""
+    while pending and stop.reason is None:
         searcher = CellSearcher(
             pending,
             claims=claims,
@@ -562,7 +712,7 @@ def run_cells(
             base_config=base,
             population=population,
         )
-        with tempfile.TemporaryDirectory(prefix="hpsearch-tune-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"{TUNE_DIR_PREFIX}{os.getpid()}-") as tmp:
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(
@@ -579,12 +729,18 @@ def run_cells(
                     callbacks=[recorder],
                     failure_config=tune.FailureConfig(max_failures=max_failures),
                     checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
+                    stop=stop,
                 ),
             )
             try:
                 tuner.fit()
             finally:
-                claims.release_all()
+                try:
+                    claims.release_all()
+                except Exception as error:  # a lost database: the claims go stale by themselves
+                    log.debug("releasing claims failed: %s", storage_reason(error))
+        if stop.reason is not None:
+            return
         pending = _await_other_drivers(
             searcher.deferred,
             claims=claims,
@@ -593,11 +749,58 @@ def run_cells(
             study_ids=study_ids,
             poll_seconds=poll_seconds,
         )
-    return ScheduleResult(
-        recorded=len(recorder.recorded),
-        recorder_errors=recorder.errors,
-        seconds=time.perf_counter() - started,
-    )
+
+
+TUNE_DIR_PREFIX = "hpsearch-tune-"  # + the driver's pid: a dead driver's folder can be removed
+
+
+def remove_stale_tune_dirs(root: str | None = None) -> list[str]:
+    """Remove Tune folders of drivers that died without cleaning up (SIGKILL, a lost machine);
+    returns them. A folder belongs to `hpsearch-tune-PID-...`; a live PID keeps its folder."""
+    from hpsearch.storage import _pid_alive
+
+    removed = []
+    root = root or tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(root):
+            if not entry.name.startswith(TUNE_DIR_PREFIX) or not entry.is_dir(
+                follow_symlinks=False
+            ):
+                continue
+            pid = entry.name[len(TUNE_DIR_PREFIX) :].split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed.append(entry.path)
+    return removed
+
+
+def _stop_on_signals(stop: RunStop, stream: Any) -> Callable[[], None]:
+    """SIGINT and SIGTERM stop the run cleanly (a second one stops at once); returns the
+    function that puts the previous handlers back. Only the main thread may set handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in signals}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    def handler(signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if stop.reason in ("SIGINT", "SIGTERM"):
+            restore()
+            raise KeyboardInterrupt  # asked twice: stop now
+        stop.request(name)
+        stream.write(
+            f"\n{name}: stopping; finished cells are kept, cells in training will run again "
+            "next time (send it again to stop at once)\n"
+        )
+        stream.flush()
+
+    for sig in signals:
+        signal.signal(sig, handler)
+    return restore
 
 
 def _await_other_drivers(

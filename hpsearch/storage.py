@@ -63,6 +63,10 @@ log = logging.getLogger(__name__)
 DEFAULT_STORAGE = "sqlite:///hpsearch.db"
 STORAGE_ENV = "HPSEARCH_STORAGE"
 STALE_SECONDS = 120.0  # a claim not heartbeaten for this long belongs to a dead driver
+# How long `hpsearch run` keeps retrying writes while the database is unreachable (a restart, a
+# failover) before it stops with the resume hint; finished results wait in memory meanwhile.
+RETRY_ENV = "HPSEARCH_STORAGE_RETRY_SECONDS"
+DEFAULT_RETRY_SECONDS = 300.0
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -144,6 +148,59 @@ def storage_errors(url: str) -> Iterator[None]:
         raise
     except (sa.exc.SQLAlchemyError, OSError) as error:
         raise storage_failure(url, error) from error
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """True for a lost or refused connection (or a locked SQLite file): worth retrying, as
+    opposed to an error in what was sent. Optuna wraps driver errors, so follow the chain."""
+    seen: BaseException | None = error
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, sa.exc.DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, sa.exc.OperationalError | sa.exc.InterfaceError):
+            return True
+        if type(seen).__module__.startswith("psycopg") and type(seen).__name__ in (
+            "OperationalError",
+            "InterfaceError",
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def retry_seconds() -> float:
+    """`$HPSEARCH_STORAGE_RETRY_SECONDS`, else `DEFAULT_RETRY_SECONDS`."""
+    raw = os.environ.get(RETRY_ENV, "").strip()
+    try:
+        return max(0.0, float(raw)) if raw else DEFAULT_RETRY_SECONDS
+    except ValueError:
+        raise UserInputError(f"${RETRY_ENV}: expected a number of seconds, got {raw!r}.") from None
+
+
+def with_retries(
+    fn: Callable[[], _R],
+    *,
+    seconds: float,
+    on_wait: Callable[[BaseException, float], None] | None = None,
+) -> _R:
+    """`fn()`, called again with backoff (0.5 s doubling to 10 s) while the database is
+    unreachable, for at most `seconds`; then the last error. `on_wait(error, waited)` is told
+    before each pause. Callers retry whole transactions, so a retry never half-applies."""
+    started = time.monotonic()
+    delay = 0.5
+    while True:
+        try:
+            return fn()
+        except Exception as error:
+            waited = time.monotonic() - started
+            if not is_unreachable(error) or waited + delay > seconds:
+                raise
+            if on_wait is not None:
+                on_wait(error, waited)
+            time.sleep(delay)
+            delay = min(2 * delay, 10.0)
 
 
 # --- engines -----------------------------------------------------------------------------------
@@ -473,11 +530,11 @@ class CellClaims:
         now = time.time()
         if now - self._last_beat < every:
             return
-        self._last_beat = now
         with self.engine.begin() as conn:
             conn.execute(
                 _claims.update().where(_claims.c.owner == self.owner).values(heartbeat=now)
             )
+        self._last_beat = now  # only once written: a retry after an outage must write again
 
     def release(self, study: str, cell: str) -> None:
         with self.engine.begin() as conn:

@@ -10,9 +10,11 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -47,6 +49,28 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_PG: dict[str, Any] = {}  # how the session's server was started, for `postgres_blink`
+
+
+def _pg_ctl_start(pg: dict[str, Any]) -> None:
+    subprocess.run(
+        [
+            *pg["as_postgres"],
+            f"{pg['bindir']}/pg_ctl",
+            "-D",
+            pg["data"],
+            "-l",
+            os.path.join(pg["root"], "log"),
+            "-w",
+            "-o",
+            f"-h 127.0.0.1 -p {pg['port']} -k {pg['root']}",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A PostgreSQL server on 127.0.0.1 in a temp dir for this test session; yields its base URL
@@ -76,22 +100,8 @@ def postgres_server() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    subprocess.run(
-        [
-            *as_postgres,
-            f"{bindir}/pg_ctl",
-            "-D",
-            data,
-            "-l",
-            os.path.join(root, "log"),
-            "-w",
-            "-o",
-            f"-h 127.0.0.1 -p {port} -k {root}",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    _PG.update(bindir=bindir, data=data, root=root, port=port, as_postgres=as_postgres)
+    _pg_ctl_start(_PG)
     try:
         yield f"postgresql+psycopg://hpsearch@127.0.0.1:{port}"
     finally:
@@ -115,6 +125,42 @@ def postgres_url(postgres_server: str) -> str:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return f"{postgres_server}/{name}"
+
+
+@pytest.fixture
+def postgres_blink(postgres_server: str) -> Iterator[Callable[[float], threading.Thread]]:
+    """`blink(down)`: stop the session's PostgreSQL now (fast shutdown: connections cut, as in
+    a restart) and start it again `down` seconds later, from a thread that is returned."""
+    threads: list[threading.Thread] = []
+
+    def blink(down: float) -> threading.Thread:
+        subprocess.run(
+            [
+                *_PG["as_postgres"],
+                f"{_PG['bindir']}/pg_ctl",
+                "-D",
+                _PG["data"],
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+        def back() -> None:
+            time.sleep(down)
+            _pg_ctl_start(_PG)
+
+        thread = threading.Thread(target=back, daemon=True)
+        thread.start()
+        threads.append(thread)
+        return thread
+
+    yield blink
+    for thread in threads:  # never leave the server down for the next test
+        thread.join()
 
 
 @pytest.fixture(scope="session")

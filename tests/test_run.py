@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -148,7 +149,10 @@ def test_sigkill_of_the_driver_then_rerun_gives_one_trial_per_cell(
     finally:
         kill_session(driver.pid)  # its raylet, GCS and workers, by pid
 
+    left = list(Path(tempfile.gettempdir()).glob(f"hpsearch-tune-{driver.pid}-*"))
+    assert left, "a SIGKILLed driver leaves its Tune folder"
     report, _, _ = run(url, *longer)
+    assert not any(p.exists() for p in left), "the next run removes a dead driver's folder"
     assert report.exit_code == 0
     assert 0 < report.missing < len(CELLS)
     trials = optuna_trials(url)
@@ -156,3 +160,57 @@ def test_sigkill_of_the_driver_then_rerun_gives_one_trial_per_cell(
     assert sorted(cells) == sorted(CELLS)  # exactly one trial per cell
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     check_study(url, epochs=30)
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "Ctrl+C"])
+def test_a_signal_stops_the_run_cleanly_with_the_summary_and_the_resume_hint(
+    how: str, tmp_path: Path
+) -> None:
+    """`kill PID` (SIGTERM) or Ctrl+C (SIGINT to the whole process group) mid-run: the driver
+    stops, prints its summary and how to resume, and exits 143 / 130; a re-run completes every
+    cell exactly once."""
+    db = tmp_path / "stopped.db"
+    url = f"sqlite:///{db}"
+    longer = ("task.epochs=30",)
+    command = [sys.executable, "-m", "hpsearch", "run", str(SMOKE), "--storage", url]
+    command += ["--population", "1", *(a for o in longer for a in ("--set", o))]
+    driver = subprocess.Popen(
+        command,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        complete = 0
+        while time.monotonic() < deadline and driver.poll() is None and complete < 2:
+            time.sleep(0.2)
+            if db.exists():
+                try:
+                    with sqlite3.connect(db, timeout=1) as conn:
+                        complete = conn.execute(
+                            "SELECT count(*) FROM trials WHERE state = 'COMPLETE'"
+                        ).fetchone()[0]
+                except sqlite3.Error:
+                    continue
+        assert driver.poll() is None, "the driver finished before it could be stopped"
+        if how == "SIGTERM":
+            os.kill(driver.pid, signal.SIGTERM)
+        else:
+            os.killpg(driver.pid, signal.SIGINT)
+        out, err = driver.communicate(timeout=120)
+    finally:
+        kill_session(driver.pid)
+    assert driver.returncode == (143 if how == "SIGTERM" else 130), err
+    assert "optimizer" in out and "completed" in out, out  # the summary table
+    assert "Run the same command again to resume" in err, err
+    for noise in ("Tuner.restore", "Traceback", "Resume experiment"):
+        assert noise not in err, err
+    assert not list(Path(tempfile.gettempdir()).glob(f"hpsearch-tune-{driver.pid}-*"))
+    report, _, _ = run(url, *longer)
+    assert report.exit_code == 0
+    trials = optuna_trials(url)
+    assert sorted(t.user_attrs["cell"] for t in trials) == sorted(CELLS)
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)

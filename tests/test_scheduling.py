@@ -1,0 +1,145 @@
+"""The driver's side of a run without a Ray cluster: the recorder through a database outage,
+stopping on a signal, and Tune folders left by a killed driver."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from hpsearch.runner import group_info, make_finisher
+from hpsearch.scheduling import (
+    PACK_RESULTS_KEY,
+    TUNE_DIR_PREFIX,
+    Progress,
+    Recorder,
+    RunStop,
+    _stop_on_signals,
+    cell_config,
+    remove_stale_tune_dirs,
+)
+from hpsearch.spec import expand_cells, load_spec
+from hpsearch.storage import CellClaims, TrialWriter, load_study_data, prepare_group
+
+SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.toml"
+
+
+def _recorder(url: str, *, retry: float) -> tuple[Recorder, Any, list[str], io.StringIO]:
+    """A recorder holding three claimed, started cells of one pack, as Tune leaves it mid-run."""
+    spec = load_spec(SMOKE)
+    cells = [c for c in expand_cells(spec) if c.optimizer == "adam"][:3]
+    group = group_info(spec)
+    ids = prepare_group(url, group)
+    names = {opt: spec.study_name(opt) for opt in spec.optimizers}
+    claims = CellClaims(url)
+    for cell in cells:
+        assert claims.claim(names[cell.optimizer], cell.key)
+    stream = io.StringIO()
+    recorder = Recorder(
+        TrialWriter(url, ids, group.optimizers, spec.metric),
+        claims,
+        names,
+        make_finisher(spec.metric, 10),
+        Progress(total=len(cells), stream=stream),
+        stop=RunStop(),
+        retry_seconds=retry,
+    )
+    trial = SimpleNamespace(
+        trial_id="t0",
+        config={"cells": [cell_config(c) for c in cells], "metrics": ["test_accuracy"]},
+    )
+    recorder.on_trial_start(0, [], trial)
+    return recorder, trial, [c.key for c in cells], stream
+
+
+def _results(keys: list[str]) -> dict[str, Any]:
+    result = {
+        "outcome": "completed",
+        "epochs": [{"test_accuracy": 0.5}, {"test_accuracy": 0.9}],
+        "final": {"test_accuracy": 0.9},
+        "initial": {"test_accuracy": 0.1},
+        "wall_seconds": 1.0,
+        "device": "cpu",
+    }
+    return {PACK_RESULTS_KEY: json.dumps({key: result for key in keys})}
+
+
+@pytest.mark.postgres
+def test_the_recorder_rides_out_a_postgresql_restart(
+    postgres_url: str, postgres_blink: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Three cells finish while PostgreSQL restarts: all three are recorded once it is back,
+    with one line saying so and no traceback."""
+    recorder, trial, keys, stream = _recorder(postgres_url, retry=60.0)
+    back = postgres_blink(3.0)  # pooled connections now point at a dead server
+    with caplog.at_level(logging.WARNING):
+        recorder.on_trial_result(1, [], trial, _results(keys))
+        recorder.on_step(2, [])
+    back.join()
+    assert recorder.errors == [] and recorder.stop.reason is None
+    assert recorder.recorded == set(keys)
+    trials = load_study_data(postgres_url, "smoke").trials
+    assert sorted(trials["cell"]) == sorted(keys)
+    assert set(trials["outcome"]) == {"completed"}
+    text = stream.getvalue()
+    assert text.count("storage unreachable") == 1 and "storage reachable again" in text
+    assert "Traceback" not in caplog.text and "[SQL" not in text
+
+
+@pytest.mark.postgres
+def test_a_database_down_past_the_bound_stops_the_run_with_one_line(
+    postgres_url: str, postgres_blink: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder, trial, keys, stream = _recorder(postgres_url, retry=2.0)
+    postgres_blink(8.0)
+    with caplog.at_level(logging.WARNING):
+        recorder.on_trial_result(1, [], trial, _results(keys))
+        recorder.on_trial_complete(2, [], trial)
+    assert recorder.stop.reason == "storage" and recorder.stop.stop_all()
+    assert recorder.lost and recorder.unrecorded == 3 and recorder.recorded == set()
+    assert "Traceback" not in caplog.text
+    assert stream.getvalue().count("storage unreachable") == 1
+
+
+def test_stale_tune_folders_of_dead_drivers_are_removed(tmp_path: Path) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    stale = tmp_path / f"{TUNE_DIR_PREFIX}{dead.stdout.strip()}-abc"
+    mine = tmp_path / f"{TUNE_DIR_PREFIX}{os.getpid()}-def"
+    live = tmp_path / f"{TUNE_DIR_PREFIX}{os.getppid()}-ghi"
+    other = tmp_path / "hpsearch-tune-legacy"
+    for folder in (stale, mine, live, other):
+        (folder / "hpsearch").mkdir(parents=True)
+    assert remove_stale_tune_dirs(str(tmp_path)) == [str(stale)]
+    assert not stale.exists() and mine.exists() and live.exists() and other.exists()
+    assert tempfile.gettempdir()  # the default root
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_asks_the_run_to_stop_and_a_second_one_stops_at_once(sig: int) -> None:
+    stop, stream = RunStop(), io.StringIO()
+    before = signal.getsignal(sig)
+    restore = _stop_on_signals(stop, stream)
+    try:
+        os.kill(os.getpid(), sig)
+        assert stop.reason == signal.Signals(sig).name and stop.stop_all()
+        assert "stopping" in stream.getvalue()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), sig)
+    finally:
+        restore()
+    assert signal.getsignal(sig) == before
