@@ -962,12 +962,16 @@ def _trials_of(
 
 
 def _finish_curves(
-    fig: go.Figure, wanted: pd.DataFrame, metric: str, settings: AnalysisSettings
+    fig: go.Figure,
+    wanted: pd.DataFrame,
+    metric: str,
+    settings: AnalysisSettings,
+    subplots: bool = True,
 ) -> None:
     last = float(wanted["epoch"].max()) if not wanted.empty else 1.0
     step = next((d for d in (1, 2, 5, 10, 20, 50, 100, 200, 500) if last / d <= 6), 1000)
     fig.update_xaxes(title={"text": "epoch"}, tick0=0, dtick=step)
-    fig.update_yaxes(**_metric_axis(metric, settings), col=1)
+    fig.update_yaxes(**_metric_axis(metric, settings), **({"col": 1} if subplots else {}))
     if metric.endswith("loss"):
         fig.update_yaxes(type="log")
 
@@ -1156,7 +1160,7 @@ def config_curves_figure(
                 hovertemplate="diverged at epoch %{x}<extra></extra>",
             )
         )
-    _finish_curves(fig, rows, metric, settings)
+    _finish_curves(fig, rows, metric, settings, subplots=False)
     return _layout(fig, title, "one line per seed; ×: the epoch a seed diverged", height=340)
 
 

@@ -1,7 +1,11 @@
 """CSV export of a study group: the raw trials and curves, and the analysis behind the verdicts.
 
 `export_study(data, analysis, out_dir)` writes four files, each with stable, documented columns
-(pandas `read_csv` reads them back unchanged; NaN is an empty cell):
+(pandas `read_csv` reads them back unchanged; NaN is an empty cell). Units are the ones every other
+reader shows (`hpsearch.units`): an accuracy in % (0-100), a difference of metric values in points,
+a rate or share as a 0-1 fraction; numbers are rounded to 6 decimals, so a regret of zero is 0,
+not 3.469447e-18. `study` is the study group's name everywhere (the Optuna study of a trial is
+`<study>.<optimizer>`).
 
 `trials.csv` — one row per trial (diverged and failed trials included):
     study, trial_number, optimizer, cell, seed, outcome, value, raw_value, floor, diverged_epoch,
@@ -14,10 +18,11 @@
     study, trial_number, optimizer, cell, seed, epoch, metric, value
 `sensitivity.csv` — one row per optimizer x hyperparameter x grid value: SENSITIVITY_COLUMNS
   (profile = best seed mean with that value, other hyperparameters tuned; slice = the best
-  configuration with only this value changed; `_low` / `_high` are 95 % paired seed-bootstrap
-  bounds, Wilson for the divergence rate).
-`verdicts.csv` — one row per claim: VERDICT_COLUMNS (numbers in metric units, ranges as
-  low/high; `*_points` settings are in points, see `hpsearch.claims`).
+  configuration with only this value changed; regret in points; `_low` / `_high` are 95 %
+  paired seed-bootstrap bounds, Wilson for the divergence rate).
+`verdicts.csv` — one row per claim: `verdict_columns(verdicts)`: the fixed columns, then every
+  number the verdicts carry with its `_low` / `_high` bounds (in display units, by
+  `hpsearch.units.number_kind`), then the settings (`*_points` are in points).
 
 Text cells that begin with `=`, `+`, `-`, `@`, a tab or a carriage return get a leading `'`, so a
 spreadsheet shows them as text instead of running them as formulas. Every file is written to a
@@ -35,28 +40,20 @@ from pathlib import Path
 import pandas as pd
 
 from hpsearch.analysis.grid import config_ids
-from hpsearch.analysis.records import SENSITIVITY_COLUMNS, StudyAnalysis, Verdict
+from hpsearch.analysis.records import SENSITIVITY_COLUMNS as _ANALYSIS_SENSITIVITY
+from hpsearch.analysis.records import AnalysisSettings, StudyAnalysis, Verdict
 from hpsearch.errors import UserInputError
 from hpsearch.outputs import make_output_dir, temp_file
 from hpsearch.studydata import CURVE_COLUMNS, TRIAL_COLUMNS, StudyData
+from hpsearch.units import csv_number, is_percent, number_kind, to_display
 
 FORMATS = ("csv",)
-VERDICT_NUMBERS = (
-    "max_regret",
-    "best",
-    "worst_profile",
-    "max_divergence",
-    "delta_W",
-    "W_a",
-    "W_b",
-    "delta_E1",
-    "E1_a",
-    "E1_b",
-    "delta_D",
-    "D_a",
-    "D_b",
-)
-VERDICT_COLUMNS = (
+# sensitivity.csv: the analysis table's columns, the divergence bounds named as the rate they bound.
+_RENAMED = {"divergence_low": "divergence_rate_low", "divergence_high": "divergence_rate_high"}
+SENSITIVITY_COLUMNS = tuple(_RENAMED.get(c, c) for c in _ANALYSIS_SENSITIVITY)
+_LEVELS = ("profile", "slice")  # metric values: % for an accuracy
+_POINTS = ("regret",)  # differences: points
+VERDICT_HEAD = (
     "study",
     "kind",
     "optimizer_a",
@@ -69,7 +66,8 @@ VERDICT_COLUMNS = (
     "safe_range_low",
     "safe_range_high",
     "blocking",
-    *(f"{n}{s}" for n in VERDICT_NUMBERS for s in ("", "_low", "_high")),
+)
+VERDICT_SETTINGS = (
     "metric",
     "delta_points",
     "tolerance_points",
@@ -86,6 +84,7 @@ VERDICT_COLUMNS = (
     "n_error",
     "low_power",
 )
+VERDICT_COLUMNS = (*VERDICT_HEAD, *VERDICT_SETTINGS)  # plus the numbers: `verdict_columns`
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -140,12 +139,72 @@ def trials_frame(data: StudyData) -> pd.DataFrame:
     metrics = [m for m in data.metrics if m in trials.columns and m not in hps]
     frame = trials.reindex(columns=[*TRIAL_COLUMNS, *hps, *metrics]).copy()
     frame.insert(len(TRIAL_COLUMNS), "config", configs)
+    frame["study"] = data.name
     return frame
+
+
+def _accuracy_scale(settings: AnalysisSettings) -> float:
+    """100 when accuracies are stored as 0-1 fractions (they are written in %), else 1."""
+    return 100.0 if is_percent(settings) else 1.0
+
+
+def _round(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    for column in columns:
+        frame[column] = [csv_number(v) for v in pd.to_numeric(frame[column], errors="coerce")]
+    return frame
+
+
+def trials_csv(data: StudyData, settings: AnalysisSettings) -> pd.DataFrame:
+    """trials.csv: `trials_frame` with accuracies in %."""
+    frame = trials_frame(data)
+    scale = _accuracy_scale(settings)
+    scaled = [m for m in data.metrics if m.endswith("accuracy") and m in frame]
+    if data.metric.endswith("accuracy"):
+        scaled += ["value", "raw_value", "floor"]
+    for column in scaled:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce") * scale
+    return _round(frame, scaled)
+
+
+def curves_csv(data: StudyData, settings: AnalysisSettings) -> pd.DataFrame:
+    """curves.csv: the long curves table, accuracy rows in %, `study` the group's name."""
+    frame = data.curves.reindex(columns=list(CURVE_COLUMNS)).copy()
+    frame["study"] = data.name
+    accuracy = frame["metric"].astype(str).str.endswith("accuracy")
+    values = pd.to_numeric(frame["value"], errors="coerce")
+    frame["value"] = values.where(~accuracy, values * _accuracy_scale(settings)).round(6)
+    return frame
+
+
+def sensitivity_csv(analysis: StudyAnalysis) -> pd.DataFrame:
+    """sensitivity.csv: levels in %, regrets in points, rates as fractions, rounded."""
+    settings = analysis.settings
+    frame = analysis.sensitivity.rename(columns=_RENAMED)
+    frame = frame.reindex(columns=list(SENSITIVITY_COLUMNS)).copy()
+    numeric = []
+    for stem in (*_LEVELS, *_POINTS, "divergence_rate"):
+        kind = "level" if stem in _LEVELS else "points" if stem in _POINTS else "fraction"
+        for column in (stem, f"{stem}_low", f"{stem}_high"):
+            values = pd.to_numeric(frame[column], errors="coerce")
+            frame[column] = [to_display(float(v), kind, settings) for v in values]
+            numeric.append(column)
+    return _round(frame, numeric)
+
+
+def verdict_numbers(verdicts: list[Verdict]) -> list[str]:
+    """Every number any verdict carries, in the order they first appear."""
+    return list(dict.fromkeys(key for v in verdicts for key in v.numbers))
+
+
+def verdict_columns(verdicts: list[Verdict]) -> list[str]:
+    """verdicts.csv's columns: fixed, then each number with its bounds, then the settings."""
+    numbers = [f"{n}{s}" for n in verdict_numbers(verdicts) for s in ("", "_low", "_high")]
+    return [*VERDICT_HEAD, *numbers, *VERDICT_SETTINGS]
 
 
 def verdicts_frame(name: str, analysis: StudyAnalysis) -> pd.DataFrame:
     rows = [_verdict_row(name, v, analysis) for v in analysis.verdicts]
-    return pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
+    return pd.DataFrame(rows, columns=verdict_columns(analysis.verdicts))
 
 
 def _verdict_row(name: str, v: Verdict, analysis: StudyAnalysis) -> dict[str, object]:
@@ -180,11 +239,16 @@ def _verdict_row(name: str, v: Verdict, analysis: StudyAnalysis) -> dict[str, ob
         "n_error": s.get("n_error"),
         "low_power": s.get("low_power"),
     }
-    for key in VERDICT_NUMBERS:
+    settings = analysis.settings
+    for key in verdict_numbers(analysis.verdicts):
         est = v.numbers.get(key)
-        row[key] = est.value if est else math.nan
-        row[f"{key}_low"] = est.low if est else math.nan
-        row[f"{key}_high"] = est.high if est else math.nan
+        kind = number_kind(key)
+        for suffix, value in (
+            ("", est.value if est else math.nan),
+            ("_low", est.low if est else math.nan),
+            ("_high", est.high if est else math.nan),
+        ):
+            row[f"{key}{suffix}"] = csv_number(to_display(float(value), kind, settings))
     return row
 
 
@@ -197,11 +261,10 @@ def export_study(
             f"--format: `{fmt}` is not an export format; expected one of: {', '.join(FORMATS)}."
         )
     out = make_output_dir(out_dir)
-    sensitivity = analysis.sensitivity.reindex(columns=list(SENSITIVITY_COLUMNS))
     tables = {
-        "trials.csv": trials_frame(data),
-        "curves.csv": data.curves.reindex(columns=list(CURVE_COLUMNS)),
-        "sensitivity.csv": sensitivity,
+        "trials.csv": trials_csv(data, analysis.settings),
+        "curves.csv": curves_csv(data, analysis.settings),
+        "sensitivity.csv": sensitivity_csv(analysis),
         "verdicts.csv": verdicts_frame(data.name, analysis),
     }
     written: list[tuple[Path, Path]] = []

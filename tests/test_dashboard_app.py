@@ -242,3 +242,46 @@ def test_timer_tick_after_a_change_redraws(client: Any) -> None:
         shown="a page drawn from older trials",
     )
     assert "adabound is insensitive to lr" in json.dumps(again["verdicts-area"])
+
+
+def _click(client: Any, anchor: str, customdata: list[Any], shown: str) -> dict[str, Any]:
+    """Fire the drill-down callback as the browser does when a point of figure `anchor` is
+    clicked."""
+    graph = {"type": "figure", "anchor": anchor}
+    payload = {
+        "output": "..drill-body.children...drill.style..",
+        "outputs": [
+            {"id": "drill-body", "property": "children"},
+            {"id": "drill", "property": "style"},
+        ],
+        "inputs": [
+            [
+                {
+                    "id": graph,
+                    "property": "clickData",
+                    "value": {"points": [{"customdata": customdata}]},
+                }
+            ],
+            {"id": "drill-close", "property": "n_clicks", "value": None},
+        ],
+        "changedPropIds": [json.dumps(graph, separators=(",", ":"), sort_keys=True) + ".clickData"],
+        "state": [{"id": "shown", "property": "data", "value": shown}],
+    }
+    response = client.post("/_dash-update-component", json=payload)
+    assert response.status_code in (200, 204), response.data[:2000]
+    return json.loads(response.data)["response"] if response.status_code == 200 else {}
+
+
+def test_clicking_a_configuration_opens_its_seeds_and_curves(client: Any) -> None:
+    out = _render(client, NAME, ["adabound", "adam", "sgd"], [0, 1])
+    config = "gamma=0.001 lr=1"
+    drill = _click(client, "fig-sensitivity-lr", [config, "adabound", "x"], out["shown"]["data"])
+    assert drill["drill"]["style"] == {}
+    text = json.dumps(drill["drill-body"]["children"])
+    assert f"adabound: {config}" in text
+    # Its two seeds, with their outcomes and the divergence reason of the diverged one.
+    assert "2 trials of this configuration" in text
+    assert "diverged" in text and "non-finite loss" in text
+    assert len(_graphs(drill["drill-body"]["children"])) == 1
+    # A point that is not a configuration (a band, the track) changes nothing.
+    assert _click(client, "fig-sensitivity-lr", [], out["shown"]["data"]) == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import sys
 from pathlib import Path
 
@@ -13,7 +14,13 @@ from typer.testing import CliRunner
 import hpsearch.export as export_module
 from hpsearch.analysis.synthetic import store_study, synthetic_study
 from hpsearch.cli import app, main
-from hpsearch.export import SENSITIVITY_COLUMNS, VERDICT_COLUMNS, export_study, neutralise
+from hpsearch.export import (
+    SENSITIVITY_COLUMNS,
+    VERDICT_HEAD,
+    VERDICT_SETTINGS,
+    export_study,
+    neutralise,
+)
 from hpsearch.studydata import CURVE_COLUMNS, TRIAL_COLUMNS
 
 EVIL = "=cmd|' /C calc'!A0"
@@ -74,9 +81,17 @@ def test_export_round_trips_through_pandas_with_the_documented_columns(
     assert list(sensitivity.columns) == list(SENSITIVITY_COLUMNS)
     adam = sensitivity.query("optimizer == 'adam' and hyperparameter == 'lr'").set_index("value")
     assert adam.loc[1.0, "divergence_rate"] == 1.0 and adam.loc[1.0, "n_diverged"] == 3
-    assert adam.loc[1.0, "profile"] == pytest.approx(0.1)  # diverged at the floor, not dropped
+    # Diverged at the floor (10 %), not dropped; accuracy in %, as everywhere else.
+    assert adam.loc[1.0, "profile"] == pytest.approx(10.0)
     verdicts = pd.read_csv(tmp_path / "verdicts.csv")
-    assert list(verdicts.columns) == list(VERDICT_COLUMNS)
+    columns = list(verdicts.columns)
+    head, settings = len(VERDICT_HEAD), len(VERDICT_SETTINGS)
+    assert columns[:head] == list(VERDICT_HEAD) and columns[-settings:] == list(VERDICT_SETTINGS)
+    numbers = columns[head:-settings]  # each number the verdicts carry, with its bounds
+    assert numbers and all(
+        numbers[i + 1] == f"{numbers[i]}_low" and numbers[i + 2] == f"{numbers[i]}_high"
+        for i in range(0, len(numbers), 3)
+    )
     assert set(verdicts["result"]) <= {"SUPPORTED", "REFUTED", "INCONCLUSIVE"}
     assert set(verdicts["kind"]) == {"V1", "V2"}
     assert (verdicts["B"] == 2000).all() and (verdicts["S"] == 3).all()
@@ -179,3 +194,43 @@ def test_bad_format_and_unknown_study_exit_with_a_message(
         assert done.value.code == code
         assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_csv_units_match_the_other_readers_and_carry_no_float_noise(
+    stored: tuple[str, object], tmp_path: Path
+) -> None:
+    from hpsearch.analysis import analyze
+    from hpsearch.storage import load_study_data
+    from hpsearch.units import number_kind
+
+    url, data = stored
+    _export(url, tmp_path)
+    trials = pd.read_csv(tmp_path / "trials.csv")
+    # Accuracy in %, the study named as in verdicts.csv.
+    stored_values = data.trials["value"].astype(float)  # type: ignore[attr-defined]
+    assert trials["value"].tolist() == pytest.approx((100 * stored_values).tolist(), nan_ok=True)
+    assert trials["test_accuracy"].max() > 80
+    verdicts = pd.read_csv(tmp_path / "verdicts.csv")
+    assert set(trials["study"]) == set(verdicts["study"]) == {"'" + EVIL}
+    curves = pd.read_csv(tmp_path / "curves.csv")
+    assert set(curves["study"]) == {"'" + EVIL}
+    accuracy = curves[curves["metric"] == "test_accuracy"]["value"].dropna()
+    assert accuracy.max() > 1.0 and accuracy.max() <= 100.0
+    sensitivity = pd.read_csv(tmp_path / "sensitivity.csv")
+    assert {"divergence_rate_low", "divergence_rate_high"} <= set(sensitivity.columns)
+    # At the best value the regret is exactly 0 points, not 1e-17; profiles are in %.
+    ada = sensitivity[sensitivity["optimizer"] == "adabound"]
+    assert (ada["regret"] >= 0).all() and (ada["regret"] == 0).any()
+    assert ada["profile"].between(80, 100).all()
+    for name in ("trials.csv", "sensitivity.csv", "verdicts.csv"):
+        text = (tmp_path / name).read_text()
+        assert "e-1" not in text and "e-0" not in text, name
+    # Verdict numbers in display units: a difference in points, a level in %.
+    analysis = analyze(load_study_data(url, EVIL))
+    for verdict, row in zip(analysis.verdicts, verdicts.itertuples(index=False), strict=True):
+        for key, estimate in verdict.numbers.items():
+            written = getattr(row, key)
+            if not math.isfinite(estimate.value):
+                continue
+            scale = {"points": 100.0, "level": 100.0, "fraction": 1.0}[number_kind(key)]
+            assert written == pytest.approx(estimate.value * scale, abs=1e-6), key
