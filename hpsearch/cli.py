@@ -330,9 +330,18 @@ def show(
     if not analysis.verdicts:
         typer.echo("No claims to decide (no [claims] and no AdaBound/AMSBound in the study).")
     else:
-        typer.echo(f"{'result':<14}{'kind':<6}claim")
+        from hpsearch.units import format_estimate
+
+        # The number that decided each claim (accuracy in %, differences in points).
+        headlines = []
         for v in analysis.verdicts:
-            typer.echo(f"{v.result:<14}{v.kind:<6}{v.claim}")
+            key = v.decided_by if v.decided_by in v.numbers else next(iter(v.numbers), "")
+            number = format_estimate(key, v.numbers[key], s, short=True) if key else ""
+            headlines.append(f"{key} = {number}" if key else "")
+        width = max(len(h) for h in headlines) + 2
+        typer.echo(f"{'result':<14}{'kind':<6}{'decided by':<{width}}claim")
+        for v, headline in zip(analysis.verdicts, headlines, strict=True):
+            typer.echo(f"{v.result:<14}{v.kind:<6}{headline:<{width}}{v.claim}")
         typer.echo("")
         for v in analysis.verdicts:
             typer.echo(f"[{v.result}] {v.sentence}")
