@@ -169,10 +169,9 @@ def test_show_prints_the_verdicts_as_a_table(stored: tuple[str, object]) -> None
     assert "S = 3 seeds, B = 2000" in lines[0] and "2 failed" in lines[0]
     assert lines[1].split() == ["result", "kind", "decided", "by", "claim"]
     row = next(line for line in lines if "adabound is insensitive to lr" in line)
-    # The deciding number with its interval, a regret in points (not a 0-1 fraction).
-    assert row.startswith("INCONCLUSIVE  V1    ") and re.search(
-        r"points \[[-0-9.]+, [-0-9.]+\]", row
-    )
+    # The deciding number with its interval, in points or % (never a bare 0-1 fraction).
+    assert row.startswith("INCONCLUSIVE  V1    ")
+    assert re.search(r"(points| %) \[[-0-9.]+, [-0-9.]+\]", row), row
     assert any(line.startswith("[INCONCLUSIVE] adabound: undecided whether lr") for line in lines)
 
 
