@@ -371,8 +371,17 @@ def create_app(
         """A control with one choice or none does nothing: it is not shown."""
         return tuple({} if len(o or []) > 1 else {"display": "none"} for o in options)
 
+    loaded: dict[str, tuple[Any, StudyData]] = {}
+
     def load(name: str) -> StudyData:
+        """The study's trials; a finished study whose counts by outcome have not changed since
+        the last read is not read again (its counts come with the cheap group listing)."""
+        found, _ = groups()
+        counts = next((dict(g.counts) for g in found if g.name == name), None)
+        if name in loaded and counts and not counts.get("running") and loaded[name][0] == counts:
+            return loaded[name][1]
         data: StudyData = fresh(("study", name), lambda: load_study_data(storage, name))
+        loaded[name] = (counts, data)
         return data
 
     @app.callback(

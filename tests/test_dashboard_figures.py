@@ -182,3 +182,113 @@ def test_report_is_self_contained_escaped_and_small(data: StudyData, tmp_path: o
     start = html.index("<h2 id='summary'>")
     table = html[start : html.index("</table>", start)]
     assert "<td>adabound</td>" in table and "<a " not in table
+
+
+DEFAULTS = {"adabound": {"lr": 1e-3, "final_lr": 0.1, "gamma": 1e-3}, "sgd": {"momentum": 0.5}}
+
+
+def test_heatmaps_of_one_metric_share_one_colour_scale(analysis: StudyAnalysis) -> None:
+    pairs = figures.heatmap_pairs(analysis)
+    assert len(pairs) >= 2
+    ranges = {
+        (
+            figures.heatmap_figure(analysis, *p).data[0].zmin,
+            figures.heatmap_figure(analysis, *p).data[0].zmax,
+        )
+        for p in pairs
+    }
+    values = analysis.heatmaps["profile"].astype(float)
+    assert ranges == {(values.min(), values.max())}
+
+
+def test_log_axes_are_labelled_as_the_grid_is_written(analysis: StudyAnalysis) -> None:
+    fig = figures.sensitivity_figure(analysis, "lr")
+    assert list(fig.layout.xaxis.ticktext) == ["1e-4", "1e-3", "0.01", "0.1", "1"]
+    bok = figures.best_of_k_figure(analysis)
+    ticks = list(bok.layout.xaxis.tickvals)
+    assert ticks == sorted(ticks) and ticks[:4] == [1, 2, 5, 10]
+    assert [str(t) for t in ticks] == list(bok.layout.xaxis.ticktext)
+
+
+def test_sensitivity_legend_has_one_entry_per_optimizer_plus_seeds_and_diverged(
+    analysis: StudyAnalysis,
+) -> None:
+    fig = figures.sensitivity_figure(analysis, "lr")
+    shown = [
+        t.name
+        for t in fig.data
+        if t.visible is True and t.showlegend is not False and t.name and t.fill != "toself"
+    ]
+    shown = [n for n in shown if "within" not in n and "trials diverged here" not in n]
+    assert sorted(shown) == sorted(
+        ["adabound", "adam", "sgd", "seeds", "diverged seeds (× at the floor)"]
+    )
+    # The titles cannot collide: the title is anchored to the plot area, right of the y title.
+    assert fig.layout.title.xref == "paper"
+
+
+def test_slice_button_switches_the_within_delta_track(analysis: StudyAnalysis) -> None:
+    fig = figures.sensitivity_figure(analysis, "lr")
+    profile, slice_ = (b.args[0]["visible"] for b in fig.layout.updatemenus[0].buttons)
+    tracks = [i for i, t in enumerate(fig.data) if t.name and "within δ" in t.name]
+    assert tracks
+    for i in tracks:
+        is_slice = fig.data[i].name.endswith("(slice)")
+        assert profile[i] is not is_slice and slice_[i] is is_slice
+
+
+def test_lr_one_compares_defaults_tuned_and_best_from_the_tables(
+    analysis: StudyAnalysis, data: StudyData
+) -> None:
+    records = {r.optimizer: r for r in figures.lr_one_records(analysis, DEFAULTS)}
+    assert set(records) == {"adabound", "adam", "sgd"}
+    ada = records["adabound"]
+    # At the defaults (gamma = 1e-3, final_lr = 0.1) the sample's AdaBound fails at lr = 1 ...
+    assert ada.default_config == "lr=1 gamma=0.001 final_lr=0.1"
+    configs = analysis.configs.set_index(["optimizer", "config"])
+    assert ada.default is not None
+    assert ada.default.value == configs.loc[("adabound", ada.default_config), "mean"]
+    # ... a tuned gamma rescues it, and both are below the best.
+    assert ada.default.value < ada.tuned.value <= ada.best.value
+    assert ada.default_diverged > 0
+    # SGD's grid has no momentum = 0.5 (its default here): no "at defaults" number is made up.
+    assert records["sgd"].default is None
+    fig = figures.lr_one_figure(analysis, list(records.values()))
+    names = {t.name for t in fig.data}
+    assert {"lr = 1, others at defaults", "lr = 1, others tuned"} <= names
+    page = build_page(analysis, data.curves, defaults=DEFAULTS)
+    lr_one = next(s for s in page.sections if s.anchor == "lr-one")
+    assert lr_one.table is not None and len(lr_one.table[1]) == 3
+
+
+def test_paper_grid_has_one_panel_per_lr_with_every_optimizer(
+    analysis: StudyAnalysis, data: StudyData
+) -> None:
+    configs = figures.lr_curve_configs(analysis, DEFAULTS)
+    assert configs[("adabound", 1.0)] == "lr=1 gamma=0.001 final_lr=0.1"
+    fig = figures.lr_curves_figure(analysis, data.curves, configs)
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == ["lr = 1e-4", "lr = 1e-3", "lr = 0.01", "lr = 0.1", "lr = 1"]
+    last_panel = [
+        t for t in fig.data if t.xaxis == "x5" and t.mode == "lines" and t.fill != "toself"
+    ]
+    assert {t.name for t in last_panel} == {"adabound", "adam", "sgd"}
+    # AdaBound diverges at lr = 1 with its default gamma: the epochs are marked.
+    assert any(t.xaxis == "x5" and t.mode == "markers" for t in fig.data)
+
+
+def test_board_row_shows_the_deciding_number(analysis: StudyAnalysis, data: StudyData) -> None:
+    verdict = analysis.verdicts[0]
+    key = next(k for k in reversed(verdict.numbers) if math.isfinite(verdict.numbers[k].low))
+    verdict.decided_by = key
+    try:
+        card = build_page(analysis, data.curves).cards[0]
+    finally:
+        verdict.decided_by = ""
+    assert card.headline == format_estimate(key, verdict.numbers[key], analysis, short=True)
+    assert "[" in card.headline and "95 % CI" not in card.headline
+    fallback = build_page(analysis, data.curves).cards[0]
+    first = next(iter(verdict.numbers))
+    assert fallback.headline == format_estimate(first, verdict.numbers[first], analysis, short=True)
+    html = render_report(build_page(analysis, data.curves))
+    assert "class='board'" in html and html.index("class='board'") < html.index("fig-lr")
