@@ -741,13 +741,17 @@ def _rounds(
                     log.debug("releasing claims failed: %s", storage_reason(error))
         if stop.reason is not None:
             return
-        pending = _await_other_drivers(
-            searcher.deferred,
-            claims=claims,
-            url=url,
-            study_names=study_names,
-            study_ids=study_ids,
-            poll_seconds=poll_seconds,
+        pending = with_retries(  # a database restart here must not end the run either
+            partial(
+                _await_other_drivers,
+                searcher.deferred,
+                claims=claims,
+                url=url,
+                study_names=study_names,
+                study_ids=study_ids,
+                poll_seconds=poll_seconds,
+            ),
+            seconds=recorder.retry_seconds,
         )
 
 

@@ -442,8 +442,8 @@ _claims = sa.Table(
 # The longest Optuna study name (`NAME.OPTIMIZER`) both tables keep: spec names are checked
 # against it before anything is written (`hpsearch.spec.check_study_name`).
 STUDY_NAME_LENGTH: int = min(
-    _claims.c.study.type.length or 255,
-    models.StudyModel.__table__.c.study_name.type.length or 512,
+    getattr(_claims.c.study.type, "length", None) or 255,
+    getattr(models.StudyModel.__table__.c.study_name.type, "length", None) or 512,
 )
 
 
