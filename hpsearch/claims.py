@@ -11,9 +11,8 @@ points for an accuracy stored in [0, 1] (so 1.0 means 0.01), plain metric units 
 tolerance = 1.0                       # m for V1, points
 delta = 1.0                           # δ for W(δ), points (raised to 2 x the best cell's seed SE)
 d_max = 0.1                           # largest divergence rate V1 accepts at any grid value
-divergence_interval = "bootstrap"     # or "wilson" (stricter with few trials per value)
 bootstrap = 2000                      # B
-min_seeds = 5                         # fewer seeds: only a divergence rate can decide
+min_seeds = 5                         # a cell with fewer finished seeds blocks its verdicts
 rng_seed = 0
 insensitive = ["adabound.lr", "adabound.gamma"]   # V1 claims, "optimizer.hyperparameter"
 compare = [["adabound", "adam"], ["adabound", "sgd"]]  # V2 claims, [A, B]: A less sensitive
@@ -26,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -65,12 +63,11 @@ class ClaimsSpec(BaseModel):
     bootstrap: int = Field(2000, ge=20, le=100_000, description="B, bootstrap replicates")
     rng_seed: int = Field(0, ge=0, description="seed of the bootstrap's random generator")
     min_seeds: int = Field(
-        5, ge=2, le=10_000, description="fewest seeds for a verdict from seed statistics"
-    )
-    divergence_interval: Literal["bootstrap", "wilson"] = Field(
-        "bootstrap",
-        description="V1's bounds on the divergence rate at each value: the paired seed "
-        "bootstrap, or the (stricter) Wilson interval of the pooled counts",
+        5,
+        ge=2,
+        le=10_000,
+        description="fewest finished seeds per cell; a cell with fewer blocks every verdict "
+        "on its optimizer",
     )
     confidence: float = Field(0.95, gt=0.5, lt=1, description="interval coverage")
     report_metric: str | None = Field(

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hpsearch.analysis.bootstrap import interval, seed_weights, wilson
-from hpsearch.analysis.grid import DATA_OUTCOMES, build_grids, config_ids
+from hpsearch.analysis.bootstrap import exact_rate, interval, seed_weights, t_interval
+from hpsearch.analysis.grid import DATA_OUTCOMES, Grid, build_grids, config_ids
 from hpsearch.analysis.importance import importances
 from hpsearch.analysis.records import (
     SENSITIVITY_COLUMNS,
@@ -27,6 +27,7 @@ from hpsearch.analysis.records import (
     StudyAnalysis,
     Verdict,
 )
+from hpsearch.analysis.selection import selection_bounds
 from hpsearch.analysis.stats import (
     HyperparameterStats,
     OptimizerStats,
@@ -36,7 +37,12 @@ from hpsearch.analysis.stats import (
     optimizer_stats,
     win_probability,
 )
-from hpsearch.analysis.verdicts import Units, decide_insensitive, decide_less_sensitive
+from hpsearch.analysis.verdicts import (
+    Units,
+    decide_insensitive,
+    decide_less_sensitive,
+    guarantee,
+)
 from hpsearch.claims import ClaimsSpec
 from hpsearch.errors import UserInputError
 from hpsearch.studydata import StudyData
@@ -85,7 +91,10 @@ def analyze(data: StudyData, claims: ClaimsSpec | None = None) -> StudyAnalysis:
     for o, s in stats.items():
         for hp in grids[o].hyperparameters:
             declared = claims.ranges.get(o, {}).get(hp)
-            hstats[(o, hp)] = hyperparameter_stats(grids[o], s, weights, hp, delta, declared)
+            hstats[(o, hp)] = hyperparameter_stats(
+                grids[o], s, weights, hp, delta, declared, claims.confidence
+            )
+    thin = {o: _thin_cells(g, claims.min_seeds) for o, g in grids.items()}
 
     counts = trials["outcome"].value_counts()
     per_opt = {
@@ -105,9 +114,8 @@ def analyze(data: StudyData, claims: ClaimsSpec | None = None) -> StudyAnalysis:
         rng_seed=claims.rng_seed,
         confidence=claims.confidence,
         min_seeds=claims.min_seeds,
-        divergence_interval=claims.divergence_interval,
         seeds=tuple(seeds),
-        low_power=len(seeds) < 5,
+        low_power=len(seeds) < claims.min_seeds,
         grid_sizes={o: g.n for o, g in grids.items()},
         ranges={o: {hp: hs.range for (oo, hp), hs in hstats.items() if oo == o} for o in stats},
         n_trials=len(trials),
@@ -124,7 +132,9 @@ def analyze(data: StudyData, claims: ClaimsSpec | None = None) -> StudyAnalysis:
         if hs is None or (claims.insensitive is None and len(hs.values) < 2):
             continue  # a default claim about a hyperparameter the grid does not vary
         verdicts.append(
-            decide_insensitive(claim.optimizer, hs, stats[claim.optimizer], settings, units)
+            decide_insensitive(
+                claim.optimizer, hs, stats[claim.optimizer], settings, units, thin[claim.optimizer]
+            )
         )
     skipped = []
     for comp in claims.comparison_claims(data.hyperparameters):
@@ -134,8 +144,19 @@ def analyze(data: StudyData, claims: ClaimsSpec | None = None) -> StudyAnalysis:
         on: list[str | None] = [comp.hyperparameter, None]  # the shared one, then jointly
         for shared in on:
             verdicts.append(
-                decide_less_sensitive(comp.a, comp.b, shared, stats, hstats, settings, units)
+                decide_less_sensitive(
+                    comp.a,
+                    comp.b,
+                    shared,
+                    stats,
+                    hstats,
+                    settings,
+                    units,
+                    thin[comp.a] + thin[comp.b],
+                )
             )
+    for v in verdicts:
+        v.guarantee = guarantee(v, len(verdicts), claims.confidence)
 
     notes = _notes(settings, hstats)
     if not seeds:
@@ -145,18 +166,19 @@ def analyze(data: StudyData, claims: ClaimsSpec | None = None) -> StudyAnalysis:
             f"Not compared yet (an optimizer has no finished trials): {', '.join(skipped)}."
         )
     conf = claims.confidence
+    n_seeds = len(seeds)
     return StudyAnalysis(
         name=data.name,
         settings=settings,
         hyperparameters={o: list(h) for o, h in data.hyperparameters.items()},
         configs=_configs_table(grids, stats, sign, conf),
         sensitivity=_sensitivity_table(grids, hstats, sign, delta, conf),
-        summary=_summary_table(hstats, sign, conf),
-        optimizers=_optimizers_table(grids, stats, sign, conf),
+        summary=_summary_table(hstats, sign, conf, n_seeds),
+        optimizers=_optimizers_table(grids, stats, sign, conf, n_seeds),
         best_of_k=_best_of_k_table(stats, sign, conf),
         win_probability=_win_table(grids, stats),
-        edf=_edf_table(stats, sign, conf),
-        importance=_importance_table(grids, stats, conf),
+        edf=_edf_table(stats, sign, conf, n_seeds),
+        importance=_importance_table(grids, stats, conf, n_seeds),
         heatmaps=_heatmaps_table(grids, stats, sign),
         picks=_picks_table(grids, stats, hstats, data),
         points=_points_table(data, report_metric),
@@ -165,9 +187,15 @@ def analyze(data: StudyData, claims: ClaimsSpec | None = None) -> StudyAnalysis:
     )
 
 
-def _ci(stat: np.ndarray, sign: float, conf: float) -> tuple[Any, Any, Any]:
+def _thin_cells(grid: Grid, min_seeds: int) -> list[str]:
+    """Cells with fewer than `min_seeds` finished seeds, named with their seed count."""
+    n = grid.mask.sum(1)
+    ids = grid.configs["config"].to_numpy()
+    return [f"{grid.optimizer} {ids[i]} ({n[i]} seed(s))" for i in np.flatnonzero(n < min_seeds)]
+
+
+def _oriented(point: Any, low: Any, high: Any, sign: float) -> tuple[Any, Any, Any]:
     """Point, low, high of an oriented score, back in the metric's direction."""
-    point, low, high = interval(stat, conf)
     if sign > 0:
         return point, low, high
     return -point, -high, -low
@@ -178,7 +206,10 @@ def _notes(
 ) -> list[str]:
     notes = []
     if settings.low_power:
-        notes.append(f"Low power: S = {settings.n_seeds} seeds; at least 5 are recommended.")
+        notes.append(
+            f"Low power: S = {settings.n_seeds} seeds (< min_seeds = {settings.min_seeds}): "
+            "every verdict stays INCONCLUSIVE."
+        )
     if settings.n_error:
         notes.append(
             f"{settings.n_error} trial(s) failed (infrastructure errors): excluded, not data; "
@@ -201,17 +232,18 @@ def _notes(
             f"{settings.delta / settings.points:.3g} points (2 x the best cell's seed SE)."
         )
     notes.append(
-        "Selection optimism: the best cell is selected and evaluated on the same seeds "
-        "(no cross-fitting); treat m* as optimistic."
+        "Intervals: Student t over seeds for means, the paired bootstrap's standard error with "
+        "the same t quantile for other statistics, exact (Clopper-Pearson) for divergence rates, "
+        "and cross-fitted bounds for the best cell, profiles and regrets (selection-aware)."
     )
     return notes
 
 
 def _configs_table(grids, stats, sign, conf) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     frames = []
-    for o, s in stats.items():
+    for o in stats:
         g = grids[o]
-        point, low, high = _ci(s.means, sign, conf)
+        point, low, high = _oriented(*t_interval(g.sel, g.mask, conf), sign)
         n = g.mask.sum(1)
         sel = np.where(g.mask, g.sel, np.nan)
         with np.errstate(invalid="ignore"), _quiet():
@@ -242,11 +274,12 @@ def _sensitivity_table(grids, hstats, sign, delta, conf) -> pd.DataFrame:  # typ
     rows = []
     for (o, hp), hs in hstats.items():
         configs = grids[o].configs["config"].to_numpy()
-        prof, prof_lo, prof_hi = _ci(hs.profile, sign, conf)
-        sl, sl_lo, sl_hi = _ci(hs.slice, sign, conf)
-        reg, reg_lo, reg_hi = interval(hs.regret, conf)
+        b = hs.bounds
+        prof, prof_lo, prof_hi = _oriented(*b.profile.T, sign)
+        sl, sl_lo, sl_hi = _oriented(*hs.slice_interval.T, sign)
+        reg, reg_lo, reg_hi = b.regret.T
         for i, v in enumerate(hs.values):
-            lo, hi = wilson(hs.n_diverged[i], hs.n_trials[i], conf)
+            lo, hi = exact_rate(hs.n_diverged[i], hs.n_trials[i], conf)
             rows.append(
                 {
                     "optimizer": o,
@@ -266,8 +299,8 @@ def _sensitivity_table(grids, hstats, sign, delta, conf) -> pd.DataFrame:  # typ
                     "divergence_rate": hs.n_diverged[i] / hs.n_trials[i]
                     if hs.n_trials[i]
                     else math.nan,
-                    "divergence_low": lo,
-                    "divergence_high": hi,
+                    "divergence_rate_low": lo,
+                    "divergence_rate_high": hi,
                     "n_trials": int(hs.n_trials[i]),
                     "n_diverged": int(hs.n_diverged[i]),
                     "in_range": bool(hs.in_range[i]),
@@ -277,7 +310,7 @@ def _sensitivity_table(grids, hstats, sign, delta, conf) -> pd.DataFrame:  # typ
     return pd.DataFrame(rows, columns=list(SENSITIVITY_COLUMNS))
 
 
-def _summary_table(hstats, sign, conf) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+def _summary_table(hstats, sign, conf, n_seeds) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     rows = []
     for (o, hp), hs in hstats.items():
         row: dict[str, Any] = {
@@ -294,26 +327,27 @@ def _summary_table(hstats, sign, conf) -> pd.DataFrame:  # type: ignore[no-untyp
             "iqr": hs.iqr,
             "width": hs.width,
             "decades_within": hs.width * hs.decades,
-            "max_regret": hs.max_regret,
             "noise_ratio": hs.noise_ratio,
             "divergence_boundary": hs.boundary
             if hs.boundary is not None
             else np.full(hs.width.shape, np.nan),
         }
         for name, arr in stats_.items():
-            point, low, high = interval(arr, conf)
+            point, low, high = interval(arr, conf, n_seeds)
             row |= {name: float(point), f"{name}_low": float(low), f"{name}_high": float(high)}
+        point, low, high = hs.bounds.max_regret
+        row |= {"max_regret": point, "max_regret_low": low, "max_regret_high": high}
         rows.append(row)
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
-def _optimizers_table(grids, stats, sign, conf) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+def _optimizers_table(grids, stats, sign, conf, n_seeds) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     rows = []
     e_final = {o: s.best_of_k[-1, 0] for o, s in stats.items()}
     top = max(e_final.values()) if e_final else math.nan
     for o, s in stats.items():
         g = grids[o]
-        lo, hi = wilson(s.n_diverged, s.n_trials, conf)
+        lo, hi = exact_rate(s.n_diverged, s.n_trials, conf)
         row: dict[str, Any] = {
             "optimizer": o,
             "n_configs": g.n,
@@ -326,17 +360,22 @@ def _optimizers_table(grids, stats, sign, conf) -> pd.DataFrame:  # type: ignore
             "divergence_rate_low": lo,
             "divergence_rate_high": hi,
         }
-        p, lo_, hi_ = _ci(s.best, sign, conf)
+        one_group = np.zeros(g.n, dtype=int)
+        best = selection_bounds(g.sel, g.mask, one_group, 1, np.ones(1, bool), conf).best
+        p, lo_, hi_ = _oriented(*best, sign)
         row |= {"best": float(p), "best_low": float(lo_), "best_high": float(hi_)}
-        for name, arr in {"width_joint": s.width_joint, "divergence_boot": s.divergence}.items():
-            p, lo_, hi_ = interval(arr, conf)
-            row |= {name: float(p), f"{name}_low": float(lo_), f"{name}_high": float(hi_)}
-        curve = {"cpe": s.cpe}
-        for k in (1, 4, 16):
-            idx = np.searchsorted(s.ks, min(k, g.n))
-            curve[f"e{k}"] = s.best_of_k[idx]
-        for name, arr in curve.items():
-            p, lo_, hi_ = _ci(arr, sign, conf)
+        p, lo_, hi_ = interval(s.width_joint, conf, n_seeds)
+        row |= {
+            "width_joint": float(p),
+            "width_joint_low": float(lo_),
+            "width_joint_high": float(hi_),
+        }
+        columns = {"cpe": -1} | {
+            f"e{k}": int(np.searchsorted(s.ks, min(k, g.n))) for k in (1, 4, 16)
+        }
+        per_seed = s.per_seed_curve
+        for name, idx in columns.items():
+            p, lo_, hi_ = _oriented(*_seed_mean(per_seed[:, idx], conf), sign)
             row |= {name: float(p), f"{name}_low": float(lo_), f"{name}_high": float(hi_)}
         # α-tunability (α = 0.95) on oriented scores: for a minimised metric "α of the best"
         # means within a factor 1/α of it.
@@ -355,10 +394,16 @@ def _first_k(
     return float(ks[hit[0]]) if len(hit) else math.nan
 
 
+def _seed_mean(values: np.ndarray, conf: float) -> tuple[Any, Any, Any]:
+    """Mean over seeds (axis 0; NaN = unusable seed) with Student's t interval."""
+    v = np.asarray(values, dtype=float).T
+    return t_interval(v, np.isfinite(v), conf)
+
+
 def _best_of_k_table(stats, sign, conf) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     frames = []
     for o, s in stats.items():
-        p, lo, hi = _ci(s.best_of_k, sign, conf)
+        p, lo, hi = _oriented(*_seed_mean(s.per_seed_curve[:, :-1], conf), sign)
         frames.append(
             pd.DataFrame(
                 {"optimizer": o, "k": s.ks, "expected": p, "expected_low": lo, "expected_high": hi}
@@ -379,11 +424,11 @@ def _win_table(grids, stats) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     )
 
 
-def _edf_table(stats, sign, conf) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+def _edf_table(stats, sign, conf, n_seeds) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     frames = []
     for o, s in stats.items():
         regret, fraction = edf(s)
-        p, lo, hi = interval(fraction, conf)
+        p, lo, hi = interval(fraction, conf, n_seeds)
         frames.append(
             pd.DataFrame(
                 {
@@ -399,11 +444,11 @@ def _edf_table(stats, sign, conf) -> pd.DataFrame:  # type: ignore[no-untyped-de
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
-def _importance_table(grids, stats, conf) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+def _importance_table(grids, stats, conf, n_seeds) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     rows = []
     for o, s in stats.items():
         for hp, arr in importances(grids[o], s.means).items():
-            p, lo, hi = interval(arr, conf)
+            p, lo, hi = interval(arr, conf, n_seeds)
             rows.append(
                 {
                     "optimizer": o,

@@ -62,6 +62,26 @@ def tie_averaged(sel: np.ndarray, rep: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return sel_sorted, means[group]
 
 
+def selection_distribution(
+    sel: np.ndarray, rep: np.ndarray, ks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The reported score of the best of k random configurations, as a distribution.
+
+    Returns (reported scores sorted by `sel`, (len(ks), n) probabilities). Members of a tie in
+    `sel` share their group's probability equally: averaging their *reported scores* instead (as
+    `tie_averaged` may for an expectation) gives the right mean but the wrong distribution, so a
+    win probability computed from it is wrong whenever the reported metric differs.
+    """
+    order = np.argsort(sel, kind="stable")
+    sel_sorted, rep_sorted = sel[order], rep[order]
+    n = len(sel_sorted)
+    probs = selection_probabilities(n, np.minimum(ks, n))
+    group = np.concatenate([[0], np.cumsum(np.diff(sel_sorted) != 0)])
+    sizes = np.bincount(group)
+    shared = np.stack([np.bincount(group, weights=row) for row in probs]) / sizes
+    return rep_sorted, shared[:, group]
+
+
 def expected_best_of_k(sel: np.ndarray, rep: np.ndarray, ks: np.ndarray) -> np.ndarray:
     """E(k) for one seed: configurations' selection scores `sel`, reported scores `rep` (higher
     is better, NaN = missing and left out). k beyond the available count gives E(N)."""

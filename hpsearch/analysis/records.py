@@ -2,7 +2,10 @@
 
 Everything here is computed by `hpsearch.analysis.analyze(data, claims)`; readers compute nothing.
 Tables are pandas DataFrames with the documented columns below (a `_low` / `_high` pair is the 95 %
-interval of the column before it: a paired seed bootstrap unless the column says Wilson). Metric
+interval of the column before it, one method per kind of quantity: Student t over seeds for means,
+cross-fitted selection-aware bounds for the best cell, profiles and regrets, exact Clopper-Pearson
+for divergence rates, the paired bootstrap's SE with a t quantile for the rest; see
+`bootstrap.py` and `selection.py`). Metric
 values are in the study's own units (accuracy as stored, e.g. 0.93); `AnalysisSettings.points`
 says how many metric units one "point" is (0.01 for a 0-1 accuracy), for display.
 
@@ -35,8 +38,8 @@ SENSITIVITY_COLUMNS = (
     "regret_low",
     "regret_high",
     "divergence_rate",
-    "divergence_low",
-    "divergence_high",
+    "divergence_rate_low",
+    "divergence_rate_high",
     "n_trials",
     "n_diverged",
     "in_range",
@@ -95,7 +98,7 @@ class AnalysisSettings:
     rng_seed: int
     confidence: float  # 0.95
     seeds: tuple[int, ...]  # the common seed list (S = len(seeds))
-    low_power: bool  # S < 5
+    low_power: bool  # S < min_seeds
     grid_sizes: dict[str, int]  # optimizer -> number of configurations
     ranges: dict[str, dict[str, tuple[float, float]]]  # optimizer -> hp -> [a, b] analysed
     n_trials: int
@@ -104,8 +107,7 @@ class AnalysisSettings:
     n_error: int  # infrastructure failures: not data, excluded, re-run them
     n_running: int
     per_optimizer_counts: dict[str, dict[str, int]]  # optimizer -> outcome -> count
-    min_seeds: int = 5  # fewer seeds: regret-based and V2 verdicts stay INCONCLUSIVE
-    divergence_interval: Literal["bootstrap", "wilson"] = "bootstrap"  # V1's divergence bounds
+    min_seeds: int = 5  # a cell with fewer finished seeds blocks every verdict on its optimizer
 
     @property
     def n_seeds(self) -> int:
@@ -148,7 +150,7 @@ class StudyAnalysis:
     `sensitivity` — one row per optimizer x hyperparameter x grid value:
         optimizer, hyperparameter, value, profile, profile_low, profile_high, profile_config,
         slice, slice_low, slice_high, slice_config, regret, regret_low, regret_high,
-        divergence_rate, divergence_low, divergence_high (Wilson), n_trials, n_diverged,
+        divergence_rate, divergence_rate_low, divergence_rate_high (exact), n_trials, n_diverged,
         in_range (inside the analysed range), good (profile within δ of the best)
     `summary` — one row per optimizer x hyperparameter:
         optimizer, hyperparameter, log_scale, range_low, range_high, decades, n_values,
@@ -156,8 +158,8 @@ class StudyAnalysis:
         max_regret(+), noise_ratio (η)(+), divergence_boundary (lr only, NaN if none)(+)
     `optimizers` — one row per optimizer (the joint view):
         optimizer, n_configs, n_trials, n_diverged, n_error, best_config, best(+), best_se,
-        width_joint (W_o(δ))(+), divergence_rate (Wilson)(+), divergence_boot(+), e1(+), e4(+),
-        e16(+), cpe(+), tunability_global, tunability_local
+        width_joint (W_o(δ))(+), divergence_rate (exact)(+), e1(+), e4(+), e16(+), cpe(+),
+        tunability_global, tunability_local
     `best_of_k` — optimizer, k, expected, expected_low, expected_high
     `win_probability` — optimizer, k, probability (that its best-of-k has the top reported score)
     `edf` — optimizer, regret, fraction, fraction_low, fraction_high (fraction of configurations

@@ -17,11 +17,12 @@ from hpsearch.analysis.bestofk import (
     cpe_rank_weights,
     expected_best_of_k,
     k_grid,
-    selection_probabilities,
+    selection_distribution,
     tie_averaged,
 )
-from hpsearch.analysis.bootstrap import nan_quantiles, weighted_mean
+from hpsearch.analysis.bootstrap import nan_quantiles, t_interval, weighted_mean
 from hpsearch.analysis.grid import Grid, decades, is_log_scale, positions
+from hpsearch.analysis.selection import SelectionBounds, selection_bounds
 
 
 @dataclass
@@ -39,9 +40,14 @@ class OptimizerStats:
     n_diverged: int
     n_trials: int
     width_joint: np.ndarray = field(default_factory=lambda: np.empty(0))  # (B+1,) W_o(δ)
+    # (S,) W_o(δ) of each seed on its own: each seed as one complete grid study (§4.4)
+    width_joint_per_seed: np.ndarray = field(default_factory=lambda: np.empty(0))
     ks: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
     best_of_k: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))  # (K, B+1)
     cpe: np.ndarray = field(default_factory=lambda: np.empty(0))  # (B+1,)
+    # (S, K + 1) per seed: E^(s)(k) for each k of `ks`, then CPE; NaN rows = seed unusable.
+    # Intervals of E(k) are Student-t over these rows (a mean over seeds, SENSITIVITY.md §4.4).
+    per_seed_curve: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
 
 
 @dataclass
@@ -65,9 +71,13 @@ class HyperparameterStats:
     spread: np.ndarray
     iqr: np.ndarray
     width: np.ndarray  # W_h(δ), fraction of the range
+    width_per_seed: np.ndarray  # (S,) W_h(δ) of each seed on its own (NaN: seed missing)
     decades: float
     noise_ratio: np.ndarray
     boundary: np.ndarray | None  # lr only: divergence boundary, NaN where none
+    bounds: SelectionBounds  # selection-aware m*, profile and regret intervals
+    slice_interval: np.ndarray  # (V, 3) point, low, high of each slice cell (Student t)
+    codes: np.ndarray  # (N,) grid-value index of each configuration
 
 
 def optimizer_stats(grid: Grid, weights: np.ndarray) -> OptimizerStats:
@@ -109,6 +119,12 @@ def finish_optimizer_stats(
     good = finite & (stats.means >= stats.best - delta)
     with np.errstate(invalid="ignore", divide="ignore"):
         stats.width_joint = good.sum(0) / finite.sum(0)
+    single = np.where(grid.mask, grid.sel, -np.inf)
+    top = single.max(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        stats.width_joint_per_seed = np.where(
+            grid.mask.all(0), (single >= top - delta).sum(0) / grid.n, np.nan
+        )
     ks = k_grid(grid.n)
     per_seed = np.full((grid.sel.shape[1], len(ks) + 1), np.nan)
     cpe_weights = cpe_rank_weights(grid.n) if grid.n else np.empty(0)
@@ -127,6 +143,7 @@ def finish_optimizer_stats(
     stats.ks = ks
     stats.best_of_k = curve[:, :-1].T
     stats.cpe = curve[:, -1]
+    stats.per_seed_curve = np.where(valid[:, None] > 0, per_seed, np.nan)
 
 
 def hyperparameter_stats(
@@ -136,6 +153,7 @@ def hyperparameter_stats(
     hp: str,
     delta: float,
     declared: tuple[float, float] | None,
+    confidence: float = 0.95,
 ) -> HyperparameterStats:
     raw = grid.configs[hp].to_numpy(dtype=float)
     values, codes = np.unique(raw, return_inverse=True)
@@ -177,7 +195,14 @@ def hyperparameter_stats(
     x = positions(values, log)
     xa, xb = positions(np.array([low, high]), log)
     width = _good_width(x[in_range], inside, stats.best - delta, xa, xb)
+    single = np.where(grid.mask, grid.sel, -np.inf)[order]
+    seed_profile = np.maximum.reduceat(single, starts, axis=0)
+    seed_width = _good_width(x[in_range], seed_profile[in_range], single.max(0) - delta, xa, xb)
+    width_per_seed = np.where(grid.mask.all(0), seed_width, np.nan)
     boundary = _boundary(x, divergence, log) if hp == "lr" else None
+    bounds = selection_bounds(grid.sel, grid.mask, codes, len(values), in_range, confidence)
+    cell = np.stack(t_interval(grid.sel, grid.mask, confidence), axis=1)  # (N, 3)
+    slice_interval = np.where((slice_rows >= 0)[:, None], cell[np.maximum(slice_rows, 0)], np.nan)
     return HyperparameterStats(
         hyperparameter=hp,
         log=log,
@@ -196,9 +221,13 @@ def hyperparameter_stats(
         spread=spread,
         iqr=q75 - q25,
         width=width,
+        width_per_seed=width_per_seed,
         decades=decades(low, high, log),
         noise_ratio=noise_ratio,
         boundary=boundary,
+        bounds=bounds,
+        slice_interval=slice_interval,
+        codes=codes,
     )
 
 
@@ -268,7 +297,8 @@ def win_probability(
     """P(optimizer's best-of-k has the top reported score), per k, averaged over seeds.
 
     Each optimizer picks its best of k random configurations by the selection score (exact
-    distribution, as in `bestofk`); ties between optimizers count half.
+    distribution, `bestofk.selection_distribution`: a tie in the selection score is a fair draw
+    among its reported scores, not their average); ties between optimizers count half.
     """
     names = list(grids)
     largest = max(g.n for g in grids.values())
@@ -283,9 +313,7 @@ def win_probability(
             keep = np.isfinite(g.sel[:, s]) & np.isfinite(g.rep[:, s])
             if not keep.any():
                 break
-            _, rep_sorted = tie_averaged(g.sel[keep, s], g.rep[keep, s])
-            n = len(rep_sorted)
-            dists[o] = (rep_sorted, selection_probabilities(n, np.minimum(ks, n)))
+            dists[o] = selection_distribution(g.sel[keep, s], g.rep[keep, s], ks)
         else:
             used += 1
             for o in names:
