@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from hpsearch.analysis.calibration import M, Case, CaseResult, cases, run_case
+from hpsearch.analysis.calibration import Case, CaseResult, M, cases, run_case
 
 REPS = 30
 MAX_WRONG = 2
