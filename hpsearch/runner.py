@@ -207,7 +207,14 @@ def run_study(
     if todo:
         from hpsearch import scheduling
 
+        where = f"joining the Ray cluster at {ray_address}" if ray_address else "starting Ray"
+        err.write(f"{where}; Ray's own messages go to {scheduling.ray_log_path()}\n")
+        err.flush()
         report.ray_seconds = scheduling.start_ray(ray_address)
+        err.write(
+            f"Ray ready in {report.ray_seconds:.1f} s: {scheduling.cluster_cpus()} CPUs, "
+            f"{scheduling.cluster_gpus():g} GPUs\n"
+        )
         task = get_task_info(spec.task.name)
         writer = TrialWriter(url, study_ids, group.optimizers, spec.metric)
         packs = population_sizes(
@@ -223,6 +230,8 @@ def run_study(
                 + ", ".join(f"{opt} {k}" for opt, k in packs.items())
                 + " cells per trial\n"
             )
+        err.write("starting the trials: Ray workers load torch and the data first (seconds)\n")
+        err.flush()
         result = scheduling.run_cells(
             todo,
             url=url,

@@ -80,20 +80,61 @@ PACK_RESULTS_KEY = "hpsearch_pack_results"
 # --- Ray lifecycle ----------------------------------------------------------------------------
 
 
+RAY_LOG_ENV = "HPSEARCH_RAY_LOG"
+
+
+def ray_log_path() -> str:
+    """Where Ray's own messages go: `$HPSEARCH_RAY_LOG`, else `hpsearch-ray-PID.log` in the
+    temporary directory. Not the terminal, where they would break the progress line."""
+    return os.environ.get(RAY_LOG_ENV) or os.path.join(
+        tempfile.gettempdir(), f"hpsearch-ray-{os.getpid()}.log"
+    )
+
+
+def send_ray_logs_to_file(path: str | None = None) -> str:
+    """Send Ray's log records to a file (created at the first message); returns its path.
+
+    `ray.init(configure_logging=False)` empties the `ray` logger's handlers, so records would
+    fall through to Python's last-resort stderr handler. The handler therefore also sits on
+    every `ray.<submodule>` logger (where Ray's messages are logged), none propagating."""
+    import pkgutil
+
+    path = path or ray_log_path()
+    handler = logging.FileHandler(path, delay=True, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    names = ["ray", *(f"ray.{m.name}" for m in pkgutil.iter_modules(ray.__path__))]
+    for name in names:
+        logger = logging.getLogger(name)
+        for old in list(logger.handlers):
+            if name == "ray" or getattr(old, "hpsearch_ray_log", False):
+                logger.removeHandler(old)  # Ray's stderr handler, or ours from an earlier call
+                if getattr(old, "hpsearch_ray_log", False):
+                    old.close()
+        handler.hpsearch_ray_log = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.propagate = False
+    logging.getLogger("ray").setLevel(logging.INFO)
+    return path
+
+
 def start_ray(address: str | None = None, *, num_cpus: int | None = None) -> float:
-    """Connect to `address` or start a local Ray (reused if this process has one); seconds."""
+    """Connect to `address` or start a local Ray (reused if this process has one); seconds.
+
+    Ray's log messages go to `ray_log_path()` (set up before `ray.init`, which already warns)."""
     started = time.perf_counter()
     if not ray.is_initialized():
+        send_ray_logs_to_file()
         kwargs: dict[str, Any] = {
             "log_to_driver": False,
             "include_dashboard": False,
-            "logging_level": logging.WARNING,
+            "configure_logging": False,  # keep our handler: nothing of Ray's on the terminal
         }
         if address:
             kwargs["address"] = address
         elif num_cpus is not None:
             kwargs["num_cpus"] = num_cpus
         ray.init(**kwargs)
+        send_ray_logs_to_file()  # `ray.init` emptied the `ray` logger: give it the file again
     return time.perf_counter() - started
 
 
@@ -340,6 +381,30 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
     stream: Any = None
     outcomes: dict[str, dict[str, int]] = field(default_factory=dict)  # optimizer -> counts
+    # The ETA is measured from the first cells to finish on, so start-up (Ray workers importing
+    # torch, the first batch in flight) does not inflate it; until then it shows `--:--`.
+    first_time: float | None = None
+    first_done: int = 0
+    training: bool = False
+
+    def trial_started(self) -> None:
+        """Say once that training has begun (start-up is otherwise silent for seconds)."""
+        if self.training:
+            return
+        self.training = True
+        stream = self.stream or sys.stderr
+        stream.write(
+            f"training: the first trial started {time.monotonic() - self.started:.0f} s after "
+            "launch; progress appears as cells finish\n"
+        )
+        stream.flush()
+
+    def eta(self, now: float) -> float:
+        """Seconds left at the rate measured since the first cells finished (NaN before)."""
+        if self.first_time is None or self.done <= self.first_done or now - self.first_time < 1:
+            return math.nan
+        rate = (self.done - self.first_done) / (now - self.first_time)
+        return (self.total - self.done) / rate
 
     def update(self, optimizer: str, outcome: str) -> None:
         self.done += 1
@@ -348,8 +413,13 @@ class Progress:
         counts = self.outcomes.setdefault(optimizer, {})
         counts[outcome] = counts.get(outcome, 0) + 1
         stream = self.stream or sys.stderr
-        elapsed = time.monotonic() - self.started
-        eta = elapsed / self.done * (self.total - self.done) if self.done else math.nan
+        now = time.monotonic()
+        elapsed = now - self.started
+        if self.first_time is None:
+            self.first_time, self.first_done = now, self.done
+        elif now - self.first_time < 1:  # the same burst (a pack) as the first cells
+            self.first_done = self.done
+        eta = self.eta(now)
         line = (
             f"[{self.done:>{len(str(self.total))}}/{self.total}] "
             f"{100 * self.done / max(self.total, 1):3.0f}%  diverged {self.diverged}  "
@@ -471,6 +541,7 @@ class Recorder(tune.Callback):
         self._guard("heartbeat", self.claims.heartbeat)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.progress.trial_started()
         for cell in trial.config.get("cells", []):
 
             def start(cell: dict[str, Any] = cell) -> None:

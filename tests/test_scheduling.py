@@ -143,3 +143,41 @@ def test_a_signal_asks_the_run_to_stop_and_a_second_one_stops_at_once(sig: int) 
     finally:
         restore()
     assert signal.getsignal(sig) == before
+
+
+def test_the_eta_waits_for_a_measured_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start-up (Ray workers importing torch) must not make the first ETA hours long."""
+    import hpsearch.scheduling as scheduling
+
+    clock = [0.0]
+    monkeypatch.setattr(scheduling.time, "monotonic", lambda: clock[0])
+    stream = io.StringIO()
+    progress = Progress(total=10, stream=stream)
+    clock[0] = 100.0  # the first two cells finish together, 100 s after launch
+    progress.update("adam", "completed")
+    progress.update("adam", "completed")
+    clock[0] = 110.0  # two more 10 s later: 0.2 cells/s, 6 left
+    progress.update("adam", "completed")
+    progress.update("adam", "diverged")
+    lines = stream.getvalue().splitlines()
+    assert lines[0].endswith("ETA --:--") and lines[1].endswith("ETA --:--")
+    assert lines[-1].endswith("ETA 0:00:30"), lines[-1]
+
+
+@pytest.mark.ray
+def test_ray_messages_go_to_a_log_file_not_the_terminal(
+    ray_local: None, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import hpsearch.scheduling as scheduling
+
+    path = Path(scheduling.ray_log_path())
+    message = "process_trial_result operation took 0.630 s, which may be a performance bottleneck"
+    logging.getLogger("ray.tune.execution.tune_controller").warning(message)
+    logging.getLogger("ray").warning("Token authentication is enabled for this Ray cluster.")
+    for handler in logging.getLogger("ray").handlers:
+        handler.flush()
+    captured = capfd.readouterr()
+    assert message not in captured.err + captured.out
+    assert "Token authentication" not in captured.err + captured.out
+    text = path.read_text()
+    assert message in text and "Token authentication" in text
