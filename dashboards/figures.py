@@ -220,7 +220,8 @@ def sensitivity_figure(analysis: StudyAnalysis, hyperparameter: str) -> go.Figur
 
     The profile curve (best seed mean over the other hyperparameters, `P_h`) is shown; a button
     switches to the one-factor slice through the best configuration (`S_h`). Both have their
-    95 % bootstrap band, the seeds of the drawn configuration as points, and diverged seeds as
+    95 % band (selection-aware for the profile, Student t for the slice), the seeds of the drawn
+    configuration as points, and diverged seeds as
     "×" at the floor. A track above the plot marks, per optimizer, the grid values within δ of
     its best, for the curve shown (the slice has its own): one labelled row per optimizer
     instead of overlapping shades.
@@ -365,7 +366,8 @@ def sensitivity_figure(analysis: StudyAnalysis, hyperparameter: str) -> go.Figur
     )
     fig.layout.yaxis.update(**_metric_axis(settings.metric, settings))
     subtitle = (
-        f"line: seed mean, band: 95 % bootstrap CI, dots: seeds, ×: diverged at the floor; "
+        "line: seed mean, band: 95 % CI (profile: selection-aware), dots: seeds, "
+        "×: diverged at the floor; "
         f"top track: values within δ = {format_points(settings.delta, settings)} of the best"
     )
     fig = _layout(fig, title, subtitle, height=500)
@@ -714,7 +716,7 @@ def best_of_k_figure(analysis: StudyAnalysis) -> go.Figure:
         fig,
         title,
         f"selected by {settings.metric}, scored by "
-        f"{settings.report_metric}; band: 95 % paired seed bootstrap",
+        f"{settings.report_metric}; band: 95 % Student t over seeds",
     )
 
 
@@ -848,7 +850,7 @@ def importance_figure(analysis: StudyAnalysis) -> go.Figure:
         fig,
         title,
         "descriptive, not a verdict: how much the top 10 % of configurations concentrate on "
-        "some values; error bars: 95 % bootstrap over seeds",
+        "some values; error bars: 95 % (bootstrap/jackknife SE over seeds, t quantile)",
     )
 
 
@@ -1311,7 +1313,7 @@ def lr_one_figure(analysis: StudyAnalysis, records: list[LrOne]) -> go.Figure:
     return _layout(
         fig,
         title,
-        "marker: seed mean, bar: 95 % bootstrap CI; defaults: the optimizer's registered "
+        "marker: seed mean, bar: 95 % CI; defaults: the optimizer's registered "
         "defaults for every hyperparameter but lr",
         height=130 + 44 * len(records),
     )

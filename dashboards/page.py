@@ -97,7 +97,7 @@ def lr1_failure(verdict: Verdict, analysis: StudyAnalysis) -> str | None:
     """What happens at lr = 1 in words, when an optimizer of the claim diverges or falls out of
     the good region there (stated, not judged: the verdict does the judging).
 
-    Taken from the records: the sensitivity row at lr = 1 (divergence rate with its Wilson
+    Taken from the records: the sensitivity row at lr = 1 (divergence rate with its exact
     interval, and whether the profile is outside the good region).
     """
     if verdict.hyperparameter not in (None, "lr"):
@@ -122,7 +122,8 @@ def lr1_failure(verdict: Verdict, analysis: StudyAnalysis) -> str | None:
             words = (
                 f"{row.optimizer} at lr = 1: diverged in {int(row.n_diverged)} of "
                 f"{int(row.n_trials)} runs, D = {100 * rate:.0f} % [95 % CI "
-                f"{100 * float(row.divergence_low):.0f} – {100 * float(row.divergence_high):.0f}"
+                f"{100 * float(row.divergence_rate_low):.0f} – "
+                f"{100 * float(row.divergence_rate_high):.0f}"
                 " %]"
             )
         else:
@@ -323,7 +324,7 @@ def build_page(
         (
             "seeds",
             f"S = {settings.n_seeds}"
-            + (" (low power: fewer than 5)" if settings.low_power else ""),
+            + (" (low power: fewer than min_seeds)" if settings.low_power else ""),
         ),
         (
             "trials",
@@ -339,7 +340,12 @@ def build_page(
         ("tolerance m", units.format_points(settings.tolerance, settings)),
         ("d_max", f"{100 * settings.d_max:.0f} %"),
         ("min_seeds", str(settings.min_seeds)),
-        ("bootstrap", f"B = {settings.bootstrap}, paired over seeds, RNG seed {settings.rng_seed}"),
+        (
+            "intervals",
+            "Student t over seeds (means), selection-aware cross-fitted bounds (best cell, "
+            "profiles, regrets), exact (divergence rates), paired bootstrap / jackknife SE "
+            f"with t (widths; B = {settings.bootstrap}, RNG seed {settings.rng_seed})",
+        ),
         ("grid sizes", ", ".join(f"{k}: {v}" for k, v in settings.grid_sizes.items())),
     ]
     cards = [verdict_card(v, analysis, i) for i, v in enumerate(analysis.verdicts)]

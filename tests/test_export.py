@@ -171,7 +171,8 @@ def test_show_prints_the_verdicts_as_a_table(stored: tuple[str, object]) -> None
     row = next(line for line in lines if "adabound is insensitive to lr" in line)
     # The deciding number with its interval, in points or % (never a bare 0-1 fraction).
     assert row.startswith("INCONCLUSIVE  V1    ")
-    assert re.search(r"(points| %) \[[-0-9.]+, [-0-9.]+\]", row), row
+    # (A bound is n/a where a cell has too few seeds to give one: here two trials failed.)
+    assert re.search(r"(points| %) \[([-0-9.]+|n/a), ([-0-9.]+|n/a)\]", row), row
     assert any(line.startswith("[INCONCLUSIVE] adabound: undecided whether lr") for line in lines)
 
 
