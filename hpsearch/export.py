@@ -19,7 +19,8 @@ not 3.469447e-18. `study` is the study group's name everywhere (the Optuna study
 `sensitivity.csv` — one row per optimizer x hyperparameter x grid value: SENSITIVITY_COLUMNS
   (profile = best seed mean with that value, other hyperparameters tuned; slice = the best
   configuration with only this value changed; regret in points; `_low` / `_high` are 95 %
-  paired seed-bootstrap bounds, Wilson for the divergence rate).
+  bounds: selection-aware (cross-fitted) for profile and regret, Student t for the slice,
+  exact Clopper-Pearson for the divergence rate).
 `verdicts.csv` — one row per claim: `verdict_columns(verdicts)`: the fixed columns, then every
   number the verdicts carry with its `_low` / `_high` bounds (in display units, by
   `hpsearch.units.number_kind`), then the settings (`*_points` are in points).
