@@ -1,8 +1,8 @@
 """The errors hpsearch shows to users.
 
 Every user-facing failure is one of these, so the CLI can print a clear message and pick the exit
-code (2 for bad input, 1 for a failed run, 3 for a storage that cannot be opened or reached)
-without a traceback unless `--debug` is given.
+code (2 for bad input, 1 for a failed run, 3 for a storage or Ray cluster that cannot be opened
+or reached) without a traceback unless `--debug` is given.
 """
 
 from __future__ import annotations
@@ -45,6 +45,13 @@ class DataError(UserInputError):
 
 class UnknownStudyError(UserInputError):
     """A study name that is not in the storage: exit code 2, like any bad input."""
+
+
+class ClusterError(HpsearchError):
+    """A Ray cluster (`--ray-address`) that cannot be joined: exit code 3, like a storage that
+    cannot be reached (an unreachable service or a missing credential, not a failed run)."""
+
+    exit_code = 3
 
 
 class StorageError(HpsearchError):

@@ -196,6 +196,14 @@ def run_study(
         report.missing = len(todo)
         return report
 
+    from hpsearch import scheduling
+
+    # Join Ray before the first write, so a cluster that refuses us leaves the storage untouched.
+    ray_started = False
+    finished_before = _finished_if_exists(url, spec)  # read-only
+    if any(c.key not in finished_before for c in cells):
+        report.ray_seconds = _start_ray(ray_address, err)
+        ray_started = True
     study_ids = prepare_group(url, group, force=force)
     done = finished_cells(url, study_ids.values())
     todo = [c for c in cells if c.key not in done]
@@ -205,16 +213,8 @@ def run_study(
         f"{len(todo)} to run -> {shown}\n"
     )
     if todo:
-        from hpsearch import scheduling
-
-        where = f"joining the Ray cluster at {ray_address}" if ray_address else "starting Ray"
-        err.write(f"{where}; Ray's own messages go to {scheduling.ray_log_path()}\n")
-        err.flush()
-        report.ray_seconds = scheduling.start_ray(ray_address)
-        err.write(
-            f"Ray ready in {report.ray_seconds:.1f} s: {scheduling.cluster_cpus()} CPUs, "
-            f"{scheduling.cluster_gpus():g} GPUs\n"
-        )
+        if not ray_started:  # another driver's cells turned out unfinished after all
+            report.ray_seconds = _start_ray(ray_address, err)
         task = get_task_info(spec.task.name)
         writer = TrialWriter(url, study_ids, group.optimizers, spec.metric)
         packs = population_sizes(
@@ -269,6 +269,21 @@ def run_study(
             "again to resume.\n"
         )
     return report
+
+
+def _start_ray(ray_address: str | None, err: TextIO) -> float:
+    """Start or join Ray, saying so (start-up takes seconds); seconds taken."""
+    from hpsearch import scheduling
+
+    where = f"joining the Ray cluster at {ray_address}" if ray_address else "starting Ray"
+    err.write(f"{where}; Ray's own messages go to {scheduling.ray_log_path()}\n")
+    err.flush()
+    seconds = scheduling.start_ray(ray_address)
+    err.write(
+        f"Ray ready in {seconds:.1f} s: {scheduling.cluster_cpus()} CPUs, "
+        f"{scheduling.cluster_gpus():g} GPUs\n"
+    )
+    return seconds
 
 
 def population_sizes(

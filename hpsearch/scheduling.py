@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any
@@ -52,6 +52,7 @@ import ray
 from ray import tune
 from ray.tune.search import Searcher
 
+from hpsearch.errors import ClusterError
 from hpsearch.spec import Cell
 from hpsearch.storage import (
     CellClaims,
@@ -133,9 +134,55 @@ def start_ray(address: str | None = None, *, num_cpus: int | None = None) -> flo
             kwargs["address"] = address
         elif num_cpus is not None:
             kwargs["num_cpus"] = num_cpus
-        ray.init(**kwargs)
+        log_path = ray_log_path()
+        offset = os.path.getsize(log_path) if os.path.exists(log_path) else 0
+        try:
+            # Ray's C++ client prints its retries straight to file descriptor 2 (a refused token
+            # is one line a second for a minute): into the log file with the rest.
+            with _stderr_to(log_path):
+                ray.init(**kwargs)
+        except Exception as error:
+            if not address:
+                raise
+            with open(log_path, "rb") as log_file:
+                log_file.seek(offset)
+                said = log_file.read().decode(errors="replace")
+            raise ClusterError(_join_failure(address, error, said)) from error
         send_ray_logs_to_file()  # `ray.init` emptied the `ray` logger: give it the file again
     return time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def _stderr_to(path: str) -> Iterator[None]:
+    """File descriptor 2 appends to `path` inside the block (C++ code bypasses `sys.stderr`)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as target:
+            os.dup2(target.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _join_failure(address: str, error: BaseException, said: str = "") -> str:
+    """One line for a cluster that refused us: what to set when it is the auth token (which
+    Ray's client only names in what it printed, `said`)."""
+    text = f"{type(error).__name__}: {error}\n{said}".lower()
+    if "invalidauthtoken" in text or "unauthenticated" in text or "auth token" in text:
+        return (
+            f"Cannot join the Ray cluster at {address}: it uses token authentication and this "
+            "process has no valid token. Set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN to the "
+            "cluster's token (the RAY_AUTH_TOKEN of its .env; `ray get-auth-token` on the head "
+            "prints it), then run the same command again."
+        )
+    first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    return (
+        f"Cannot join the Ray cluster at {address}: {first or type(error).__name__}. Check the "
+        "address (HOST:PORT of the head, 6379 by default) and that `ray status` works there."
+    )
 
 
 def cluster_cpus() -> int:

@@ -358,3 +358,40 @@ def test_killed_worker_node_loses_no_cell(
     finally:
         _finish([(driver, log)])
     _assert_exactly_once(postgres_url, spec, "cluster-fault")
+
+
+def test_a_driver_without_the_token_gets_one_line_and_writes_nothing(
+    cluster: Cluster, postgres_url: str, tmp_path: Path
+) -> None:
+    """Joining a token-authenticated cluster without the token: exit 3, one line saying what to
+    set (no 60-line traceback), and the storage untouched."""
+    import sqlalchemy as sa
+
+    spec = _write_spec(tmp_path, "noauth", epochs=1)
+    env = {
+        k: v
+        for k, v in cluster.env.items()
+        if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "HPSEARCH_STORAGE")
+    }
+    env["HOME"] = str(tmp_path)  # no ~/.ray/auth_token to fall back on either
+    args = [str(BIN / "hpsearch"), "run", str(spec), "--ray-address", cluster.address]
+    driver = subprocess.Popen(
+        [*args, "--storage", postgres_url],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, err = driver.communicate(timeout=300)
+    finally:
+        kill_session(driver.pid)
+    assert driver.returncode == 3, err
+    errors = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "RAY_AUTH_TOKEN" in errors[0], err
+    assert "Traceback" not in err and len(err.splitlines()) <= 3, err
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as conn:
+        assert sa.inspect(conn).get_table_names() == []
+    engine.dispose()

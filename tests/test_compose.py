@@ -87,10 +87,15 @@ def raw() -> dict[str, Any]:
     return yaml.safe_load(COMPOSE.read_text())
 
 
+# The secrets compose requires (`${VAR:?message}`): no default, empty in .env.example.
+SECRETS = {"POSTGRES_PASSWORD": "pw-set-in-env", "RAY_AUTH_TOKEN": "token-set-in-env"}
+
+
 @pytest.fixture(scope="module")
 def services(raw: dict[str, Any]) -> dict[str, Any]:
-    """The services as compose sees them with an empty environment (every default applies)."""
-    return _resolve(raw, {})["services"]
+    """The services as compose sees them with only the required secrets set (every default
+    applies)."""
+    return _resolve(raw, SECRETS)["services"]
 
 
 def _argv(service: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -190,9 +195,12 @@ def test_postgres_has_volume_healthcheck_and_env_credentials(
     assert any(v.startswith("pgdata:") for v in postgres["volumes"])
     assert "pgdata" in raw["volumes"]
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
-    # Credentials come from the environment / .env; the file holds only the development defaults.
+    # Credentials come from the environment / .env; the password has no default at all.
     for key, value in raw["services"]["postgres"]["environment"].items():
-        assert value == f"${{{key}:-{_env_example()[key]}}}", (key, value)
+        if key in SECRETS:
+            assert value.startswith(f"${{{key}:?"), (key, value)
+        else:
+            assert value == f"${{{key}:-{_env_example()[key]}}}", (key, value)
     for name in ("dashboard", "runner"):
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
@@ -203,13 +211,27 @@ def test_every_variable_has_a_default_documented_in_env_example(raw: dict[str, A
     assert references
     for match in references:
         name = match.group("name")
-        assert match.group("op") == ":-", f"`{match.group(0)}` needs a `:-` default"
         assert name in documented, f"`{name}` is not in .env.example"
+        if name in SECRETS:
+            assert match.group("op") == ":?", f"`{match.group(0)}` must be required, no default"
+            continue
+        assert match.group("op") == ":-", f"`{match.group(0)}` needs a `:-` default"
         assert documented[name] == match.group("arg"), f".env.example and default differ: {name}"
 
 
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_compose_refuses_to_start_without_a_secret(raw: dict[str, Any], missing: str) -> None:
+    """No well-known password or token: unset, or as copied from .env.example, is refused."""
+    without = {k: v for k, v in SECRETS.items() if k != missing}
+    for env in (without, {**_env_example(), **without}):  # unset; as copied from .env.example
+        with pytest.raises(KeyError, match=missing):
+            _resolve(raw, env)
+    assert _env_example()[missing] == "", f".env.example must not hold a usable {missing}"
+    assert "hpsearch-dev" not in COMPOSE.read_text() + ENV_EXAMPLE.read_text()
+
+
 def test_env_file_values_reach_the_services(raw: dict[str, Any]) -> None:
-    env = {"POSTGRES_PASSWORD": "s3cret", "HPSEARCH_STUDY": "studies/other.toml"}
+    env = {**SECRETS, "POSTGRES_PASSWORD": "s3cret", "HPSEARCH_STUDY": "studies/other.toml"}
     services = _resolve(raw, env)["services"]
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "s3cret"
     assert ":s3cret@postgres:5432/" in services["runner"]["command"][-1]
