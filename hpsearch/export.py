@@ -67,6 +67,8 @@ VERDICT_HEAD = (
     "safe_range_low",
     "safe_range_high",
     "blocking",
+    "decided_by",
+    "guarantee",
 )
 VERDICT_SETTINGS = (
     "metric",
@@ -224,6 +226,8 @@ def _verdict_row(name: str, v: Verdict, analysis: StudyAnalysis) -> dict[str, ob
         "safe_range_low": v.safe_range[0] if v.safe_range else math.nan,
         "safe_range_high": v.safe_range[1] if v.safe_range else math.nan,
         "blocking": "; ".join(v.blocking),
+        "decided_by": v.decided_by,
+        "guarantee": v.guarantee,
         "metric": analysis.settings.metric,
         "delta_points": s.get("delta_points"),
         "tolerance_points": s.get("tolerance_points"),
