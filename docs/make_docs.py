@@ -89,10 +89,10 @@ def demo_section(verdicts: pd.DataFrame, run: dict[str, object]) -> str:
     if len(undecided):
         lines += [
             "",
-            "What would decide the INCONCLUSIVE claims: with seed noise near the 1-point tolerance, "
-            "a regret claim needs about 20-40 seeds to be SUPPORTED (see the calibration table "
-            "below); a comparison needs ΔW's interval clear of 0 (more seeds narrow it as "
-            "1/sqrt(S)).",
+            "What would decide the INCONCLUSIVE claims: with seed noise near the "
+            "1-point tolerance, a regret claim needs about 20-40 seeds to be SUPPORTED "
+            "(see the calibration table below); a comparison needs ΔW's interval clear "
+            "of 0 (more seeds narrow it as 1/sqrt(S)).",
         ]
     lines += ["", END]
     return "\n".join(lines)
@@ -153,7 +153,7 @@ def main() -> int:
         previous = json.loads(RUN.read_text()) if RUN.exists() else {}
         run = {
             "machine": f"{os.cpu_count()} CPU cores, no GPU ({platform.machine()})",
-            "cells": int(len(trials)),
+            "cells": len(trials),
             "seeds": int(trials["seed"].nunique()),
             "diverged": int((trials["outcome"] == "diverged").sum()),
             "failed": int((trials["outcome"] == "error").sum()),
