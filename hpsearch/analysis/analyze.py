@@ -275,8 +275,10 @@ def _sensitivity_table(grids, hstats, sign, delta, conf) -> pd.DataFrame:  # typ
     for (o, hp), hs in hstats.items():
         configs = grids[o].configs["config"].to_numpy()
         b = hs.bounds
-        prof, prof_lo, prof_hi = _oriented(*b.profile.T, sign)
-        sl, sl_lo, sl_hi = _oriented(*hs.slice_interval.T, sign)
+        prof, prof_lo, prof_hi = _oriented(b.profile[:, 0], b.profile[:, 1], b.profile[:, 2], sign)
+        sl, sl_lo, sl_hi = _oriented(
+            hs.slice_interval[:, 0], hs.slice_interval[:, 1], hs.slice_interval[:, 2], sign
+        )
         reg, reg_lo, reg_hi = b.regret.T
         for i, v in enumerate(hs.values):
             lo, hi = exact_rate(hs.n_diverged[i], hs.n_trials[i], conf)

@@ -46,7 +46,7 @@ class Case:
     name: str
     grids: Mapping[str, Mapping[str, Sequence[float]]]
     mean: Mean
-    claim: tuple[str, str] | tuple[str, str, str]  # ("V1", opt, hp) or ("V2", a, b)
+    claim: tuple[str, str, str]  # ("V1", optimizer, hyperparameter) or ("V2", a, b)
     seeds: int = 5
     noise: float = M  # seed noise (standard deviation), accuracy units
     div_prob: DivProb | None = None
@@ -119,8 +119,8 @@ def run_case(case: Case, reps: int, bootstrap: int = 200, rng_seed: int = 0) -> 
         _, opt, hp = case.claim
         regret, excess = _max_regret_truth(case, opt, hp)
         truth = "true" if (regret <= M + 1e-12 and excess <= d_max + 1e-12) else "false"
-        claims = ClaimsSpec(
-            bootstrap=bootstrap, insensitive=[f"{opt}.{hp}"], compare=[], d_max=d_max
+        claims = ClaimsSpec.model_validate(
+            {"bootstrap": bootstrap, "insensitive": [f"{opt}.{hp}"], "compare": [], "d_max": d_max}
         )
     else:
         _, a, b = case.claim
@@ -129,7 +129,9 @@ def run_case(case: Case, reps: int, bootstrap: int = 200, rng_seed: int = 0) -> 
         )
         dw_user = _width_truth(case, a, "lr", M) - _width_truth(case, b, "lr", M)
         truth = "identical" if identical else ("ΔW > 0" if dw_user > 0 else "ΔW <= 0")
-        claims = ClaimsSpec(bootstrap=bootstrap, insensitive=[], compare=[(a, b)], d_max=d_max)
+        claims = ClaimsSpec.model_validate(
+            {"bootstrap": bootstrap, "insensitive": [], "compare": [(a, b)], "d_max": d_max}
+        )
     result = CaseResult(case, reps, truth)
     cov: dict[str, list[float]] = {
         "cell mean": [],

@@ -276,8 +276,8 @@ def decide_insensitive(
         if thin:
             tail = f"; {reasons[-1]}"
         else:
-            undecided = np.flatnonzero(~(reg[:, 2] <= m)) if len(rows) else []
-            names = ", ".join(format_value(values[int(i)]) for i in undecided)
+            open_values = np.flatnonzero(~(reg[:, 2] <= m)) if len(rows) else np.empty(0, int)
+            names = ", ".join(format_value(values[int(i)]) for i in open_values)
             tail = f"; not yet bounded below m at {h} = {names}" if names else ""
         sentence = f"{optimizer}: undecided whether {h} matters on {span} within {tol}; " + (
             f"{regret_text}{tail}."
