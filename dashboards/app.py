@@ -200,7 +200,13 @@ def render_drill(view: Any, optimizer: str, config: str) -> list[Any]:
     data, analysis = view["data"], view["analysis"]
     columns, rows = view["trials"]
     mine = [r for r in rows if r["optimizer"] == optimizer and r["config"] == config]
-    shown = [c for c in columns if c not in ("optimizer", "config", "study")]
+    # The columns that say something about these trials (no empty `error` column, say).
+    shown = [
+        c
+        for c in columns
+        if c not in ("optimizer", "config", "study", "wall_seconds")
+        and any(r[c] is not None and r[c] != "" for r in mine)
+    ]
     curves = figures.config_curves_figure(analysis, data.curves, optimizer, config)
     return [
         html.H3(f"{optimizer}: {config}"),
@@ -208,6 +214,30 @@ def render_drill(view: Any, optimizer: str, config: str) -> list[Any]:
         _table(shown, [["" if r[c] is None else str(r[c]) for c in shown] for r in mine]),
         dcc.Graph(figure=curves, config={"displaylogo": False}, id="drill-curves"),
     ]
+
+
+def clicked_customdata(page: Page, anchor: str | None, point: dict[str, Any]) -> Any:
+    """The clicked point's `customdata`, looked up in the page's own figure: Dash forwards it
+    for scatter points but not for heatmap cells, so it is found from the cell's x and y."""
+    if point.get("customdata") is not None:
+        return point["customdata"]
+    figure = next((f for s in page.sections for a, f in s.figures if a == anchor), None)
+    curve = point.get("curveNumber")
+    if figure is None or not isinstance(curve, int) or curve >= len(figure.data):
+        return None
+    trace = figure.data[curve]
+    if trace.customdata is None:
+        return None
+    number = point.get("pointNumber")
+    if trace.type == "heatmap":
+        try:
+            i, j = list(trace.y).index(point.get("y")), list(trace.x).index(point.get("x"))
+        except ValueError:
+            return None
+        return list(trace.customdata[i][j])
+    if isinstance(number, int) and number < len(trace.customdata):
+        return list(trace.customdata[number])
+    return None
 
 
 class _Cache:
@@ -503,9 +533,10 @@ def create_app(
         value = dash.ctx.triggered[0]["value"] if dash.ctx.triggered else None
         if view is None or not value:
             return dash.no_update, dash.no_update
-        custom = (value.get("points") or [{}])[0].get("customdata")
+        anchor = dash.ctx.triggered_id.get("anchor") if dash.ctx.triggered_id else None
+        custom = clicked_customdata(view["page"], anchor, (value.get("points") or [{}])[0])
         # Clickable traces carry [config, optimizer, ...] (see dashboards.figures).
-        if not isinstance(custom, list) or len(custom) < 2:
+        if not isinstance(custom, list | tuple) or len(custom) < 2:
             return dash.no_update, dash.no_update
         config, optimizer = str(custom[0]), str(custom[1])
         if optimizer not in view["data"].hyperparameters:

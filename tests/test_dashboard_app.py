@@ -244,10 +244,11 @@ def test_timer_tick_after_a_change_redraws(client: Any) -> None:
     assert "adabound is insensitive to lr" in json.dumps(again["verdicts-area"])
 
 
-def _click(client: Any, anchor: str, customdata: list[Any], shown: str) -> dict[str, Any]:
+def _click(client: Any, anchor: str, customdata: Any, shown: str) -> dict[str, Any]:
     """Fire the drill-down callback as the browser does when a point of figure `anchor` is
-    clicked."""
+    clicked (`customdata` a list, as Dash forwards it for scatter points, or the whole point)."""
     graph = {"type": "figure", "anchor": anchor}
+    point = customdata if isinstance(customdata, dict) else {"customdata": customdata}
     payload = {
         "output": "..drill-body.children...drill.style..",
         "outputs": [
@@ -259,7 +260,7 @@ def _click(client: Any, anchor: str, customdata: list[Any], shown: str) -> dict[
                 {
                     "id": graph,
                     "property": "clickData",
-                    "value": {"points": [{"customdata": customdata}]},
+                    "value": {"points": [point]},
                 }
             ],
             {"id": "drill-close", "property": "n_clicks", "value": None},
@@ -285,3 +286,26 @@ def test_clicking_a_configuration_opens_its_seeds_and_curves(client: Any) -> Non
     assert len(_graphs(drill["drill-body"]["children"])) == 1
     # A point that is not a configuration (a band, the track) changes nothing.
     assert _click(client, "fig-sensitivity-lr", [], out["shown"]["data"]) == {}
+    # Dash forwards no customdata for a heatmap cell: the cell is found from its x and y.
+    anchor, heat = next(
+        (a, f) for a, f in _anchored(out["sections-area"]["children"]) if "heatmap" in a
+    )
+    cell = {"curveNumber": 0, "x": heat["data"][0]["x"][-1], "y": heat["data"][0]["y"][0]}
+    config = heat["data"][0]["customdata"][0][-1][0]
+    assert "gamma=" in config and "lr=" in config
+    drill = _click(client, anchor, cell, out["shown"]["data"])
+    assert f"adabound: {config}" in json.dumps(drill["drill-body"]["children"])
+
+
+def _anchored(tree: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(anchor, figure) of every figure in a rendered component tree."""
+    found = []
+    if isinstance(tree, dict):
+        if tree.get("type") == "Graph" and isinstance(tree["props"].get("id"), dict):
+            found.append((tree["props"]["id"]["anchor"], tree["props"]["figure"]))
+        for value in tree.values():
+            found += _anchored(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            found += _anchored(value)
+    return found
