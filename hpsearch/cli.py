@@ -347,9 +347,15 @@ def show(
             typer.echo(f"[{v.result}] {v.sentence}")
             if v.safe_range and v.result != "SUPPORTED":
                 low, high = v.safe_range
-                typer.echo(f"    largest safe sub-range: [{low:g}, {high:g}]")
+                where = (
+                    f"[{low:g}, {high:g}]" if low != high else f"{v.hyperparameter} = {low:g} only"
+                )
+                typer.echo(f"    passes with simultaneous bounds: {where}")
             for block in v.blocking[:5]:
                 typer.echo(f"    {block}")
+        decisive = [v for v in analysis.verdicts if v.result != "INCONCLUSIVE"]
+        typer.echo("")
+        typer.echo(f"guarantee: {(decisive or analysis.verdicts)[0].guarantee}")
     for note in analysis.notes:
         typer.echo(f"note: {note}", err=True)
 
