@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlparse
 import pandas as pd
 
 from hpsearch.analysis.records import StudyAnalysis
-from hpsearch.errors import StorageError
+from hpsearch.errors import StorageError, UserInputError
 from hpsearch.studydata import StudyData
 
 Analyzer = Callable[[StudyData], StudyAnalysis]
@@ -24,8 +24,10 @@ def check_storage_url(url: str) -> None:
     A SQLite URL naming a missing file would otherwise silently create an empty database.
     """
     if "://" not in url:
-        raise StorageError(
-            f"`{url}` is not a storage URL; expected e.g. `sqlite:///hpsearch.db` or "
+        from hpsearch.storage import redact_url
+
+        raise UserInputError(  # bad input (exit 2), as for `run`; no password shown
+            f"`{redact_url(url)}` is not a storage URL; expected e.g. `sqlite:///hpsearch.db` or "
             "`postgresql+psycopg://user@host/db` (option `--storage` or $HPSEARCH_STORAGE)."
         )
     if url.startswith("sqlite"):

@@ -26,6 +26,7 @@ from hpsearch.storage import (
     GroupInfo,
     TrialWriter,
     check_group,
+    check_url,
     finished_cells,
     load_study_data,
     prepare_group,
@@ -145,11 +146,7 @@ def _check_options(max_concurrent: int | None, gpus_per_trial: float | None, url
         raise UserInputError(f"`--max-concurrent` must be at least 1, got {max_concurrent}.")
     if gpus_per_trial is not None and not (gpus_per_trial >= 0 and math.isfinite(gpus_per_trial)):
         raise UserInputError(f"`--gpus-per-trial` must be 0 or more, got {gpus_per_trial}.")
-    if "://" not in url:
-        raise UserInputError(
-            f"`--storage {redact_url(url)}` is not a database URL; expected e.g. "
-            "`sqlite:///hpsearch.db` or `postgresql+psycopg://user@host/db`."
-        )
+    check_url(url)
 
 
 def run_study(

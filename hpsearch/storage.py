@@ -215,6 +215,16 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
     return kwargs
 
 
+def check_url(url: str) -> None:
+    """Refuse (exit 2) a `--storage` that is no database URL, e.g. with its scheme forgotten."""
+    if "://" not in url:
+        raise UserInputError(
+            f"`--storage {redact_url(url)}` is not a database URL; expected e.g. "
+            "`sqlite:///hpsearch.db` or `postgresql+psycopg://user@host/db` (option `--storage` "
+            "or $HPSEARCH_STORAGE)."
+        )
+
+
 def _sqlite_path(url: str) -> str | None:
     """The file of a `sqlite:///` URL (None for other databases and `:memory:`)."""
     if not url.startswith("sqlite"):
@@ -238,6 +248,7 @@ def open_storage(url: str) -> RDBStorage:
     """
     if url in _OPEN:
         return _OPEN[url]
+    check_url(url)
     try:
         storage = RDBStorage(url, engine_kwargs=_engine_kwargs(url))
     except Exception as first:
@@ -258,6 +269,7 @@ def _read_engine(url: str, *, missing_ok: bool = False) -> sa.Engine | None:
     `missing_ok`, else a `StorageError`)."""
     if url in _OPEN:
         return _OPEN[url].engine
+    check_url(url)
     path = _sqlite_path(url)
     if path is not None and not os.path.exists(path):
         if missing_ok:

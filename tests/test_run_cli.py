@@ -314,3 +314,14 @@ def test_the_dashboard_never_shows_the_password(
     assert cli("dashboard", "--storage", url, cwd=tmp_path) == 3
     err = capsys.readouterr().err
     assert PASSWORD not in err and "hp:***@" in err
+
+
+def test_a_storage_that_is_no_url_is_bad_input_and_hides_its_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = f"hp:{PASSWORD}@db.example/hpsearch"  # the scheme forgotten
+    for verb in (["list"], ["status", "smoke"], ["dashboard"], ["run", str(SMOKE)]):
+        assert cli(*verb, "--storage", bad, cwd=tmp_path) == 2, verb
+        err = capsys.readouterr().err
+        assert "hp:***@db.example" in err and PASSWORD not in err, err
+    assert list(tmp_path.iterdir()) == []
