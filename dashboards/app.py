@@ -182,7 +182,7 @@ def render_trials(columns: list[str], rows: list[dict[str, Any]]) -> list[Any]:
             "Sort by clicking a column; filter by typing under it (e.g. `diverged`, `> 60`).",
             className="meta",
         ),
-        dash_table.DataTable(
+        dash_table.DataTable(  # type: ignore[attr-defined]  # Dash's lazy export
             id="trial-table",
             columns=[{"name": c, "id": c} for c in columns],
             data=rows,

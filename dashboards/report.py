@@ -188,7 +188,11 @@ def write_report(page: Page, out: str | Path, images: bool = False) -> list[Path
     """
     text = render_report(page)
     # Atomically (a reader never sees half a report), mode per umask; a bad path is exit 2.
-    out = write_atomically(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    out = write_atomically(out, write)
     written = [out]
     if images and image_export_available():
         folder = out.with_suffix("")

@@ -46,7 +46,7 @@ from hpsearch.analysis.records import AnalysisSettings, StudyAnalysis, Verdict
 from hpsearch.errors import UserInputError
 from hpsearch.outputs import make_output_dir, temp_file
 from hpsearch.studydata import CURVE_COLUMNS, TRIAL_COLUMNS, StudyData
-from hpsearch.units import csv_number, is_percent, number_kind, to_display
+from hpsearch.units import NumberKind, csv_number, is_percent, number_kind, to_display
 
 FORMATS = ("csv",)
 # sensitivity.csv: the analysis table's columns, the divergence bounds named as the rate they bound.
@@ -186,7 +186,9 @@ def sensitivity_csv(analysis: StudyAnalysis) -> pd.DataFrame:
     frame = frame.reindex(columns=list(SENSITIVITY_COLUMNS)).copy()
     numeric = []
     for stem in (*_LEVELS, *_POINTS, "divergence_rate"):
-        kind = "level" if stem in _LEVELS else "points" if stem in _POINTS else "fraction"
+        kind: NumberKind = (
+            "level" if stem in _LEVELS else "points" if stem in _POINTS else "fraction"
+        )
         for column in (stem, f"{stem}_low", f"{stem}_high"):
             values = pd.to_numeric(frame[column], errors="coerce")
             frame[column] = [to_display(float(v), kind, settings) for v in values]
