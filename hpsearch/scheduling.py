@@ -448,6 +448,8 @@ class Progress:
 
     def eta(self, now: float) -> float:
         """Seconds left at the rate measured since the first cells finished (NaN before)."""
+        if self.done >= self.total:
+            return 0.0
         if self.first_time is None or self.done <= self.first_done or now - self.first_time < 1:
             return math.nan
         rate = (self.done - self.first_done) / (now - self.first_time)
