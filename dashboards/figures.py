@@ -1296,12 +1296,12 @@ def lr_one_figure(analysis: StudyAnalysis, records: list[LrOne]) -> go.Figure:
         )
     floors = analysis.points.loc[analysis.points["outcome"] == "diverged", "value"].astype(float)
     if len(floors):
-        fig.add_vline(
-            x=float(floors.median()),
-            line={"dash": "dot", "color": "#b00020", "width": 1},
-            annotation_text="floor (diverged)",
-            annotation_position="bottom right",
-            annotation_font={"size": 10, "color": "#b00020"},
+        floor = float(floors.median())
+        line = {"dash": "dot", "color": "#b00020", "width": 1}
+        fig.add_vline(x=floor, line=line)
+        # Named in the legend, not written over the markers that sit on it.
+        fig.add_trace(
+            go.Scatter(x=[None], y=[None], mode="lines", line=line, name="floor: diverged runs")
         )
     fig.update_yaxes(
         tickvals=list(range(len(names))),
