@@ -49,9 +49,7 @@ from hpsearch.studydata import CURVE_COLUMNS, TRIAL_COLUMNS, StudyData
 from hpsearch.units import NumberKind, csv_number, is_percent, number_kind, to_display
 
 FORMATS = ("csv",)
-# sensitivity.csv: the analysis table's columns, the divergence bounds named as the rate they bound.
-_RENAMED = {"divergence_low": "divergence_rate_low", "divergence_high": "divergence_rate_high"}
-SENSITIVITY_COLUMNS = tuple(_RENAMED.get(c, c) for c in _ANALYSIS_SENSITIVITY)
+SENSITIVITY_COLUMNS = _ANALYSIS_SENSITIVITY  # sensitivity.csv: the analysis table's columns
 _LEVELS = ("profile", "slice")  # metric values: % for an accuracy
 _POINTS = ("regret",)  # differences: points
 VERDICT_HEAD = (
@@ -182,8 +180,7 @@ def curves_csv(data: StudyData, settings: AnalysisSettings) -> pd.DataFrame:
 def sensitivity_csv(analysis: StudyAnalysis) -> pd.DataFrame:
     """sensitivity.csv: levels in %, regrets in points, rates as fractions, rounded."""
     settings = analysis.settings
-    frame = analysis.sensitivity.rename(columns=_RENAMED)
-    frame = frame.reindex(columns=list(SENSITIVITY_COLUMNS)).copy()
+    frame = analysis.sensitivity.reindex(columns=list(SENSITIVITY_COLUMNS)).copy()
     numeric = []
     for stem in (*_LEVELS, *_POINTS, "divergence_rate"):
         kind: NumberKind = (
