@@ -1,8 +1,9 @@
 """The `hpsearch` command line: one Typer app, one function per verb.
 
 Each verb's docstring is its `--help`. Human messages go to stderr, data to stdout. A
-`HpsearchError` becomes its message and exit code (2 for bad input, 1 for a failed run); `--debug`
-shows the traceback instead.
+`HpsearchError` becomes its message and exit code (2 for bad input, 1 for a failed run, 3 for a
+storage or Ray cluster that cannot be reached; 130 / 143 for a run stopped by SIGINT / SIGTERM);
+`--debug` shows the traceback instead.
 """
 
 from __future__ import annotations
