@@ -4,7 +4,8 @@ The same 64 cells (16 learning rates x 4 seeds of AdaBound) of a task are traine
 1. through `hpsearch run` (`run_study`, local Ray, SQLite): one cell per trial vs packs of K;
 2. in one process on one core: `train()` cell by cell vs `train_population()` in packs of K,
    each K in a fresh subprocess so its peak resident memory can be reported; and the floor a
-   pack could reach if a step cost only its batched matrix products (`matmul_floor`).
+   pack could reach if a step cost only its batched matrix products (`matmul_floor`). On a CPU
+   these seconds are the process's CPU time (one thread), which load from others leaves alone.
 Everything is measured in this one run on this machine; only ratios are meant to be compared.
 
     .venv/bin/python benchmarks/population.py                # mnist1d-mlp and digits-mlp
@@ -95,7 +96,10 @@ def in_process(task: str, epochs: int, k: int, device: str) -> None:
         Path("/proc/self/clear_refs").write_text("5")
         baseline = _status_kib("VmRSS")
     cells = members()
-    started = time.perf_counter()
+    # On a CPU, the process's CPU time: one thread, so it is the compute itself, and other
+    # processes on a shared machine do not inflate it as they inflate wall time.
+    clock = time.perf_counter if cuda else time.process_time
+    started = clock()
     if k == 1:
         for hyperparameters, seed in cells:
             train(task, OPTIMIZER, hyperparameters, seed, epochs=epochs, device=device)
@@ -106,7 +110,7 @@ def in_process(task: str, epochs: int, k: int, device: str) -> None:
             )
     if cuda:
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - started
+    seconds = clock() - started
     peak = torch.cuda.max_memory_allocated() // 1024 if cuda else _status_kib("VmHWM")
     print(json.dumps({"seconds": seconds, "peak_kib": peak, "baseline_kib": baseline}))
 
@@ -152,10 +156,10 @@ def matmul_floor(task: str, epochs: int, k: int) -> float:
     for _ in range(20):
         step()
     repeats = 200
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time, as the in-process runs on a CPU
     for _ in range(repeats):
         step()
-    per_step = (time.perf_counter() - started) / repeats
+    per_step = (time.process_time() - started) / repeats
     steps = math.ceil(len(workload.data.y_train) / batch) * epochs
     return per_step * steps
 
