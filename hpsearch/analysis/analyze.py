@@ -232,9 +232,10 @@ def _notes(
             f"{settings.delta / settings.points:.3g} points (2 x the best cell's seed SE)."
         )
     notes.append(
-        "Intervals: Student t over seeds for means, the paired bootstrap's standard error with "
-        "the same t quantile for other statistics, exact (Clopper-Pearson) for divergence rates, "
-        "and cross-fitted bounds for the best cell, profiles and regrets (selection-aware)."
+        "Intervals: Student t over seeds for means; selection-aware (cross-fitted) bounds for the "
+        "best cell, profiles and regrets; exact (Clopper-Pearson) for divergence rates; for "
+        "widths, spreads and importances the larger of the paired bootstrap's and the "
+        "jackknife's standard errors with the same t quantile."
     )
     return notes
 
@@ -334,8 +335,15 @@ def _summary_table(hstats, sign, conf, n_seeds) -> pd.DataFrame:  # type: ignore
             if hs.boundary is not None
             else np.full(hs.width.shape, np.nan),
         }
+        limits = {
+            "width": (0.0, 1.0),
+            "decades_within": (0.0, hs.decades if math.isfinite(hs.decades) else np.inf),
+            "noise_ratio": (0.0, 1.0),
+            "spread": (0.0, np.inf),
+            "iqr": (0.0, np.inf),
+        }
         for name, arr in stats_.items():
-            point, low, high = interval(arr, conf, n_seeds)
+            point, low, high = interval(arr, conf, n_seeds, limits.get(name, (-np.inf, np.inf)))
             row |= {name: float(point), f"{name}_low": float(low), f"{name}_high": float(high)}
         point, low, high = hs.bounds.max_regret
         row |= {"max_regret": point, "max_regret_low": low, "max_regret_high": high}
@@ -366,7 +374,7 @@ def _optimizers_table(grids, stats, sign, conf, n_seeds) -> pd.DataFrame:  # typ
         best = selection_bounds(g.sel, g.mask, one_group, 1, np.ones(1, bool), conf).best
         p, lo_, hi_ = _oriented(*best, sign)
         row |= {"best": float(p), "best_low": float(lo_), "best_high": float(hi_)}
-        p, lo_, hi_ = interval(s.width_joint, conf, n_seeds)
+        p, lo_, hi_ = interval(s.width_joint, conf, n_seeds, (0.0, 1.0))
         row |= {
             "width_joint": float(p),
             "width_joint_low": float(lo_),
@@ -430,7 +438,7 @@ def _edf_table(stats, sign, conf, n_seeds) -> pd.DataFrame:  # type: ignore[no-u
     frames = []
     for o, s in stats.items():
         regret, fraction = edf(s)
-        p, lo, hi = interval(fraction, conf, n_seeds)
+        p, lo, hi = interval(fraction, conf, n_seeds, (0.0, 1.0))
         frames.append(
             pd.DataFrame(
                 {
@@ -450,7 +458,7 @@ def _importance_table(grids, stats, conf, n_seeds) -> pd.DataFrame:  # type: ign
     rows = []
     for o, s in stats.items():
         for hp, arr in importances(grids[o], s.means).items():
-            p, lo, hi = interval(arr, conf, n_seeds)
+            p, lo, hi = interval(arr, conf, n_seeds, (0.0, np.inf))
             rows.append(
                 {
                     "optimizer": o,

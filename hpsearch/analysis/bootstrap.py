@@ -49,7 +49,10 @@ def t_quantile(confidence: float, df: float | np.ndarray) -> np.ndarray:
 
 
 def interval(
-    stat: np.ndarray, confidence: float, n_seeds: int
+    stat: np.ndarray,
+    confidence: float,
+    n_seeds: int,
+    limits: tuple[float, float] = (-np.inf, np.inf),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Point, low, high of `stat[..., 0]`: point ± t(S - 1) x a standard error over seeds.
 
@@ -57,7 +60,8 @@ def interval(
     variance is (S - 1) / S of the usual one) and the delete-one-seed jackknife's. For a mean both
     equal the usual SE and the interval is exactly Student's t; for a non-smooth statistic such as
     the good-region width, whose bootstrap replicates pile up on a few values, the jackknife (which
-    errs wide) keeps the coverage near nominal where the bootstrap alone gave 87 %.
+    errs wide) keeps the coverage near nominal where the bootstrap alone gave 87 %. `limits` are
+    the statistic's possible range (a share lies in [0, 1]): the bounds never leave it.
     """
     point = stat[..., 0]
     reps = stat[..., 1:-n_seeds] if n_seeds else stat[..., 1:]
@@ -68,7 +72,9 @@ def interval(
         se = np.sqrt(np.fmax(boot_var, jack_var))
         half = t_quantile(confidence, n_seeds - 1) * se
         half = np.where(n_seeds > 1, half, np.nan)
-    return point, point - half, point + half
+    low = np.clip(point - half, *limits)
+    high = np.clip(point + half, *limits)
+    return point, low, high
 
 
 def _nan_var(values: np.ndarray) -> np.ndarray:

@@ -387,9 +387,9 @@ def decide_less_sensitive(
     rate_a = sa.n_diverged / sa.n_trials if sa.n_trials else math.nan
     rate_b = sb.n_diverged / sb.n_trials if sb.n_trials else math.nan
     numbers = {
-        "delta_W": Estimate(*(float(x) for x in interval(wa - wb, conf, s))),
-        "W_a": Estimate(*(float(x) for x in interval(wa, conf, s))),
-        "W_b": Estimate(*(float(x) for x in interval(wb, conf, s))),
+        "delta_W": Estimate(*(float(x) for x in interval(wa - wb, conf, s, (-1.0, 1.0)))),
+        "W_a": Estimate(*(float(x) for x in interval(wa, conf, s, (0.0, 1.0)))),
+        "W_b": Estimate(*(float(x) for x in interval(wb, conf, s, (0.0, 1.0)))),
         "delta_W_seedwise": Estimate(
             *(float(x) for x in t_interval(seed_diff, np.isfinite(seed_diff), conf))
         ),
