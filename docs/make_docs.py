@@ -61,8 +61,13 @@ def demo_section(verdicts: pd.DataFrame, run: dict[str, object]) -> str:
         BEGIN,
         "",
         f"Measured by `make docs` on {run['machine']}: {run['cells']} cells, "
-        f"{run['seeds']} seeds, {run['diverged']} diverged, {run['failed']} failed; the study ran "
-        f"in {run['run_seconds']:.0f} s. Every number below is read from "
+        f"{run['seeds']} seeds, {run['diverged']} diverged, {run['failed']} failed; "
+        + (
+            f"the study ran in {run['run_seconds']:.0f} s. "
+            if isinstance(run.get("run_seconds"), int | float)
+            else "the run was not timed (a re-used database). "
+        )
+        + "Every number below is read from "
         "[`docs/demo-verdicts.csv`](docs/demo-verdicts.csv) (the `verdicts.csv` of "
         "`hpsearch export demo`); a fresh `make demo` on this kind of machine gives the same "
         "verdicts.",
@@ -157,9 +162,7 @@ def main() -> int:
             "seeds": int(trials["seed"].nunique()),
             "diverged": int((trials["outcome"] == "diverged").sum()),
             "failed": int((trials["outcome"] == "error").sum()),
-            "run_seconds": round(seconds, 1)
-            if not args.reuse
-            else previous.get("run_seconds", float("nan")),
+            "run_seconds": round(seconds, 1) if not args.reuse else previous.get("run_seconds"),
         }
         RUN.write_text(json.dumps(run, indent=2) + "\n")
         report = Path(tmp) / "report.html"
