@@ -21,7 +21,7 @@ import dash
 from dash import ALL, Input, Output, State, dash_table, dcc, html
 
 from dashboards import figures
-from dashboards.page import Page, VerdictCard, build_page, trial_table
+from dashboards.page import Page, VerdictCard, build_page
 from dashboards.report import BOARD_HEAD, CSS
 from dashboards.study import (
     Analyzer,
@@ -55,10 +55,6 @@ body { padding-top: 0; }
 .status { color: #444; font-size: 0.9em; margin: 6px 0; }
 .status b { color: #111; font-size: 1.05em; }
 .error { color: #b00020; font-weight: 600; }
-.drill { position: fixed; right: 12px; top: 56px; width: 560px; max-height: calc(100vh - 70px);
-         overflow: auto; background: #fff; border: 1px solid #bbb; border-radius: 6px;
-         box-shadow: 0 4px 18px rgba(0,0,0,0.2); padding: 8px 14px; z-index: 40; }
-.drill button { float: right; }
 </style></head><body>{%app_entry%}<footer>{%config%}{%scripts%}{%renderer%}</footer></body></html>
 """
 )
@@ -506,11 +502,12 @@ def create_app(
                     subset.curves,
                     defaults=optimizer_defaults(subset.hyperparameters),
                     hidden=hidden_claims(data, optimizers),
+                    data=subset,
                 )
             except HpsearchError as error:
                 return (status, [html.P(str(error), className="error")], [], key, interval)
             view = {"page": page, "analysis": analysis, "data": subset}
-            view["trials"] = trial_table(subset, analysis)
+            view["trials"] = page.trials or ([], [])
             pages.put(key, view)
         page = view["page"]
         sections = render_sections(page) + render_trials(*view["trials"])

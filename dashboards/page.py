@@ -68,6 +68,7 @@ class Page:
     summary_columns: list[str]
     summary_rows: list[list[str]]
     hidden: list[str] = field(default_factory=list)  # claims the filters hide, in words
+    trials: tuple[list[str], list[dict[str, Any]]] | None = None  # `trial_table`, when known
 
 
 def slug(text: str) -> str:
@@ -311,11 +312,13 @@ def build_page(
     curves: pd.DataFrame,
     defaults: dict[str, dict[str, Any]] | None = None,
     hidden: list[str] | None = None,
+    data: StudyData | None = None,
 ) -> Page:
     """Everything one study page shows, in reading order: the claim board first, then lr = 1.
 
     `defaults` (optimizer -> hyperparameter -> default) picks the "others at their defaults"
-    configurations; `hidden` names claims the page's filters hide.
+    configurations; `hidden` names claims the page's filters hide; with `data` (the analysed
+    trials) the page carries every trial for the drill-down and the trial table.
     """
     settings = analysis.settings
     overview = [
@@ -446,6 +449,7 @@ def build_page(
         summary_columns=columns,
         summary_rows=rows,
         hidden=list(hidden or []),
+        trials=trial_table(data, analysis) if data is not None else None,
     )
 
 

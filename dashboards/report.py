@@ -8,6 +8,7 @@ sentences) goes through `html.escape`; figure JSON is embedded by Plotly, which 
 from __future__ import annotations
 
 import html
+import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from plotly.offline import get_plotlyjs
 from dashboards.page import Page, VerdictCard
 from hpsearch import __version__
 from hpsearch.outputs import write_atomically
+from hpsearch.studydata import StudyData
 
 CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif;
@@ -56,6 +58,11 @@ details.claim-row > summary:hover, details.claim-row[open] > summary { backgroun
 .headline small, .board small { color: #666; }
 .claim-details { padding: 4px 12px 10px 134px; font-size: 0.92em; }
 .hidden-claims { color: #555; font-size: 0.9em; margin: 2px 0 8px; }
+.drill { position: fixed; right: 12px; top: 56px; width: 560px; max-height: calc(100vh - 70px);
+         overflow: auto; background: #fff; border: 1px solid #bbb; border-radius: 6px;
+         box-shadow: 0 4px 18px rgba(0,0,0,0.2); padding: 8px 14px; z-index: 40; }
+.drill button { float: right; }
+#trial-filter { width: 320px; padding: 3px 6px; margin: 4px 0; }
 h2.compact { margin: 0.8em 0 0; }
 h2.compact + p.meta { margin: 2px 0; }
 ul.notes { margin: 4px 0; font-size: 0.9em; }
@@ -121,6 +128,90 @@ def _table(columns: list[str], rows: list[list[str]]) -> str:
     )
 
 
+# The report's drill-down and trial table: the same as the dashboard's, in plain JavaScript over
+# the trials embedded as JSON (every text goes in through textContent, never as HTML).
+TRIALS_JS = """
+(function () {
+  const data = JSON.parse(document.getElementById('trial-data').textContent);
+  const cols = data.columns, rows = data.rows;
+  const table = document.getElementById('trial-table');
+  const filter = document.getElementById('trial-filter');
+  const count = document.getElementById('trial-count');
+  let sortCol = null, asc = true;
+  const text = v => (v === null || v === undefined) ? '' : String(v);
+  function fill(tableEl, columns, items) {
+    const head = tableEl.createTHead().insertRow();
+    for (const c of columns) {
+      const th = document.createElement('th'); th.textContent = c; head.appendChild(th);
+    }
+    const body = tableEl.createTBody();
+    for (const r of items) {
+      const tr = body.insertRow();
+      for (const c of columns) tr.insertCell().textContent = text(r[c]);
+    }
+    return head;
+  }
+  function draw() {
+    const q = filter.value.trim().toLowerCase();
+    const shown = rows.filter(r => !q || cols.some(c => text(r[c]).toLowerCase().includes(q)));
+    if (sortCol !== null) shown.sort((a, b) => {
+      const x = a[sortCol], y = b[sortCol];
+      const k = (typeof x === 'number' && typeof y === 'number') ? x - y
+        : text(x).localeCompare(text(y), undefined, {numeric: true});
+      return asc ? k : -k;
+    });
+    count.textContent = shown.length + ' of ' + rows.length + ' trials'
+      + (shown.length > 200 ? ' (the first 200 shown)' : '');
+    table.replaceChildren();
+    const head = fill(table, cols, shown.slice(0, 200));
+    head.querySelectorAll('th').forEach((th, i) => {
+      th.style.cursor = 'pointer';
+      th.title = 'sort';
+      th.onclick = () => { asc = sortCol === cols[i] ? !asc : true; sortCol = cols[i]; draw(); };
+    });
+  }
+  filter.oninput = draw;
+  draw();
+  const drill = document.getElementById('drill'), drillBody = document.getElementById('drill-body');
+  document.getElementById('drill-close').onclick = () => { drill.hidden = true; };
+  function open(config, optimizer) {
+    const mine = rows.filter(r => r.optimizer === optimizer && r.config === config);
+    if (!mine.length) return;
+    const skip = ['optimizer', 'config', 'study', 'wall_seconds'];
+    const show = cols.filter(c => !skip.includes(c) && mine.some(r => text(r[c]) !== ''));
+    const h = document.createElement('h3'); h.textContent = optimizer + ': ' + config;
+    const p = document.createElement('p'); p.className = 'meta';
+    p.textContent = mine.length + ' trials of this configuration';
+    const t = document.createElement('table'); fill(t, show, mine);
+    drillBody.replaceChildren(h, p, t);
+    drill.hidden = false;
+  }
+  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+    gd.on('plotly_click', e => {
+      const c = e.points && e.points[0] && e.points[0].customdata;
+      if (Array.isArray(c) && c.length >= 2) open(String(c[0]), String(c[1]));
+    });
+  }
+})();
+"""
+
+
+def _trials(columns: list[str], rows: list[dict[str, object]]) -> str:
+    """The trial table's shell, the drill-down panel and the trials as inert JSON."""
+    payload = json.dumps({"columns": columns, "rows": rows}, default=str, allow_nan=False)
+    payload = payload.replace("<", "\\u003c")  # no `</script>` (or `<!--`) inside the element
+    return (
+        "<h2 id='trials'>Trials</h2><p class='meta'>Click a column to sort; type to filter; "
+        "click a point of a sensitivity curve or a heatmap cell for that configuration's "
+        "seeds.</p><input id='trial-filter' placeholder='filter, e.g. diverged'>"
+        "<span id='trial-count' class='meta'></span><table id='trial-table'></table>"
+        "<div id='drill' class='drill' hidden><button id='drill-close'>close ×</button>"
+        "<div id='drill-body'></div></div>"
+        f"<script type='application/json' id='trial-data'>{payload}</script>"
+        f"<script>{TRIALS_JS}</script>"
+    )
+
+
 def render_report(page: Page) -> str:
     """The whole report as one HTML string (plotly.js embedded once, in the head)."""
     body = [
@@ -172,6 +263,8 @@ def render_report(page: Page) -> str:
             if index == 0 and section.table is not None:  # the numbers under their figure
                 body.append(_table(*section.table))
     body += tail
+    if page.trials is not None:
+        body.append(_trials(*page.trials))
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>hpsearch: {_e(page.title)}</title><style>{CSS}</style>"
@@ -218,13 +311,22 @@ def image_export_available() -> bool:
 def write_study_report(storage: str, name: str, out: str | Path) -> list[Path]:
     """Load study `name` from `storage` (a storage URL), analyse it and write its report: the
     one call a script needs (e.g. to regenerate the documentation's figures)."""
-    from dashboards.page import build_page
-    from dashboards.study import analyze_study, check_storage_url, optimizer_defaults
+    from dashboards.study import check_storage_url
     from hpsearch.storage import load_study_data
 
     check_storage_url(storage)
-    data = load_study_data(storage, name)
-    page = build_page(
-        analyze_study(data), data.curves, defaults=optimizer_defaults(data.hyperparameters)
+    return write_report(study_page(load_study_data(storage, name)), out)
+
+
+def study_page(data: StudyData) -> Page:
+    """A whole study's page for the report: analysed, with the optimizers' defaults (for the
+    lr = 1 answer) and every trial (for the drill-down and the trial table)."""
+    from dashboards.page import build_page
+    from dashboards.study import analyze_study, optimizer_defaults
+
+    return build_page(
+        analyze_study(data),
+        data.curves,
+        defaults=optimizer_defaults(data.hyperparameters),
+        data=data,
     )
-    return write_report(page, out)

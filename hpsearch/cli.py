@@ -375,9 +375,8 @@ def report(
     ] = False,
 ) -> None:
     """Write one self-contained HTML report (verdicts, figures, summary; opens offline)."""
-    from dashboards.page import build_page
-    from dashboards.report import image_export_available, write_report
-    from dashboards.study import analyze_study, check_storage_url
+    from dashboards.report import image_export_available, study_page, write_report
+    from dashboards.study import check_storage_url
     from hpsearch.outputs import check_output_file
     from hpsearch.storage import load_study_data, resolve_storage_url
 
@@ -385,7 +384,7 @@ def report(
     url = resolve_storage_url(storage)
     check_storage_url(url)
     data = load_study_data(url, name)
-    paths = write_report(build_page(analyze_study(data), data.curves), out, images=images)
+    paths = write_report(study_page(data), out, images=images)
     if images and not image_export_available():
         typer.echo("PNG/PDF skipped: they need the `kaleido` package and a Chromium.", err=True)
     for path in paths:

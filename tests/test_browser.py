@@ -259,6 +259,14 @@ def test_report_opens_offline_with_verdicts(
         assert driver.execute_script(  # type: ignore[attr-defined]
             "return window.__xss === undefined"
         )
+        # The trial table filters as you type; a heatmap cell opens its configuration.
+        count = driver.find_element(By.ID, "trial-count").text  # type: ignore[attr-defined]
+        driver.find_element(By.ID, "trial-filter").send_keys("diverged")  # type: ignore[attr-defined]
+        narrowed = driver.find_element(By.ID, "trial-count").text  # type: ignore[attr-defined]
+        assert narrowed != count and narrowed.split()[0] != "0", (count, narrowed)
+        _click_first_heatmap_cell(driver)
+        drill = _wait_text(driver, "#drill", lambda t: "trials of this configuration" in t)
+        assert "adabound:" in drill
         driver.save_screenshot(str(tmp_path / "report.png"))  # type: ignore[attr-defined]
         assert _severe(driver) == []
     finally:
@@ -367,15 +375,11 @@ def test_slice_toggle_changes_the_within_delta_track(browser: object, server: st
 
 
 def test_clicking_a_point_opens_its_configuration(browser: object, server: str) -> None:
-    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
     driver = browser
     _open_study(driver, server)
-    target = _wait_for(driver, "[id^='fig-heatmap-adabound'] .hm image")[0]
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", target)  # type: ignore[attr-defined]
-    time.sleep(0.5)
-    ActionChains(driver).move_to_element(target).click().perform()  # type: ignore[arg-type]
+    _click_first_heatmap_cell(driver)
     text = _wait_text(driver, "#drill", lambda t: "trials of this configuration" in t)
     assert "adabound:" in text and "seed" in text and "outcome" in text
     _wait_for(driver, "#drill-curves .main-svg", 1)
@@ -432,3 +436,13 @@ def test_the_demo_shaped_page_draws_every_figure_within_3_seconds(
         times.append(time.monotonic() - start)
     elapsed = min(times)
     assert elapsed <= 3.0, f"{expected} figures took {elapsed:.1f} s (loads: {times})"
+
+
+def _click_first_heatmap_cell(driver: object) -> None:
+    """A real mouse click on an AdaBound heatmap (plotly turns it into a click on a cell)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    target = _wait_for(driver, "[id^='fig-heatmap-adabound'] .hm image")[0]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", target)  # type: ignore[attr-defined]
+    time.sleep(0.5)
+    ActionChains(driver).move_to_element(target).click().perform()  # type: ignore[arg-type]

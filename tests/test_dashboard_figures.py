@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -292,3 +293,17 @@ def test_board_row_shows_the_deciding_number(analysis: StudyAnalysis, data: Stud
     assert fallback.headline == format_estimate(first, verdict.numbers[first], analysis, short=True)
     html = render_report(build_page(analysis, data.curves))
     assert "class='board'" in html and html.index("class='board'") < html.index("fig-lr")
+
+
+def test_report_embeds_the_trials_as_inert_json(data: StudyData) -> None:
+    evil = sample_study_data("trials", seeds=2, epochs=3)
+    evil.trials["error"] = evil.trials["error"].astype(object)
+    evil.trials.loc[0, "error"] = "</script><script>window.__x=1</script>"
+    page = build_page(simple_analysis(evil), evil.curves, data=evil)
+    assert page.trials is not None and len(page.trials[1]) == len(evil.trials)
+    html = render_report(page)
+    assert "<script>window.__x=1" not in html  # cannot close the JSON's script element
+    start = html.index("id='trial-data'>") + len("id='trial-data'>")
+    payload = json.loads(html[start : html.index("</script>", start)])
+    assert payload["rows"][0]["error"] == "</script><script>window.__x=1</script>"
+    assert payload["columns"][:4] == ["optimizer", "config", "seed", "outcome"]
