@@ -437,7 +437,8 @@ def build_page(
     if settings.n_seeds < settings.min_seeds:
         notes.insert(
             0,
-            f"{settings.n_seeds} seeds selected, fewer than min_seeds = {settings.min_seeds}: "
+            f"{settings.n_seeds} seed{'' if settings.n_seeds == 1 else 's'} selected, fewer than "
+            f"min_seeds = {settings.min_seeds}: "
             "verdicts that rest on seed statistics stay INCONCLUSIVE.",
         )
     return Page(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -309,3 +310,16 @@ def _anchored(tree: Any) -> list[tuple[str, dict[str, Any]]]:
         for value in tree:
             found += _anchored(value)
     return found
+
+
+def test_status_and_notes_follow_the_seed_filter(client: Any) -> None:
+    everything = _render(client, NAME, ["adabound", "adam", "sgd"], [0, 1])
+    one_seed = _render(client, NAME, ["adabound", "adam", "sgd"], [0])
+    status = json.dumps(one_seed["status"])
+    # Seed 0 of two: half the 24 trials are counted, and the status says of how many.
+    counts = re.findall(r"(\d+) (completed|diverged|error|running)", status)
+    assert sum(int(n) for n, _ in counts) == 12 and "(of 24 trials in the study)" in status
+    assert "trials in the study" not in json.dumps(everything["status"])
+    # The study asks for min_seeds = 5 (the default): one seed cannot decide seed statistics.
+    notes = json.dumps(one_seed["verdicts-area"])
+    assert "1 seed selected, fewer than min_seeds = 5" in notes
