@@ -236,7 +236,12 @@ def run_study(
             study_names={opt: spec.study_name(opt) for opt in spec.optimizers},
             study_ids=study_ids,
             finish=make_finisher(spec.metric, task.num_classes),
-            task={"name": task.name, "options": _worker_options(spec), "epochs": spec.task.epochs},
+            task={
+                "name": task.name,
+                "options": _worker_options(spec),
+                "epochs": spec.task.epochs,
+                "plugins": spec.plugin_payload(),
+            },
             metrics=task.metrics,
             max_concurrent=max_concurrent,
             gpus_per_trial=gpus_per_trial,

@@ -206,6 +206,7 @@ def stop_ray() -> None:
 
 
 def _trainable(config: dict[str, Any]) -> None:
+    from hpsearch.plugins import install_plugins
     from hpsearch.tasks import TrialResult, train
 
     torch_threads = int(config.get("threads", 1))
@@ -242,6 +243,7 @@ def _trainable(config: dict[str, Any]) -> None:
             fault = config.get("faults", {}).get(key)
             if fault:
                 raise RuntimeError(fault)
+            install_plugins(task.get("plugins", ()))  # import what the driver imported
             result = train(
                 task["name"],
                 cell["optimizer"],
@@ -259,6 +261,7 @@ def _trainable(config: dict[str, Any]) -> None:
 
 def _train_pack(config: dict[str, Any]) -> None:
     """Train the trial's cells as one population; one report per epoch for all of them."""
+    from hpsearch.plugins import install_plugins
     from hpsearch.population import train_population
     from hpsearch.tasks import TrialResult
 
@@ -276,6 +279,7 @@ def _train_pack(config: dict[str, Any]) -> None:
         tune.report({"epoch": epoch, PACK_EPOCH_KEY: json.dumps(metrics)})
 
     try:
+        install_plugins(task.get("plugins", ()))
         trained = (
             train_population(
                 task["name"],

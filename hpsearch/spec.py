@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from hpsearch.claims import ClaimsSpec
-from hpsearch.errors import HpsearchError, UserInputError
+from hpsearch.errors import HpsearchError, UnknownNameError, UserInputError
 
 Scalar = bool | int | float
 
@@ -93,6 +93,13 @@ class StudySpec(BaseModel):
     run: RunSpec = Field(default_factory=RunSpec)
     optimizers: dict[str, dict[str, SpaceValue]] = Field(min_length=1)
     claims: ClaimsSpec = Field(default_factory=lambda: ClaimsSpec.model_validate({}))
+    # Plugins (`hpsearch.plugins`) the loader resolved: the optimizers' import paths, versions
+    # and hyperparameter declarations, and the task's factory. Filled by `load_spec`.
+    _plugins: list[Any] = PrivateAttr(default_factory=list)
+
+    def plugin_payload(self) -> list[dict[str, Any]]:
+        """What Ray workers need to import and register this spec's plugins."""
+        return [plugin.payload() for plugin in self._plugins]
 
     @property
     def metric(self) -> str:
@@ -104,8 +111,20 @@ class StudySpec(BaseModel):
         return self.run.metric
 
     def resolved(self) -> dict[str, Any]:
-        """The spec as JSON-ready data, defaults filled in: what storage keeps with the study."""
-        return self.model_dump(mode="json")
+        """The spec as JSON-ready data, defaults filled in: what storage keeps with the study.
+        A spec with plugins gets a `plugins` table (import path, version and, for optimizers,
+        the hyperparameter declarations), so they are part of the spec hash."""
+        resolved = self.model_dump(mode="json")
+        if self._plugins:
+            resolved["plugins"] = {
+                f"{p.payload()['kind']}.{p.name}": {
+                    k: list(v) if isinstance(v, tuple) else v
+                    for k, v in p.payload().items()
+                    if k not in ("kind", "name", "source")
+                }
+                for p in self._plugins
+            }
+        return resolved
 
     def spec_hash(self) -> str:
         """A short hash of what decides the cells' results (task, run, optimizers); a change
@@ -269,6 +288,9 @@ def load_spec(
     for text in overrides:
         parts, value = parse_override(text)
         _apply_override(data, parts, value)
+    if isinstance(data.get("task"), str):  # `task = "package.module:factory"`
+        data["task"] = {"name": data["task"]}
+    declared = _take_plugin_declarations(path, data)
     try:
         spec = StudySpec.model_validate(data)
     except ValidationError as error:
@@ -277,7 +299,7 @@ def load_spec(
     if not named:
         spec.name = path.stem
     try:
-        _check_against_registries(spec)
+        _check_against_registries(spec, declared)
         check_study_name(
             spec.name,
             spec.optimizers,
@@ -287,6 +309,34 @@ def load_spec(
     except HpsearchError as error:
         raise UserInputError(f"{path}: {error}") from None
     return spec
+
+
+def _take_plugin_declarations(
+    path: Path, data: dict[str, Any]
+) -> dict[str, tuple[str | None, dict[str, Any]]]:
+    """Take `class` and `hyperparameters` out of each `[optimizers.NAME]` table (what is left is
+    the search space): NAME -> (import path or None, declarations)."""
+    declared: dict[str, tuple[str | None, dict[str, Any]]] = {}
+    optimizers = data.get("optimizers")
+    if not isinstance(optimizers, dict):
+        return declared
+    for name, table in optimizers.items():
+        if not isinstance(table, dict):
+            continue
+        where = f"{path}: optimizers.{name}"
+        cls = table.pop("class", None)
+        if cls is not None and (not isinstance(cls, str) or ":" not in cls):
+            raise UserInputError(
+                f'{where}.class: expected an import path like "package.module:Class", got {cls!r}.'
+            )
+        hyperparameters = table.pop("hyperparameters", {})
+        if not isinstance(hyperparameters, dict):
+            raise UserInputError(
+                f"{where}.hyperparameters: expected a table of declarations like "
+                f"`lr = {{ default = 0.1, low = 0, log = true }}`, got {hyperparameters!r}."
+            )
+        declared[name] = (cls, hyperparameters)
+    return declared
 
 
 def check_study_name(name: str, optimizers: Sequence[str] | Mapping[str, Any], source: str) -> None:
@@ -356,10 +406,47 @@ def check_cell_count(spec: StudySpec, max_cells: int | None = None) -> None:
         )
 
 
-def _check_against_registries(spec: StudySpec) -> None:
+def _register_plugins(
+    spec: StudySpec, declared: Mapping[str, tuple[str | None, dict[str, Any]]]
+) -> None:
+    """Resolve and register the spec's task and optimizer plugins (importing them runs their
+    code); a built-in name stays the built-in."""
+    from hpsearch import plugins
+    from hpsearch.optim.registry import list_optimizers
+
+    task = plugins.resolve_task(spec.task.name, where="task.name")
+    if task is not None:
+        spec._plugins.append(task)
+    builtin = {info.name for info in list_optimizers()} - set(plugins._OPTIMIZERS)
+    for opt_name in spec.optimizers:
+        cls, hyperparameters = declared.get(opt_name, (None, {}))
+        where = f"optimizers.{opt_name}"
+        if cls is None and opt_name in builtin:
+            if hyperparameters:
+                raise UserInputError(
+                    f"{where}.hyperparameters: `{opt_name}` is a built-in optimizer, whose "
+                    f"hyperparameters are declared by hpsearch (see `hpsearch catalog`)."
+                )
+            continue
+        if cls is None and plugins.entry_point_path(plugins.OPTIMIZER_GROUP, opt_name) is None:
+            known = builtin | set(plugins.entry_point_names(plugins.OPTIMIZER_GROUP))
+            error = UnknownNameError("optimizer", opt_name, known)
+            raise UserInputError(
+                f"{where}: {error} For an optimizer hpsearch does not ship, give its class: "
+                f'`class = "package.module:Class"`.'
+            )
+        plugin = plugins.resolve_optimizer(opt_name, cls, hyperparameters, where=where)
+        plugins.register_optimizer(plugin, where=where)
+        spec._plugins.append(plugin)
+
+
+def _check_against_registries(
+    spec: StudySpec, declared: Mapping[str, tuple[str | None, dict[str, Any]]] | None = None
+) -> None:
     from hpsearch.optim import get_optimizer_info
     from hpsearch.tasks import get_task_info
 
+    _register_plugins(spec, declared or {})
     try:
         task = get_task_info(spec.task.name)
     except UserInputError as error:

@@ -90,11 +90,18 @@ class OptimizerInfo:
 _REGISTRY: dict[str, OptimizerInfo] = {}
 
 
-def register(info: OptimizerInfo) -> OptimizerInfo:
-    if info.name in _REGISTRY:
+def register(info: OptimizerInfo, *, replace: bool = False) -> OptimizerInfo:
+    """Add `info`; `replace` lets a plugin (`hpsearch.plugins`) be registered again, e.g. by a
+    second spec in the same process."""
+    if info.name in _REGISTRY and not replace:
         raise ValueError(f"optimizer `{info.name}` is registered twice")
     _REGISTRY[info.name] = info
     return info
+
+
+def unregister(name: str) -> None:
+    """Drop a plugin's entry (built-ins are never dropped by hpsearch itself)."""
+    _REGISTRY.pop(name, None)
 
 
 def list_optimizers() -> list[OptimizerInfo]:

@@ -8,13 +8,15 @@ Public API (the contract the scheduler, spec validation and the CLI use):
 """
 
 from hpsearch.tasks.base import TaskInfo, TaskOption, TrialResult, metric_direction
-from hpsearch.tasks.registry import get_task_info, list_tasks
+from hpsearch.tasks.registry import TaskDefinition, common_options, get_task_info, list_tasks
 from hpsearch.tasks.train import train
 
 __all__ = [
+    "TaskDefinition",
     "TaskInfo",
     "TaskOption",
     "TrialResult",
+    "common_options",
     "get_task_info",
     "list_tasks",
     "metric_direction",
