@@ -140,6 +140,8 @@ class _Stacked:
         self.hyper = hyper
         self.step_count = 0
         self.state: list[dict[str, Tensor]] = [{} for _ in params]
+        # Values derived from `hyper` alone, reused every step until `hyper` changes.
+        self.derived: dict[Any, Any] = {}
 
     @staticmethod
     def shared(value: Tensor) -> Arg:
@@ -160,11 +162,13 @@ class _Stacked:
 
     def scale_lr(self, factor: float) -> None:
         self.hyper["lr"] = self.hyper["lr"] * factor
+        self.derived.clear()
 
     def keep(self, index: Tensor, params: list[Tensor]) -> None:
         """Keep only the members at `index` (positions in the current stack)."""
         self.params = params
         self.hyper = {k: v[index.to(v.device)] for k, v in self.hyper.items()}
+        self.derived.clear()
         self.state = [{k: v[index] for k, v in s.items()} for s in self.state]
 
     def step(self) -> None:
@@ -308,14 +312,16 @@ class _StackedAdaBound(_Stacked):
     def step(self) -> None:
         self.step_count += 1
         like = self.params[0]
-        names = ("lr", "final_lr", "gamma", "beta1", "beta2", "eps", "weight_decay")
-        a = self.args(initial_lr=self.initial_lr, **{name: self.hyper[name] for name in names})
-        # Per-member values in the weights' dtype, as the moments use them, so the bias
-        # corrections match the betas the moments decay with; then the bounds once per step.
-        a = {
-            k: v.to(device=like.device, dtype=like.dtype) if isinstance(v, Tensor) else v
-            for k, v in a.items()
-        }
+        if "args" not in self.derived:
+            names = ("lr", "final_lr", "gamma", "beta1", "beta2", "eps", "weight_decay")
+            a = self.args(initial_lr=self.initial_lr, **{name: self.hyper[name] for name in names})
+            # Per-member values in the weights' dtype, as the moments use them, so the bias
+            # corrections match the betas the moments decay with; then the bounds once per step.
+            self.derived["args"] = {
+                k: v.to(device=like.device, dtype=like.dtype) if isinstance(v, Tensor) else v
+                for k, v in a.items()
+            }
+        a = dict(self.derived["args"])
         bounds = bound_schedule(
             self.step_count,
             lr=a["lr"],
@@ -325,7 +331,7 @@ class _StackedAdaBound(_Stacked):
             beta2=a["beta2"],
             initial_lr=a["initial_lr"],
         )
-        a.update(zip(("step_size", "lower", "upper"), bounds, strict=True))
+        schedule_names = ("step_size", "lower", "upper")
         columns: dict[int, dict[str, Arg]] = {}
         for p, state in zip(self.params, self.state, strict=True):
             if p.grad is None:
@@ -336,7 +342,13 @@ class _StackedAdaBound(_Stacked):
                 if self.amsbound:
                     state["max_exp_avg_sq"] = torch.zeros_like(p)
             if p.dim() not in columns:
-                columns[p.dim()] = {name: self.col(value, p) for name, value in a.items()}
+                key = ("columns", p.dim())
+                if key not in self.derived:
+                    self.derived[key] = {name: self.col(value, p) for name, value in a.items()}
+                columns[p.dim()] = {
+                    **self.derived[key],
+                    **{n: self.col(v, p) for n, v in zip(schedule_names, bounds, strict=True)},
+                }
             c = dict(columns[p.dim()])
             schedule = (c.pop("step_size"), c.pop("lower"), c.pop("upper"))
             adabound_update(

@@ -141,8 +141,8 @@ def adabound_update(
 
     if isinstance(step_size, Tensor):
         rate = step_size / denom
-    else:
-        rate = torch.full_like(denom, step_size).div_(denom)
+    else:  # the reference's full_like(denom, s).div_(denom) in one pass: s rounds to denom's dtype
+        rate = torch.div(torch.tensor(step_size, dtype=denom.dtype), denom)
     if isinstance(lower, Tensor) or isinstance(upper, Tensor):
         # clamp(rate, lower, upper) with broadcast tensor bounds, bit for bit, as max then min:
         # torch's clamp with tensor bounds takes a slow path (4x the time of these two passes).
