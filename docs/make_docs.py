@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -94,13 +95,37 @@ def demo_section(verdicts: pd.DataFrame, run: dict[str, object]) -> str:
     if len(undecided):
         lines += [
             "",
-            "What would decide the INCONCLUSIVE claims: with seed noise near the "
-            "1-point tolerance, a regret claim needs about 20-40 seeds to be SUPPORTED "
-            "(see the calibration table below); a comparison needs ΔW's interval clear "
-            "of 0 (more seeds narrow it as 1/sqrt(S)).",
+            "What would decide the INCONCLUSIVE claims, if the estimates held and the intervals "
+            "narrowed as 1/sqrt(S) (a projection, not a promise):",
+            "",
         ]
+        lines += [f"- {row['claim']}: {seeds_to_decide(row)}" for _, row in undecided.iterrows()]
     lines += ["", END]
     return "\n".join(lines)
+
+
+def seeds_to_decide(row: pd.Series) -> str:
+    """Seeds an INCONCLUSIVE verdict would need to be decided, from its own interval."""
+    key = str(row.get("decided_by") or ("max_regret" if row["kind"] == "V1" else "delta_W"))
+    point, low, high = (float(row.get(f"{key}{x}", float("nan"))) for x in ("", "_low", "_high"))
+    s = int(row["S"])
+    target = float(row["tolerance_points"]) if row["kind"] == "V1" else 0.0
+    if any(pd.isna(v) for v in (point, low, high)) or point == target:
+        return "no number of seeds: the estimate sits on the boundary"
+    if point > target:
+        result, half, room = (
+            ("REFUTED" if row["kind"] == "V1" else "SUPPORTED"),
+            point - low,
+            point - target,
+        )
+    else:
+        result, half, room = (
+            ("SUPPORTED" if row["kind"] == "V1" else "REFUTED"),
+            high - point,
+            target - point,
+        )
+    needed = max(s + 1, math.ceil(s * (half / room) ** 2))
+    return f"about {needed} seeds would make it {result} (now {s})"
 
 
 def readme_section(readme: str) -> str:
