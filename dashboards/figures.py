@@ -318,6 +318,9 @@ def sensitivity_figure(analysis: StudyAnalysis, hyperparameter: str) -> go.Figur
             fig.add_trace(summary)
             for name in visibility:
                 visibility[name].append(True)
+    diverged = [t for t in fig.data if t.legendgroup == "diverged"]
+    if diverged and not any(t.showlegend for t in diverged):  # no diverged seed drawn: the
+        diverged[0].showlegend = True  # any-configuration × still needs a legend entry
     fig.update_layout(
         updatemenus=[
             {
