@@ -92,14 +92,27 @@ def catalog(
     what: Annotated[
         str, typer.Argument(help="What to list: `optimizers`, `tasks` or `all`.")
     ] = "all",
+    spec: Annotated[
+        str | None,
+        typer.Option("--spec", help="Also list the plugins this study file names (imports them)."),
+    ] = None,
 ) -> None:
-    """List the registered optimizers and tasks with their hyperparameters, options and defaults."""
+    """List the optimizers and tasks with their hyperparameters, options and defaults: built-in,
+    registered by installed packages (entry points `hpsearch.optimizers`, `hpsearch.tasks`), and
+    with `--spec`, those a study names by import path."""
     from hpsearch.errors import UserInputError
     from hpsearch.optim import list_optimizers
+    from hpsearch.plugins import load_entry_points
     from hpsearch.tasks import list_tasks
 
     if what not in ("optimizers", "tasks", "all"):
         raise UserInputError(f"`catalog` lists `optimizers`, `tasks` or `all`, not `{what}`.")
+    for problem in load_entry_points():
+        typer.echo(f"plugin skipped: {problem}", err=True)
+    if spec is not None:
+        from hpsearch.spec import load_spec
+
+        load_spec(spec)  # registers the study's plugins
     if what in ("optimizers", "all"):
         typer.echo("Optimizers:")
         for info in list_optimizers():

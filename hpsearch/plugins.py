@@ -16,6 +16,7 @@ Python config file would.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import importlib
 import importlib.metadata
@@ -269,8 +270,11 @@ def resolve_optimizer(
     records: list[dict[str, Any]] = []
     for hp_name, fields in merged.items():
         if not any_keyword and hp_name not in accepted:
-            raise UnknownNameError(
-                f"constructor argument of `{path}` ({where}.hyperparameters)", hp_name, accepted
+            close = difflib.get_close_matches(hp_name, sorted(accepted), n=3, cutoff=0.5)
+            hint = f" Did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
+            raise UserInputError(
+                f"{where}.hyperparameters.{hp_name}: `{path}` takes no argument `{hp_name}`."
+                f"{hint} It takes {', '.join(sorted(accepted)) or 'no keyword arguments'}."
             )
         if fields.get("default") is None:
             raise UserInputError(
