@@ -139,7 +139,8 @@ def lr1_failure(verdict: Verdict, analysis: StudyAnalysis) -> str | None:
 
 
 def number_label(name: str, optimizers: tuple[str, ...]) -> str:
-    """A readable label for a verdict number (`W_a` -> `W(δ) adabound`); unknown names as-is."""
+    """A readable label for a verdict number (`W_a` -> `W(δ) adabound`); unknown names with
+    spaces for underscores."""
     fixed = {
         "max_regret": "largest regret over the grid",
         "best": "best seed mean m*",
@@ -155,7 +156,7 @@ def number_label(name: str, optimizers: tuple[str, ...]) -> str:
     if stem in ("W", "E1", "D") and side in ("a", "b") and len(optimizers) == 2:
         what = {"W": "W(δ)", "E1": "E(1)", "D": "divergence rate"}[stem]
         return f"{what} {optimizers[0 if side == 'a' else 1]}"
-    return name
+    return name.replace("_", " ")  # a number this page has no words for yet, still readable
 
 
 def short_label(name: str, optimizers: tuple[str, ...]) -> str:
