@@ -418,11 +418,14 @@ def register_task(plugin: TaskPlugin, *, where: str, factory: Any = None) -> Non
 # --- a spec's plugins, on the driver and on the workers ----------------------------------------
 
 
-def install_plugins(payload: Sequence[Mapping[str, Any]]) -> None:
+def install_plugins(payload: Sequence[Mapping[str, Any]], optimizer: str | None = None) -> None:
     """Register on a Ray worker the plugins the driver resolved (`OptimizerPlugin.payload`,
-    `TaskPlugin.payload`); an import that fails here but worked on the driver says that every
-    node needs the plugin installed."""
+    `TaskPlugin.payload`): the task's, and of the optimizers only `optimizer` when given (one
+    broken plugin fails its own cells only). An import that fails here but worked on the driver
+    says that every node needs the plugin installed."""
     for item in payload:
+        if item["kind"] == "optimizer" and optimizer is not None and item["name"] != optimizer:
+            continue
         fields = {k: v for k, v in item.items() if k != "kind"}
         where = f"plugin `{fields['path']}`"
         try:

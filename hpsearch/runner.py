@@ -262,6 +262,9 @@ def run_study(
     # The database may still be coming back from a restart: the same bounded patience.
     report.counts = with_retries(lambda: cell_counts(url, spec, cells), seconds=retry_seconds())
     write_summary(report, spec, url, out)
+    if report.failed:
+        for message in failure_messages(url, spec)[:3]:  # e.g. a plugin a worker lacks
+            err.write(f"failed cells: {message}\n")
     for problem in report.recorder_errors[:10]:
         err.write(f"recorder: {problem}\n")
     if report.stopped is not None:
@@ -338,6 +341,14 @@ def cell_counts(url: str, spec: StudySpec, cells: Sequence[Cell]) -> dict[str, d
         per = counts.setdefault(cell.optimizer, {})
         per[state] = per.get(state, 0) + 1
     return counts
+
+
+def failure_messages(url: str, spec: StudySpec) -> list[str]:
+    """The distinct errors of the study's failed cells, most frequent first, each with its
+    count: one broken plugin or data file fails every cell the same way."""
+    trials = load_study_data(url, spec.name).trials
+    errors = trials.loc[trials["outcome"] == "error", "error"].dropna().astype(str)
+    return [f"{n} x {message}" for message, n in errors.value_counts().items()]
 
 
 def write_summary(report: RunReport, spec: StudySpec, url: str, out: TextIO) -> None:

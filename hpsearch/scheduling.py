@@ -243,7 +243,7 @@ def _trainable(config: dict[str, Any]) -> None:
             fault = config.get("faults", {}).get(key)
             if fault:
                 raise RuntimeError(fault)
-            install_plugins(task.get("plugins", ()))  # import what the driver imported
+            install_plugins(task.get("plugins", ()), cell["optimizer"])  # as on the driver
             result = train(
                 task["name"],
                 cell["optimizer"],
@@ -279,7 +279,7 @@ def _train_pack(config: dict[str, Any]) -> None:
         tune.report({"epoch": epoch, PACK_EPOCH_KEY: json.dumps(metrics)})
 
     try:
-        install_plugins(task.get("plugins", ()))
+        install_plugins(task.get("plugins", ()), cells[0]["optimizer"] if cells else None)
         trained = (
             train_population(
                 task["name"],
