@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from hpsearch.cli import app
 from hpsearch.errors import UserInputError
 from hpsearch.optim import build_optimizer, get_optimizer_info
 from hpsearch.spec import expand_cells, load_spec, search_space
-from hpsearch.tasks import get_task_info, list_tasks
+from hpsearch.tasks import get_task_info, list_tasks, train
 
 TOY = "tests.plugins.toyplugin"
 STUDY = f"""
@@ -267,3 +268,28 @@ def test_a_task_factory_must_meet_the_contract(
     monkeypatch.setattr(toy, "make_blobs_task", lambda: bare)
     with pytest.raises(UserInputError, match="lacks the options epochs, batch_size"):
         load_spec(write(tmp_path))
+
+
+def _readme_block(language: str, needle: str) -> str:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(rf"```{language}\n(.*?)```", readme, flags=re.DOTALL)
+    found = [block for block in blocks if needle in block]
+    assert len(found) == 1, f"README has {len(found)} {language} blocks with {needle!r}"
+    return found[0]
+
+
+def test_the_readme_plugin_example_is_complete_and_trains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "my_plugin.py").write_text(_readme_block("python", "def make_task"))
+    spec_path = tmp_path / "heavyball-blobs.toml"
+    spec_path.write_text(_readme_block("toml", 'class = "my_plugin:HeavyBall"'))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        spec = load_spec(spec_path)
+        assert len(expand_cells(spec)) == 30
+        assert spec.resolved()["plugins"]["optimizer.heavyball"]["version"] == "1.0"
+        result = train(spec.task.name, "heavyball", {"lr": 0.1}, 0, epochs=2)
+        assert result.outcome == "completed" and result.final["test_accuracy"] > 0.9
+    finally:
+        sys.modules.pop("my_plugin", None)
