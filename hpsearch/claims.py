@@ -90,6 +90,16 @@ class ClaimsSpec(BaseModel):
         default_factory=dict, description="optimizer -> hyperparameter -> [a, b] analysed"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_fields(cls, data: object) -> object:
+        if isinstance(data, dict) and "divergence_interval" in data:
+            raise ValueError(
+                "`divergence_interval` was removed: divergence-rate bounds are always exact "
+                "(Clopper-Pearson) now; delete the line"
+            )
+        return data
+
     @field_validator("insensitive")
     @classmethod
     def _dotted(cls, value: list[str] | None) -> list[str] | None:

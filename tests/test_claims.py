@@ -82,3 +82,14 @@ def test_a_spec_file_carries_its_claims(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("tolerance = 2.0", "tolerance = -1"))
     with pytest.raises(UserInputError, match=r"claims\.tolerance"):
         load_spec(path)
+
+
+def test_the_removed_divergence_interval_is_refused_in_a_spec_but_ignored_in_a_stored_one() -> None:
+    from hpsearch.analysis import claims_of
+    from hpsearch.analysis.synthetic import synthetic_study
+
+    with pytest.raises(ValidationError, match="always exact"):
+        ClaimsSpec.model_validate({"divergence_interval": "wilson"})
+    data = synthetic_study({"adam": {"lr": [0.1, 1.0]}}, lambda o, c: 0.5)
+    data.spec = {"claims": {"divergence_interval": "bootstrap", "tolerance": 2.0}}
+    assert claims_of(data).tolerance == 2.0

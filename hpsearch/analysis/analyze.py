@@ -50,7 +50,9 @@ from hpsearch.studydata import StudyData
 
 def claims_of(data: StudyData) -> ClaimsSpec:
     """The `[claims]` stored with the study's resolved spec, or the defaults."""
-    raw = (data.spec or {}).get("claims") or {}
+    raw = dict((data.spec or {}).get("claims") or {})
+    # Studies stored before the calibrated rules carry this removed setting: it has no meaning now.
+    raw.pop("divergence_interval", None)
     try:
         return ClaimsSpec.model_validate(raw)
     except Exception as error:  # pydantic's ValidationError, re-worded for the user
