@@ -305,14 +305,30 @@ def _by_name(records: Iterable[Any], origin: str) -> list[tuple[str, Any]]:
     return out
 
 
-def _optimizer_factory(cls: Any, takes_betas: bool) -> Callable[..., Any]:
+def _optimizer_factory(cls: Any, named: Mapping[str, inspect.Parameter]) -> Callable[..., Any]:
+    """`cls(params, **hyperparameters)`, with flat `beta1`/`beta2` as the `betas` pair; a value
+    equal to the constructor's own default is left for the constructor to supply, so a default
+    keeps its own type (an int `slice_p = 1` is not handed over as the float 1.0)."""
+    defaults = {n: p.default for n, p in named.items() if p.default is not inspect.Parameter.empty}
+
     def build(params: Any, **kwargs: Any) -> Any:
-        # Flat names (beta1, beta2) in specs, Optuna and CSV; a `betas` pair for the class.
-        if takes_betas and "beta1" in kwargs and "beta2" in kwargs:
+        if "betas" in named and "beta1" in kwargs and "beta2" in kwargs:
             kwargs["betas"] = (kwargs.pop("beta1"), kwargs.pop("beta2"))
+        for key in [k for k in kwargs if k in defaults]:
+            default, value = defaults[key], kwargs[key]
+            same = type(value) is type(default) or not isinstance(default, bool | tuple)
+            if same and _equal(value, default):
+                del kwargs[key]
         return cls(params, **kwargs)
 
     return build
+
+
+def _equal(value: Any, default: Any) -> bool:
+    try:
+        return bool(value == default)
+    except Exception:  # e.g. a tensor default: compare nothing, pass the value
+        return False
 
 
 def register_optimizer(plugin: OptimizerPlugin, *, where: str) -> None:
@@ -345,7 +361,7 @@ def register_optimizer(plugin: OptimizerPlugin, *, where: str) -> None:
         OptimizerInfo(
             name=plugin.name,
             description=f"{plugin.path} ({plugin.version}; plugin, {plugin.source})",
-            factory=_optimizer_factory(cls, "betas" in named),
+            factory=_optimizer_factory(cls, named),
             hyperparameters=hyperparameters,
         ),
         replace=True,

@@ -128,3 +128,42 @@ def test_a_plugin_the_workers_cannot_import_is_reported_as_such(
     trials = load_study_data(url, "lost").trials
     assert (trials.loc[trials["optimizer"] == "heavyball", "outcome"] == "error").all()
     assert (trials.loc[trials["optimizer"] == "adam", "outcome"] == "completed").all()
+
+
+def test_prodigy_from_pypi_goes_through_every_verb(
+    ray_local: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The worked example (studies/prodigy-mnist1d.toml), shortened: the optional extra
+    `.[plugins]` provides `prodigyopt`."""
+    pytest.importorskip("prodigyopt")
+    url = f"sqlite:///{tmp_path / 'prodigy.db'}"
+    spec = str(Path(__file__).resolve().parents[1] / "studies" / "prodigy-mnist1d.toml")
+    short = [
+        "task.epochs=2",
+        "run.seeds=[0, 1]",
+        "optimizers.prodigy.lr=[0.3, 1.0, 3.0]",
+        "optimizers.adam.lr=[1e-3, 1.0]",
+        "claims.min_seeds=2",
+        "claims.bootstrap=200",
+    ]
+    sets = [arg for item in short for arg in ("--set", item)]
+    assert cli("run", spec, "--storage", url, *sets, cwd=tmp_path) == 0
+    trials = load_study_data(url, "prodigy-mnist1d").trials
+    prodigy = trials[trials["optimizer"] == "prodigy"]
+    assert len(prodigy) == 6 and (prodigy["outcome"] == "completed").all()
+    assert prodigy["value"].min() > 0.2  # learning at every lr multiplier (chance is 0.1)
+    capsys.readouterr()
+    assert cli("show", "prodigy-mnist1d", "--storage", url, cwd=tmp_path) == 0
+    assert "prodigy is insensitive to lr over" in capsys.readouterr().out
+    report = tmp_path / "report.html"
+    assert (
+        cli("report", "prodigy-mnist1d", "--out", str(report), "--storage", url, cwd=tmp_path) == 0
+    )
+    out = tmp_path / "csv"
+    assert cli("export", "prodigy-mnist1d", "--out", str(out), "--storage", url, cwd=tmp_path) == 0
+    exported = pd.read_csv(out / "trials.csv")
+    assert sorted(exported.loc[exported["optimizer"] == "prodigy", "lr"].unique()) == [
+        0.3,
+        1.0,
+        3.0,
+    ]
