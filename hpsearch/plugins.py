@@ -154,11 +154,18 @@ def _entry_points(group: str) -> dict[str, Any]:
 def entry_point_path(group: str, name: str) -> str | None:
     """The import path a package registered `name` under in `group`, or None."""
     found = _entry_points(group).get(name)
-    return None if found is None else str(found.value).replace(" ", "")
+    return None if found is None else f"{found.module}:{found.attr}"
 
 
 def entry_point_names(group: str) -> list[str]:
     return sorted(_entry_points(group))
+
+
+def builtin_optimizer_names() -> set[str]:
+    """The registry's names that no plugin put there."""
+    from hpsearch.optim.registry import list_optimizers
+
+    return {info.name for info in list_optimizers()} - set(_OPTIMIZERS)
 
 
 # --- optimizers -----------------------------------------------------------------------------
@@ -445,6 +452,11 @@ def install_plugins(payload: Sequence[Mapping[str, Any]], optimizer: str | None 
         fields = {k: v for k, v in item.items() if k != "kind"}
         where = f"plugin `{fields['path']}`"
         try:
+            here = plugin_version(import_object(fields["path"], where=where))
+            if here != fields["version"]:
+                raise PluginImportError(
+                    f"{where}: version {here} here, {fields['version']} on the driver."
+                )
             if item["kind"] == "optimizer":
                 fields["hyperparameters"] = tuple(fields["hyperparameters"])
                 register_optimizer(OptimizerPlugin(**fields), where=where)
@@ -452,9 +464,9 @@ def install_plugins(payload: Sequence[Mapping[str, Any]], optimizer: str | None 
                 register_task(TaskPlugin(**fields), where=where)
         except PluginImportError as error:
             raise PluginImportError(
-                f"{error} The plugin imported on the driver but not on the Ray worker on "
-                f"{socket.gethostname()}: every node of the cluster needs it installed (the same "
-                f"version), e.g. `pip install` it on each node or put it in the image."
+                f"{error} The plugin imported on the driver but not as such on the Ray worker "
+                f"on {socket.gethostname()}: every node of the cluster needs it installed (the "
+                f"same version), e.g. `pip install` it on each node or put it in the image."
             ) from None
 
 

@@ -412,12 +412,11 @@ def _register_plugins(
     """Resolve and register the spec's task and optimizer plugins (importing them runs their
     code); a built-in name stays the built-in."""
     from hpsearch import plugins
-    from hpsearch.optim.registry import list_optimizers
 
     task = plugins.resolve_task(spec.task.name, where="task.name")
     if task is not None:
         spec._plugins.append(task)
-    builtin = {info.name for info in list_optimizers()} - set(plugins._OPTIMIZERS)
+    builtin = plugins.builtin_optimizer_names()
     for opt_name in spec.optimizers:
         cls, hyperparameters = declared.get(opt_name, (None, {}))
         where = f"optimizers.{opt_name}"

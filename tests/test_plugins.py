@@ -293,3 +293,29 @@ def test_the_readme_plugin_example_is_complete_and_trains(
         assert result.outcome == "completed" and result.final["test_accuracy"] > 0.9
     finally:
         sys.modules.pop("my_plugin", None)
+
+
+def test_a_worker_refuses_a_plugin_of_another_version_than_the_drivers(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path))
+    payload = spec.plugin_payload()
+    plugins.forget_plugins()
+    plugins.install_plugins(payload)  # as a Ray worker does: the same registry entries
+    assert get_optimizer_info("heavyball").hyperparameter("lr").log
+    stale = [
+        {**item, "version": "0.0.9"} if item["kind"] == "optimizer" else item for item in payload
+    ]
+    plugins.forget_plugins()
+    plugins.install_plugins(stale, optimizer="adam")  # another cell's plugin is not imported
+    with pytest.raises(plugins.PluginImportError) as error:
+        plugins.install_plugins(stale, optimizer="heavyball")
+    message = str(error.value)
+    assert "version 0.1.0 here, 0.0.9 on the driver" in message
+    assert "every node of the cluster needs it installed (the same version)" in message
+
+
+def test_population_training_stays_opt_in_for_a_plugin_task(tmp_path: Path) -> None:
+    from hpsearch.population import population_unsupported
+
+    spec = load_spec(write(tmp_path))
+    reason = population_unsupported(spec.task.name, "adabound")
+    assert reason == f"task `{TOY}:make_blobs_task` does not support population training"

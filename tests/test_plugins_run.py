@@ -123,7 +123,7 @@ def test_a_plugin_the_workers_cannot_import_is_reported_as_such(
         del sys.modules[module.__name__]
     err = capsys.readouterr().err
     assert "6 x PluginImportError" in err
-    assert "imported on the driver but not on the Ray worker" in err
+    assert "imported on the driver but not as such on the Ray worker" in err
     assert "every node of the cluster needs it installed" in err
     trials = load_study_data(url, "lost").trials
     assert (trials.loc[trials["optimizer"] == "heavyball", "outcome"] == "error").all()
