@@ -14,6 +14,7 @@ from test_run_cli import cli
 
 import tests.plugins.toyplugin as toy
 from hpsearch import plugins
+from hpsearch.optim import list_optimizers
 from hpsearch.storage import load_study_data
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -73,6 +74,8 @@ def test_a_plugin_optimizer_and_task_go_through_every_verb(
     assert set(trials["outcome"]) <= {"completed", "diverged"}
     assert data.hyperparameters["heavyball"] == ["lr"]  # an Optuna param, like a built-in's
 
+    # The verbs that read results need no plugin: as in a fresh process, none is registered.
+    plugins.forget_plugins()
     assert cli("show", "plug", "--storage", url, cwd=tmp_path) == 0
     shown = capsys.readouterr().out
     assert "heavyball is insensitive to lr over" in shown  # V1, on a plugin's hyperparameter
@@ -90,6 +93,7 @@ def test_a_plugin_optimizer_and_task_go_through_every_verb(
     verdicts = pd.read_csv(out / "verdicts.csv")
     assert {"V1", "V2"} <= set(verdicts["kind"])
     assert verdicts["optimizer_a"].eq("heavyball").any()
+    assert "heavyball" not in {info.name for info in list_optimizers()}  # nothing imported it
 
     # The stored identity names the plugin's path and version: another version is a changed spec.
     stored = data.spec["plugins"]["optimizer.heavyball"]
