@@ -232,8 +232,10 @@ def _declared(value: Any, where: str) -> dict[str, Any]:
             f"{where}: expected a table like `{{ default = 0.1, low = 0, log = true }}`, "
             f"got {value!r}."
         )
-    try:
-        declaration = HyperParameterDeclaration.model_validate(value)
+    try:  # a record's own `name` is its key here
+        declaration = HyperParameterDeclaration.model_validate(
+            {k: v for k, v in value.items() if k != "name"}
+        )
     except ValidationError as error:
         problems = "; ".join(
             f"`{'.'.join(str(p) for p in item['loc'])}`: {item['msg']}" for item in error.errors()

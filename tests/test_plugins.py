@@ -319,3 +319,15 @@ def test_population_training_stays_opt_in_for_a_plugin_task(tmp_path: Path) -> N
     spec = load_spec(write(tmp_path))
     reason = population_unsupported(spec.task.name, "adabound")
     assert reason == f"task `{TOY}:make_blobs_task` does not support population training"
+
+
+def test_a_class_may_declare_its_hyperparameters_as_plain_dicts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toy = sys.modules.get(TOY) or __import__(TOY, fromlist=["HeavyBall"])
+    declared = ({"name": "mu", "default": 0.5, "low": 0.0, "high": 0.9},)
+    monkeypatch.setattr(toy.HeavyBall, "hpsearch_hyperparameters", declared)
+    load_spec(write(tmp_path, "lr = [0.1]"))
+    mu = get_optimizer_info("heavyball").hyperparameter("mu")
+    assert (mu.default, mu.high, mu.log) == (0.5, 0.9, False)
+    assert get_optimizer_info("heavyball").hyperparameter("lr").default == 0.1  # the constructor's
