@@ -331,3 +331,18 @@ def test_a_class_may_declare_its_hyperparameters_as_plain_dicts(
     mu = get_optimizer_info("heavyball").hyperparameter("mu")
     assert (mu.default, mu.high, mu.log) == (0.5, 0.9, False)
     assert get_optimizer_info("heavyball").hyperparameter("lr").default == 0.1  # the constructor's
+
+
+def test_a_task_with_its_own_loss_trains_and_diverges_by_that_loss(tmp_path: Path) -> None:
+    text = STUDY.format(heavyball="lr = [0.01, 3.0]").replace("make_blobs_task", "make_line_task")
+    spec = load_spec(write(tmp_path, text=text))
+    assert spec.metric == "test_loss"
+    good = train(spec.task.name, "heavyball", {"lr": 0.01}, 0)
+    assert good.outcome == "completed" and set(good.final) == {
+        "train_loss",
+        "test_loss",
+        "epoch_seconds",
+    }
+    assert good.final["test_loss"] < 0.05 < good.initial["test_loss"]  # the noise is 0.01
+    bad = train(spec.task.name, "heavyball", {"lr": 3.0}, 0)
+    assert bad.outcome == "diverged" and bad.diverged_epoch == 1

@@ -22,7 +22,7 @@ from hpsearch.errors import UserInputError
 from hpsearch.optim import build_optimizer, resolve_hyperparameters
 from hpsearch.tasks.base import TaskInfo, TrialResult
 from hpsearch.tasks.registry import build_workload, get_task_info, resolve_options
-from hpsearch.tasks.workload import Classification, Tokens
+from hpsearch.tasks.workload import Classification, Supervised, Tokens
 
 OnEpoch = Callable[[int, dict[str, float]], None]
 
@@ -135,7 +135,7 @@ def _run(
     hyperparameters: Mapping[str, Any],
     seed: int,
     model: nn.Module,
-    data: Classification | Tokens,
+    data: Classification | Tokens | Supervised,
     device: torch.device,
     on_epoch: OnEpoch | None,
     result: TrialResult,
@@ -153,7 +153,7 @@ def _run(
     initial_loss = result.initial["train_loss"]
     for epoch in range(1, options["epochs"] + 1):
         started = time.perf_counter()
-        if isinstance(data, Classification):
+        if isinstance(data, Classification | Supervised):
             train_loss = _train_classifier(model, data, options["batch_size"], generator, step)
         else:
             train_loss = _train_language_model(model, data, options["batch_size"], step)
@@ -238,9 +238,18 @@ class _Stepper:
         return float(loss.item())
 
 
+def _batch_loss(
+    data: Classification | Supervised, output: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
+    """Cross-entropy for a classifier; the task's own loss for `Supervised` data."""
+    if isinstance(data, Supervised):
+        return data.loss(output, y)
+    return F.cross_entropy(output, y)
+
+
 def _train_classifier(
     model: nn.Module,
-    data: Classification,
+    data: Classification | Supervised,
     batch_size: int,
     generator: torch.Generator,
     step: _Stepper,
@@ -254,10 +263,10 @@ def _train_classifier(
         x = data.x_train[index]
         if data.prepare is not None:
             x = data.prepare(x)
-        if data.augment is not None:
+        if isinstance(data, Classification) and data.augment is not None:
             x = data.augment(x, generator)
         with step.autocast():
-            loss = F.cross_entropy(model(x), data.y_train[index])
+            loss = _batch_loss(data, model(x), data.y_train[index])
         value = step(loss)
         if not math.isfinite(value):
             return value  # no point finishing the epoch
@@ -297,7 +306,9 @@ def _train_language_model(model: nn.Module, data: Tokens, batch_size: int, step:
     return total / max(tokens, 1)
 
 
-def _test_metrics(data: Classification | Tokens) -> tuple[str, ...]:
+def _test_metrics(data: Classification | Tokens | Supervised) -> tuple[str, ...]:
+    if isinstance(data, Supervised):
+        return ("test_loss",)
     if isinstance(data, Classification):
         return ("test_loss", "test_accuracy")
     return ("test_loss", "test_perplexity")
@@ -305,12 +316,23 @@ def _test_metrics(data: Classification | Tokens) -> tuple[str, ...]:
 
 @torch.no_grad()
 def _evaluate(
-    model: nn.Module, data: Classification | Tokens, step: _Stepper, *, with_train: bool = False
+    model: nn.Module,
+    data: Classification | Tokens | Supervised,
+    step: _Stepper,
+    *,
+    with_train: bool = False,
 ) -> dict[str, float]:
     """Test metrics, plus the train loss on a capped prefix when `with_train` (initial metrics)."""
     model.eval()
     metrics: dict[str, float] = {}
-    if isinstance(data, Classification):
+    if isinstance(data, Supervised):
+        metrics["test_loss"] = _supervised_loss(model, data, data.x_test, data.y_test, step)
+        if with_train:
+            cap = _INITIAL_TRAIN_EXAMPLES
+            metrics["train_loss"] = _supervised_loss(
+                model, data, data.x_train[:cap], data.y_train[:cap], step
+            )
+    elif isinstance(data, Classification):
         loss, accuracy = _classifier_loss(model, data, data.x_test, data.y_test, step)
         metrics.update(test_loss=loss, test_accuracy=accuracy)
         if with_train:
@@ -348,6 +370,26 @@ def _classifier_loss(
         correct += (logits.argmax(1) == y).sum()
     count = max(len(y_all), 1)
     return total.item() / count, correct.item() / count
+
+
+def _supervised_loss(
+    model: nn.Module,
+    data: Supervised,
+    x_all: torch.Tensor,
+    y_all: torch.Tensor,
+    step: _Stepper,
+) -> float:
+    """The mean of the task's loss over `x_all`, weighting each batch by its size."""
+    total = 0.0
+    for start in range(0, len(y_all), _EVAL_BATCH):
+        x = x_all[start : start + _EVAL_BATCH]
+        y = y_all[start : start + _EVAL_BATCH]
+        if data.prepare is not None:
+            x = data.prepare(x)
+        with step.autocast():
+            output = model(x).float()
+        total += float(data.loss(output, y).item()) * len(y)
+    return total / max(len(y_all), 1)
 
 
 def _language_model_loss(

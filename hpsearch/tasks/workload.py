@@ -53,6 +53,31 @@ class Tokens:
 
 
 @dataclass
+class Supervised:
+    """Inputs and targets with the task's own loss, for what is not classification (a
+    regression, say): the loop reports `train_loss` and `test_loss` (minimised), no accuracy
+    and no chance level."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    # (model output, targets) -> the batch's mean loss, a scalar tensor.
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    def to(self, device: torch.device) -> Supervised:
+        return Supervised(
+            self.x_train.to(device),
+            self.y_train.to(device),
+            self.x_test.to(device),
+            self.y_test.to(device),
+            self.loss,
+            self.prepare,
+        )
+
+
+@dataclass
 class Workload:
-    data: Classification | Tokens
+    data: Classification | Tokens | Supervised
     make_model: Callable[[], nn.Module]

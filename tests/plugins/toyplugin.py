@@ -12,7 +12,7 @@ from torch import nn
 
 from hpsearch.optim import HyperParameter
 from hpsearch.tasks import TaskDefinition, TaskInfo, TaskOption, common_options
-from hpsearch.tasks.workload import Classification, Workload
+from hpsearch.tasks.workload import Classification, Supervised, Workload
 
 __version__ = "0.1.0"
 
@@ -69,6 +69,33 @@ def make_blobs_task() -> TaskDefinition:
             metrics=("train_loss", "test_loss", "test_accuracy", "epoch_seconds"),
             default_metric="test_accuracy",
             num_classes=3,  # chance accuracy 1/3: a cell at chance has diverged
+            offline=True,
+        ),
+        build=build,
+    )
+
+
+def make_line_task() -> TaskDefinition:
+    """A regression with the task's own loss: y = 3 x + 1 + noise, a linear model, mean squared
+    error. No accuracy and no chance level (`num_classes=None`): test_loss is minimised."""
+
+    def build(options: dict[str, Any]) -> Workload:
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(400, 1, generator=generator)
+        y = 3 * x + 1 + 0.1 * torch.randn(400, 1, generator=generator)
+        return Workload(
+            Supervised(x[:300], y[:300], x[300:], y[300:], loss=nn.functional.mse_loss),
+            lambda: nn.Linear(1, 1),
+        )
+
+    return TaskDefinition(
+        info=TaskInfo(
+            name="line",
+            description="y = 3x + 1 + noise, linear model, mean squared error (a test plugin)",
+            options=common_options(epochs=5, batch_size=20),
+            metrics=("train_loss", "test_loss", "epoch_seconds"),
+            default_metric="test_loss",
+            num_classes=None,
             offline=True,
         ),
         build=build,
