@@ -346,3 +346,16 @@ def test_a_task_with_its_own_loss_trains_and_diverges_by_that_loss(tmp_path: Pat
     assert good.final["test_loss"] < 0.05 < good.initial["test_loss"]  # the noise is 0.01
     bad = train(spec.task.name, "heavyball", {"lr": 3.0}, 0)
     assert bad.outcome == "diverged" and bad.diverged_epoch == 1
+
+
+def test_a_task_declaring_a_metric_its_data_does_not_produce_fails_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toy = sys.modules.get(TOY) or __import__(TOY, fromlist=["make_line_task"])
+    line = toy.make_line_task()
+    info = line.info.__class__(**{**line.info.__dict__, "metrics": ("test_loss", "test_accuracy")})
+    monkeypatch.setattr(toy, "make_line_task", lambda: line.__class__(info, line.build))
+    text = STUDY.format(heavyball="lr = [0.01]").replace("make_blobs_task", "make_line_task")
+    spec = load_spec(write(tmp_path, text=text))
+    with pytest.raises(UserInputError, match="declares the metrics test_accuracy, which the"):
+        train(spec.task.name, "heavyball", {"lr": 0.01}, 0)

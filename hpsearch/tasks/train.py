@@ -59,6 +59,7 @@ def train(
     resolve_hyperparameters(optimizer, hyperparameters)  # bad values fail before data loads
     torch_device = resolve_device(device)
     workload = build_workload(task, resolved)
+    check_metrics(info, workload.data)
 
     result = TrialResult(outcome="completed", device=str(torch_device))
     started = time.perf_counter()
@@ -86,6 +87,19 @@ def train(
     finally:
         result.wall_seconds = time.perf_counter() - started
     return result
+
+
+def check_metrics(info: TaskInfo, data: Classification | Tokens | Supervised) -> None:
+    """A task (a plugin's, say) must declare only metrics its data kind makes the loop report,
+    or its selection metric would be missing from every cell."""
+    produced = {"train_loss", "epoch_seconds", *_test_metrics(data)}
+    missing = [m for m in info.metrics if m not in produced]
+    if missing:
+        raise UserInputError(
+            f"Task `{info.name}` declares the metrics {', '.join(missing)}, which the training "
+            f"loop does not report for {type(data).__name__} data (it reports "
+            f"{', '.join(sorted(produced))}); declare those in its TaskInfo."
+        )
 
 
 @contextmanager
