@@ -169,15 +169,16 @@ def analyze(data: StudyData, claims: ClaimsSpec | None = None) -> StudyAnalysis:
         )
     conf = claims.confidence
     n_seeds = len(seeds)
+    limits = (0.0, 1.0) if percent else LEVELS
     return StudyAnalysis(
         name=data.name,
         settings=settings,
         hyperparameters={o: list(h) for o, h in data.hyperparameters.items()},
-        configs=_configs_table(grids, stats, sign, conf),
-        sensitivity=_sensitivity_table(grids, hstats, sign, delta, conf),
+        configs=_configs_table(grids, stats, sign, conf, limits),
+        sensitivity=_sensitivity_table(grids, hstats, sign, delta, conf, limits),
         summary=_summary_table(hstats, sign, conf, n_seeds),
-        optimizers=_optimizers_table(grids, stats, sign, conf, n_seeds),
-        best_of_k=_best_of_k_table(stats, sign, conf),
+        optimizers=_optimizers_table(grids, stats, sign, conf, n_seeds, limits),
+        best_of_k=_best_of_k_table(stats, sign, conf, limits),
         win_probability=_win_table(grids, stats),
         edf=_edf_table(stats, sign, conf, n_seeds),
         importance=_importance_table(grids, stats, conf, n_seeds),
@@ -189,6 +190,9 @@ def analyze(data: StudyData, claims: ClaimsSpec | None = None) -> StudyAnalysis:
     )
 
 
+LEVELS = (-math.inf, math.inf)
+
+
 def _thin_cells(grid: Grid, min_seeds: int) -> list[str]:
     """Cells with fewer than `min_seeds` finished seeds, named with their seed count."""
     n = grid.mask.sum(1)
@@ -196,11 +200,15 @@ def _thin_cells(grid: Grid, min_seeds: int) -> list[str]:
     return [f"{grid.optimizer} {ids[i]} ({n[i]} seed(s))" for i in np.flatnonzero(n < min_seeds)]
 
 
-def _oriented(point: Any, low: Any, high: Any, sign: float) -> tuple[Any, Any, Any]:
-    """Point, low, high of an oriented score, back in the metric's direction."""
-    if sign > 0:
-        return point, low, high
-    return -point, -high, -low
+def _oriented(
+    point: Any, low: Any, high: Any, sign: float, limits: tuple[float, float] = LEVELS
+) -> tuple[Any, Any, Any]:
+    """Point, low, high of an oriented score, back in the metric's direction; the bounds never
+    leave the metric's possible values (an accuracy in [0, 1]: a 2-seed t interval can reach
+    past 100 %)."""
+    if sign < 0:
+        point, low, high = -point, -high, -low
+    return point, np.clip(low, *limits), np.clip(high, *limits)
 
 
 def _notes(
@@ -242,11 +250,11 @@ def _notes(
     return notes
 
 
-def _configs_table(grids, stats, sign, conf) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+def _configs_table(grids, stats, sign, conf, limits) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     frames = []
     for o in stats:
         g = grids[o]
-        point, low, high = _oriented(*t_interval(g.sel, g.mask, conf), sign)
+        point, low, high = _oriented(*t_interval(g.sel, g.mask, conf), sign, limits)
         n = g.mask.sum(1)
         sel = np.where(g.mask, g.sel, np.nan)
         with np.errstate(invalid="ignore"), _quiet():
@@ -273,14 +281,16 @@ def _configs_table(grids, stats, sign, conf) -> pd.DataFrame:  # type: ignore[no
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _sensitivity_table(grids, hstats, sign, delta, conf) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+def _sensitivity_table(grids, hstats, sign, delta, conf, limits) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     rows = []
     for (o, hp), hs in hstats.items():
         configs = grids[o].configs["config"].to_numpy()
         b = hs.bounds
-        prof, prof_lo, prof_hi = _oriented(b.profile[:, 0], b.profile[:, 1], b.profile[:, 2], sign)
+        prof, prof_lo, prof_hi = _oriented(
+            b.profile[:, 0], b.profile[:, 1], b.profile[:, 2], sign, limits
+        )
         sl, sl_lo, sl_hi = _oriented(
-            hs.slice_interval[:, 0], hs.slice_interval[:, 1], hs.slice_interval[:, 2], sign
+            hs.slice_interval[:, 0], hs.slice_interval[:, 1], hs.slice_interval[:, 2], sign, limits
         )
         reg, reg_lo, reg_hi = b.regret.T
         for i, v in enumerate(hs.values):
@@ -353,7 +363,7 @@ def _summary_table(hstats, sign, conf, n_seeds) -> pd.DataFrame:  # type: ignore
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
-def _optimizers_table(grids, stats, sign, conf, n_seeds) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+def _optimizers_table(grids, stats, sign, conf, n_seeds, limits) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     rows = []
     e_final = {o: s.best_of_k[-1, 0] for o, s in stats.items()}
     top = max(e_final.values()) if e_final else math.nan
@@ -374,7 +384,7 @@ def _optimizers_table(grids, stats, sign, conf, n_seeds) -> pd.DataFrame:  # typ
         }
         one_group = np.zeros(g.n, dtype=int)
         best = selection_bounds(g.sel, g.mask, one_group, 1, np.ones(1, bool), conf).best
-        p, lo_, hi_ = _oriented(*best, sign)
+        p, lo_, hi_ = _oriented(*best, sign, limits)
         row |= {"best": float(p), "best_low": float(lo_), "best_high": float(hi_)}
         p, lo_, hi_ = interval(s.width_joint, conf, n_seeds, (0.0, 1.0))
         row |= {
@@ -387,7 +397,7 @@ def _optimizers_table(grids, stats, sign, conf, n_seeds) -> pd.DataFrame:  # typ
         }
         per_seed = s.per_seed_curve
         for name, idx in columns.items():
-            p, lo_, hi_ = _oriented(*_seed_mean(per_seed[:, idx], conf), sign)
+            p, lo_, hi_ = _oriented(*_seed_mean(per_seed[:, idx], conf), sign, limits)
             row |= {name: float(p), f"{name}_low": float(lo_), f"{name}_high": float(hi_)}
         # α-tunability (α = 0.95) on oriented scores: for a minimised metric "α of the best"
         # means within a factor 1/α of it.
@@ -412,10 +422,10 @@ def _seed_mean(values: np.ndarray, conf: float) -> tuple[Any, Any, Any]:
     return t_interval(v, np.isfinite(v), conf)
 
 
-def _best_of_k_table(stats, sign, conf) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+def _best_of_k_table(stats, sign, conf, limits) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     frames = []
     for o, s in stats.items():
-        p, lo, hi = _oriented(*_seed_mean(s.per_seed_curve[:, :-1], conf), sign)
+        p, lo, hi = _oriented(*_seed_mean(s.per_seed_curve[:, :-1], conf), sign, limits)
         frames.append(
             pd.DataFrame(
                 {"optimizer": o, "k": s.ks, "expected": p, "expected_low": lo, "expected_high": hi}

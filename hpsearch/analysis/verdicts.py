@@ -70,6 +70,8 @@ class Units:
         """An oriented (higher is better) estimate as "63.9 % [63.1 %, 64.6 %]" in the metric's
         own direction."""
         low, high = (est.low, est.high) if self.sign > 0 else (est.high, est.low)
+        if self.percent:  # an accuracy's bounds stay in [0, 100] %
+            low, high = float(np.clip(low, 0.0, 1.0)), float(np.clip(high, 0.0, 1.0))
         return f"{self.metric(est.value)} [{self.metric(low)}, {self.metric(high)}]"
 
 
