@@ -44,10 +44,6 @@ os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", "8")
 # Tune snapshots its experiment state for `Tuner.restore`, which we never use (the database is
 # the record and resume works per cell): work on the driver's loop that buys nothing.
 os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1000000")
-# Ray starts its workers at nice 15 so that its own daemons stay responsive; here the workers are
-# the work. Niced, they yield their cores to every other process on a shared machine: under load,
-# 2 concurrent trials ran at 0.41x the speed of the same training in a plain loop (0.58x at 0).
-os.environ.setdefault("RAY_worker_niceness", "0")
 # Our own SIGINT handler stops the run; Tune's would end with a `Tuner.restore` hint that is not
 # how hpsearch resumes (the same command again does).
 os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
