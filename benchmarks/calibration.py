@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hpsearch.analysis.calibration import LR_GAMMA, Case, M, _flat, cases, run_case
+from hpsearch.analysis.calibration import LR_GAMMA, Case, M, cases, flat, run_case
 
 
 def _pct(x: float) -> str:
@@ -77,7 +77,7 @@ def main() -> int:
     for k in (0.25, 0.5, 1.0):
         row = []
         for s in (5, 10, 20, 40):
-            case = Case("flat", {"adabound": LR_GAMMA}, _flat, ("V1", "adabound", "lr"), s, k * M)
+            case = Case("flat", {"adabound": LR_GAMMA}, flat, ("V1", "adabound", "lr"), s, k * M)
             r = run_case(case, max(reps // 4, 10), args.bootstrap)
             row.append(f"S={s}: {_pct(r.results.get('SUPPORTED', 0) / r.reps)} %")
         print(f"  σ = {k:4.2f} m   " + "   ".join(row))

@@ -27,8 +27,11 @@ import numpy as np
 
 from hpsearch.analysis.analyze import analyze
 from hpsearch.analysis.bootstrap import exact_rate
+from hpsearch.analysis.records import StudyAnalysis
+from hpsearch.analysis.stats import good_width
 from hpsearch.analysis.synthetic import synthetic_study
 from hpsearch.claims import ClaimsSpec
+from hpsearch.studydata import StudyData
 
 LRS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 BASE = 0.60  # true accuracy of a good cell: far from 0 and 1, so seed noise is not clipped
@@ -97,8 +100,6 @@ def _max_regret_truth(case: Case, optimizer: str, hp: str) -> tuple[float, float
 
 def _width_truth(case: Case, optimizer: str, hp: str | None, delta: float) -> float:
     """True W(δ): on `hp` (log-interpolated profile) or jointly (share of cells)."""
-    from hpsearch.analysis.stats import _good_width
-
     configs, expected, _ = case.truth_cells(optimizer)
     best = expected.max()
     if hp is None:
@@ -108,7 +109,7 @@ def _width_truth(case: Case, optimizer: str, hp: str | None, delta: float) -> fl
         [max(e for c, e in zip(configs, expected, strict=True) if c[hp] == v) for v in values]
     )
     x = np.log10(values)
-    return float(_good_width(x, profile[:, None], np.array([best - delta]), x[0], x[-1])[0])
+    return float(good_width(x, profile[:, None], np.array([best - delta]), x[0], x[-1])[0])
 
 
 def run_case(case: Case, reps: int, bootstrap: int = 200, rng_seed: int = 0) -> CaseResult:
@@ -170,7 +171,7 @@ def run_case(case: Case, reps: int, bootstrap: int = 200, rng_seed: int = 0) -> 
     return result
 
 
-def _coverage(case: Case, analysis, cov: dict[str, list[float]]) -> None:  # type: ignore[no-untyped-def]
+def _coverage(case: Case, analysis: StudyAnalysis, cov: dict[str, list[float]]) -> None:
     """Record, for this repetition, whether each interval covers its true value."""
     for optimizer in case.grids:
         configs, expected, p = case.truth_cells(optimizer)
@@ -203,7 +204,7 @@ def _coverage(case: Case, analysis, cov: dict[str, list[float]]) -> None:  # typ
                     )
 
 
-def _study(case: Case, seed: int):  # type: ignore[no-untyped-def]
+def _study(case: Case, seed: int) -> StudyData:
     rng = np.random.default_rng(seed + 7919)
     div = case.div_prob
     draws: dict[tuple[str, tuple[float, ...], int], bool] = {}
@@ -232,7 +233,7 @@ def _study(case: Case, seed: int):  # type: ignore[no-untyped-def]
 # --- the cases -------------------------------------------------------------------------------
 
 
-def _flat(o: str, c: dict[str, float]) -> float:
+def flat(o: str, c: dict[str, float]) -> float:
     return BASE
 
 
@@ -265,7 +266,7 @@ def cases(noises: Sequence[float] = (0.5, 1.0, 1.5)) -> list[Case]:
     v1_lr = ("V1", "adabound", "lr")
     for s in (3, 5, 10):
         for k in noises:
-            out.append(Case(f"flat, S={s}", {"adabound": LR_GAMMA}, _flat, v1_lr, s, k * M))
+            out.append(Case(f"flat, S={s}", {"adabound": LR_GAMMA}, flat, v1_lr, s, k * M))
     for k in noises:
         out += [
             Case("regret 0.5 m", {"adabound": LR_GAMMA}, _dip(0.5 * M), v1_lr, 5, k * M),
@@ -277,7 +278,7 @@ def cases(noises: Sequence[float] = (0.5, 1.0, 1.5)) -> list[Case]:
         Case(
             "gamma: divergence from lr, final_lr only",
             {"adabound": ADABOUND},
-            _flat,
+            flat,
             ("V1", "adabound", "gamma"),
             5,
             k * M,
@@ -286,7 +287,7 @@ def cases(noises: Sequence[float] = (0.5, 1.0, 1.5)) -> list[Case]:
         Case(
             "random divergence at d_max, floor 0.5 m below",
             {"adabound": LR_GAMMA},
-            _flat,
+            flat,
             v1_lr,
             5,
             k * M,
@@ -296,7 +297,7 @@ def cases(noises: Sequence[float] = (0.5, 1.0, 1.5)) -> list[Case]:
         Case(
             "random divergence 0.5 d_max (regret 2.5 m)",
             {"adabound": LR_GAMMA},
-            _flat,
+            flat,
             v1_lr,
             5,
             k * M,
@@ -337,7 +338,7 @@ def cases(noises: Sequence[float] = (0.5, 1.0, 1.5)) -> list[Case]:
             Case(
                 "V2 identical, flat",
                 {"adabound": {"lr": LRS}, "adam": {"lr": LRS}},
-                _flat,
+                flat,
                 v2,
                 5,
                 k * M,

@@ -194,10 +194,10 @@ def hyperparameter_stats(
 
     x = positions(values, log)
     xa, xb = positions(np.array([low, high]), log)
-    width = _good_width(x[in_range], inside, stats.best - delta, xa, xb)
+    width = good_width(x[in_range], inside, stats.best - delta, xa, xb)
     single = np.where(grid.mask, grid.sel, -np.inf)[order]
     seed_profile = np.maximum.reduceat(single, starts, axis=0)
-    seed_width = _good_width(x[in_range], seed_profile[in_range], single.max(0) - delta, xa, xb)
+    seed_width = good_width(x[in_range], seed_profile[in_range], single.max(0) - delta, xa, xb)
     width_per_seed = np.where(grid.mask.all(0), seed_width, np.nan)
     boundary = _boundary(x, divergence, log) if hp == "lr" else None
     bounds = selection_bounds(grid.sel, grid.mask, codes, len(values), in_range, confidence)
@@ -247,7 +247,7 @@ def _slice_rows(grid: Grid, best_row: int, hp: str, values: np.ndarray) -> np.nd
     return rows
 
 
-def _good_width(
+def good_width(
     x: np.ndarray, profile: np.ndarray, threshold: np.ndarray, xa: float, xb: float
 ) -> np.ndarray:
     """Fraction of [xa, xb] where the linearly interpolated profile is >= threshold."""
