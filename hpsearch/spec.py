@@ -443,13 +443,23 @@ def _check_against_registries(
     spec: StudySpec, declared: Mapping[str, tuple[str | None, dict[str, Any]]] | None = None
 ) -> None:
     from hpsearch.optim import get_optimizer_info
-    from hpsearch.tasks import get_task_info
+    from hpsearch.tasks import get_task_info, list_tasks
 
     _register_plugins(spec, declared or {})
     try:
         task = get_task_info(spec.task.name)
     except UserInputError as error:
-        raise UserInputError(f"task.name: {error}") from None
+        from hpsearch import plugins
+
+        message = str(error)
+        listed = plugins.entry_point_names(plugins.TASK_GROUP)
+        if listed:  # tasks installed packages offer by name
+            known = {t.name for t in list_tasks()} | set(listed)
+            message = str(UnknownNameError("task", spec.task.name, known))
+        raise UserInputError(
+            f"task.name: {message} For a task of your own, name its factory: "
+            f'`name = "package.module:factory"`.'
+        ) from None
     from hpsearch.tasks.registry import resolve_options
 
     try:

@@ -234,6 +234,10 @@ def test_entry_points_register_optimizers_and_tasks_by_name(
     assert [c.key for c in expand_cells(spec)] == ["heavy:lr=0.1:seed=0"]
     assert get_task_info("blobs").num_classes == 3
     assert spec.resolved()["plugins"]["optimizer.heavy"]["path"] == f"{TOY}:HeavyBall"
+    with pytest.raises(UserInputError, match=r"Unknown task `blobz`\. Did you mean `blobs`\?"):
+        load_spec(write(tmp_path, text=text.replace('"blobs"', '"blobz"')))
+    with pytest.raises(UserInputError, match=r"Unknown optimizer `heavi`\. Did you mean `heavy`\?"):
+        load_spec(write(tmp_path, text=text.replace("heavy]", "heavi]")))
     plugins.forget_plugins()
     result = CliRunner().invoke(app, ["catalog"])
     assert result.exit_code == 0, result.output
