@@ -1,8 +1,9 @@
 """The `[claims]` table of a study spec: which sensitivity claims to decide, and how strictly.
 
-Every field has a default, so a spec without `[claims]` still gets the paper's claims decided:
-"AdaBound (and AMSBound) is insensitive to each of its searched hyperparameters" (V1) and
-"AdaBound is less sensitive than Adam / SGD" (V2), wherever those optimizers are in the study.
+Every field has a default, so a spec without `[claims]` still gets claims decided: "each optimizer
+is insensitive to each of its searched hyperparameters" (V1; AdaBound and AMSBound first) and the
+paper's "AdaBound is less sensitive than Adam / SGD" (V2), wherever those optimizers are in the
+study.
 The rules and statistics are defined in SENSITIVITY.md §4; tolerances are in *points*: percentage
 points for an accuracy stored in [0, 1] (so 1.0 means 0.01), plain metric units otherwise.
 
@@ -78,7 +79,7 @@ class ClaimsSpec(BaseModel):
     insensitive: list[str] | None = Field(
         None,
         description='V1 claims as "optimizer.hyperparameter"; default: every searched '
-        "hyperparameter of adabound / amsbound",
+        "hyperparameter of every optimizer (adabound / amsbound first)",
     )
     compare: list[tuple[str, str]] | None = Field(
         None,
@@ -132,12 +133,11 @@ class ClaimsSpec(BaseModel):
         defaults cover only what the study searched.
         """
         if self.insensitive is None:
-            return [
-                InsensitivityClaim(o, hp)
-                for o in CLAIMANTS
-                if o in hyperparameters
-                for hp in hyperparameters[o]
-            ]
+            # Every searched hyperparameter of every optimizer, the paper's claimants first: a
+            # study of an optimizer hpsearch does not ship gets its claims decided too.
+            order = [o for o in CLAIMANTS if o in hyperparameters]
+            order += [o for o in hyperparameters if o not in CLAIMANTS]
+            return [InsensitivityClaim(o, hp) for o in order for hp in hyperparameters[o]]
         claims = []
         for item in self.insensitive:
             optimizer, _, hp = item.partition(".")

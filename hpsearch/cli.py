@@ -342,7 +342,7 @@ def show(
         f"completed, {s.n_diverged} diverged, {s.n_error} failed, {s.n_running} running"
     )
     if not analysis.verdicts:
-        typer.echo("No claims to decide (no [claims] and no AdaBound/AMSBound in the study).")
+        typer.echo("No claims to decide (no finished cells yet, or no hyperparameter varies).")
     else:
         from hpsearch.units import format_estimate
 

@@ -16,9 +16,11 @@ STUDY = {"adabound": ["lr", "gamma"], "adam": ["lr"], "sgd": ["lr", "momentum"]}
 def test_defaults_decide_the_papers_claims() -> None:
     claims = ClaimsSpec()
     assert (claims.tolerance, claims.delta, claims.d_max, claims.bootstrap) == (1.0, 1.0, 0.1, 2000)
+    # V1: every searched hyperparameter of every optimizer, the paper's claimants first.
     assert claims.insensitivity_claims(STUDY) == [
         InsensitivityClaim("adabound", "lr"),
         InsensitivityClaim("adabound", "gamma"),
+        *(InsensitivityClaim(o, h) for o, hps in STUDY.items() if o != "adabound" for h in hps),
     ]
     assert claims.comparison_claims(STUDY) == [
         ComparisonClaim("adabound", "adam", "lr"),
@@ -26,9 +28,15 @@ def test_defaults_decide_the_papers_claims() -> None:
     ]
 
 
-def test_without_adabound_the_defaults_claim_nothing() -> None:
-    study = {"adam": ["lr"], "sgd": ["lr"]}
-    assert ClaimsSpec().insensitivity_claims(study) == []
+def test_without_adabound_the_defaults_still_decide_each_optimizers_insensitivity() -> None:
+    """A study of optimizers hpsearch does not ship (a plugin's, say) gets V1 claims by default;
+    comparisons only where the spec names them."""
+    study = {"prodigy": ["lr", "d_coef"], "adam": ["lr"]}
+    assert ClaimsSpec().insensitivity_claims(study) == [
+        InsensitivityClaim("prodigy", "lr"),
+        InsensitivityClaim("prodigy", "d_coef"),
+        InsensitivityClaim("adam", "lr"),
+    ]
     assert ClaimsSpec().comparison_claims(study) == []
 
 
