@@ -102,7 +102,9 @@ def selection_bounds(
         c = group_best[v]
         p_low = _cross_fitted_lower(sel, mask, g, alpha)
         p_high = np.nanmax(cell_high[g]) if np.isfinite(cell_high[g]).any() else np.nan
-        profile[v] = (means[c], p_low, p_high)
+        if not np.isfinite(means[c]):  # no finished trial at this value: nothing to bound
+            continue
+        profile[v] = (means[c], _lower(p_low, float(means[c]), floor=-np.inf), p_high)
 
         # Low side: cross-fitted m* minus in-sample P(v), seed by seed.
         down = cf_best - sel[c]
