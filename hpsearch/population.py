@@ -512,7 +512,9 @@ def _mlp_losses_and_gradients(
         kind, name = plan[i]
         if kind == "linear":
             weight, bias = params[f"{name}.weight"], params[f"{name}.bias"]
-            weight.grad = torch.bmm(grad.transpose(1, 2), saved[i])
+            layer_input = saved[i]
+            assert layer_input is not None  # the forward saves every linear layer's input
+            weight.grad = torch.bmm(grad.transpose(1, 2), layer_input)
             bias.grad = grad.sum(1)
             if i > first:
                 grad = torch.bmm(grad, weight)
