@@ -475,7 +475,13 @@ class CellClaims:
     def __init__(self, url: str, *, stale_seconds: float = STALE_SECONDS) -> None:
         self.engine = open_storage(url).engine
         with storage_errors(url):
-            _claims_meta.create_all(self.engine)
+            try:
+                _claims_meta.create_all(self.engine)
+            except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+                # Two drivers starting together race to create the table; PostgreSQL lets the
+                # loser fail on the duplicate type. The winner's table is there now: check again.
+                time.sleep(0.5)
+                _claims_meta.create_all(self.engine)
         self.host = socket.gethostname()[:255]
         self.pid = os.getpid()
         self.owner = f"{self.host}:{self.pid}:{uuid.uuid4().hex[:12]}"

@@ -240,3 +240,26 @@ def test_optuna_dashboard_opens_the_storage_unchanged(url: str) -> None:
     detail = json.loads(body.decode(), parse_constant=reject)
     assert len(detail["trials"]) == 2
     assert {t["state"] for t in detail["trials"]} == {"Complete"}
+
+
+def test_a_driver_losing_the_race_to_create_the_claims_table_carries_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two drivers starting together on PostgreSQL: the loser's CREATE fails on the duplicate
+    type the winner just made (seen in the two-driver cluster test). It checks again instead of
+    ending the run with a storage error."""
+    from hpsearch import storage
+
+    real = storage._claims_meta.create_all
+    calls: list[int] = []
+
+    def racing(engine: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            real(engine, **kwargs)  # the winner's table appears ...
+            raise sa.exc.IntegrityError("CREATE TABLE", {}, Exception("pg_type duplicate"))
+        real(engine, **kwargs)
+
+    monkeypatch.setattr(storage._claims_meta, "create_all", racing)
+    claims = CellClaims(f"sqlite:///{tmp_path / 'race.db'}")
+    assert len(calls) == 2 and claims.owner
