@@ -373,17 +373,24 @@ def _classifier_loss(
 ) -> tuple[float, float]:
     total = torch.zeros((), dtype=torch.float64, device=x_all.device)
     correct = torch.zeros((), dtype=torch.int64, device=x_all.device)
-    for start in range(0, len(y_all), _EVAL_BATCH):
-        x = x_all[start : start + _EVAL_BATCH]
-        y = y_all[start : start + _EVAL_BATCH]
-        if data.prepare is not None:
-            x = data.prepare(x)
+    for x, y in _eval_batches(data, x_all, y_all):
         with step.autocast():
             logits = model(x).float()
         total += F.cross_entropy(logits, y, reduction="sum")
         correct += (logits.argmax(1) == y).sum()
     count = max(len(y_all), 1)
     return total.item() / count, correct.item() / count
+
+
+def _eval_batches(
+    data: Classification | Supervised, x_all: torch.Tensor, y_all: torch.Tensor
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Evaluation batches of `_EVAL_BATCH` examples, prepared as the task's data asks."""
+    for start in range(0, len(y_all), _EVAL_BATCH):
+        x = x_all[start : start + _EVAL_BATCH]
+        if data.prepare is not None:
+            x = data.prepare(x)
+        yield x, y_all[start : start + _EVAL_BATCH]
 
 
 def _supervised_loss(
@@ -395,11 +402,7 @@ def _supervised_loss(
 ) -> float:
     """The mean of the task's loss over `x_all`, weighting each batch by its size."""
     total = 0.0
-    for start in range(0, len(y_all), _EVAL_BATCH):
-        x = x_all[start : start + _EVAL_BATCH]
-        y = y_all[start : start + _EVAL_BATCH]
-        if data.prepare is not None:
-            x = data.prepare(x)
+    for x, y in _eval_batches(data, x_all, y_all):
         with step.autocast():
             output = model(x).float()
         total += float(data.loss(output, y).item()) * len(y)
