@@ -41,7 +41,6 @@ class SelectionBounds:
     regret_low_joint: np.ndarray  # (V,) lower bounds at level α / (2 V): "this value fails"
     regret_high_joint: np.ndarray  # (V,) upper bounds at level α / (2 V): "this value passes"
     max_regret: tuple[float, float, float]  # over in-range values (simultaneous)
-    n_pairs: np.ndarray  # (V,) seeds behind each regret bound
 
 
 def cell_intervals(
@@ -97,7 +96,6 @@ def selection_bounds(
     joint = alpha / n_in
     regret_low_joint = np.full(n_values, np.nan)
     regret_high_joint = np.full(n_values, np.nan)
-    n_pairs = np.zeros(n_values, dtype=int)
     for v, g in enumerate(groups):
         c = group_best[v]
         p_low = _cross_fitted_lower(sel, mask, g, alpha)
@@ -121,7 +119,6 @@ def selection_bounds(
         regret[v] = (point, _lower(r_low, point), _upper(r_high, point))
         regret_low_joint[v] = _lower(r_low_joint, point)
         regret_high_joint[v] = _upper(r_high_joint, point)
-        n_pairs[v] = int(min(down_mask.sum(), up_mask.sum()))
 
     inside = np.flatnonzero(in_range)
     if len(inside):
@@ -144,7 +141,6 @@ def selection_bounds(
         regret_low_joint=regret_low_joint,
         regret_high_joint=regret_high_joint,
         max_regret=max_regret,
-        n_pairs=n_pairs,
     )
 
 

@@ -34,7 +34,6 @@ class OptimizerStats:
     best: np.ndarray  # (B+1,) m*
     best_row: int  # configuration that is best on the original sample
     best_se: float  # its seed standard error
-    divergence: np.ndarray  # (B+1,) pooled divergence rate
     div_counts: np.ndarray  # (N, B+1) diverged trials behind each mean
     seed_noise: np.ndarray  # (B+1,) mean over configurations of the squared seed SE
     n_diverged: int
@@ -94,7 +93,6 @@ def optimizer_stats(grid: Grid, weights: np.ndarray) -> OptimizerStats:
     square = weighted_mean(np.where(grid.mask, grid.sel, 0.0) ** 2, grid.mask, weights)
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        divergence = div.sum(0) / counts.sum(0)
         var_seed = (square - means**2) * counts / (counts - 1)
         seed_noise = np.nanmean(np.clip(var_seed, 0, None) / counts, axis=0)
     return OptimizerStats(
@@ -103,7 +101,6 @@ def optimizer_stats(grid: Grid, weights: np.ndarray) -> OptimizerStats:
         best=best,
         best_row=best_row,
         best_se=best_se,
-        divergence=divergence,
         div_counts=div,
         seed_noise=seed_noise,
         n_diverged=int((grid.diverged * grid.mask).sum()),
