@@ -1,9 +1,8 @@
 """Benchmark: load + full analysis (B = 2000) + CSV export of 10,000 trials x 50 epochs in SQLite.
 
 Synthesises a three-optimizer study (AdaBound 600 configurations, Adam 200, SGD 200, 10 seeds;
-diverged trials at large learning rates and 20 failed trials) straight into Optuna's tables with
-bulk inserts (the ORM path takes ~50 ms per trial here), then times each stage and prints peak
-memory. Target: load + analysis + export <= 10 s, peak memory <= 2 GB.
+diverged trials at large learning rates and 20 failed trials) through `store_study`, then times
+each stage and prints peak memory. Target: load + analysis + export <= 10 s, peak memory <= 2 GB.
 
 Baseline (in the same run, same database): Optuna's own `study.get_trials()` for the three
 studies, the usual way to get trials out of Optuna; `--no-baseline` skips it.
@@ -14,7 +13,6 @@ studies, the usual way to get trials out of Optuna; `--no-baseline` skips it.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import multiprocessing
 import os
@@ -22,7 +20,6 @@ import resource
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -65,13 +62,9 @@ def diverges(optimizer: str, c: dict[str, float], seed: int) -> bool:
 
 
 def synthesise(url: str, scale: float) -> int:
-    """Write the study with bulk inserts into Optuna's tables; returns the number of trials."""
-    import sqlalchemy as sa
-    from optuna.storages._rdb import models
-    from optuna.trial import TrialState
-
-    from hpsearch.analysis.synthetic import synthetic_study, trial_attrs
-    from hpsearch.storage import GroupInfo, distribution_json, open_storage, prepare_group
+    """Write the study through hpsearch's own store (one transaction per optimizer on the fast
+    path through Optuna's tables); returns the number of trials."""
+    from hpsearch.analysis.synthetic import store_study, synthetic_study
 
     data = synthetic_study(
         grids(scale),
@@ -83,97 +76,8 @@ def synthesise(url: str, scale: float) -> int:
         epochs=EPOCHS,
         errors=20,
     )
-    trials = data.trials
-    spaces = {
-        o: {
-            h: {"kind": "float", "low": min(v), "high": max(v), "log": bool(min(v) > 0)}
-            for h, v in space.items()
-        }
-        for o, space in grids(scale).items()
-    }
-    group = GroupInfo(
-        name="bench",
-        spec={"name": "bench"},
-        spec_hash="bench",
-        metric="test_accuracy",
-        direction="maximize",
-        task="synthetic",
-        num_classes=10,
-        optimizers=spaces,
-    )
-    ids = prepare_group(url, group, force=True)
-    storage = open_storage(url)
-    curves = {
-        metric: part["value"].to_numpy().reshape(len(trials), EPOCHS)
-        for metric, part in data.curves.groupby("metric", sort=False)
-    }
-    now = datetime.now()
-    finite_step = models.TrialIntermediateValueModel.TrialIntermediateValueType.FINITE
-    rows: dict[str, list[dict]] = {k: [] for k in ("t", "v", "p", "a", "i")}
-    numbers = dict.fromkeys(ids, 0)
-    dist_json = {o: {h: distribution_json(s) for h, s in sp.items()} for o, sp in spaces.items()}
-    for tid, row in enumerate(trials.to_dict("records"), start=1):
-        o = row["optimizer"]
-        failed = row["outcome"] == "error"
-        rows["t"].append(
-            {
-                "trial_id": tid,
-                "number": numbers[o],
-                "study_id": ids[o],
-                "state": TrialState.FAIL if failed else TrialState.COMPLETE,
-                "datetime_start": now,
-                "datetime_complete": now,
-            }
-        )
-        numbers[o] += 1
-        if not failed:
-            rows["v"].append(
-                {
-                    "trial_id": tid,
-                    "objective": 0,
-                    "value": row["value"],
-                    "value_type": models.TrialValueModel.TrialValueType.FINITE,
-                }
-            )
-        for h in spaces[o]:
-            rows["p"].append(
-                {
-                    "trial_id": tid,
-                    "param_name": h,
-                    "param_value": row[h],
-                    "distribution_json": dist_json[o][h],
-                }
-            )
-        attrs = trial_attrs(
-            row,
-            final={"test_accuracy": row["test_accuracy"]},
-            curves={m: c[tid - 1].round(6).tolist() for m, c in curves.items()},
-        )
-        for key, value in attrs.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                value = str(value)
-            rows["a"].append({"trial_id": tid, "key": key, "value_json": json.dumps(value)})
-        acc = curves["test_accuracy"][tid - 1]
-        for step in range(EPOCHS):
-            rows["i"].append(
-                {
-                    "trial_id": tid,
-                    "step": step + 1,
-                    "intermediate_value": float(acc[step]),
-                    "intermediate_value_type": finite_step,
-                }
-            )
-    tables = {
-        "t": models.TrialModel,
-        "v": models.TrialValueModel,
-        "p": models.TrialParamModel,
-        "a": models.TrialUserAttributeModel,
-        "i": models.TrialIntermediateValueModel,
-    }
-    with storage.engine.begin() as conn:
-        for key, model in tables.items():
-            conn.execute(sa.insert(model.__table__), rows[key])
-    return len(trials)
+    store_study(url, data, task="synthetic")
+    return len(data.trials)
 
 
 def peak_mb() -> float:

@@ -71,7 +71,7 @@ def through_run(spec_path: Path, db: Path, concurrent: int | None) -> float:
 def recording(db: Path, cells: int = 100, epochs: int = 50) -> tuple[float, float, float]:
     """Wall seconds for `cells` x `epochs` through the recorder's writes, the same loop bare, and
     the CPU seconds of the writing loop (on a loaded machine wall time is mostly waiting)."""
-    from hpsearch.runner import make_finisher
+    from hpsearch.recording import Scoring, score_result
     from hpsearch.storage import GroupInfo, TrialWriter, prepare_group
 
     space = {"adam": {"lr": {"kind": "float", "low": 1e-4, "high": 1.0, "log": True}}}
@@ -80,7 +80,8 @@ def recording(db: Path, cells: int = 100, epochs: int = 50) -> tuple[float, floa
         url, GroupInfo("rec", {}, "h", "test_accuracy", "maximize", "digits-mlp", 10, space)
     )
     writer = TrialWriter(url, ids, space, "test_accuracy")
-    finish = make_finisher("test_accuracy", 10)
+    scoring = Scoring("test_accuracy", "maximize", 10)
+    versions = {"hpsearch_version": "bench", "torch_version": "bench"}
 
     def fake_result(i: int) -> dict:
         rows = [
@@ -107,7 +108,7 @@ def recording(db: Path, cells: int = 100, epochs: int = 50) -> tuple[float, floa
                 if write:
                     writer.add_epoch(rec, e, m)
             if write:
-                finish(writer, rec, {"seed": i}, result)
+                writer.finish(rec, score_result(scoring, i, result, versions))
         return time.perf_counter() - started, time.process_time() - cpu
 
     bare, _ = loop(False)

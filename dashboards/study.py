@@ -5,39 +5,14 @@ dashboard, the report and the benchmark.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
 from hpsearch.analysis.records import StudyAnalysis
-from hpsearch.errors import StorageError, UserInputError
 from hpsearch.studydata import StudyData
 
 Analyzer = Callable[[StudyData], StudyAnalysis]
-
-
-def check_storage_url(url: str) -> None:
-    """Fail clearly (not with a traceback, and without creating files) on a storage we cannot read.
-
-    A SQLite URL naming a missing file would otherwise silently create an empty database.
-    """
-    if "://" not in url:
-        from hpsearch.storage import redact_url
-
-        raise UserInputError(  # bad input (exit 2), as for `run`; no password shown
-            f"`{redact_url(url)}` is not a storage URL; expected e.g. `sqlite:///hpsearch.db` or "
-            "`postgresql+psycopg://user@host/db` (option `--storage` or $HPSEARCH_STORAGE)."
-        )
-    if url.startswith("sqlite"):
-        path = unquote(urlparse(url).path)
-        path = path[1:] if path.startswith("/") else path  # sqlite:///rel.db -> /rel.db
-        if path and path != ":memory:" and not Path(path).exists():
-            raise StorageError(
-                f"Cannot open the storage `{url}`: the file `{path}` does not exist. Run a study "
-                "first (`hpsearch run studies/NAME.toml`) or pass `--storage` / $HPSEARCH_STORAGE."
-            )
 
 
 def analyze_study(data: StudyData) -> StudyAnalysis:
@@ -128,6 +103,7 @@ def filter_study(
         },
         metrics=list(data.metrics),
         spec=spec,
+        search_spaces=data.search_spaces,
     )
 
 

@@ -389,14 +389,11 @@ def report(
 ) -> None:
     """Write one self-contained HTML report (verdicts, figures, summary; opens offline)."""
     from dashboards.report import image_export_available, study_page, write_report
-    from dashboards.study import check_storage_url
     from hpsearch.outputs import check_output_file
     from hpsearch.storage import load_study_data, resolve_storage_url
 
     check_output_file(out)  # before reading anything
-    url = resolve_storage_url(storage)
-    check_storage_url(url)
-    data = load_study_data(url, name)
+    data = load_study_data(resolve_storage_url(storage), name)
     paths = write_report(study_page(data), out, images=images)
     if images and not image_export_available():
         typer.echo("PNG/PDF skipped: they need the `kaleido` package and a Chromium.", err=True)
@@ -423,12 +420,15 @@ def dashboard(
     import logging
 
     from dashboards.app import create_app
-    from dashboards.study import check_storage_url
     from hpsearch.errors import UserInputError
-    from hpsearch.storage import list_study_groups, redact_url, resolve_storage_url, storage_errors
+    from hpsearch.storage import (
+        list_study_groups,
+        redact_url,
+        resolve_storage_url,
+        storage_errors,
+    )
 
     url = resolve_storage_url(storage)
-    check_storage_url(url)
     with storage_errors(url):
         groups = list_study_groups(url)
     if not 0 < port < 65536:

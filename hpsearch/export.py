@@ -44,6 +44,7 @@ from hpsearch.analysis.grid import config_ids
 from hpsearch.analysis.records import SENSITIVITY_COLUMNS as _ANALYSIS_SENSITIVITY
 from hpsearch.analysis.records import AnalysisSettings, StudyAnalysis, Verdict
 from hpsearch.errors import UserInputError
+from hpsearch.metrics import is_accuracy
 from hpsearch.outputs import make_output_dir, temp_file
 from hpsearch.studydata import CURVE_COLUMNS, TRIAL_COLUMNS, StudyData
 from hpsearch.units import NumberKind, csv_number, is_percent, number_kind, to_display
@@ -159,8 +160,8 @@ def trials_csv(data: StudyData, settings: AnalysisSettings) -> pd.DataFrame:
     """trials.csv: `trials_frame` with accuracies in %."""
     frame = trials_frame(data)
     scale = _accuracy_scale(settings)
-    scaled = [m for m in data.metrics if m.endswith("accuracy") and m in frame]
-    if data.metric.endswith("accuracy"):
+    scaled = [m for m in data.metrics if is_accuracy(m) and m in frame]
+    if is_accuracy(data.metric):
         scaled += ["value", "raw_value", "floor"]
     for column in scaled:
         frame[column] = pd.to_numeric(frame[column], errors="coerce") * scale
@@ -171,7 +172,8 @@ def curves_csv(data: StudyData, settings: AnalysisSettings) -> pd.DataFrame:
     """curves.csv: the long curves table, accuracy rows in %, `study` the group's name."""
     frame = data.curves.reindex(columns=list(CURVE_COLUMNS)).copy()
     frame["study"] = data.name
-    accuracy = frame["metric"].astype(str).str.endswith("accuracy")
+    names = frame["metric"].astype(str)
+    accuracy = names.isin([m for m in names.unique() if is_accuracy(m)])
     values = pd.to_numeric(frame["value"], errors="coerce")
     frame["value"] = values.where(~accuracy, values * _accuracy_scale(settings)).round(6)
     return frame

@@ -1,8 +1,8 @@
 """`hpsearch run`: spec → missing cells → Ray Tune → Optuna trials → summary.
 
 The order matters for "nothing written on bad input": the spec, the options and the spec hash
-against storage are all checked before the first write. The scoring of a finished cell (floor,
-outcome, Optuna state) lives here so scheduling stays about Ray and storage about the database.
+against storage are all checked before the first write. How a finished cell is scored is
+`hpsearch.recording`'s; scheduling is about Ray and storage about the database.
 """
 
 from __future__ import annotations
@@ -15,19 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from optuna.trial import TrialState
-
-from hpsearch import __version__
 from hpsearch.errors import StorageError, UserInputError
+from hpsearch.recording import Scoring
 from hpsearch.spec import Cell, StudySpec, expand_cells, load_spec, search_space
 from hpsearch.storage import (
     RETRY_ENV,
-    CellRecord,
     GroupInfo,
     TrialWriter,
     check_group,
     check_url,
     finished_cells,
+    is_missing_file,
     load_study_data,
     prepare_group,
     redact_url,
@@ -35,6 +33,7 @@ from hpsearch.storage import (
     retry_seconds,
     with_retries,
 )
+from hpsearch.studydata import StudyData
 from hpsearch.tasks import get_task_info, metric_direction
 
 
@@ -51,64 +50,6 @@ def group_info(spec: StudySpec) -> GroupInfo:
         num_classes=task.num_classes,
         optimizers={opt: search_space(spec, opt) for opt in spec.optimizers},
     )
-
-
-def floor_value(metric: str, num_classes: int | None, initial: Mapping[str, float]) -> float:
-    """The score of a diverged cell: chance accuracy, else the metric's value before training."""
-    if metric.endswith("accuracy") and num_classes:
-        return 1.0 / num_classes
-    value = initial.get(metric)
-    if value is None or not math.isfinite(value):
-        return math.nan
-    return float(value)
-
-
-def make_finisher(metric: str, num_classes: int | None) -> Any:
-    """The scheduler's `finish` hook: score a cell's result and write its trial once."""
-    import torch
-
-    versions = {"hpsearch_version": __version__, "torch_version": torch.__version__}
-
-    def finish(
-        writer: TrialWriter, record: CellRecord, cell: Mapping[str, Any], result: dict[str, Any]
-    ) -> str:
-        outcome = result.get("outcome", "error")
-        final = result.get("final") or {}
-        epochs = result.get("epochs") or []
-        raw = final.get(metric, epochs[-1].get(metric) if epochs else math.nan)
-        raw = float(raw) if raw is not None else math.nan
-        floor = floor_value(metric, num_classes, result.get("initial") or {})
-        if outcome == "completed" and not math.isfinite(raw):
-            outcome = "diverged"  # nothing finite was measured: score it, don't drop it
-        for i, metrics in enumerate(epochs, start=1):  # the final curve, whatever was flushed
-            record.epochs.setdefault(
-                i, {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
-            )
-        attrs = {
-            "outcome": outcome,
-            "seed": cell["seed"],
-            "metric": metric,
-            "raw_value": raw,
-            "floor": floor,
-            "diverged_epoch": result.get("diverged_epoch"),
-            "divergence_reason": result.get("divergence_reason"),
-            "error": result.get("error"),
-            "wall_seconds": result.get("wall_seconds"),
-            "device": result.get("device"),
-            "final": final,
-            "initial": result.get("initial") or {},
-            **versions,
-        }
-        if outcome == "error":
-            writer.finish(record, state=TrialState.FAIL, value=None, attrs=attrs)
-        else:
-            value = floor if outcome == "diverged" else raw
-            if not math.isfinite(value):  # no floor known (e.g. no initial loss): worst possible
-                value = -math.inf if metric_direction(metric) == "maximize" else math.inf
-            writer.finish(record, state=TrialState.COMPLETE, value=value, attrs=attrs)
-        return str(outcome)
-
-    return finish
 
 
 @dataclass
@@ -235,7 +176,7 @@ def run_study(
             writer=writer,
             study_names={opt: spec.study_name(opt) for opt in spec.optimizers},
             study_ids=study_ids,
-            finish=make_finisher(spec.metric, task.num_classes),
+            scoring=Scoring(spec.metric, metric_direction(spec.metric), task.num_classes),
             task={
                 "name": task.name,
                 "options": _worker_options(spec),
@@ -260,10 +201,11 @@ def run_study(
             )
         report.stopped = result.stopped
     # The database may still be coming back from a restart: the same bounded patience.
-    report.counts = with_retries(lambda: cell_counts(url, spec, cells), seconds=retry_seconds())
-    write_summary(report, spec, url, out)
+    data = with_retries(lambda: load_study_data(url, spec.name), seconds=retry_seconds())
+    report.counts = cell_counts(data, cells)
+    write_summary(report, spec, data, out)
     if report.failed:
-        for message in failure_messages(url, spec)[:3]:  # e.g. a plugin a worker lacks
+        for message in failure_messages(data)[:3]:  # e.g. a plugin a worker lacks
             err.write(f"failed cells: {message}\n")
     for problem in report.recorder_errors[:10]:
         err.write(f"recorder: {problem}\n")
@@ -322,7 +264,7 @@ def _finished_if_exists(url: str, spec: StudySpec) -> set[str]:
     reached is still an error."""
     from hpsearch.errors import UnknownStudyError
 
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+    if is_missing_file(url):
         return set()
     try:
         data = load_study_data(url, spec.name)
@@ -331,9 +273,8 @@ def _finished_if_exists(url: str, spec: StudySpec) -> set[str]:
     return set(data.trials.loc[data.trials["outcome"].isin(["completed", "diverged"]), "cell"])
 
 
-def cell_counts(url: str, spec: StudySpec, cells: Sequence[Cell]) -> dict[str, dict[str, int]]:
+def cell_counts(data: StudyData, cells: Sequence[Cell]) -> dict[str, dict[str, int]]:
     """Per optimizer, this spec's cells by outcome (`missing` where no trial exists)."""
-    data = load_study_data(url, spec.name)
     outcome = dict(zip(data.trials["cell"], data.trials["outcome"], strict=True))
     counts: dict[str, dict[str, int]] = {}
     for cell in cells:
@@ -343,17 +284,16 @@ def cell_counts(url: str, spec: StudySpec, cells: Sequence[Cell]) -> dict[str, d
     return counts
 
 
-def failure_messages(url: str, spec: StudySpec) -> list[str]:
+def failure_messages(data: StudyData) -> list[str]:
     """The distinct errors of the study's failed cells, most frequent first, each with its
     count: one broken plugin or data file fails every cell the same way."""
-    trials = load_study_data(url, spec.name).trials
+    trials = data.trials
     errors = trials.loc[trials["outcome"] == "error", "error"].dropna().astype(str)
     return [f"{n} x {message}" for message, n in errors.value_counts().items()]
 
 
-def write_summary(report: RunReport, spec: StudySpec, url: str, out: TextIO) -> None:
+def write_summary(report: RunReport, spec: StudySpec, data: StudyData, out: TextIO) -> None:
     """One row per optimizer: cells by outcome and the best seed-mean value."""
-    data = load_study_data(url, spec.name)
     trials = data.trials
     cols = ("completed", "diverged", "error", "running", "missing")
     header = f"{'optimizer':<12}{'cells':>7}" + "".join(f"{c:>11}" for c in cols)

@@ -1,15 +1,15 @@
 """Ray Tune scheduling: the only module that imports Ray.
 
 Three parts, all in the driver except the trainable:
-- `_trainable` (runs in a Ray worker) trains one cell with `hpsearch.tasks.train`, reports every
-  epoch with `tune.report`, and sends the whole `TrialResult` in a last report. A training
+- `_trainable` (runs in a Ray worker) trains its cells with `hpsearch.tasks.train` (or a pack
+  of them as one population), reports epochs in batches with `tune.report`, and sends each
+  whole `TrialResult` in a last report, all in one message shape (`MESSAGE_KEY`). A training
   exception becomes an `error` result, so Ray retries only infrastructure failures (a lost node).
 - `CellSearcher.suggest` claims the next missing cell in storage (so concurrent drivers share
   the work) and returns `FINISHED` when none is left.
-- `Recorder` (a `tune.Callback`) is the single writer of Optuna trials. It never raises into
-  Ray: an exception in a callback would abort the whole `fit()`. While the database is
-  unreachable it retries (`hpsearch.storage.with_retries`, bounded by
-  `$HPSEARCH_STORAGE_RETRY_SECONDS`), holding results in memory; past the bound it stops the run.
+- `TuneRecorder` (a `tune.Callback`) turns Tune's trial events into calls on the run's single
+  writer, `hpsearch.recorder.RunRecorder`, and never raises into Ray: an exception in a
+  callback would abort the whole `fit()`.
 
 Stopping: SIGINT and SIGTERM set a `RunStop` that Tune polls every step; running trials are
 stopped, results already in are recorded, interrupted cells stay RUNNING in the database for the
@@ -53,13 +53,15 @@ from ray import tune
 from ray.tune.search import Searcher
 
 from hpsearch.errors import ClusterError
+from hpsearch.recorder import RunRecorder
+from hpsearch.recording import Scoring
 from hpsearch.spec import Cell
 from hpsearch.storage import (
     CellClaims,
-    CellRecord,
     TrialWriter,
     is_cell_finished,
     is_unreachable,
+    pid_alive,
     retry_seconds,
     storage_reason,
     with_retries,
@@ -70,12 +72,22 @@ log = logging.getLogger(__name__)
 # the record, so its "Failed to fetch metrics" warning is noise.
 logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
 
-RESULT_KEY = "hpsearch_result"
-EPOCHS_KEY = "hpsearch_epochs"  # a batch of [epoch, metrics] pairs of one cell
+# Every report of our trainable is one JSON message under this key: {"epochs": {cell key:
+# [[epoch, metrics], ...]}, "results": {cell key: TrialResult as a dict}}, either part optional.
+# A lone cell and a population pack speak the same shape.
+MESSAGE_KEY = "hpsearch"
 REPORT_SECONDS = 1.0  # live curves lag training by at most about this
-# A population pack reports once per epoch for all its cells, and once at the end (JSON by key).
-PACK_EPOCH_KEY = "hpsearch_pack_epoch"
-PACK_RESULTS_KEY = "hpsearch_pack_results"
+
+
+def _report(
+    epochs: Mapping[str, Any] | None = None, results: Mapping[str, Any] | None = None
+) -> None:
+    message: dict[str, Any] = {}
+    if epochs:
+        message["epochs"] = epochs
+    if results:
+        message["results"] = results
+    tune.report({MESSAGE_KEY: json.dumps(message, default=str)})
 
 
 # --- Ray lifecycle ----------------------------------------------------------------------------
@@ -231,7 +243,7 @@ def _trainable(config: dict[str, Any]) -> None:
             # the last batch comes with the result.
             pending.append((epoch, metrics))
             if time.monotonic() - last[0] >= REPORT_SECONDS:
-                tune.report({"cell": key, "epoch": epoch, EPOCHS_KEY: json.dumps(pending)})
+                _report(epochs={key: pending})
                 pending.clear()
                 last[0] = time.monotonic()
 
@@ -252,7 +264,7 @@ def _trainable(config: dict[str, Any]) -> None:
             )
         except Exception as error:  # a training failure is data (FAIL), not a Ray retry
             result = TrialResult(outcome="error", error=f"{type(error).__name__}: {error}")
-        tune.report({"cell": key, RESULT_KEY: json.dumps(asdict(result), default=str)})
+        _report(results={key: asdict(result)})
 
 
 def _train_pack(config: dict[str, Any]) -> None:
@@ -271,8 +283,7 @@ def _train_pack(config: dict[str, Any]) -> None:
     }
 
     def on_epoch(epoch: int, by_member: dict[int, dict[str, float]]) -> None:
-        metrics = {cells[i]["key"]: m for i, m in by_member.items()}
-        tune.report({"epoch": epoch, PACK_EPOCH_KEY: json.dumps(metrics)})
+        _report(epochs={cells[i]["key"]: [(epoch, m)] for i, m in by_member.items()})
 
     try:
         install_plugins(task.get("plugins", ()), cells[0]["optimizer"] if cells else None)
@@ -293,8 +304,7 @@ def _train_pack(config: dict[str, Any]) -> None:
         message = f"{type(error).__name__}: {error}"
         trained = [TrialResult(outcome="error", error=message) for _ in cells]
     results.update({c["key"]: r for c, r in zip(cells, trained, strict=True)})
-    payload = {key: asdict(result) for key, result in results.items()}
-    tune.report({PACK_RESULTS_KEY: json.dumps(payload, default=str)})
+    _report(results={key: asdict(result) for key, result in results.items()})
 
 
 # --- the searcher: claims cells -----------------------------------------------------------------
@@ -492,10 +502,7 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-# --- the recorder: the single writer -----------------------------------------------------------
-
-
-Finisher = Callable[[TrialWriter, CellRecord, Mapping[str, Any], dict[str, Any] | None], str]
+# --- the recorder: Tune's events to the single writer ---------------------------------------
 
 
 class RunStop(tune.Stopper):
@@ -515,194 +522,104 @@ class RunStop(tune.Stopper):
         return self.reason is not None
 
 
-class Recorder(tune.Callback):
-    """Writes every cell's Optuna trial from the driver; logs instead of raising.
+def _cells(trial: Any) -> list[dict[str, Any]]:
+    return list(trial.config.get("cells", []))
 
-    Every write goes through `_store`: retried while the database is unreachable, for at most
-    `retry_seconds`; past that the run is stopped (`stop.request("storage")`) and `lost` says
-    why. Results stay in `results` meanwhile.
+
+class TuneRecorder(tune.Callback):
+    """Tune's trial events as calls on the run's `RunRecorder` (`hpsearch.recorder`).
+
+    It must never raise: an exception in a Tune callback aborts the whole `fit()`. The recorder
+    itself logs its storage errors; anything else is logged here.
     """
 
-    def __init__(
-        self,
-        writer: TrialWriter,
-        claims: CellClaims,
-        study_names: Mapping[str, str],
-        finish: Finisher,
-        progress: Progress,
-        *,
-        stop: RunStop | None = None,
-        retry_seconds: float = 300.0,
-    ) -> None:
-        self.writer = writer
-        self.claims = claims
-        self.names = dict(study_names)
-        self.finish = finish
+    def __init__(self, recorder: RunRecorder, progress: Progress) -> None:
+        self.recorder = recorder
         self.progress = progress
-        self.stop = stop or RunStop()
-        self.retry_seconds = retry_seconds
-        self.records: dict[str, CellRecord] = {}
-        self.results: dict[str, dict[str, Any]] = {}
-        self.recorded: set[str] = set()
-        self.errors: list[str] = []
-        self.lost: str | None = None  # why the database was given up on
-        self._outage: float | None = None  # when the current outage was first seen
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its searcher and callbacks for `Tuner.restore`, which we never use (the
         # database is the record); engines and locks don't pickle.
         return {}
 
-    def _say(self, text: str) -> None:
-        stream = self.progress.stream or sys.stderr
-        stream.write(("\n" if stream.isatty() else "") + text + "\n")
-        stream.flush()
-
-    def _waiting(self, error: BaseException, waited: float) -> None:
-        if self._outage is None:
-            self._outage = time.monotonic() - waited
-            self._say(
-                f"storage unreachable ({storage_reason(error)}); retrying for up to "
-                f"{self.retry_seconds:.0f} s, finished results kept in memory"
-            )
-
-    def _store(self, what: str, fn: Callable[[], Any]) -> bool:
-        """`fn()` through a database outage; False (logged, one line) when it failed for good."""
-        if self.lost is not None:
-            return False
+    def _safely(self, what: str, fn: Callable[[], None]) -> None:
         try:
-            with_retries(fn, seconds=self.retry_seconds, on_wait=self._waiting)
-        except Exception as error:
-            reason = storage_reason(error)
-            self.errors.append(f"{what}: {reason}")
-            if is_unreachable(error):
-                self.lost = reason
-                self.stop.request("storage")
-                log.debug("recorder: %s failed", what, exc_info=True)
-            else:
-                log.error("recorder: %s failed: %s", what, reason, exc_info=log.isEnabledFor(10))
-            return False
-        if self._outage is not None:
-            self._say(f"storage reachable again after {time.monotonic() - self._outage:.0f} s")
-            self._outage = None
-        return True
-
-    def _guard(self, what: str, fn: Callable[[], None]) -> None:
-        self._store(what, fn)
+            fn()
+        except Exception:
+            log.exception("recorder: %s failed", what)
+            self.recorder.errors.append(f"{what}: internal error (see the log)")
 
     def on_step(self, iteration: int, trials: list, **info: Any) -> None:
-        self._guard("heartbeat", self.claims.heartbeat)
+        self._safely("heartbeat", self.recorder.heartbeat)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.progress.trial_started()
-        for cell in trial.config.get("cells", []):
-
-            def start(cell: dict[str, Any] = cell) -> None:
-                key = cell["key"]
-                if key in self.records:  # a retried trial restarts its curve
-                    self.records[key].epochs.clear()
-                    return
-                attrs = {
-                    "seed": cell["seed"],
-                    "optimizer": cell["optimizer"],
-                    "fixed": cell["fixed"],
-                }
-                self.records[key] = self.writer.start(cell["optimizer"], key, cell["params"], attrs)
-
-            self._guard(f"starting {cell.get('key')}", start)
+        self._safely("starting a trial", partial(self.recorder.start_cells, _cells(trial)))
 
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
     ) -> None:
         def record() -> None:
-            if PACK_EPOCH_KEY in result:
-                wanted = self.writer_metrics(trial)
-                pack = json.loads(result[PACK_EPOCH_KEY])
-                # A pack's trainable waits while we write; flush its cells as rarely as one cell.
-                every = 2.0 * len(pack)
-                for key, metrics in pack.items():
-                    if key in self.records:
-                        values = {
-                            k: v
-                            for k, v in metrics.items()
-                            if k in wanted and isinstance(v, int | float)
-                        }
-                        self.writer.add_epoch(
-                            self.records[key], int(result["epoch"]), values, flush_every=every
-                        )
+            if MESSAGE_KEY not in result:
                 return
-            if PACK_RESULTS_KEY in result:
-                for key, cell_result in json.loads(result[PACK_RESULTS_KEY]).items():
-                    self.results[key] = cell_result
-                    self._guard(f"finishing {key}", partial(self._finish_cell, key, trial))
-                return
-            key = result.get("cell")
-            if key not in self.records:
-                return
-            if RESULT_KEY in result:
-                self.results[key] = json.loads(result[RESULT_KEY])
-                self._finish_cell(key, trial)
-                return
-            wanted = self.writer_metrics(trial)
-            if EPOCHS_KEY in result:
-                for epoch, batch in json.loads(result[EPOCHS_KEY]):
-                    values = {
-                        k: v for k, v in batch.items() if k in wanted and isinstance(v, int | float)
-                    }
-                    self.writer.add_epoch(self.records[key], int(epoch), values)
-                return
-            metrics = {
-                k: v
-                for k, v in result.items()
-                if k in self.writer_metrics(trial) and isinstance(v, int | float)
-            }
-            self.writer.add_epoch(self.records[key], int(result["epoch"]), metrics)
+            message = json.loads(result[MESSAGE_KEY])
+            epochs = message.get("epochs") or {}
+            if epochs:
+                self.recorder.add_epochs(
+                    {key: [(int(e), m) for e, m in pairs] for key, pairs in epochs.items()}
+                )
+            for key, cell_result in (message.get("results") or {}).items():
+                self.recorder.finish_cell(key, cell_result)
 
-        self._guard("recording a result", record)
-
-    def writer_metrics(self, trial: Any) -> set[str]:
-        return set(trial.config.get("metrics", ()))
-
-    def _finish_cell(self, key: str, trial: Any, error: str | None = None) -> None:
-        if key in self.recorded or key not in self.records:
-            return
-        cell = next(c for c in trial.config["cells"] if c["key"] == key)
-        result = self.results.get(key)
-        if result is None:
-            if self.stop.reason is not None:
-                return  # stopped, not failed: left RUNNING, the next run takes the cell over
-            result = {"outcome": "error", "error": error or "the Ray trial failed"}
-        outcomes: list[str] = []
-        record = self.records[key]
-        if not self._store(
-            f"finishing {key}",
-            lambda: outcomes.append(self.finish(self.writer, record, cell, result)),
-        ):
-            return
-        self.recorded.add(key)
-        self._store(
-            f"releasing {key}", partial(self.claims.release, self.names[cell["optimizer"]], key)
-        )
-        self.progress.update(cell["optimizer"], outcomes[-1])
-
-    @property
-    def unrecorded(self) -> int:
-        """Cells whose results arrived but could not be written."""
-        return len(set(self.results) - self.recorded)
+        self._safely("recording a result", record)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        for cell in trial.config.get("cells", []):
-            key = cell["key"]
-            self._guard(
-                f"finishing {key}",
-                partial(self._finish_cell, key, trial, "the trial ended without a result"),
+        for cell in _cells(trial):
+            self._safely(
+                f"finishing {cell['key']}",
+                partial(
+                    self.recorder.finish_cell, cell["key"], None, "the trial ended without a result"
+                ),
             )
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         message = _trial_error(trial)
-        for cell in trial.config.get("cells", []):
-            key = cell["key"]
-            self._guard(f"failing {key}", partial(self._finish_cell, key, trial, message))
+        for cell in _cells(trial):
+            self._safely(
+                f"failing {cell['key']}",
+                partial(self.recorder.finish_cell, cell["key"], None, message),
+            )
+
+
+def make_recorder(
+    writer: TrialWriter,
+    claims: CellClaims,
+    study_names: Mapping[str, str],
+    scoring: Scoring,
+    metrics: Sequence[str],
+    *,
+    progress: Progress,
+    stop: RunStop,
+) -> RunRecorder:
+    """The run's single writer, wired to its progress line and its stop."""
+    stream = progress.stream or sys.stderr
+
+    def say(text: str) -> None:
+        stream.write(("\n" if stream.isatty() else "") + text + "\n")
+        stream.flush()
+
+    return RunRecorder(
+        writer,
+        claims,
+        study_names,
+        scoring,
+        metrics,
+        retry_seconds=retry_seconds(),
+        say=say,
+        on_recorded=progress.update,
+        on_lost=partial(stop.request, "storage"),
+        stopping=lambda: stop.reason is not None,
+    )
 
 
 def _trial_dirname(trial: Any) -> str:
@@ -743,7 +660,7 @@ def run_cells(
     writer: TrialWriter,
     study_names: Mapping[str, str],
     study_ids: Mapping[str, int],
-    finish: Finisher,
+    scoring: Scoring,
     task: Mapping[str, Any],
     metrics: Sequence[str],
     max_concurrent: int | None = None,
@@ -774,8 +691,8 @@ def run_cells(
     }
     progress = Progress(total=len(cells), stream=progress_stream)
     stop = RunStop()
-    recorder = Recorder(
-        writer, claims, study_names, finish, progress, stop=stop, retry_seconds=retry_seconds()
+    recorder = make_recorder(
+        writer, claims, study_names, scoring, metrics, progress=progress, stop=stop
     )
     trainable = tune.with_resources(_trainable, {"cpu": 1, "gpu": gpus_per_trial})
     remove_stale_tune_dirs()
@@ -785,7 +702,7 @@ def run_cells(
         _rounds(
             pending,
             trainable=trainable,
-            recorder=recorder,
+            callback=TuneRecorder(recorder, progress),
             stop=stop,
             claims=claims,
             url=url,
@@ -813,7 +730,7 @@ def _rounds(
     pending: list[Cell],
     *,
     trainable: Any,
-    recorder: Recorder,
+    callback: TuneRecorder,
     stop: RunStop,
     claims: CellClaims,
     url: str,
@@ -850,7 +767,7 @@ def _rounds(
                     storage_path=tmp,
                     name="hpsearch",
                     verbose=0,
-                    callbacks=[recorder],
+                    callbacks=[callback],
                     failure_config=tune.FailureConfig(max_failures=max_failures),
                     checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
                     stop=stop,
@@ -875,7 +792,7 @@ def _rounds(
                 study_ids=study_ids,
                 poll_seconds=poll_seconds,
             ),
-            seconds=recorder.retry_seconds,
+            seconds=callback.recorder.retry_seconds,
         )
 
 
@@ -885,7 +802,6 @@ TUNE_DIR_PREFIX = "hpsearch-tune-"  # + the driver's pid: a dead driver's folder
 def remove_stale_tune_dirs(root: str | None = None) -> list[str]:
     """Remove Tune folders of drivers that died without cleaning up (SIGKILL, a lost machine);
     returns them. A folder belongs to `hpsearch-tune-PID-...`; a live PID keeps its folder."""
-    from hpsearch.storage import _pid_alive
 
     removed = []
     root = root or tempfile.gettempdir()
@@ -896,7 +812,7 @@ def remove_stale_tune_dirs(root: str | None = None) -> list[str]:
             ):
                 continue
             pid = entry.name[len(TUNE_DIR_PREFIX) :].split("-", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
                 shutil.rmtree(entry.path, ignore_errors=True)
                 removed.append(entry.path)
     return removed

@@ -54,3 +54,6 @@ class StudyData:
     hyperparameters: dict[str, list[str]]  # optimizer -> its searched hyperparameters
     metrics: list[str] = field(default_factory=list)  # final-metric columns in `trials`
     spec: dict[str, Any] | None = None  # the resolved spec as stored with the study
+    # optimizer -> hyperparameter -> {kind, low, high, log, ...} as searched (hpsearch.spec's
+    # `search_space`); empty for in-memory synthetic studies
+    search_spaces: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)

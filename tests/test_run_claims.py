@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from optuna.trial import TrialState
 
+from hpsearch.recording import TrialRecord
 from hpsearch.runner import group_info
 from hpsearch.scheduling import CellSearcher, _await_other_drivers
 from hpsearch.spec import expand_cells, load_spec
@@ -61,9 +61,7 @@ def test_two_drivers_run_every_cell_exactly_once(url: str) -> None:
             record = writer.start(
                 cell["optimizer"], cell["key"], cell["params"], {"seed": cell["seed"]}
             )
-            writer.finish(
-                record, state=TrialState.COMPLETE, value=0.5, attrs={"outcome": "completed"}
-            )
+            writer.finish(record, TrialRecord("COMPLETE", 0.5, {"outcome": "completed"}))
             searcher._claims.release(names[cell["optimizer"]], cell["key"])
         running.clear()
     assert a.suggest("t") == b.suggest("t") == "FINISHED"

@@ -17,15 +17,17 @@ from typing import Any
 
 import pytest
 
-from hpsearch.runner import group_info, make_finisher
+from hpsearch.recording import Scoring
+from hpsearch.runner import group_info
 from hpsearch.scheduling import (
-    PACK_RESULTS_KEY,
+    MESSAGE_KEY,
     TUNE_DIR_PREFIX,
     Progress,
-    Recorder,
     RunStop,
+    TuneRecorder,
     _stop_on_signals,
     cell_config,
+    make_recorder,
     remove_stale_tune_dirs,
 )
 from hpsearch.spec import expand_cells, load_spec
@@ -34,7 +36,9 @@ from hpsearch.storage import CellClaims, TrialWriter, load_study_data, prepare_g
 SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.toml"
 
 
-def _recorder(url: str, *, retry: float) -> tuple[Recorder, Any, list[str], io.StringIO]:
+def _recorder(
+    url: str, *, retry: float, monkeypatch: pytest.MonkeyPatch
+) -> tuple[TuneRecorder, RunStop, Any, list[str], io.StringIO]:
     """A recorder holding three claimed, started cells of one pack, as Tune leaves it mid-run."""
     spec = load_spec(SMOKE)
     cells = [c for c in expand_cells(spec) if c.optimizer == "adam"][:3]
@@ -45,21 +49,25 @@ def _recorder(url: str, *, retry: float) -> tuple[Recorder, Any, list[str], io.S
     for cell in cells:
         assert claims.claim(names[cell.optimizer], cell.key)
     stream = io.StringIO()
-    recorder = Recorder(
+    monkeypatch.setenv("HPSEARCH_STORAGE_RETRY_SECONDS", str(retry))
+    stop = RunStop()
+    progress = Progress(total=len(cells), stream=stream)
+    recorder = make_recorder(
         TrialWriter(url, ids, group.optimizers, spec.metric),
         claims,
         names,
-        make_finisher(spec.metric, 10),
-        Progress(total=len(cells), stream=stream),
-        stop=RunStop(),
-        retry_seconds=retry,
+        Scoring(spec.metric, "maximize", 10),
+        ["test_accuracy"],
+        progress=progress,
+        stop=stop,
     )
+    callback = TuneRecorder(recorder, progress)
     trial = SimpleNamespace(
         trial_id="t0",
         config={"cells": [cell_config(c) for c in cells], "metrics": ["test_accuracy"]},
     )
-    recorder.on_trial_start(0, [], trial)
-    return recorder, trial, [c.key for c in cells], stream
+    callback.on_trial_start(0, [], trial)
+    return callback, stop, trial, [c.key for c in cells], stream
 
 
 def _results(keys: list[str]) -> dict[str, Any]:
@@ -71,22 +79,28 @@ def _results(keys: list[str]) -> dict[str, Any]:
         "wall_seconds": 1.0,
         "device": "cpu",
     }
-    return {PACK_RESULTS_KEY: json.dumps({key: result for key in keys})}
+    return {MESSAGE_KEY: json.dumps({"results": {key: result for key in keys}})}
 
 
 @pytest.mark.postgres
 def test_the_recorder_rides_out_a_postgresql_restart(
-    postgres_url: str, postgres_blink: Any, caplog: pytest.LogCaptureFixture
+    postgres_url: str,
+    postgres_blink: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Three cells finish while PostgreSQL restarts: all three are recorded once it is back,
     with one line saying so and no traceback."""
-    recorder, trial, keys, stream = _recorder(postgres_url, retry=60.0)
+    callback, stop, trial, keys, stream = _recorder(
+        postgres_url, retry=60.0, monkeypatch=monkeypatch
+    )
     back = postgres_blink(3.0)  # pooled connections now point at a dead server
     with caplog.at_level(logging.WARNING):
-        recorder.on_trial_result(1, [], trial, _results(keys))
-        recorder.on_step(2, [])
+        callback.on_trial_result(1, [], trial, _results(keys))
+        callback.on_step(2, [])
     back.join()
-    assert recorder.errors == [] and recorder.stop.reason is None
+    recorder = callback.recorder
+    assert recorder.errors == [] and stop.reason is None
     assert recorder.recorded == set(keys)
     trials = load_study_data(postgres_url, "smoke").trials
     assert sorted(trials["cell"]) == sorted(keys)
@@ -98,14 +112,20 @@ def test_the_recorder_rides_out_a_postgresql_restart(
 
 @pytest.mark.postgres
 def test_a_database_down_past_the_bound_stops_the_run_with_one_line(
-    postgres_url: str, postgres_blink: Any, caplog: pytest.LogCaptureFixture
+    postgres_url: str,
+    postgres_blink: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    recorder, trial, keys, stream = _recorder(postgres_url, retry=2.0)
+    callback, stop, trial, keys, stream = _recorder(
+        postgres_url, retry=2.0, monkeypatch=monkeypatch
+    )
     postgres_blink(8.0)
     with caplog.at_level(logging.WARNING):
-        recorder.on_trial_result(1, [], trial, _results(keys))
-        recorder.on_trial_complete(2, [], trial)
-    assert recorder.stop.reason == "storage" and recorder.stop.stop_all()
+        callback.on_trial_result(1, [], trial, _results(keys))
+        callback.on_trial_complete(2, [], trial)
+    recorder = callback.recorder
+    assert stop.reason == "storage" and stop.stop_all()
     assert recorder.lost and recorder.unrecorded == 3 and recorder.recorded == set()
     assert "Traceback" not in caplog.text
     assert stream.getvalue().count("storage unreachable") == 1

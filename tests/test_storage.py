@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from optuna.trial import TrialState
 
 from hpsearch.errors import UserInputError
+from hpsearch.recording import StoredState, TrialRecord
 from hpsearch.storage import (
     CellClaims,
     GroupInfo,
@@ -61,26 +62,22 @@ def record(
     *,
     outcome: str = "completed",
     value: float | None = None,
-    state: TrialState = TrialState.COMPLETE,
+    state: StoredState = "COMPLETE",
     error: str | None = None,
 ) -> None:
     rec = writer.start("adam", cell, {"lr": lr}, {"seed": seed, "optimizer": "adam", "fixed": {}})
     for epoch, acc in enumerate(accs, start=1):
         writer.add_epoch(rec, epoch, {"test_accuracy": acc, "train_loss": 1.0 / epoch})
     final = {"test_accuracy": accs[-1]} if accs else {}
-    writer.finish(
-        rec,
-        state=state,
-        value=value if value is not None else accs[-1],
-        attrs={
-            "outcome": outcome,
-            "seed": seed,
-            "raw_value": accs[-1] if accs else math.nan,
-            "floor": 0.1,
-            "final": final,
-            "error": error,
-        },
-    )
+    attrs = {
+        "outcome": outcome,
+        "seed": seed,
+        "raw_value": accs[-1] if accs else math.nan,
+        "floor": 0.1,
+        "final": final,
+        "error": error,
+    }
+    writer.finish(rec, TrialRecord(state, value if value is not None else accs[-1], attrs))
 
 
 def test_trials_open_in_optuna_and_read_back_tidy(url: str) -> None:
@@ -91,9 +88,7 @@ def test_trials_open_in_optuna_and_read_back_tidy(url: str) -> None:
     rec = writer.start("adam", "adam:lr=1.0:seed=1", {"lr": 1.0}, {"seed": 1})
     writer.finish(
         rec,
-        state=TrialState.FAIL,
-        value=None,
-        attrs={"outcome": "error", "error": "RuntimeError: boom", "seed": 1},
+        TrialRecord("FAIL", None, {"outcome": "error", "error": "RuntimeError: boom", "seed": 1}),
     )
 
     study = optuna.load_study(study_name="g.adam", storage=url)
@@ -150,7 +145,7 @@ def test_a_retried_error_shows_its_latest_state(url: str) -> None:
     ids = prepare_group(url, group())
     writer = TrialWriter(url, ids, SPACE, "test_accuracy")
     rec = writer.start("adam", "adam:lr=0.001:seed=0", {"lr": 1e-3}, {"seed": 0})
-    writer.finish(rec, state=TrialState.FAIL, value=None, attrs={"outcome": "error"})
+    writer.finish(rec, TrialRecord("FAIL", None, {"outcome": "error"}))
     record(writer, "adam:lr=0.001:seed=0", 1e-3, 0, [0.8])
     trials = load_study_data(url, "g").trials
     assert trials["outcome"].tolist() == ["completed"] and trials["trial_number"].tolist() == [1]
@@ -248,7 +243,7 @@ def test_a_driver_losing_the_race_to_create_the_claims_table_carries_on(
     """Two drivers starting together on PostgreSQL: the loser's CREATE fails on the duplicate
     type the winner just made (seen in the two-driver cluster test). It checks again instead of
     ending the run with a storage error."""
-    from hpsearch import storage
+    from hpsearch.storage import cell_claims as storage
 
     real = storage._claims_meta.create_all
     calls: list[int] = []

@@ -45,6 +45,7 @@ from hpsearch.analysis.verdicts import (
 )
 from hpsearch.claims import ClaimsSpec
 from hpsearch.errors import UserInputError
+from hpsearch.metrics import is_accuracy
 from hpsearch.studydata import StudyData
 
 
@@ -69,7 +70,7 @@ def analyze(data: StudyData, claims: ClaimsSpec | None = None) -> StudyAnalysis:
     seeds = sorted(int(s) for s in data_rows["seed"].dropna().unique())
     finite = data_rows["value"].astype(float)
     finite = finite[np.isfinite(finite)]
-    percent = data.metric.endswith("accuracy") and (finite.empty or float(finite.max()) <= 1.0)
+    percent = is_accuracy(data.metric) and (finite.empty or float(finite.max()) <= 1.0)
     points = 0.01 if percent else 1.0
     units = Units(points=points, sign=sign, percent=percent)
     report_metric: str = claims.report_metric or data.metric

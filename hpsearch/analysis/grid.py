@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from hpsearch.errors import UserInputError
+from hpsearch.metrics import metric_direction
 from hpsearch.studydata import StudyData
 
 DATA_OUTCOMES = ("completed", "diverged")
@@ -30,6 +31,7 @@ class Grid:
     diverged: np.ndarray  # (N, S) 1.0 / 0.0
     mask: np.ndarray  # (N, S) bool: a data trial exists
     n_error: np.ndarray  # (N,) error trials per configuration
+    log: dict[str, bool]  # hyperparameter -> searched on a log scale
 
     @property
     def n(self) -> int:
@@ -60,8 +62,6 @@ def report_scores(data: StudyData, report_metric: str) -> pd.Series:
     trials = data.trials
     if report_metric == data.metric:
         return trials["value"]
-    from hpsearch.tasks.base import metric_direction
-
     if report_metric not in trials.columns:
         raise UserInputError(
             f"[claims].report_metric: `{report_metric}` is not a metric of study `{data.name}`; "
@@ -111,7 +111,14 @@ def build_grids(data: StudyData, seeds: list[int], report_metric: str) -> dict[s
         mask[r, c] = np.isfinite(sel[r, c])
         errors = rows[rows["outcome"] == "error"]["config"].value_counts()
         n_error = errors.reindex(configs["config"]).fillna(0).to_numpy(dtype=int)
-        grids[optimizer] = Grid(optimizer, hps, configs, sel, rep, diverged, mask, n_error)
+        space = data.search_spaces.get(optimizer, {})
+        log = {
+            h: bool(space[h]["log"])
+            if "log" in space.get(h, {})
+            else default_log_scale(configs[h].to_numpy(dtype=float))
+            for h in hps
+        }
+        grids[optimizer] = Grid(optimizer, hps, configs, sel, rep, diverged, mask, n_error, log)
     return grids
 
 
@@ -128,29 +135,22 @@ def _finite_floor(trials: pd.DataFrame, column: str, sign: float) -> pd.Series:
     return values.where(~bad, worst)
 
 
-# The registry's log-scale hyperparameters (hpsearch/optim/catalog.py). Importing the registry
-# imports torch, seconds that an analysis does not need; a registered name not listed here falls
-# back to the registry when it is already loaded, else to the values.
-LOG_SCALE = frozenset({"lr", "final_lr", "gamma", "eps"})
+def default_log_scale(values: np.ndarray) -> bool:
+    """Log scale for a hyperparameter whose study does not say (an in-memory synthetic study):
+    positive values spanning at least a decade. Stored studies carry their search space, whose
+    `log` flag is the optimizer registry's (`hpsearch.spec.search_space`)."""
+    finite = values[np.isfinite(values)]
+    if not len(finite) or not np.all(finite > 0):
+        return False
+    return float(finite.max() / finite.min()) >= 10.0
 
 
-def is_log_scale(optimizer: str, hp: str, values: np.ndarray) -> bool:
-    """Log scale for the registry's log hyperparameters with positive values; otherwise the
-    registry if loaded, else log when the values are positive and span at least a decade."""
+def is_log_scale(grid: Grid, hp: str, values: np.ndarray) -> bool:
+    """Whether `hp` of `grid` is placed on a log axis: as searched, and only for positive
+    `values` (a log position needs them)."""
     finite = values[np.isfinite(values)]
     positive = bool(len(finite) and np.all(finite > 0))
-    if hp in LOG_SCALE:
-        return positive
-    import sys
-
-    if "hpsearch.optim" in sys.modules:
-        try:
-            from hpsearch.optim import get_optimizer_info
-
-            return bool(get_optimizer_info(optimizer).hyperparameter(hp).log) and positive
-        except Exception:  # an optimizer or hyperparameter the registry does not know
-            pass
-    return positive and float(finite.max() / finite.min()) >= 10.0
+    return grid.log.get(hp, default_log_scale(values)) and positive
 
 
 def positions(values: np.ndarray, log: bool) -> np.ndarray:

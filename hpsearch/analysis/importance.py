@@ -35,7 +35,7 @@ def importances(
         if len(values) < 2:
             continue
         if len(values) > bins:
-            x = positions(raw, is_log_scale(grid.optimizer, hp, values))
+            x = positions(raw, is_log_scale(grid, hp, values))
             edges = np.linspace(x.min(), x.max(), bins + 1)[1:-1]
             codes = np.searchsorted(edges, x, side="right")
         onehot = np.eye(codes.max() + 1)[codes]

@@ -154,7 +154,7 @@ def hyperparameter_stats(
 ) -> HyperparameterStats:
     raw = grid.configs[hp].to_numpy(dtype=float)
     values, codes = np.unique(raw, return_inverse=True)
-    log = is_log_scale(grid.optimizer, hp, values)
+    log = is_log_scale(grid, hp, values)
     low, high = declared if declared else (float(values[0]), float(values[-1]))
     tol = 1e-9 * max(abs(low), abs(high), 1e-300)
     in_range = (values >= low - tol) & (values <= high + tol)

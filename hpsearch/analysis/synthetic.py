@@ -124,12 +124,13 @@ def store_study(
 ) -> None:
     """Store `data` as a real study group through `hpsearch.storage` (tests, benchmarks).
 
-    Trials go through the same writer the recorder uses, so readers get them back with
-    `load_study_data` exactly as from a real run; `claims` becomes the stored spec's `[claims]`.
+    Each trial goes through the same schema a run's trials do (`hpsearch.recording`), so readers
+    get them back with `load_study_data` exactly as from a real run; `claims` becomes the stored
+    spec's `[claims]`.
     """
-    from optuna.trial import TrialState
-
-    from hpsearch.storage import GroupInfo, TrialWriter, prepare_group
+    from hpsearch.analysis.grid import default_log_scale
+    from hpsearch.recording import record_from_row, run_versions
+    from hpsearch.storage import GroupInfo, prepare_group, write_trials
 
     spaces: dict[str, dict[str, dict[str, object]]] = {}
     for optimizer, hps in data.hyperparameters.items():
@@ -137,12 +138,12 @@ def store_study(
         spaces[optimizer] = {}
         for hp in hps:
             values = rows[hp].astype(float)
-            log = bool((values > 0).all())
             spaces[optimizer][hp] = {
                 "kind": "float",
                 "low": float(values.min()),
                 "high": float(values.max()),
-                "log": log,
+                # what the in-memory study is analysed with, so both read the same
+                "log": default_log_scale(values.to_numpy()),
             }
     grids = {
         o: {
@@ -174,54 +175,24 @@ def store_study(
         optimizers=spaces,
     )
     ids = prepare_group(url, group)
-    writer = TrialWriter(url, ids, spaces, data.metric)
-    curves = {key: part for key, part in data.curves.groupby(["study", "trial_number"])}
-    for row in data.trials.to_dict("records"):
-        optimizer = row["optimizer"]
-        params = {hp: float(row[hp]) for hp in data.hyperparameters[optimizer]}
-        record = writer.start(optimizer, str(row["cell"]), params, {"seed": int(row["seed"])})
-        part = curves.get((row["study"], row["trial_number"]))
-        if part is not None:
-            for epoch, rows in part.groupby("epoch"):
-                record.epochs[int(epoch)] = dict(
-                    zip(rows["metric"], rows["value"].astype(float), strict=True)
-                )
-        if row["outcome"] == "running":
-            continue
-        diverged_epoch = row["diverged_epoch"]
-        attrs = {
-            "outcome": row["outcome"],
-            "seed": int(row["seed"]),
-            "metric": data.metric,
-            "raw_value": row["raw_value"],
-            "floor": row["floor"],
-            "diverged_epoch": None if pd.isna(diverged_epoch) else int(diverged_epoch),
-            "divergence_reason": row["divergence_reason"],
-            "error": row["error"],
-            "wall_seconds": row["wall_seconds"],
-            "device": row["device"],
-            "final": {m: row[m] for m in data.metrics if m in row},
-        }
-        state = TrialState.FAIL if row["outcome"] == "error" else TrialState.COMPLETE
-        value = None if row["outcome"] == "error" else float(row["value"])
-        writer.finish(record, state=state, value=value, attrs=attrs)
+    versions = run_versions()
+    epochs = _epochs_by_trial(data.curves)
+    for optimizer, rows in data.trials.groupby("optimizer", sort=False):
+        hps = data.hyperparameters[str(optimizer)]
+        batch = []
+        for row in rows.to_dict("records"):
+            record = record_from_row(row, data.metric, data.metrics, versions)
+            if record.state != "RUNNING":  # a cell still training has no curve stored yet
+                record.epochs = epochs.get((row["study"], row["trial_number"]), {})
+            batch.append((str(row["cell"]), {hp: float(row[hp]) for hp in hps}, record))
+        write_trials(url, ids[str(optimizer)], spaces[str(optimizer)], batch)
 
 
-def trial_attrs(
-    row: dict[str, Any], final: dict[str, float], curves: dict[str, list[float]]
-) -> dict[str, Any]:
-    """The user attributes `hpsearch run` stores on a trial, from a row of `StudyData.trials`."""
-    return {
-        "cell": row["cell"],
-        "seed": int(row["seed"]),
-        "outcome": row["outcome"],
-        "raw_value": row["raw_value"],
-        "floor": row["floor"],
-        "diverged_epoch": row["diverged_epoch"],
-        "divergence_reason": row["divergence_reason"],
-        "error": row["error"],
-        "wall_seconds": row["wall_seconds"],
-        "device": row["device"],
-        "final": final,
-        "curves": curves,
-    }
+def _epochs_by_trial(curves: pd.DataFrame) -> dict[tuple[str, int], dict[int, dict[str, float]]]:
+    """(study, trial number) → epoch → metric → value, from the long curves table."""
+    out: dict[tuple[str, int], dict[int, dict[str, float]]] = {}
+    for study, number, epoch, metric, value in curves[
+        ["study", "trial_number", "epoch", "metric", "value"]
+    ].itertuples(index=False):
+        out.setdefault((study, int(number)), {}).setdefault(int(epoch), {})[metric] = float(value)
+    return out

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any, Literal
 
+from hpsearch.metrics import metric_direction
+
+__all__ = ["TaskInfo", "TaskOption", "TrialResult", "merge_options", "metric_direction"]
+
 Outcome = Literal["completed", "diverged", "error"]
 
 
@@ -108,11 +112,6 @@ class TrialResult:
     error: str | None = None
     wall_seconds: float = 0.0
     device: str = "cpu"
-
-
-def metric_direction(metric: str) -> Literal["maximize", "minimize"]:
-    """Accuracy is maximised; losses and perplexities are minimised."""
-    return "maximize" if metric.endswith("accuracy") else "minimize"
 
 
 def merge_options(info: TaskInfo, options: Mapping[str, Any]) -> dict[str, Any]:
