@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from hpsearch import __version__
@@ -21,27 +21,6 @@ from hpsearch.metrics import is_accuracy
 
 # A run only ever stores finished trials this way; RUNNING is the synthetic store's.
 StoredState = Literal["COMPLETE", "FAIL", "RUNNING"]
-
-# The attributes a trial gets when its cell starts (`cell` itself is added by the writer) and
-# when it finishes; storage adds `curves`, the per-epoch metrics. Readers of old studies find a
-# missing key as None.
-START_ATTRIBUTES = ("seed", "optimizer", "fixed")
-FINISH_ATTRIBUTES = (
-    "outcome",
-    "seed",
-    "metric",
-    "raw_value",
-    "floor",
-    "diverged_epoch",
-    "divergence_reason",
-    "error",
-    "wall_seconds",
-    "device",
-    "final",
-    "initial",
-    "hpsearch_version",
-    "torch_version",
-)
 
 
 @dataclass(frozen=True)
@@ -65,6 +44,27 @@ class TrialRecord:
     @property
     def outcome(self) -> str:
         return str(self.attrs["outcome"])
+
+
+@dataclass(frozen=True)
+class FinishedCell:
+    """The attributes a trial gets when its cell finishes: the schema, spelled once."""
+
+    outcome: str  # completed / diverged / error
+    seed: int
+    metric: str  # the selection metric
+    raw_value: float  # what was measured (NaN or inf when it diverged)
+    floor: float  # the score a diverged cell gets
+    diverged_epoch: int | None = None
+    divergence_reason: str | None = None
+    error: str | None = None
+    wall_seconds: float | None = None
+    device: str | None = None
+    final: dict[str, float] = field(default_factory=dict)  # metrics after the last epoch
+    initial: dict[str, float] = field(default_factory=dict)  # metrics before any step
+
+    def attributes(self, versions: Mapping[str, str]) -> dict[str, Any]:
+        return {**asdict(self), **versions}
 
 
 def start_attributes(seed: int, optimizer: str, fixed: Mapping[str, Any]) -> dict[str, Any]:
@@ -112,21 +112,20 @@ def score_result(
     floor = floor_value(scoring, result.get("initial") or {})
     if outcome == "completed" and not math.isfinite(raw):
         outcome = "diverged"  # nothing finite was measured: score it, don't drop it
-    attrs = {
-        "outcome": outcome,
-        "seed": seed,
-        "metric": scoring.metric,
-        "raw_value": raw,
-        "floor": floor,
-        "diverged_epoch": result.get("diverged_epoch"),
-        "divergence_reason": result.get("divergence_reason"),
-        "error": result.get("error"),
-        "wall_seconds": result.get("wall_seconds"),
-        "device": result.get("device"),
-        "final": final,
-        "initial": result.get("initial") or {},
-        **versions,
-    }
+    attrs = FinishedCell(
+        outcome=outcome,
+        seed=seed,
+        metric=scoring.metric,
+        raw_value=raw,
+        floor=floor,
+        diverged_epoch=result.get("diverged_epoch"),
+        divergence_reason=result.get("divergence_reason"),
+        error=result.get("error"),
+        wall_seconds=result.get("wall_seconds"),
+        device=result.get("device"),
+        final=dict(final),
+        initial=dict(result.get("initial") or {}),
+    ).attributes(versions)
     if outcome == "error":
         return TrialRecord("FAIL", None, attrs, _epochs(epochs))
     value = floor if outcome == "diverged" else raw
@@ -163,21 +162,19 @@ def record_from_row(
             "RUNNING", None, start_attributes(int(row["seed"]), row["optimizer"], {})
         )
     diverged_epoch = row["diverged_epoch"]
-    attrs = {
-        "outcome": outcome,
-        "seed": int(row["seed"]),
-        "metric": metric,
-        "raw_value": row["raw_value"],
-        "floor": row["floor"],
-        "diverged_epoch": None if _missing(diverged_epoch) else int(diverged_epoch),
-        "divergence_reason": row["divergence_reason"],
-        "error": row["error"],
-        "wall_seconds": row["wall_seconds"],
-        "device": row["device"],
-        "final": {m: row[m] for m in metrics if m in row},
-        "initial": {},
-        **versions,
-    }
+    attrs = FinishedCell(
+        outcome=outcome,
+        seed=int(row["seed"]),
+        metric=metric,
+        raw_value=row["raw_value"],
+        floor=row["floor"],
+        diverged_epoch=None if _missing(diverged_epoch) else int(diverged_epoch),
+        divergence_reason=row["divergence_reason"],
+        error=row["error"],
+        wall_seconds=row["wall_seconds"],
+        device=row["device"],
+        final={m: row[m] for m in metrics if m in row},
+    ).attributes(versions)
     if outcome == "error":
         return TrialRecord("FAIL", None, attrs)
     return TrialRecord("COMPLETE", float(row["value"]), attrs)
