@@ -145,6 +145,7 @@ def engine_kwargs(url: str) -> dict[str, Any]:
 
 _OPEN: dict[str, RDBStorage] = {}
 _READ: dict[str, sa.Engine] = {}
+_READ_API: dict[str, RDBStorage] = {}
 
 
 def open_storage(url: str) -> RDBStorage:
@@ -197,17 +198,20 @@ def read_storage(url: str) -> RDBStorage:
     creates no table: `read_engine` found the schema first)."""
     if url in _OPEN:
         return _OPEN[url]
-    return RDBStorage(url, engine_kwargs=engine_kwargs(url), skip_table_creation=True)
+    if url not in _READ_API:
+        _READ_API[url] = RDBStorage(url, engine_kwargs=engine_kwargs(url), skip_table_creation=True)
+    return _READ_API[url]
 
 
 def close_storages() -> None:
     """Dispose every open engine (tests stop their PostgreSQL server after this)."""
-    for storage in _OPEN.values():
+    for storage in [*_OPEN.values(), *_READ_API.values()]:
         storage.engine.dispose()
     for engine in _READ.values():
         engine.dispose()
     _OPEN.clear()
     _READ.clear()
+    _READ_API.clear()
 
 
 def jsonable(value: Any) -> Any:
