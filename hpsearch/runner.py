@@ -352,9 +352,13 @@ def failure_messages(url: str, spec: StudySpec) -> list[str]:
 
 
 def write_summary(report: RunReport, spec: StudySpec, url: str, out: TextIO) -> None:
-    """One row per optimizer: cells by outcome and the best seed-mean value."""
+    """One row per optimizer: cells by outcome and the best seed-mean value, in the units every
+    other reader shows (an accuracy in %, as `hpsearch.units` decides)."""
+    from hpsearch.units import format_level, is_percent_metric
+
     data = load_study_data(url, spec.name)
     trials = data.trials
+    percent = is_percent_metric(data.metric, trials["value"].dropna().astype(float))
     cols = ("completed", "diverged", "error", "running", "missing")
     header = f"{'optimizer':<12}{'cells':>7}" + "".join(f"{c:>11}" for c in cols)
     header += f"  best {spec.metric} (seed mean)"
@@ -367,7 +371,7 @@ def write_summary(report: RunReport, spec: StudySpec, url: str, out: TextIO) -> 
         if not sub.empty:
             means = sub.groupby(hps, dropna=False)["value"].mean() if hps else sub["value"]
             value = means.max() if data.direction == "maximize" else means.min()
-            best = f"{value:.4g}"
+            best = format_level(float(value), percent=percent)
         total = sum(counts.values())
         out.write(
             f"{optimizer:<12}{total:>7}"
