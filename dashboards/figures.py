@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboards.theme import DIVERGED_SYMBOL, FONT, OKABE_ITO, band_color, optimizer_color
+from hpsearch.analysis.grid import format_value
 from hpsearch.analysis.records import AnalysisSettings, Estimate, StudyAnalysis
 from hpsearch.units import format_metric, format_points, is_percent
 
@@ -85,13 +86,6 @@ def metric_title(metric: str, settings: AnalysisSettings | None = None) -> str:
 def points_unit(settings: AnalysisSettings) -> str:
     """The unit of a difference in the metric (regret, δ)."""
     return "percentage points" if is_percent(settings) else metric_unit(settings.metric, settings)
-
-
-def format_value(value: Any) -> str:
-    """A hyperparameter value as the grid spells it (1e-03, 0.1, 1)."""
-    if isinstance(value, float | np.floating):
-        return f"{float(value):g}"
-    return str(value)
 
 
 def grid_text(value: float) -> str:
