@@ -22,8 +22,8 @@ from plotly.io.json import to_json_plotly
 from dashboards.app import render_sections, render_verdicts
 from dashboards.page import build_page
 from dashboards.report import write_report
-from dashboards.samples import sample_study_data
 from hpsearch.analysis import analyze
+from hpsearch.analysis.synthetic import lr_one_study
 from hpsearch.claims import ClaimsSpec
 
 
@@ -59,7 +59,7 @@ DEMO_GRIDS = {
 
 def demo_report_size() -> int:
     """Bytes of the report of a demo-sized study (B does not change the size; 200 is enough)."""
-    data = sample_study_data("demo", grids=DEMO_GRIDS, seeds=5, epochs=30)
+    data = lr_one_study("demo", grids=DEMO_GRIDS, seeds=5, epochs=30)
     page = build_page(analyze(data, ClaimsSpec(bootstrap=200)), data.curves)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "report.html"
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     args = parser.parse_args()
 
-    data = sample_study_data("bench", grids=grids(args.trials_scale), seeds=5, epochs=args.epochs)
+    data = lr_one_study("bench", grids=grids(args.trials_scale), seeds=5, epochs=args.epochs)
     print(
         f"study: {len(data.trials)} trials, {len(data.curves)} curve points, "
         f"{int((data.trials['outcome'] == 'diverged').sum())} diverged"

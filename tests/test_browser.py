@@ -21,8 +21,7 @@ from urllib.parse import quote
 import numpy as np
 import pytest
 
-from dashboards.samples import sample_study_data
-from hpsearch.analysis.synthetic import store_study
+from hpsearch.analysis.synthetic import lr_one_study, store_study
 from hpsearch.studydata import StudyData
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -113,13 +112,13 @@ def _with_a_rescue(data: StudyData) -> StudyData:
 @pytest.fixture(scope="module")
 def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'studies.db'}"
-    data = _with_a_rescue(sample_study_data(STUDY, grids=GRIDS, seeds=2, epochs=4))
+    data = _with_a_rescue(lr_one_study(STUDY, grids=GRIDS, seeds=2, epochs=4))
     # The claims name Adam explicitly: unticking Adam must hide that claim, not fail.
     claims = {"bootstrap": 200, "compare": [["adabound", "adam"], ["adabound", "sgd"]]}
     store_study(url, data, claims=claims)
-    store_study(url, sample_study_data(EVIL, grids=GRIDS, seeds=2, epochs=4), claims=claims)
+    store_study(url, lr_one_study(EVIL, grids=GRIDS, seeds=2, epochs=4), claims=claims)
     # The demo's shape: 65 configurations x 5 seeds x 30 epochs, B = 2000.
-    demo = sample_study_data(DEMO, grids=DEMO_GRIDS, seeds=5, epochs=30)
+    demo = lr_one_study(DEMO, grids=DEMO_GRIDS, seeds=5, epochs=30)
     store_study(url, demo, task="mnist1d-mlp")
     return url
 

@@ -12,8 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from dashboards.app import create_app, study_from_path, study_path
-from dashboards.samples import sample_study_data
-from hpsearch.analysis.synthetic import store_study
+from hpsearch.analysis.synthetic import lr_one_study, store_study
 
 pytestmark = pytest.mark.slow
 
@@ -33,10 +32,8 @@ RENDER = (
 @pytest.fixture(scope="module")
 def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('app') / 'studies.db'}"
-    store_study(
-        url, sample_study_data(NAME, grids=GRIDS, seeds=2, epochs=3), claims={"bootstrap": 100}
-    )
-    running = sample_study_data(EVIL, grids={"adam": {"lr": [1e-3, 1e-2]}}, seeds=2, epochs=2)
+    store_study(url, lr_one_study(NAME, grids=GRIDS, seeds=2, epochs=3), claims={"bootstrap": 100})
+    running = lr_one_study(EVIL, grids={"adam": {"lr": [1e-3, 1e-2]}}, seeds=2, epochs=2)
     running.trials.loc[0, "outcome"] = "running"
     store_study(url, running, claims={"bootstrap": 100})
     return url
@@ -227,10 +224,9 @@ def test_report_verb_writes_one_html_file(
 
 
 def test_timer_tick_after_a_change_redraws(client: Any) -> None:
-    from dashboards.samples import sample_study_data
     from dashboards.study import fingerprint
 
-    data = sample_study_data("f", grids={"adam": {"lr": [1e-3, 1e-2]}}, seeds=2, epochs=2)
+    data = lr_one_study("f", grids={"adam": {"lr": [1e-3, 1e-2]}}, seeds=2, epochs=2)
     before = fingerprint(data)
     data.trials.loc[0, "outcome"] = "running"
     assert fingerprint(data) != before  # a trial that starts or finishes changes it
