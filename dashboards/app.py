@@ -500,7 +500,7 @@ def create_app(
                 page = build_page(
                     analysis,
                     subset.curves,
-                    defaults=optimizer_defaults(subset.hyperparameters),
+                    defaults=optimizer_defaults(subset),
                     hidden=hidden_claims(data, optimizers),
                     data=subset,
                 )
