@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, unquote
 
 import dash
@@ -147,12 +147,19 @@ def render_verdicts(page: Page) -> list[Any]:
     return out
 
 
-def render_sections(page: Page) -> list[Any]:
+def render_sections(page: Page, part: Literal["all", "first", "rest"] = "all") -> list[Any]:
     """The figure sections of a page as Dash components (one `dcc.Graph` per figure), then the
-    summary and settings."""
+    summary and settings.
+
+    `first` is the first section alone (the lr = 1 answer, under the claim board: what the
+    first screen shows) and `rest` everything after it: the app sends them in two answers, so
+    the browser draws the first screen without waiting for the other figures (plotly.js draws
+    a page's figures in one go; measured by benchmarks/dashboard.py --browser).
+    """
     out: list[Any] = []
     config: Any = {"displaylogo": False, "responsive": True}
-    for section in page.sections:
+    chosen = {"all": page.sections, "first": page.sections[:1], "rest": page.sections[1:]}[part]
+    for section in chosen:
         out += [
             html.H2(section.title, id=section.anchor, className="compact"),
             html.P(section.text, className="meta"),
@@ -162,6 +169,8 @@ def render_sections(page: Page) -> list[Any]:
             out.append(html.Div(graph, id=anchor, className="figure"))
             if index == 0 and section.table is not None:
                 out.append(_table(*section.table))
+    if part == "first":
+        return out
     out += [
         html.H2("Summary", id="summary"),
         _table(page.summary_columns, page.summary_rows),
@@ -348,12 +357,17 @@ def create_app(
                 html.Div(id="status", className="status"),
                 dcc.Loading(html.Div(id="verdicts-area"), type="default"),
                 html.Div(id="sections-area"),
+                html.Div(id="later-area"),
                 html.Div(
                     [html.Button("close ×", id="drill-close"), html.Div(id="drill-body")],
                     id="drill",
                     className="drill",
                     style={"display": "none"},
                 ),
+                # An empty graph in the first layout makes Dash fetch plotly.js (4.8 MB) while the
+                # callbacks analyse the study, not after the figures have arrived (measured by
+                # benchmarks/dashboard.py --browser).
+                dcc.Graph(id="plotly-preload", style={"display": "none"}),
                 dcc.Store(id="shown"),
                 dcc.Interval(
                     id="refresh", interval=int(1000 * (refresh_seconds or IDLE_REFRESH_S))
@@ -510,8 +524,16 @@ def create_app(
             view["trials"] = page.trials or ([], [])
             pages.put(key, view)
         page = view["page"]
-        sections = render_sections(page) + render_trials(*view["trials"])
-        return status, render_verdicts(page), sections, key, interval
+        return status, render_verdicts(page), render_sections(page, "first"), key, interval
+
+    @app.callback(Output("later-area", "children"), Input("shown", "data"))
+    def render_later(shown: str | None) -> list[Any]:
+        """The sections after the first, the summary and the trials: fired by the first answer
+        (which sets `shown`), from the page it cached, so nothing is analysed twice."""
+        view = pages.get(shown)
+        if view is None:
+            return []
+        return render_sections(view["page"], "rest") + render_trials(*view["trials"])
 
     @app.callback(
         Output("drill-body", "children"),

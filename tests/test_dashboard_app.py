@@ -78,6 +78,21 @@ def _render(
     return json.loads(response.data)["response"]
 
 
+def _later(client: Any, shown: str | None) -> list[Any]:
+    """The second answer of a page load: the sections after the first, the summary, the trials
+    (the browser asks for it as soon as the first answer sets `shown`)."""
+    payload = {
+        "output": "later-area.children",
+        "outputs": {"id": "later-area", "property": "children"},
+        "inputs": [{"id": "shown", "property": "data", "value": shown}],
+        "changedPropIds": ["shown.data"],
+        "state": [],
+    }
+    response = client.post("/_dash-update-component", json=payload)
+    assert response.status_code == 200, response.data[:2000]
+    return list(json.loads(response.data)["response"]["later-area"]["children"])
+
+
 def _graphs(tree: Any) -> list[dict[str, Any]]:
     """Every dcc.Graph figure in a rendered component tree."""
     found = []
@@ -109,18 +124,28 @@ def test_render_callback_returns_verdicts_and_figures(client: Any) -> None:
     verdicts = json.dumps(out["verdicts-area"]["children"])
     assert "adabound is insensitive to lr" in verdicts
     assert any(r in verdicts for r in ("SUPPORTED", "REFUTED", "INCONCLUSIVE"))
-    graphs = _graphs(out["sections-area"]["children"])
+    # The first answer is the lr = 1 section alone: the first screen draws without waiting for
+    # the other figures, which the second answer brings, with the summary and the trials.
+    first = out["sections-area"]["children"]
+    assert [a for a, _ in _anchored(first)] == ["fig-lr-one", "fig-lr-curves"]
+    assert "lr = 1, others at defaults" in json.dumps(first)
+    later = _later(client, out["shown"]["data"])
+    anchors = [a for a, _ in _anchored(later)]
+    assert "fig-sensitivity-lr" in anchors and not {"fig-lr-one", "fig-lr-curves"} & set(anchors)
+    assert "trial-table" in json.dumps(later) and "Summary" in json.dumps(later)
+    graphs = _graphs(first + later)
     assert len(graphs) >= 8
     names = {trace.get("name") for g in graphs for trace in g["data"]}
     assert {"adabound", "adam", "sgd"} <= names
     assert out["refresh"]["interval"] == 30_000  # nothing running: slow polling
+    # A page that was never drawn (or a failed one) has no later sections.
+    assert _later(client, None) == [] and _later(client, "no such page") == []
 
 
 def test_filters_rerun_the_analysis_on_the_subset(client: Any) -> None:
     out = _render(client, NAME, ["adam", "sgd"], [0])
-    names = {
-        trace.get("name") for g in _graphs(out["sections-area"]["children"]) for trace in g["data"]
-    }
+    below = out["sections-area"]["children"] + _later(client, out["shown"]["data"])
+    names = {trace.get("name") for g in _graphs(below) for trace in g["data"]}
     assert "adam" in names and "adabound" not in names
     board, *rest = out["verdicts-area"]["children"]
     # AdaBound's claims are not on the board; a note says they are hidden, and why.
@@ -285,7 +310,7 @@ def test_clicking_a_configuration_opens_its_seeds_and_curves(client: Any) -> Non
     assert _click(client, "fig-sensitivity-lr", [], out["shown"]["data"]) == {}
     # Dash forwards no customdata for a heatmap cell: the cell is found from its x and y.
     anchor, heat = next(
-        (a, f) for a, f in _anchored(out["sections-area"]["children"]) if "heatmap" in a
+        (a, f) for a, f in _anchored(_later(client, out["shown"]["data"])) if "heatmap" in a
     )
     cell = {"curveNumber": 0, "x": heat["data"][0]["x"][-1], "y": heat["data"][0]["y"][0]}
     config = heat["data"][0]["customdata"][0][-1][0]
