@@ -151,20 +151,23 @@ def render_sections(page: Page, part: Literal["all", "first", "rest"] = "all") -
     """The figure sections of a page as Dash components (one `dcc.Graph` per figure), then the
     summary and settings.
 
-    `first` is the first section alone (the lr = 1 answer, under the claim board: what the
-    first screen shows) and `rest` everything after it: the app sends them in two answers, so
-    the browser draws the first screen without waiting for the other figures (plotly.js draws
-    a page's figures in one go; measured by benchmarks/dashboard.py --browser).
+    `first` is the first section's first figure and its table alone (the lr = 1 answer, under
+    the claim board: what the first screen shows) and `rest` everything after it: the app sends
+    them in two answers, so the browser draws the answer without waiting for the other figures
+    (plotly.js draws the figures of one answer in one go; benchmarks/dashboard.py --browser).
     """
     out: list[Any] = []
     config: Any = {"displaylogo": False, "responsive": True}
-    chosen = {"all": page.sections, "first": page.sections[:1], "rest": page.sections[1:]}[part]
-    for section in chosen:
-        out += [
-            html.H2(section.title, id=section.anchor, className="compact"),
-            html.P(section.text, className="meta"),
-        ]
+    for number, section in enumerate(page.sections):
         for index, (anchor, fig) in enumerate(section.figures):
+            is_first = number == 0 and index == 0
+            if (part == "first" and not is_first) or (part == "rest" and is_first):
+                continue
+            if index == 0:
+                out += [
+                    html.H2(section.title, id=section.anchor, className="compact"),
+                    html.P(section.text, className="meta"),
+                ]
             graph = dcc.Graph(figure=fig, config=config, id={"type": "figure", "anchor": anchor})
             out.append(html.Div(graph, id=anchor, className="figure"))
             if index == 0 and section.table is not None:

@@ -124,14 +124,16 @@ def test_render_callback_returns_verdicts_and_figures(client: Any) -> None:
     verdicts = json.dumps(out["verdicts-area"]["children"])
     assert "adabound is insensitive to lr" in verdicts
     assert any(r in verdicts for r in ("SUPPORTED", "REFUTED", "INCONCLUSIVE"))
-    # The first answer is the lr = 1 section alone: the first screen draws without waiting for
-    # the other figures, which the second answer brings, with the summary and the trials.
+    # The first answer is the lr = 1 answer alone (its figure and table): the first screen draws
+    # without waiting for the other figures, which the second answer brings, with the summary
+    # and the trials.
     first = out["sections-area"]["children"]
-    assert [a for a, _ in _anchored(first)] == ["fig-lr-one", "fig-lr-curves"]
-    assert "lr = 1, others at defaults" in json.dumps(first)
+    assert [a for a, _ in _anchored(first)] == ["fig-lr-one"]
+    assert "Does lr = 1 fail?" in json.dumps(first)
+    assert "lr = 1, others at defaults" in json.dumps(first) and "Table" in json.dumps(first)
     later = _later(client, out["shown"]["data"])
     anchors = [a for a, _ in _anchored(later)]
-    assert "fig-sensitivity-lr" in anchors and not {"fig-lr-one", "fig-lr-curves"} & set(anchors)
+    assert anchors[:2] == ["fig-lr-curves", "fig-sensitivity-lr"] and "fig-lr-one" not in anchors
     assert "trial-table" in json.dumps(later) and "Summary" in json.dumps(later)
     graphs = _graphs(first + later)
     assert len(graphs) >= 8
