@@ -488,6 +488,12 @@ def create_app(
         interval = int(
             1000 * (refresh_seconds or (RUNNING_REFRESH_S if running else IDLE_REFRESH_S))
         )
+        # Before `fill_filters` has ticked every box, nothing ticked yet means everything: the
+        # same page as once the boxes arrive, so it is analysed and drawn once, not twice.
+        if optimizers is None:
+            optimizers = sorted(data.hyperparameters)
+        if seeds is None:
+            seeds = sorted(int(s) for s in data.trials["seed"].dropna().unique())
         key = repr(
             (name, fingerprint(data), tuple(sorted(optimizers or [])), tuple(sorted(seeds or [])))
         )
@@ -505,7 +511,7 @@ def create_app(
             + selected
             + (f" (refreshing every {interval // 1000} s while trials run)" if running else ""),
         ]
-        if dash.ctx.triggered_id == "refresh" and shown == key:
+        if shown == key:  # this very page is on screen (a timer tick, or the boxes arriving)
             return status, dash.no_update, dash.no_update, dash.no_update, interval
         view = pages.get(key)
         if view is None:

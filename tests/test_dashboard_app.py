@@ -346,3 +346,22 @@ def test_status_and_notes_follow_the_seed_filter(client: Any) -> None:
     # The study asks for min_seeds = 5 (the default): one seed cannot decide seed statistics.
     notes = json.dumps(one_seed["verdicts-area"])
     assert "1 seed selected, fewer than min_seeds = 5" in notes
+
+
+def test_the_ticked_boxes_arriving_do_not_redraw_the_page(client: Any) -> None:
+    # A page load renders before `fill_filters` ticks the boxes (nothing ticked yet), then again
+    # once they are all ticked: the same page, so it is analysed and drawn once.
+    before = _render(client, NAME, None, None, shown=None)  # type: ignore[arg-type]
+    assert "verdicts-area" in before
+    after = _render(
+        client,
+        NAME,
+        ["adabound", "adam", "sgd"],
+        [0, 1],
+        changed="optimizers.value",
+        shown=before["shown"]["data"],
+    )
+    assert "verdicts-area" not in after and "sections-area" not in after and "status" in after
+    # Unticking one box is another page.
+    fewer = _render(client, NAME, ["adam", "sgd"], [0, 1], "optimizers.value", shown=None)
+    assert fewer["shown"]["data"] != before["shown"]["data"]
