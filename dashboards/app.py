@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, unquote
 
 import dash
@@ -147,21 +147,33 @@ def render_verdicts(page: Page) -> list[Any]:
     return out
 
 
-def render_sections(page: Page) -> list[Any]:
+def render_sections(page: Page, part: Literal["all", "first", "rest"] = "all") -> list[Any]:
     """The figure sections of a page as Dash components (one `dcc.Graph` per figure), then the
-    summary and settings."""
+    summary and settings.
+
+    `first` is the first section's first figure and its table alone (the lr = 1 answer, under
+    the claim board: what the first screen shows) and `rest` everything after it: the app sends
+    them in two answers, so the browser draws the answer without waiting for the other figures
+    (plotly.js draws the figures of one answer in one go; benchmarks/dashboard.py --browser).
+    """
     out: list[Any] = []
     config: Any = {"displaylogo": False, "responsive": True}
-    for section in page.sections:
-        out += [
-            html.H2(section.title, id=section.anchor, className="compact"),
-            html.P(section.text, className="meta"),
-        ]
+    for number, section in enumerate(page.sections):
         for index, (anchor, fig) in enumerate(section.figures):
+            is_first = number == 0 and index == 0
+            if (part == "first" and not is_first) or (part == "rest" and is_first):
+                continue
+            if index == 0:
+                out += [
+                    html.H2(section.title, id=section.anchor, className="compact"),
+                    html.P(section.text, className="meta"),
+                ]
             graph = dcc.Graph(figure=fig, config=config, id={"type": "figure", "anchor": anchor})
             out.append(html.Div(graph, id=anchor, className="figure"))
             if index == 0 and section.table is not None:
                 out.append(_table(*section.table))
+    if part == "first":
+        return out
     out += [
         html.H2("Summary", id="summary"),
         _table(page.summary_columns, page.summary_rows),
@@ -348,12 +360,17 @@ def create_app(
                 html.Div(id="status", className="status"),
                 dcc.Loading(html.Div(id="verdicts-area"), type="default"),
                 html.Div(id="sections-area"),
+                html.Div(id="later-area"),
                 html.Div(
                     [html.Button("close ×", id="drill-close"), html.Div(id="drill-body")],
                     id="drill",
                     className="drill",
                     style={"display": "none"},
                 ),
+                # An empty graph in the first layout makes Dash fetch plotly.js (4.8 MB) while the
+                # callbacks analyse the study, not after the figures have arrived (measured by
+                # benchmarks/dashboard.py --browser).
+                dcc.Graph(id="plotly-preload", style={"display": "none"}),
                 dcc.Store(id="shown"),
                 dcc.Interval(
                     id="refresh", interval=int(1000 * (refresh_seconds or IDLE_REFRESH_S))
@@ -471,6 +488,12 @@ def create_app(
         interval = int(
             1000 * (refresh_seconds or (RUNNING_REFRESH_S if running else IDLE_REFRESH_S))
         )
+        # Before `fill_filters` has ticked every box, nothing ticked yet means everything: the
+        # same page as once the boxes arrive, so it is analysed and drawn once, not twice.
+        if optimizers is None:
+            optimizers = sorted(data.hyperparameters)
+        if seeds is None:
+            seeds = sorted(int(s) for s in data.trials["seed"].dropna().unique())
         key = repr(
             (name, fingerprint(data), tuple(sorted(optimizers or [])), tuple(sorted(seeds or [])))
         )
@@ -488,7 +511,7 @@ def create_app(
             + selected
             + (f" (refreshing every {interval // 1000} s while trials run)" if running else ""),
         ]
-        if dash.ctx.triggered_id == "refresh" and shown == key:
+        if shown == key:  # this very page is on screen (a timer tick, or the boxes arriving)
             return status, dash.no_update, dash.no_update, dash.no_update, interval
         view = pages.get(key)
         if view is None:
@@ -500,7 +523,7 @@ def create_app(
                 page = build_page(
                     analysis,
                     subset.curves,
-                    defaults=optimizer_defaults(subset.hyperparameters),
+                    defaults=optimizer_defaults(subset),
                     hidden=hidden_claims(data, optimizers),
                     data=subset,
                 )
@@ -510,8 +533,16 @@ def create_app(
             view["trials"] = page.trials or ([], [])
             pages.put(key, view)
         page = view["page"]
-        sections = render_sections(page) + render_trials(*view["trials"])
-        return status, render_verdicts(page), sections, key, interval
+        return status, render_verdicts(page), render_sections(page, "first"), key, interval
+
+    @app.callback(Output("later-area", "children"), Input("shown", "data"))
+    def render_later(shown: str | None) -> list[Any]:
+        """The sections after the first, the summary and the trials: fired by the first answer
+        (which sets `shown`), from the page it cached, so nothing is analysed twice."""
+        view = pages.get(shown)
+        if view is None:
+            return []
+        return render_sections(view["page"], "rest") + render_trials(*view["trials"])
 
     @app.callback(
         Output("drill-body", "children"),

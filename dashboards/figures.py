@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboards.theme import DIVERGED_SYMBOL, FONT, OKABE_ITO, band_color, optimizer_color
+from hpsearch.analysis.grid import format_value
 from hpsearch.analysis.records import AnalysisSettings, Estimate, StudyAnalysis
 from hpsearch.units import format_metric, format_points, is_percent
 
@@ -85,13 +86,6 @@ def metric_title(metric: str, settings: AnalysisSettings | None = None) -> str:
 def points_unit(settings: AnalysisSettings) -> str:
     """The unit of a difference in the metric (regret, δ)."""
     return "percentage points" if is_percent(settings) else metric_unit(settings.metric, settings)
-
-
-def format_value(value: Any) -> str:
-    """A hyperparameter value as the grid spells it (1e-03, 0.1, 1)."""
-    if isinstance(value, float | np.floating):
-        return f"{float(value):g}"
-    return str(value)
 
 
 def grid_text(value: float) -> str:
@@ -1187,6 +1181,9 @@ class LrOne:
     default_config: str | None
     default_diverged: int
     default_seeds: int
+    # False when this process knows no defaults for the optimizer (a plugin neither registered
+    # here nor recorded with the study): `default` is then None for that reason, not the grid's.
+    defaults_known: bool = True
 
 
 def lr_one_records(
@@ -1206,6 +1203,8 @@ def lr_one_records(
         if joint is None or optimizer not in joint.index:
             continue
         top = joint.loc[optimizer]
+        others = [h for h in analysis.hyperparameters.get(optimizer, []) if h != "lr"]
+        known = not others or optimizer in (defaults or {})
         config = default_config(analysis, optimizer, 1.0, (defaults or {}).get(optimizer))
         default, diverged, seeds = None, 0, 0
         if config is not None:
@@ -1235,9 +1234,19 @@ def lr_one_records(
                 default_config=config,
                 default_diverged=diverged,
                 default_seeds=seeds,
+                defaults_known=known,
             )
         )
     return out
+
+
+def unknown_defaults_text(records: list[LrOne]) -> str:
+    """The optimizers whose defaults this process does not know, in words ("" when none)."""
+    names = [r.optimizer for r in records if not r.defaults_known]
+    if not names:
+        return ""
+    listed = ", ".join(f"`{n}`" for n in names)
+    return f"defaults unknown in this process for {listed} (not registered here), so not drawn"
 
 
 LR_ONE_SETTINGS = (
@@ -1313,10 +1322,11 @@ def lr_one_figure(analysis: StudyAnalysis, records: list[LrOne]) -> go.Figure:
         showgrid=False,
     )
     fig.update_xaxes(**_metric_axis(settings.metric, settings))
+    unknown = unknown_defaults_text(records)
     return _layout(
         fig,
         title,
         "marker: seed mean, bar: 95 % CI; defaults: the optimizer's registered "
-        "defaults for every hyperparameter but lr",
-        height=130 + 44 * len(records),
+        "defaults for every hyperparameter but lr" + (f"<br>{unknown}" if unknown else ""),
+        height=130 + 44 * len(records) + (16 if unknown else 0),
     )

@@ -282,6 +282,11 @@ def lr_one_table(
     def est(e: Estimate | None) -> str:
         return units.format_estimate("best", e, settings, short=True) if e else "not in the grid"
 
+    def at_defaults(r: figures.LrOne) -> str:
+        if not r.defaults_known:
+            return f"unknown: `{r.optimizer}`'s defaults are not registered in this process"
+        return f"{est(r.default)}" + (f" ({r.default_config})" if r.default_config else "")
+
     columns = [
         "optimizer",
         "best (any lr)",
@@ -299,7 +304,7 @@ def lr_one_table(
                 r.optimizer,
                 est(r.best),
                 f"{est(r.tuned)} ({r.tuned_config})",
-                f"{est(r.default)}" + (f" ({r.default_config})" if r.default_config else ""),
+                at_defaults(r),
                 units.format_points(gap, settings)
                 + (" (defaults)" if r.default is not None else " (tuned)"),
                 f"{r.n_diverged} of {r.n_trials} runs",

@@ -325,6 +325,6 @@ def study_page(data: StudyData) -> Page:
     return build_page(
         analyze_study(data),
         data.curves,
-        defaults=optimizer_defaults(data.hyperparameters),
+        defaults=optimizer_defaults(data),
         data=data,
     )

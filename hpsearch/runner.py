@@ -293,8 +293,12 @@ def failure_messages(data: StudyData) -> list[str]:
 
 
 def write_summary(report: RunReport, spec: StudySpec, data: StudyData, out: TextIO) -> None:
-    """One row per optimizer: cells by outcome and the best seed-mean value."""
+    """One row per optimizer: cells by outcome and the best seed-mean value, in the units every
+    other reader shows (an accuracy in %, as `hpsearch.units` decides)."""
+    from hpsearch.units import format_level, is_percent_metric
+
     trials = data.trials
+    percent = is_percent_metric(data.metric, trials["value"].dropna().astype(float))
     cols = ("completed", "diverged", "error", "running", "missing")
     header = f"{'optimizer':<12}{'cells':>7}" + "".join(f"{c:>11}" for c in cols)
     header += f"  best {spec.metric} (seed mean)"
@@ -307,7 +311,7 @@ def write_summary(report: RunReport, spec: StudySpec, data: StudyData, out: Text
         if not sub.empty:
             means = sub.groupby(hps, dropna=False)["value"].mean() if hps else sub["value"]
             value = means.max() if data.direction == "maximize" else means.min()
-            best = f"{value:.4g}"
+            best = format_level(float(value), percent=percent)
         total = sum(counts.values())
         out.write(
             f"{optimizer:<12}{total:>7}"

@@ -13,9 +13,11 @@ A verdict's numbers carry no unit of their own, so `number_kind` reads it from t
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Literal
 
 from hpsearch.analysis.records import AnalysisSettings, Estimate
+from hpsearch.metrics import is_accuracy
 
 NumberKind = Literal["fraction", "level", "points"]
 # Significant digits kept in CSV files: enough for any statistic of a few thousand trials, and
@@ -26,6 +28,13 @@ CSV_DECIMALS = 6
 def is_percent(settings: AnalysisSettings) -> bool:
     """Accuracies stored as 0-1 fractions are shown as percentages."""
     return math.isclose(settings.points, 0.01)
+
+
+def is_percent_metric(metric: str, values: Iterable[float]) -> bool:
+    """The rule `analyze` decides `AnalysisSettings.points` by: an accuracy whose finite values
+    are all at most 1 is a 0-1 fraction (shown in %); readers without an analysis use it too."""
+    finite = [float(v) for v in values if math.isfinite(float(v))]
+    return is_accuracy(metric) and (not finite or max(finite) <= 1.0)
 
 
 def number_kind(name: str) -> NumberKind:
@@ -65,9 +74,14 @@ def csv_number(value: float | None) -> float:
 
 def format_metric(value: float | None, settings: AnalysisSettings) -> str:
     """A metric value in display units: `93.1 %` for accuracies, `0.412` otherwise."""
+    return format_level(value, percent=is_percent(settings))
+
+
+def format_level(value: float | None, *, percent: bool) -> str:
+    """`format_metric` for a reader that has no analysis, only `is_percent_metric`."""
     if value is None or not math.isfinite(value):
         return "n/a"
-    if is_percent(settings):
+    if percent:
         return f"{100 * value:.1f} %"
     return f"{value:.4g}"
 

@@ -12,8 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from dashboards.app import create_app, study_from_path, study_path
-from dashboards.samples import sample_study_data
-from hpsearch.analysis.synthetic import store_study
+from hpsearch.analysis.synthetic import lr_one_study, store_study
 
 pytestmark = pytest.mark.slow
 
@@ -33,10 +32,8 @@ RENDER = (
 @pytest.fixture(scope="module")
 def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('app') / 'studies.db'}"
-    store_study(
-        url, sample_study_data(NAME, grids=GRIDS, seeds=2, epochs=3), claims={"bootstrap": 100}
-    )
-    running = sample_study_data(EVIL, grids={"adam": {"lr": [1e-3, 1e-2]}}, seeds=2, epochs=2)
+    store_study(url, lr_one_study(NAME, grids=GRIDS, seeds=2, epochs=3), claims={"bootstrap": 100})
+    running = lr_one_study(EVIL, grids={"adam": {"lr": [1e-3, 1e-2]}}, seeds=2, epochs=2)
     running.trials.loc[0, "outcome"] = "running"
     store_study(url, running, claims={"bootstrap": 100})
     return url
@@ -81,6 +78,21 @@ def _render(
     return json.loads(response.data)["response"]
 
 
+def _later(client: Any, shown: str | None) -> list[Any]:
+    """The second answer of a page load: the sections after the first, the summary, the trials
+    (the browser asks for it as soon as the first answer sets `shown`)."""
+    payload = {
+        "output": "later-area.children",
+        "outputs": {"id": "later-area", "property": "children"},
+        "inputs": [{"id": "shown", "property": "data", "value": shown}],
+        "changedPropIds": ["shown.data"],
+        "state": [],
+    }
+    response = client.post("/_dash-update-component", json=payload)
+    assert response.status_code == 200, response.data[:2000]
+    return list(json.loads(response.data)["response"]["later-area"]["children"])
+
+
 def _graphs(tree: Any) -> list[dict[str, Any]]:
     """Every dcc.Graph figure in a rendered component tree."""
     found = []
@@ -112,18 +124,30 @@ def test_render_callback_returns_verdicts_and_figures(client: Any) -> None:
     verdicts = json.dumps(out["verdicts-area"]["children"])
     assert "adabound is insensitive to lr" in verdicts
     assert any(r in verdicts for r in ("SUPPORTED", "REFUTED", "INCONCLUSIVE"))
-    graphs = _graphs(out["sections-area"]["children"])
+    # The first answer is the lr = 1 answer alone (its figure and table): the first screen draws
+    # without waiting for the other figures, which the second answer brings, with the summary
+    # and the trials.
+    first = out["sections-area"]["children"]
+    assert [a for a, _ in _anchored(first)] == ["fig-lr-one"]
+    assert "Does lr = 1 fail?" in json.dumps(first)
+    assert "lr = 1, others at defaults" in json.dumps(first) and "Table" in json.dumps(first)
+    later = _later(client, out["shown"]["data"])
+    anchors = [a for a, _ in _anchored(later)]
+    assert anchors[:2] == ["fig-lr-curves", "fig-sensitivity-lr"] and "fig-lr-one" not in anchors
+    assert "trial-table" in json.dumps(later) and "Summary" in json.dumps(later)
+    graphs = _graphs(first + later)
     assert len(graphs) >= 8
     names = {trace.get("name") for g in graphs for trace in g["data"]}
     assert {"adabound", "adam", "sgd"} <= names
     assert out["refresh"]["interval"] == 30_000  # nothing running: slow polling
+    # A page that was never drawn (or a failed one) has no later sections.
+    assert _later(client, None) == [] and _later(client, "no such page") == []
 
 
 def test_filters_rerun_the_analysis_on_the_subset(client: Any) -> None:
     out = _render(client, NAME, ["adam", "sgd"], [0])
-    names = {
-        trace.get("name") for g in _graphs(out["sections-area"]["children"]) for trace in g["data"]
-    }
+    below = out["sections-area"]["children"] + _later(client, out["shown"]["data"])
+    names = {trace.get("name") for g in _graphs(below) for trace in g["data"]}
     assert "adam" in names and "adabound" not in names
     board, *rest = out["verdicts-area"]["children"]
     # AdaBound's claims are not on the board; a note says they are hidden, and why.
@@ -227,10 +251,9 @@ def test_report_verb_writes_one_html_file(
 
 
 def test_timer_tick_after_a_change_redraws(client: Any) -> None:
-    from dashboards.samples import sample_study_data
     from dashboards.study import fingerprint
 
-    data = sample_study_data("f", grids={"adam": {"lr": [1e-3, 1e-2]}}, seeds=2, epochs=2)
+    data = lr_one_study("f", grids={"adam": {"lr": [1e-3, 1e-2]}}, seeds=2, epochs=2)
     before = fingerprint(data)
     data.trials.loc[0, "outcome"] = "running"
     assert fingerprint(data) != before  # a trial that starts or finishes changes it
@@ -289,7 +312,7 @@ def test_clicking_a_configuration_opens_its_seeds_and_curves(client: Any) -> Non
     assert _click(client, "fig-sensitivity-lr", [], out["shown"]["data"]) == {}
     # Dash forwards no customdata for a heatmap cell: the cell is found from its x and y.
     anchor, heat = next(
-        (a, f) for a, f in _anchored(out["sections-area"]["children"]) if "heatmap" in a
+        (a, f) for a, f in _anchored(_later(client, out["shown"]["data"])) if "heatmap" in a
     )
     cell = {"curveNumber": 0, "x": heat["data"][0]["x"][-1], "y": heat["data"][0]["y"][0]}
     config = heat["data"][0]["customdata"][0][-1][0]
@@ -323,3 +346,22 @@ def test_status_and_notes_follow_the_seed_filter(client: Any) -> None:
     # The study asks for min_seeds = 5 (the default): one seed cannot decide seed statistics.
     notes = json.dumps(one_seed["verdicts-area"])
     assert "1 seed selected, fewer than min_seeds = 5" in notes
+
+
+def test_the_ticked_boxes_arriving_do_not_redraw_the_page(client: Any) -> None:
+    # A page load renders before `fill_filters` ticks the boxes (nothing ticked yet), then again
+    # once they are all ticked: the same page, so it is analysed and drawn once.
+    before = _render(client, NAME, None, None, shown=None)  # type: ignore[arg-type]
+    assert "verdicts-area" in before
+    after = _render(
+        client,
+        NAME,
+        ["adabound", "adam", "sgd"],
+        [0, 1],
+        changed="optimizers.value",
+        shown=before["shown"]["data"],
+    )
+    assert "verdicts-area" not in after and "sections-area" not in after and "status" in after
+    # Unticking one box is another page.
+    fewer = _render(client, NAME, ["adam", "sgd"], [0, 1], "optimizers.value", shown=None)
+    assert fewer["shown"]["data"] != before["shown"]["data"]

@@ -1,4 +1,5 @@
-"""Figure builders, verdict cards and the HTML report, on fixed analysis records."""
+"""Figure builders, verdict cards and the HTML report, on the records `analyze` makes of a
+synthetic study whose answer is known (`hpsearch.analysis.synthetic.lr_one_study`)."""
 
 from __future__ import annotations
 
@@ -11,20 +12,25 @@ import pytest
 from dashboards import figures
 from dashboards.page import build_page, format_estimate, lr1_failure
 from dashboards.report import render_report, write_report
-from dashboards.samples import sample_study_data, simple_analysis
 from dashboards.theme import optimizer_color
+from hpsearch.analysis import analyze
 from hpsearch.analysis.records import Estimate, StudyAnalysis
+from hpsearch.analysis.synthetic import lr_one_study
+from hpsearch.claims import ClaimsSpec
 from hpsearch.studydata import StudyData
+
+# Enough replicates for stable intervals in a test, few enough to take a second.
+CLAIMS = ClaimsSpec(bootstrap=200)
 
 
 @pytest.fixture(scope="module")
 def data() -> StudyData:
-    return sample_study_data("fixed", seeds=3, epochs=4)
+    return lr_one_study("fixed", seeds=3, epochs=4)
 
 
 @pytest.fixture(scope="module")
 def analysis(data: StudyData) -> StudyAnalysis:
-    return simple_analysis(data)
+    return analyze(data, CLAIMS)
 
 
 def _hover_texts(trace: object) -> str:
@@ -171,8 +177,8 @@ def test_estimates_are_shown_in_display_units(analysis: StudyAnalysis) -> None:
 
 
 def test_report_is_self_contained_escaped_and_small(data: StudyData, tmp_path: object) -> None:
-    evil = sample_study_data("<script>alert(1)</script>", seeds=3, epochs=4)
-    page = build_page(simple_analysis(evil), evil.curves)
+    evil = lr_one_study("<script>alert(1)</script>", seeds=3, epochs=4)
+    page = build_page(analyze(evil, CLAIMS), evil.curves)
     html = render_report(page)
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -296,10 +302,10 @@ def test_board_row_shows_the_deciding_number(analysis: StudyAnalysis, data: Stud
 
 
 def test_report_embeds_the_trials_as_inert_json(data: StudyData) -> None:
-    evil = sample_study_data("trials", seeds=2, epochs=3)
+    evil = lr_one_study("trials", seeds=2, epochs=3)
     evil.trials["error"] = evil.trials["error"].astype(object)
     evil.trials.loc[0, "error"] = "</script><script>window.__x=1</script>"
-    page = build_page(simple_analysis(evil), evil.curves, data=evil)
+    page = build_page(analyze(evil, CLAIMS), evil.curves, data=evil)
     assert page.trials is not None and len(page.trials[1]) == len(evil.trials)
     html = render_report(page)
     assert "<script>window.__x=1" not in html  # cannot close the JSON's script element

@@ -45,7 +45,6 @@ from hpsearch.analysis.verdicts import (
 )
 from hpsearch.claims import ClaimsSpec
 from hpsearch.errors import UserInputError
-from hpsearch.metrics import is_accuracy
 from hpsearch.studydata import StudyData
 
 
@@ -70,7 +69,9 @@ def analyze(data: StudyData, claims: ClaimsSpec | None = None) -> StudyAnalysis:
     seeds = sorted(int(s) for s in data_rows["seed"].dropna().unique())
     finite = data_rows["value"].astype(float)
     finite = finite[np.isfinite(finite)]
-    percent = is_accuracy(data.metric) and (finite.empty or float(finite.max()) <= 1.0)
+    from hpsearch.units import is_percent_metric  # here: hpsearch.units imports this package
+
+    percent = is_percent_metric(data.metric, finite)
     points = 0.01 if percent else 1.0
     units = Units(points=points, sign=sign, percent=percent)
     report_metric: str = claims.report_metric or data.metric

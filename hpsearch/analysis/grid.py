@@ -39,6 +39,8 @@ class Grid:
 
 
 def format_value(value: object) -> str:
+    """A hyperparameter value as configuration ids, sentences and figures spell it (`0.001`,
+    `0.1`, `1`, `1e-05`): one spelling, so a figure's label matches the id it links to."""
     if isinstance(value, float | np.floating):
         return format(float(value), ".6g")
     return str(value)

@@ -2,11 +2,14 @@
 
 `synthetic_study` builds a `StudyData` whose trials follow `truth(optimizer, config)` plus Gaussian
 seed noise; `diverges(optimizer, config, seed)` marks trials that diverge (scored at the floor).
+`lr_one_study` is the one scenario the dashboard's tests and benchmark draw: optimizers with an lr
+optimum each, Adam diverging at large lr and AdaBound failing at lr = 1 with a small gamma.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -59,7 +62,10 @@ def synthetic_study(
                         "value": value,
                         "raw_value": raw if not diverged else float("nan"),
                         "floor": floor,
-                        "diverged_epoch": 1.0 if diverged else float("nan"),
+                        # Seeds diverge at different epochs, so their marks do not coincide.
+                        "diverged_epoch": (
+                            float(1 + int(seed) % max(epochs, 1)) if diverged else float("nan")
+                        ),
                         "divergence_reason": "non-finite loss" if diverged else None,
                         "error": None,
                         "wall_seconds": 1.0,
@@ -95,12 +101,15 @@ def synthetic_study(
 
 
 def _curves(trials: pd.DataFrame, epochs: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Per-epoch test_accuracy rising to the final value, and a falling train_loss."""
+    """Per-epoch test_accuracy rising to the final value, and a falling train_loss; a diverged
+    trial's loss turns non-finite from the epoch it diverged, as a real run records it."""
     n = len(trials)
     t = np.arange(1, epochs + 1) / epochs
     final = trials["value"].fillna(0.1).to_numpy()
     acc = 0.1 + (final[:, None] - 0.1) * (1 - np.exp(-5 * t))[None, :]
     loss = 2.3 * np.exp(-3 * t)[None, :] * (1 + 0.01 * rng.standard_normal((n, epochs)))
+    diverged_at = trials["diverged_epoch"].astype(float).fillna(np.inf).to_numpy()
+    loss = np.where(np.arange(1, epochs + 1)[None, :] >= diverged_at[:, None], np.inf, loss)
     frames = []
     for metric, values in (("test_accuracy", acc), ("train_loss", loss)):
         frame = pd.DataFrame(
@@ -117,6 +126,61 @@ def _curves(trials: pd.DataFrame, epochs: int, rng: np.random.Generator) -> pd.D
         )
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)[list(CURVE_COLUMNS)]
+
+
+# `lr_one_study`'s default grids: three optimizers on the same lr decades, AdaBound with a
+# gamma and a final_lr, SGD with a momentum.
+LR_ONE_GRIDS: dict[str, dict[str, list[float]]] = {
+    "adabound": {
+        "lr": [1e-4, 1e-3, 1e-2, 1e-1, 1.0],
+        "gamma": [1e-3, 1e-1],
+        "final_lr": [0.01, 0.1],
+    },
+    "adam": {"lr": [1e-4, 1e-3, 1e-2, 1e-1, 1.0]},
+    "sgd": {"lr": [1e-4, 1e-3, 1e-2, 1e-1, 1.0], "momentum": [0.0, 0.9]},
+}
+# log10 of each optimizer's best lr in that scenario (others: 1e-2).
+_LR_PEAKS = {"adabound": -2.5, "adam": -3.0, "sgd": -1.0}
+
+
+def lr_one_truth(optimizer: str, config: Mapping[str, float]) -> float:
+    """Accuracy falling as a parabola in log10(lr) around each optimizer's best lr."""
+    distance = math.log10(config.get("lr", 1e-3)) - _LR_PEAKS.get(optimizer, -2.0)
+    return float(np.clip(0.97 - 0.025 * distance**2, 0.12, 0.99))
+
+
+def lr_one_diverges(optimizer: str, config: Mapping[str, float], seed: int) -> bool:
+    """Adam at lr >= 0.1, SGD with momentum at lr >= 1, and AdaBound at lr = 1 with gamma < 0.01
+    in two seeds of every three (a tuned gamma rescues it)."""
+    lr = config.get("lr", 1e-3)
+    if optimizer == "adam":
+        return lr >= 0.1
+    if optimizer == "sgd":
+        return lr >= 1.0 and config.get("momentum", 0.0) > 0
+    if optimizer == "adabound":
+        return lr >= 1.0 and config.get("gamma", 1.0) < 0.01 and int(seed) % 3 != 2
+    return False
+
+
+def lr_one_study(
+    name: str = "sample",
+    grids: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+    seeds: int = 3,
+    epochs: int = 5,
+    rng_seed: int = 0,
+) -> StudyData:
+    """`synthetic_study` of the lr = 1 scenario (`lr_one_truth`, `lr_one_diverges`) over `grids`
+    (default `LR_ONE_GRIDS`), seeds 0 to `seeds - 1`, with learning curves."""
+    return synthetic_study(
+        grids if grids is not None else LR_ONE_GRIDS,
+        lr_one_truth,
+        seeds=range(seeds),
+        noise=0.006,
+        diverges=lr_one_diverges,
+        name=name,
+        epochs=epochs,
+        rng_seed=rng_seed,
+    )
 
 
 def store_study(
