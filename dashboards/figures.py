@@ -21,6 +21,7 @@ from plotly.subplots import make_subplots
 from dashboards.theme import DIVERGED_SYMBOL, FONT, OKABE_ITO, band_color, optimizer_color
 from hpsearch.analysis.grid import format_value
 from hpsearch.analysis.records import AnalysisSettings, Estimate, StudyAnalysis
+from hpsearch.metrics import is_accuracy
 from hpsearch.units import format_metric, format_points, is_percent
 
 # Short, human texts for hyperparameter axes (hyperparameters have no units; say what they are).
@@ -70,7 +71,7 @@ ROLE_TEXT = {
 
 def metric_unit(metric: str, settings: AnalysisSettings | None = None) -> str:
     """The unit a metric is shown in, for axis titles."""
-    if metric.endswith("accuracy"):
+    if is_accuracy(metric):
         return "%" if settings is None or is_percent(settings) else "fraction"
     if metric.endswith("loss"):
         return "cross-entropy, nats"
@@ -106,7 +107,7 @@ def _k_ticks(ks: pd.Series) -> dict[str, Any]:
 
 def _metric_axis(metric: str, settings: AnalysisSettings) -> dict[str, Any]:
     axis: dict[str, Any] = {"title": {"text": metric_title(metric, settings)}}
-    if metric.endswith("accuracy") and is_percent(settings):
+    if is_accuracy(metric) and is_percent(settings):
         axis["tickformat"] = ".3~%"
     return axis
 
@@ -633,7 +634,7 @@ def heatmap_figure(analysis: StudyAnalysis, optimizer: str, x: str, y: str) -> g
             f"{int(row.n_trials)} trials<br><i>click: this configuration's seeds</i>"
         )
     colorbar: dict[str, Any] = {"title": {"text": metric_title(settings.metric, settings)}}
-    if settings.metric.endswith("accuracy") and is_percent(settings):
+    if is_accuracy(settings.metric) and is_percent(settings):
         colorbar["tickformat"] = ".3~%"
     fig = go.Figure(
         go.Heatmap(
