@@ -45,6 +45,18 @@ class StackedOptimizer:
         self.state: list[dict[str, Tensor]] = [{} for _ in params]
         # Values derived from `hyper` alone, reused every step until `hyper` changes.
         self.derived: dict[Any, Any] = {}
+        self._scratch: Tensor | None = None
+
+    def scratch_for(self, like: Tensor) -> Tensor:
+        """A temporary shaped like `like`, from one buffer every tensor's step reuses: a fresh
+        temporary per tensor and step costs page faults (the allocator hands large blocks back
+        to the OS) and a cold cache; the values written are the same."""
+        buffer = self._scratch
+        if buffer is None or buffer.numel() < like.numel() or buffer.dtype != like.dtype:
+            buffer = self._scratch = torch.empty(
+                max(p.numel() for p in self.params), dtype=like.dtype, device=like.device
+            )
+        return buffer[: like.numel()].view_as(like)
 
     @staticmethod
     def shared(value: Tensor) -> Arg:
@@ -79,10 +91,13 @@ class StackedOptimizer:
         raise NotImplementedError
 
 
-def _add_scaled(target: Tensor, other: Tensor, scale: Arg) -> Tensor:
-    """`target += scale * other` (torch's `add_(other, alpha=scale)` for a float)."""
+def _add_scaled(target: Tensor, other: Tensor, scale: Arg, scratch: Tensor | None = None) -> Tensor:
+    """`target += scale * other` (torch's `add_(other, alpha=scale)` for a float); a per-member
+    `scale` multiplies into `scratch` (shaped like `other`) when given."""
     if isinstance(scale, Tensor):
-        return target.add_(scale * other)
+        return target.add_(
+            torch.mul(scale, other, out=scratch) if scratch is not None else scale * other
+        )
     return target.add_(other, alpha=scale)
 
 
@@ -144,9 +159,12 @@ class StackedAdam(StackedOptimizer):
                 second = torch.maximum(
                     state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"]
                 )
-            denom = (second.sqrt() / c["bias_correction2_sqrt"]).add_(c["eps"])
+            # (sqrt(v) / bias_correction2_sqrt + eps), then m / it, in one reused buffer
+            denom = torch.sqrt(second, out=self.scratch_for(p))
+            torch.div(denom, c["bias_correction2_sqrt"], out=denom).add_(c["eps"])
             if isinstance(c["neg_step_size"], Tensor):
-                p.add_((exp_avg / denom).mul_(c["neg_step_size"]))  # addcdiv's value * (m / d)
+                # addcdiv's value * (m / d)
+                p.add_(torch.div(exp_avg, denom, out=denom).mul_(c["neg_step_size"]))
             else:
                 p.addcdiv_(exp_avg, denom, value=c["neg_step_size"])
 
@@ -193,7 +211,7 @@ class StackedSGD(StackedOptimizer):
                 if not momentum_all:  # members without momentum take the plain gradient
                     moving = torch.as_tensor(c["momentum"]) != 0
                     update = torch.where(moving, update, grad)
-            _add_scaled(p, update, c["neg_lr"])
+            _add_scaled(p, update, c["neg_lr"], self.scratch_for(p))
 
 
 class StackedAdaBound(StackedOptimizer):
@@ -264,6 +282,7 @@ class StackedAdaBound(StackedOptimizer):
                 max_exp_avg_sq=state.get("max_exp_avg_sq"),
                 decoupled_weight_decay=self.decoupled,
                 schedule=schedule,
+                scratch=self.scratch_for(p),
                 **c,  # type: ignore[arg-type]
             )
 

@@ -144,8 +144,14 @@ def mlp_losses_and_gradients(
             weight, bias = params[f"{name}.weight"], params[f"{name}.bias"]
             layer_input = saved[i]
             assert layer_input is not None  # the forward saves every linear layer's input
-            weight.grad = torch.bmm(grad.transpose(1, 2), layer_input)
-            bias.grad = grad.sum(1)
+            # Into last step's gradient buffers where they exist (the same products and sums):
+            # a fresh weight gradient per step costs page faults and a cold cache.
+            if weight.grad is None or bias.grad is None:
+                weight.grad = torch.bmm(grad.transpose(1, 2), layer_input)
+                bias.grad = grad.sum(1)
+            else:
+                torch.bmm(grad.transpose(1, 2), layer_input, out=weight.grad)
+                torch.sum(grad, 1, out=bias.grad)
             if i > first:
                 grad = torch.bmm(grad, weight)
         elif kind == "relu":
