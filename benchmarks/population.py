@@ -79,9 +79,9 @@ def in_process(task: str, epochs: int, k: int, device: str) -> None:
     (resident set on a CPU, allocated CUDA memory on a GPU)."""
     import torch
 
-    from hpsearch.population import train_population
     from hpsearch.tasks import train
     from hpsearch.tasks.data import load_digits_arrays, load_mnist1d_arrays
+    from hpsearch.tasks.population import train_population
 
     torch.set_num_threads(1)
     cuda = device.startswith("cuda")

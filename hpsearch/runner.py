@@ -243,7 +243,8 @@ def population_sizes(
 ) -> dict[str, int]:
     """Per optimizer, the most cells one trial trains at once: `requested`, or a default from the
     task and device; 1 where the task or optimizer has no population support."""
-    from hpsearch.population import default_population, population_unsupported
+    from hpsearch.population import default_population
+    from hpsearch.tasks.population import population_unsupported
 
     options = spec.task.options()
     sizes: dict[str, int] = {}

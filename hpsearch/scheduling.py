@@ -270,8 +270,8 @@ def _trainable(config: dict[str, Any]) -> None:
 def _train_pack(config: dict[str, Any]) -> None:
     """Train the trial's cells as one population; one report per epoch for all of them."""
     from hpsearch.plugins import install_plugins
-    from hpsearch.population import train_population
     from hpsearch.tasks import TrialResult
+    from hpsearch.tasks.population import train_population
 
     task = config["task"]
     faults = config.get("faults", {})

@@ -318,7 +318,7 @@ def test_a_worker_refuses_a_plugin_of_another_version_than_the_drivers(tmp_path:
 
 
 def test_population_training_stays_opt_in_for_a_plugin_task(tmp_path: Path) -> None:
-    from hpsearch.population import population_unsupported
+    from hpsearch.tasks.population import population_unsupported
 
     spec = load_spec(write(tmp_path))
     reason = population_unsupported(spec.task.name, "adabound")

@@ -12,14 +12,12 @@ import torch.nn.functional as F
 from torch.func import stack_module_state
 
 from hpsearch.errors import UserInputError
-from hpsearch.population import (
-    _mlp_losses_and_gradients,
-    _mlp_plan,
-    default_population,
-    population_unsupported,
-    train_population,
-)
+from hpsearch.optim import list_optimizers
+from hpsearch.optim.stacked import stacking_optimizers
+from hpsearch.population import default_population
 from hpsearch.tasks import TrialResult, models, train
+from hpsearch.tasks.population import population_unsupported, train_population
+from hpsearch.tasks.stacking import mlp_losses_and_gradients, mlp_plan
 
 EPOCHS = 2
 SMALL = {"digits-mlp": {"hidden": 32}, "mnist1d-mlp": {"hidden": 32}}
@@ -85,8 +83,8 @@ def test_each_member_matches_the_cell_trained_alone(task: str, optimizer: str) -
     assert results[0].epochs[-1]["train_loss"] != results[2].epochs[-1]["train_loss"]
 
 
-@pytest.mark.parametrize("optimizer", ["amsgrad", "adamw", "adaboundw"])
-def test_other_registered_variants_match_too(optimizer: str) -> None:
+@pytest.mark.parametrize("optimizer", [n for n in stacking_optimizers() if n not in MEMBERS])
+def test_every_other_stacking_optimizer_in_the_registry_matches_too(optimizer: str) -> None:
     options = {"hidden": 32, "lr_decay_epochs": [1], "lr_decay_factor": 0.5}
     members = [({"lr": 1e-3, "weight_decay": 1e-3}, 0), ({"lr": 2e-3}, 1)]
     results = train_population("digits-mlp", optimizer, members, options=options, epochs=EPOCHS)
@@ -109,10 +107,10 @@ def test_the_written_out_mlp_backward_gives_autograds_gradients(hidden: tuple[in
     torch.manual_seed(0)
     nets = [models.MLP(12, hidden, 3) for _ in range(4)]
     params, _ = stack_module_state(nets)  # type: ignore[arg-type]
-    plan = _mlp_plan(nets[0])
+    plan = mlp_plan(nets[0])
     assert plan is not None
     x, y = torch.randn(4, 5, 12), torch.randint(0, 3, (4, 5))
-    losses = _mlp_losses_and_gradients(plan, params, x, y)
+    losses = mlp_losses_and_gradients(plan, params, x, y)
     for k, net in enumerate(nets):
         loss = F.cross_entropy(net(x[k]), y[k])
         loss.backward()
@@ -190,6 +188,9 @@ def test_large_or_unsupported_work_falls_back_to_one_cell_per_trial() -> None:
     assert population_unsupported("digits-mlp", "adabound") is None
     assert "does not support" in (population_unsupported("charlstm", "adam") or "")
     assert "does not support" in (population_unsupported("cifar10-resnet34", "adam") or "")
+    for info in list_optimizers():  # the registry entry alone says whether an optimizer stacks
+        reason = population_unsupported("digits-mlp", info.name)
+        assert (reason is None) == (info.stacked is not None), info.name
     assert "no population" in (population_unsupported("digits-mlp", "adagrad") or "")
     assert "amp" in (population_unsupported("digits-mlp", "adam", {"amp": True}) or "")
     assert default_population("charlstm", None, cells=64, workers=2) == 1

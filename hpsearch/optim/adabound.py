@@ -92,6 +92,7 @@ def adabound_update(
     max_exp_avg_sq: Tensor | None = None,
     decoupled_weight_decay: bool = False,
     schedule: tuple[Scalar, Scalar, Scalar] | None = None,
+    scratch: Tensor | None = None,
 ) -> None:
     """One AdaBound step of one tensor, in place on `param`, `exp_avg`, `exp_avg_sq` (and
     `max_exp_avg_sq`, which switches on AMSBound).
@@ -104,7 +105,9 @@ def adabound_update(
     `decoupled_weight_decay` the AdaBoundW shrink `param *= 1 - weight_decay * lr / initial_lr`.
     The op order is the reference's, so float hyperparameters reproduce it to the last bit.
     `schedule` is this step's `bound_schedule(...)`, for a caller that steps many tensors with the
-    same hyperparameters and computes it once.
+    same hyperparameters and computes it once. `scratch` (shaped and typed like `param`) holds the
+    step's one temporary, the rate, instead of a fresh allocation: a caller stepping many tensors
+    reuses one buffer, which stays in cache and is not handed back to the OS between steps.
     """
     step_size, lower, upper = schedule or bound_schedule(
         step,
@@ -137,12 +140,18 @@ def adabound_update(
     if max_exp_avg_sq is not None:
         torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
         second = max_exp_avg_sq
-    denom = second.sqrt().add_(eps)
+    denom = torch.sqrt(second, out=scratch) if scratch is not None else second.sqrt()
+    denom.add_(eps)
 
-    if isinstance(step_size, Tensor):
+    # The reference's full_like(denom, s).div_(denom) in one pass: a float s rounds to denom's
+    # dtype. The rate overwrites the denominator (the same division element by element, no second
+    # temporary) unless a tensor step size promotes it to a wider dtype.
+    if not isinstance(step_size, Tensor):
+        step_size = torch.tensor(step_size, dtype=denom.dtype)
+    if torch.result_type(step_size, denom) == denom.dtype:
+        rate = torch.div(step_size, denom, out=denom)
+    else:
         rate = step_size / denom
-    else:  # the reference's full_like(denom, s).div_(denom) in one pass: s rounds to denom's dtype
-        rate = torch.div(torch.tensor(step_size, dtype=denom.dtype), denom)
     if isinstance(lower, Tensor) or isinstance(upper, Tensor):
         # clamp(rate, lower, upper) with broadcast tensor bounds, bit for bit, as max then min:
         # torch's clamp with tensor bounds takes a slow path (4x the time of these two passes).

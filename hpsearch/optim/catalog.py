@@ -9,6 +9,7 @@ import torch
 
 from hpsearch.optim.adabound import AdaBound, AdaBoundW
 from hpsearch.optim.registry import HyperParameter, OptimizerInfo, register
+from hpsearch.optim.stacked import StackedAdaBound, StackedAdam, StackedSGD
 
 
 def _lr(default: float) -> HyperParameter:
@@ -37,6 +38,7 @@ register(
         description="Adam (Kingma & Ba), torch.optim.Adam",
         factory=partial(_with_betas, torch.optim.Adam),
         hyperparameters=(_lr(1e-3), _BETA1, _BETA2, _EPS, _WD),
+        stacked=partial(StackedAdam, amsgrad=False, decoupled=False),
     )
 )
 register(
@@ -46,6 +48,7 @@ register(
         factory=partial(_with_betas, torch.optim.Adam),
         hyperparameters=(_lr(1e-3), _BETA1, _BETA2, _EPS, _WD),
         fixed={"amsgrad": True},
+        stacked=partial(StackedAdam, amsgrad=True, decoupled=False),
     )
 )
 register(
@@ -60,6 +63,7 @@ register(
             _EPS,
             HyperParameter("weight_decay", 1e-2, "decoupled decay", low=0.0),
         ),
+        stacked=partial(StackedAdam, amsgrad=False, decoupled=True),
     )
 )
 register(
@@ -76,6 +80,7 @@ register(
             HyperParameter("nesterov", False, "Nesterov momentum", kind="bool"),
             _WD,
         ),
+        stacked=StackedSGD,
     )
 )
 register(
@@ -119,6 +124,7 @@ register(
         description="AdaBound (Luo et al. 2019), Adam clipped into bounds closing on final_lr",
         factory=partial(_with_betas, AdaBound),
         hyperparameters=_ADABOUND_HPS,
+        stacked=partial(StackedAdaBound, amsbound=False, decoupled=False),
     )
 )
 register(
@@ -128,6 +134,7 @@ register(
         factory=partial(_with_betas, AdaBound),
         hyperparameters=_ADABOUND_HPS,
         fixed={"amsbound": True},
+        stacked=partial(StackedAdaBound, amsbound=True, decoupled=False),
     )
 )
 register(
@@ -139,5 +146,6 @@ register(
             *_ADABOUND_HPS[:-1],
             HyperParameter("weight_decay", 0.0, "decoupled decay per step", low=0.0),
         ),
+        stacked=partial(StackedAdaBound, amsbound=False, decoupled=True),
     )
 )

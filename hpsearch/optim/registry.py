@@ -1,6 +1,7 @@
 """The optimizer registry: every optimizer a study may name, as data.
 
-Each entry is a frozen record (name, factory, hyperparameters with defaults and valid ranges), so
+Each entry is a frozen record (name, factory, hyperparameters with defaults and valid ranges, and
+the stacked form population training uses, if any), so
 the CLI catalog, study validation and the tests all read the same facts, and a new optimizer is
 covered by every registry-parametrised test automatically.
 """
@@ -10,13 +11,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
 from hpsearch.errors import UnknownNameError, UserInputError
 
+if TYPE_CHECKING:
+    from hpsearch.optim.stacked import StackedOptimizer
+
 Kind = Literal["float", "int", "bool"]
+# Builds the stacked form of an optimizer: (stacked weights, hyperparameter -> `[K]` values).
+StackedFactory = Callable[[list[torch.Tensor], dict[str, torch.Tensor]], "StackedOptimizer"]
 
 
 @dataclass(frozen=True)
@@ -67,13 +73,15 @@ class HyperParameter:
 
 @dataclass(frozen=True)
 class OptimizerInfo:
-    """A registered optimizer: how to build it and which hyperparameters it takes."""
+    """A registered optimizer: how to build it, which hyperparameters it takes, and whether it
+    stacks (`stacked`: its population form, `hpsearch.optim.stacked`; None: one cell per trial)."""
 
     name: str
     description: str
     factory: Callable[..., torch.optim.Optimizer]
     hyperparameters: tuple[HyperParameter, ...]
     fixed: Mapping[str, Any] | None = None  # constructor arguments the entry always passes
+    stacked: StackedFactory | None = None
 
     def hyperparameter(self, name: str) -> HyperParameter:
         for hp in self.hyperparameters:

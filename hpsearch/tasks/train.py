@@ -21,21 +21,25 @@ from torch import nn
 from hpsearch.errors import UserInputError
 from hpsearch.optim import build_optimizer, resolve_hyperparameters
 from hpsearch.tasks.base import TaskInfo, TrialResult
+from hpsearch.tasks.divergence import (
+    INITIAL_TRAIN_EXAMPLES,
+    INITIAL_TRAIN_TOKENS,
+    chance_divergence,
+    loss_divergence,
+    record_divergence,
+)
 from hpsearch.tasks.registry import build_workload, get_task_info, resolve_options
 from hpsearch.tasks.workload import Classification, Supervised, Tokens
 
 OnEpoch = Callable[[int, dict[str, float]], None]
 
-DIVERGENCE_FACTOR = 10.0  # kappa: train loss above this times the initial loss has diverged
-CHANCE_MARGIN = 0.02  # final accuracy at or below chance + this has diverged
 _EVAL_BATCH = 1024
-_INITIAL_TRAIN_EXAMPLES = 10_000  # cap on the initial train-loss pass (classification)
-_INITIAL_TRAIN_TOKENS = 50_000  # and for language models
 _LM_EVAL_COLUMNS = 32  # parallel streams when evaluating: the LSTM steps through each in order
 
 
-class _CallbackError(Exception):
-    """Carries an exception out of `on_epoch` past the training-failure handler."""
+class CallbackError(Exception):
+    """Carries an exception out of `on_epoch` past the training-failure handler (of this loop
+    and the population's): the caller re-raises `original`."""
 
     def __init__(self, original: BaseException) -> None:
         super().__init__(str(original))
@@ -79,7 +83,7 @@ def train(
                 on_epoch,
                 result,
             )
-    except _CallbackError as failure:
+    except CallbackError as failure:
         raise failure.original from None
     except Exception as failure:
         result.outcome = "error"
@@ -183,40 +187,16 @@ def _run(
             try:
                 on_epoch(epoch, dict(metrics))
             except Exception as failure:
-                raise _CallbackError(failure) from failure
-        reason = _loss_divergence(metrics, initial_loss, healthy)
+                raise CallbackError(failure) from failure
+        reason = loss_divergence(metrics, initial_loss, healthy)
         if reason is not None:
-            result.outcome = "diverged"
-            result.diverged_epoch = epoch
-            result.divergence_reason = reason
+            record_divergence(result, epoch, reason)
             return
         if schedule is not None:
             schedule.step()
-    if info.num_classes is not None:
-        chance = 1.0 / info.num_classes
-        accuracy = result.final.get("test_accuracy", math.nan)
-        if accuracy <= chance + CHANCE_MARGIN:
-            result.outcome, result.diverged_epoch = "diverged", len(result.epochs)
-            result.divergence_reason = (
-                f"final test_accuracy {accuracy:.4f} is within {CHANCE_MARGIN:g} of chance "
-                f"({chance:.4f})"
-            )
-
-
-def _loss_divergence(metrics: dict[str, float], initial_loss: float, healthy: bool) -> str | None:
-    train_loss = metrics["train_loss"]
-    if not math.isfinite(train_loss):
-        return f"non-finite train_loss ({train_loss})"
-    if not healthy:
-        return "non-finite parameters"
-    if not math.isfinite(metrics["test_loss"]):
-        return f"non-finite test_loss ({metrics['test_loss']})"
-    if train_loss > DIVERGENCE_FACTOR * initial_loss:
-        return (
-            f"train_loss {train_loss:.4g} exceeds {DIVERGENCE_FACTOR:g} x the initial "
-            f"loss {initial_loss:.4g}"
-        )
-    return None
+    reason = chance_divergence(info, result.final)
+    if reason is not None:
+        record_divergence(result, len(result.epochs), reason)
 
 
 class _Stepper:
@@ -342,7 +322,7 @@ def _evaluate(
     if isinstance(data, Supervised):
         metrics["test_loss"] = _supervised_loss(model, data, data.x_test, data.y_test, step)
         if with_train:
-            cap = _INITIAL_TRAIN_EXAMPLES
+            cap = INITIAL_TRAIN_EXAMPLES
             metrics["train_loss"] = _supervised_loss(
                 model, data, data.x_train[:cap], data.y_train[:cap], step
             )
@@ -350,7 +330,7 @@ def _evaluate(
         loss, accuracy = _classifier_loss(model, data, data.x_test, data.y_test, step)
         metrics.update(test_loss=loss, test_accuracy=accuracy)
         if with_train:
-            cap = _INITIAL_TRAIN_EXAMPLES
+            cap = INITIAL_TRAIN_EXAMPLES
             metrics["train_loss"], _ = _classifier_loss(
                 model, data, data.x_train[:cap], data.y_train[:cap], step
             )
@@ -359,7 +339,7 @@ def _evaluate(
         metrics.update(test_loss=loss, test_perplexity=_perplexity(loss))
         if with_train:
             metrics["train_loss"] = _language_model_loss(
-                model, data, data.train[:_INITIAL_TRAIN_TOKENS], step
+                model, data, data.train[:INITIAL_TRAIN_TOKENS], step
             )
     return metrics
 
