@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from optuna.trial import TrialState
@@ -258,3 +259,28 @@ def test_a_driver_losing_the_race_to_create_the_claims_table_carries_on(
     monkeypatch.setattr(storage._claims_meta, "create_all", racing)
     claims = CellClaims(f"sqlite:///{tmp_path / 'race.db'}")
     assert len(calls) == 2 and claims.owner
+
+
+def test_a_synthetic_study_stored_whole_reads_back_as_built(url: str) -> None:
+    """The synthetic store writes a study's trials in one transaction per optimizer (on
+    PostgreSQL too, where the new trials' ids come back from the insert): every trial's outcome,
+    value, seed and curve reads back as built, with trial numbers continuing a study's own."""
+    from hpsearch.analysis.synthetic import store_study, synthetic_study
+
+    data = synthetic_study(
+        {"adam": {"lr": [1e-3, 1e-1, 1.0]}, "sgd": {"lr": [1e-2, 1.0]}},
+        lambda o, c: 0.9 - 0.1 * abs(math.log10(c["lr"]) + 2),
+        seeds=(0, 1, 2),
+        diverges=lambda o, c, s: c["lr"] > 0.5 and s > 0,
+        name="whole",
+        epochs=4,
+        errors=2,
+    )
+    store_study(url, data)
+    back = load_study_data(url, "whole")
+    columns = ["optimizer", "cell", "seed", "outcome", "value", "lr"]
+    built = data.trials[columns].sort_values("cell", ignore_index=True)
+    read = back.trials[columns].sort_values("cell", ignore_index=True)
+    pd.testing.assert_frame_equal(read, built, check_dtype=False)
+    assert sorted(back.trials["trial_number"][back.trials["optimizer"] == "sgd"]) == list(range(6))
+    assert len(back.curves) == len(data.curves)
