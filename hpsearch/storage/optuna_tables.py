@@ -25,7 +25,7 @@ from hpsearch.storage.connection import jsonable
 
 # Optuna minor versions whose tables this module was tested against (tests/test_storage_paths.py
 # compares both paths on the installed one), and the schema version their tables carry.
-TESTED_VERSIONS = ("5.0", "5.1")
+TESTED_VERSIONS = ("5.1",)
 TESTED_SCHEMA = 12
 
 
