@@ -38,7 +38,6 @@ from hpsearch.storage.reads import GroupSummary, list_study_groups, load_study_d
 from hpsearch.storage.urls import (
     DEFAULT_STORAGE,
     STORAGE_ENV,
-    check_readable,
     check_url,
     is_missing_file,
     redact_url,
@@ -59,7 +58,6 @@ __all__ = [
     "GroupSummary",
     "TrialWriter",
     "check_group",
-    "check_readable",
     "check_url",
     "close_storages",
     "distribution_json",

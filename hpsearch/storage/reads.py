@@ -27,16 +27,17 @@ _STATE_RANK = {"COMPLETE": 0, "RUNNING": 1, "FAIL": 2}
 def _kept(trials: list[StoredTrial], study_name: dict[int, str]) -> list[StoredTrial]:
     """One trial per cell: a cell with several (an error retried by a later run) shows its best
     state, COMPLETE, else RUNNING, else the latest FAIL."""
+    ordered = sorted(trials, key=lambda t: (t.study_id, t.number))
     chosen: dict[tuple[str, str], tuple[tuple[int, int], StoredTrial]] = {}
-    for trial in sorted(trials, key=lambda t: (t.study_id, t.number)):
+    for trial in ordered:
         cell = str(trial.attrs.get("cell", f"trial-{trial.number}"))
         rank = (_STATE_RANK.get(trial.state, 3), -trial.number)
         key = (study_name[trial.study_id], cell)
         if key in chosen and chosen[key][0] <= rank:
             continue
         chosen[key] = (rank, trial)
-    keep = {id(t) for _, t in chosen.values()}
-    return [t for t in sorted(trials, key=lambda t: (t.study_id, t.number)) if id(t) in keep]
+    keep = {t.trial_id for _, t in chosen.values()}
+    return [t for t in ordered if t.trial_id in keep]
 
 
 @reports_storage_errors
