@@ -684,7 +684,6 @@ def run_cells(
     concurrency = max_concurrent or cluster_cpus()
     base = {
         "task": dict(task),
-        "metrics": list(metrics),
         "device": "cuda" if gpus_per_trial > 0 else "cpu",
         "threads": 1,
         "faults": dict(faults or {}),

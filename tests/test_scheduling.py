@@ -64,7 +64,7 @@ def _recorder(
     callback = TuneRecorder(recorder, progress)
     trial = SimpleNamespace(
         trial_id="t0",
-        config={"cells": [cell_config(c) for c in cells], "metrics": ["test_accuracy"]},
+        config={"cells": [cell_config(c) for c in cells]},
     )
     callback.on_trial_start(0, [], trial)
     return callback, stop, trial, [c.key for c in cells], stream
