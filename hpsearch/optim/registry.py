@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import torch
 
@@ -21,8 +21,19 @@ if TYPE_CHECKING:
     from hpsearch.optim.stacked import StackedOptimizer
 
 Kind = Literal["float", "int", "bool"]
-# Builds the stacked form of an optimizer: (stacked weights, hyperparameter -> `[K]` values).
-StackedFactory = Callable[[list[torch.Tensor], dict[str, torch.Tensor]], "StackedOptimizer"]
+
+
+class StackedFactory(Protocol):
+    """Builds the stacked form of an optimizer: stacked weights, hyperparameter -> `[K]` values,
+    and whether to step with the one-pass CPU kernels (None: where the weights are on a CPU)."""
+
+    def __call__(
+        self,
+        params: list[torch.Tensor],
+        hyper: dict[str, torch.Tensor],
+        *,
+        kernels: bool | None = None,
+    ) -> StackedOptimizer: ...
 
 
 @dataclass(frozen=True)

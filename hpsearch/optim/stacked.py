@@ -13,14 +13,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from hpsearch.errors import UserInputError
+from hpsearch.optim import kernels as one_pass
 from hpsearch.optim.adabound import adabound_update, bound_schedule
 from hpsearch.optim.registry import get_optimizer_info, list_optimizers, resolve_hyperparameters
 
 Arg = float | Tensor  # a hyperparameter all members share (float), or one per member (`[K]`)
+# A stack's weights, gradient, moments and running maximum as `[K, N]` arrays (the kernels').
+Rows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 class StackedOptimizer:
@@ -36,9 +40,16 @@ class StackedOptimizer:
     own scalar code path (same ops, same rounding, fewer passes); a value that differs becomes a
     `[K, 1, ...]` tensor in the parameter's dtype. Schedule arithmetic (bias corrections, step
     sizes) is done in float64 and rounded once, as torch does with a Python float.
+
+    On a CPU the Adam and AdaBound families step with one-pass kernels instead
+    (`hpsearch.optim.kernels`: the same formulas, element by element, up to rounding); the eager
+    ops above are the path on accelerators, and `kernels=False` asks for them anywhere. SGD's
+    update is a few passes already and has no kernel.
     """
 
-    def __init__(self, params: list[Tensor], hyper: dict[str, Tensor]) -> None:
+    def __init__(
+        self, params: list[Tensor], hyper: dict[str, Tensor], *, kernels: bool | None = None
+    ) -> None:
         self.params = params
         self.hyper = hyper
         self.step_count = 0
@@ -46,6 +57,51 @@ class StackedOptimizer:
         # Values derived from `hyper` alone, reused every step until `hyper` changes.
         self.derived: dict[Any, Any] = {}
         self._scratch: Tensor | None = None
+        self._views: dict[int, tuple[Tensor, Tensor, Rows]] = {}
+        self.kernels = all(p.device.type == "cpu" for p in params) if kernels is None else kernels
+
+    def uses_kernels(self) -> bool:
+        """Step with the one-pass kernels: asked for, and every stack a contiguous CPU tensor
+        (the kernels write through a NumPy view of its memory)."""
+        return self.kernels and all(
+            p.device.type == "cpu" and p.is_contiguous() for p in self.params
+        )
+
+    def moments(self, state: dict[str, Tensor], p: Tensor, with_max: bool) -> None:
+        """Zero first and second moments for `p` (and their running maximum) on first use."""
+        if not state:
+            state["exp_avg"] = torch.zeros_like(p)
+            state["exp_avg_sq"] = torch.zeros_like(p)
+            if with_max:
+                state["max_exp_avg_sq"] = torch.zeros_like(p)
+
+    def rows(self, i: int) -> Rows:
+        """Weights, gradient, moments and running maximum (the second moment where there is
+        none, which the kernel then never reads) of stack `i`, as `[K, N]` arrays. Kept while
+        the weights and gradient are the same tensors (the written-out MLP backward reuses its
+        gradient buffers): making the views costs more than a small stack's kernel."""
+        p, state = self.params[i], self.state[i]
+        grad = p.grad
+        assert grad is not None
+        cached = self._views.get(i)
+        if cached is not None and cached[0] is p and cached[1] is grad:
+            return cached[2]
+        exp_avg_sq = state["exp_avg_sq"]
+        rows = (
+            _rows(p),
+            _rows(grad.contiguous()),
+            _rows(state["exp_avg"]),
+            _rows(exp_avg_sq),
+            _rows(state.get("max_exp_avg_sq", exp_avg_sq)),
+        )
+        if grad.is_contiguous():  # else the row view is a copy, new every step
+            self._views[i] = (p, grad, rows)
+        return rows
+
+    def vectors(self, **values: Tensor) -> dict[str, np.ndarray]:
+        """Per-member `[K]` values (float64, rounded once) as arrays in the weights' dtype."""
+        dtype = self.params[0].detach().numpy().dtype
+        return {name: value.numpy().astype(dtype) for name, value in values.items()}
 
     def scratch_for(self, like: Tensor) -> Tensor:
         """A temporary shaped like `like`, from one buffer every tensor's step reuses: a fresh
@@ -84,6 +140,7 @@ class StackedOptimizer:
         self.params = params
         self.hyper = {k: v[index.to(v.device)] for k, v in self.hyper.items()}
         self.derived.clear()
+        self._views.clear()
         self.state = [{k: v[index] for k, v in s.items()} for s in self.state]
 
     def step(self) -> None:
@@ -105,20 +162,34 @@ def _is_zero(value: Arg) -> bool:
     return not isinstance(value, Tensor) and value == 0
 
 
+def _rows(t: Tensor) -> np.ndarray:
+    """A `[K, ...]` contiguous CPU tensor as a `[K, N]` array sharing its memory."""
+    return t.detach().view(t.shape[0], -1).numpy()
+
+
 class StackedAdam(StackedOptimizer):
     """torch.optim.Adam's single-tensor update (its CPU default), op for op, with per-member
     hyperparameters; `amsgrad` and AdamW's decoupled decay as in torch."""
 
     def __init__(
-        self, params: list[Tensor], hyper: dict[str, Tensor], *, amsgrad: bool, decoupled: bool
+        self,
+        params: list[Tensor],
+        hyper: dict[str, Tensor],
+        *,
+        amsgrad: bool,
+        decoupled: bool,
+        kernels: bool | None = None,
     ) -> None:
-        super().__init__(params, hyper)
+        super().__init__(params, hyper, kernels=kernels)
         self.amsgrad = amsgrad
         self.decoupled = decoupled
 
     @torch.no_grad()
     def step(self) -> None:
         self.step_count += 1
+        if self.uses_kernels():
+            self._kernel_step()
+            return
         h, step = self.hyper, self.step_count
         a = self.args(
             one_minus_beta1=1 - h["beta1"],
@@ -135,11 +206,7 @@ class StackedAdam(StackedOptimizer):
             if grad is None:
                 continue
             c = {name: self.col(value, p) for name, value in a.items()}
-            if not state:
-                state["exp_avg"] = torch.zeros_like(p)
-                state["exp_avg_sq"] = torch.zeros_like(p)
-                if self.amsgrad:
-                    state["max_exp_avg_sq"] = torch.zeros_like(p)
+            self.moments(state, p, self.amsgrad)
             if not _is_zero(c["weight_decay"]):
                 if self.decoupled:
                     p.mul_(c["decoupled_decay"])
@@ -167,6 +234,45 @@ class StackedAdam(StackedOptimizer):
                 p.add_(torch.div(exp_avg, denom, out=denom).mul_(c["neg_step_size"]))
             else:
                 p.addcdiv_(exp_avg, denom, value=c["neg_step_size"])
+
+    def _kernel_step(self) -> None:
+        h, step = self.hyper, self.step_count
+        if "vectors" not in self.derived:
+            lerp_weight = self.vectors(w=1 - h["beta1"])["w"]
+            self.derived["vectors"] = {
+                "lerp_weight": lerp_weight,
+                "lerp_complement": 1 - lerp_weight,  # in the weights' dtype, as torch.lerp
+                **self.vectors(
+                    beta2=h["beta2"],
+                    one_minus_beta2=1 - h["beta2"],
+                    eps=h["eps"],
+                    weight_decay=h["weight_decay"],
+                    decay=1 - h["lr"] * h["weight_decay"],
+                ),
+            }
+        schedule = self.vectors(
+            bias_correction2_sqrt=(1 - h["beta2"] ** step) ** 0.5,
+            neg_step_size=-(h["lr"] / (1 - h["beta1"] ** step)),
+        )
+        v = self.derived["vectors"]
+        for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
+            if p.grad is None:
+                continue
+            self.moments(state, p, self.amsgrad)
+            one_pass.adam_step(
+                *self.rows(i),
+                v["lerp_weight"],
+                v["lerp_complement"],
+                v["beta2"],
+                v["one_minus_beta2"],
+                v["eps"],
+                v["weight_decay"],
+                v["decay"],
+                schedule["bias_correction2_sqrt"],
+                schedule["neg_step_size"],
+                self.amsgrad,
+                self.decoupled,
+            )
 
 
 class StackedSGD(StackedOptimizer):
@@ -219,9 +325,15 @@ class StackedAdaBound(StackedOptimizer):
     hyperparameters: the same function the single-model reference path uses."""
 
     def __init__(
-        self, params: list[Tensor], hyper: dict[str, Tensor], *, amsbound: bool, decoupled: bool
+        self,
+        params: list[Tensor],
+        hyper: dict[str, Tensor],
+        *,
+        amsbound: bool,
+        decoupled: bool,
+        kernels: bool | None = None,
     ) -> None:
-        super().__init__(params, hyper)
+        super().__init__(params, hyper, kernels=kernels)
         self.initial_lr = hyper["lr"].clone()
         self.amsbound = amsbound
         self.decoupled = decoupled
@@ -233,6 +345,9 @@ class StackedAdaBound(StackedOptimizer):
     @torch.no_grad()
     def step(self) -> None:
         self.step_count += 1
+        if self.uses_kernels():
+            self._kernel_step()
+            return
         like = self.params[0]
         if "args" not in self.derived:
             names = ("lr", "final_lr", "gamma", "beta1", "beta2", "eps", "weight_decay")
@@ -258,11 +373,7 @@ class StackedAdaBound(StackedOptimizer):
         for p, state in zip(self.params, self.state, strict=True):
             if p.grad is None:
                 continue
-            if not state:
-                state["exp_avg"] = torch.zeros_like(p)
-                state["exp_avg_sq"] = torch.zeros_like(p)
-                if self.amsbound:
-                    state["max_exp_avg_sq"] = torch.zeros_like(p)
+            self.moments(state, p, self.amsbound)
             if p.dim() not in columns:
                 key = ("columns", p.dim())
                 if key not in self.derived:
@@ -286,6 +397,49 @@ class StackedAdaBound(StackedOptimizer):
                 **c,  # type: ignore[arg-type]
             )
 
+    def _kernel_step(self) -> None:
+        h = self.hyper
+        if "vectors" not in self.derived:
+            self.derived["vectors"] = self.vectors(
+                beta1=h["beta1"],
+                one_minus_beta1=1 - h["beta1"],
+                beta2=h["beta2"],
+                one_minus_beta2=1 - h["beta2"],
+                eps=h["eps"],
+                weight_decay=h["weight_decay"],
+                decay=1 - h["weight_decay"] * (h["lr"] / self.initial_lr),
+            )
+        step_size, lower, upper = bound_schedule(
+            self.step_count,
+            lr=h["lr"],
+            final_lr=h["final_lr"],
+            gamma=h["gamma"],
+            beta1=h["beta1"],
+            beta2=h["beta2"],
+            initial_lr=self.initial_lr,
+        )
+        schedule = self.vectors(step_size=step_size, lower=lower, upper=upper)  # type: ignore[arg-type]
+        v = self.derived["vectors"]
+        for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
+            if p.grad is None:
+                continue
+            self.moments(state, p, self.amsbound)
+            one_pass.adabound_step(
+                *self.rows(i),
+                v["beta1"],
+                v["one_minus_beta1"],
+                v["beta2"],
+                v["one_minus_beta2"],
+                v["eps"],
+                v["weight_decay"],
+                v["decay"],
+                schedule["step_size"],
+                schedule["lower"],
+                schedule["upper"],
+                self.amsbound,
+                self.decoupled,
+            )
+
 
 def stacking_optimizers() -> list[str]:
     """The registered optimizers with a stacked implementation, by name."""
@@ -293,10 +447,15 @@ def stacking_optimizers() -> list[str]:
 
 
 def build_stacked_optimizer(
-    name: str, params: list[Tensor], hyperparameters: Sequence[Mapping[str, Any]]
+    name: str,
+    params: list[Tensor],
+    hyperparameters: Sequence[Mapping[str, Any]],
+    *,
+    kernels: bool | None = None,
 ) -> StackedOptimizer:
     """The stacked form of optimizer `name` over `params` (`[K, ...]` each), one member per
-    entry of `hyperparameters` (validated against the registry, defaults filled in)."""
+    entry of `hyperparameters` (validated against the registry, defaults filled in).
+    `kernels`: step with the one-pass CPU kernels (default: where every stack is on a CPU)."""
     info = get_optimizer_info(name)
     if info.stacked is None:
         raise UserInputError(
@@ -308,4 +467,4 @@ def build_stacked_optimizer(
         key: torch.tensor([float(r[key]) for r in resolved], dtype=torch.float64)
         for key in resolved[0]
     }
-    return info.stacked(params, hyper)
+    return info.stacked(params, hyper, kernels=kernels)
