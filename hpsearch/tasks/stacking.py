@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
@@ -131,7 +130,7 @@ def mlp_losses_and_gradients(
     saved: list[Tensor | None] = []
     logits = forward_mlp(plan, params, x, saved)
     target = y.unsqueeze(-1)
-    log_probs = torch.log_softmax(logits, -1)
+    log_probs = log_softmax(logits)
     losses = log_probs.gather(-1, target).squeeze(-1).mean(1).neg_()
     # d(mean cross-entropy)/d(logits) = (softmax - one_hot(y)) / B
     grad = log_probs.exp_()
@@ -160,12 +159,19 @@ def mlp_losses_and_gradients(
     return losses
 
 
+def log_softmax(logits: Tensor) -> Tensor:
+    """`log_softmax` over the last dimension, as `logits - logsumexp(logits)`: the same value up
+    to rounding, but torch's CPU `log_softmax` over a dimension of 10 classes takes 4x as long
+    (it was 13 % of a pack's forward and backward)."""
+    return logits - torch.logsumexp(logits, -1, keepdim=True)
+
+
 def member_losses(logits: Tensor, y: Tensor, reduction: str) -> Tensor:
     """Cross-entropy per member: `[K]` means (`mean`) or sums (`sum`) over each member's batch."""
     count, batch = logits.shape[0], logits.shape[1]
     if y.dim() == 1:
         y = y.expand(count, batch)
-    losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(count, batch)
+    losses = log_softmax(logits).gather(-1, y.unsqueeze(-1)).squeeze(-1).neg_()
     return losses.mean(1) if reduction == "mean" else losses.sum(1)
 
 
