@@ -47,6 +47,15 @@ def default_population(
     return max(1, min(cap, per_worker))
 
 
+def balanced_pack_size(cells: int, cap: int) -> int:
+    """The pack size that trains `cells` in as few packs as packs of `cap` would, as evenly as
+    possible: 225 cells under a cap of 32 go as 29s (the last 22), not seven 32s and a lone cell
+    that trains at a single cell's cost while a worker idles."""
+    if cells <= 0:
+        return max(cap, 1)
+    return math.ceil(cells / math.ceil(cells / max(cap, 1)))
+
+
 def max_population(task: str, options: Mapping[str, Any] | None = None) -> int:
     """The most members whose weights and optimizer state fit the per-pack memory budget."""
     resolved = resolve_options(task, options)

@@ -241,9 +241,10 @@ def population_sizes(
     workers: int,
     gpu: bool,
 ) -> dict[str, int]:
-    """Per optimizer, the most cells one trial trains at once: `requested`, or a default from the
-    task and device; 1 where the task or optimizer has no population support."""
-    from hpsearch.population import default_population
+    """Per optimizer, the most cells one trial trains at once: up to `requested`, or a default
+    from the task and device, evened out over that optimizer's cells; 1 where the task or
+    optimizer has no population support."""
+    from hpsearch.population import balanced_pack_size, default_population
     from hpsearch.tasks.population import population_unsupported
 
     options = spec.task.options()
@@ -251,12 +252,15 @@ def population_sizes(
     for optimizer in spec.optimizers:
         if population_unsupported(spec.task.name, optimizer, options) is not None:
             sizes[optimizer] = 1
-        elif requested is not None:
-            sizes[optimizer] = requested
-        else:
-            sizes[optimizer] = default_population(
+            continue
+        cap = (
+            requested
+            if requested is not None
+            else default_population(
                 spec.task.name, options, cells=len(todo), workers=workers, gpu=gpu
             )
+        )
+        sizes[optimizer] = balanced_pack_size(sum(c.optimizer == optimizer for c in todo), cap)
     return sizes
 
 

@@ -14,7 +14,7 @@ from torch.func import stack_module_state
 from hpsearch.errors import UserInputError
 from hpsearch.optim import list_optimizers
 from hpsearch.optim.stacked import stacking_optimizers
-from hpsearch.population import default_population
+from hpsearch.population import balanced_pack_size, default_population
 from hpsearch.tasks import TrialResult, models, train
 from hpsearch.tasks.population import population_unsupported, train_population
 from hpsearch.tasks.stacking import mlp_losses_and_gradients, mlp_plan
@@ -175,6 +175,32 @@ def test_a_diverging_member_is_frozen_and_never_contaminates_the_others(
             assert {k: v for k, v in a.items() if k != "epoch_seconds"} == {
                 k: v for k, v in b.items() if k != "epoch_seconds"
             }
+
+
+@pytest.mark.parametrize("optimizer", ["adabound", "amsbound", "adam", "amsgrad"])
+def test_a_members_numbers_do_not_depend_on_its_pack_mates(optimizer: str) -> None:
+    """Bit for bit, whatever else shares its pack (so pack sizes, `--population` and a resumed
+    study's leftovers never move a result): every hyperparameter reaches the one-pass kernel as
+    the member's own value, and every batched product and reduction is per member."""
+    cell = ({"lr": 1e-2, "weight_decay": 1e-4}, 3)
+    mates = [({"lr": 1.0}, 1), ({"lr": 1e-4, "beta1": 0.8}, 2), (cell[0], 4)]  # one diverges
+    options = {"hidden": 32}
+    small = train_population("digits-mlp", optimizer, [cell], options=options, epochs=3)[0]
+    packed = train_population("digits-mlp", optimizer, [*mates, cell], options=options, epochs=3)
+    assert small.outcome == "completed"
+    for a, b in zip(small.epochs, packed[-1].epochs, strict=True):
+        assert {k: v for k, v in a.items() if k != "epoch_seconds"} == {
+            k: v for k, v in b.items() if k != "epoch_seconds"
+        }
+
+
+def test_packs_are_evened_out_under_the_cap() -> None:
+    assert balanced_pack_size(225, 32) == 29  # 8 packs (7 x 29 + 22), not 7 x 32 + 1
+    assert balanced_pack_size(64, 32) == 32
+    assert balanced_pack_size(25, 32) == 25
+    assert balanced_pack_size(33, 32) == 17
+    assert balanced_pack_size(5, 1) == 1
+    assert balanced_pack_size(0, 32) == 32
 
 
 def test_every_member_diverging_ends_the_population() -> None:
