@@ -94,25 +94,29 @@ def forward_mlp(
     saved: list[Tensor | None] | None = None,
 ) -> Tensor:
     """The members' outputs `[K, B, classes]` for their inputs `[K, B, ...]`. With `saved`, each
-    layer appends what its backward needs: a linear its input, a ReLU its output (else None)."""
-    h = x
+    layer appends what its backward needs: a linear its input, a ReLU its output (else None),
+    as columns `[K, features, B]`.
+
+    Activations travel as columns, so each layer is `W @ h + b` with neither operand
+    transposed: on a CPU that product is about a third faster than `h @ W.T` for these shapes,
+    and the bias is added along the columns.
+    """
+    h = x.flatten(2).transpose(1, 2)  # a Flatten layer then has nothing left to do
     owned = False  # h is a layer output no backward needs (may be overwritten), not the input
     for kind, name in plan:
         keep = None
-        if kind == "flatten":
-            h = h.flatten(2)
-        elif kind == "relu":
+        if kind == "relu":
             h = torch.relu_(h) if owned else torch.relu(h)
             owned = True
             keep = h
-        else:
+        elif kind == "linear":
             keep = h
             weight, bias = params[f"{name}.weight"], params[f"{name}.bias"]
-            h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+            h = torch.baddbmm(bias.unsqueeze(2), weight, h)
             owned = True
         if saved is not None:
             saved.append(keep)
-    return h
+    return h.transpose(1, 2)
 
 
 @torch.no_grad()
@@ -124,18 +128,18 @@ def mlp_losses_and_gradients(
 
     The MLP's backward pass written out, because autograd on the stacked graph copies the
     transposed weight gradients and masks ReLUs on strided views; here every `bmm` reads its
-    operands where they lie. `tests/test_population.py` holds it to autograd's result through
-    the cells trained alone.
+    operands where they lie, in `forward_mlp`'s column layout. `tests/test_population.py` holds
+    it to autograd's result through the cells trained alone.
     """
     saved: list[Tensor | None] = []
     logits = forward_mlp(plan, params, x, saved)
     target = y.unsqueeze(-1)
     log_probs = log_softmax(logits)
     losses = log_probs.gather(-1, target).squeeze(-1).mean(1).neg_()
-    # d(mean cross-entropy)/d(logits) = (softmax - one_hot(y)) / B
+    # d(mean cross-entropy)/d(logits) = (softmax - one_hot(y)) / B, as columns
     grad = log_probs.exp_()
     grad.scatter_add_(-1, target, torch.full_like(target, -1, dtype=grad.dtype))
-    grad.mul_(1.0 / logits.shape[1])
+    grad = grad.mul_(1.0 / logits.shape[1]).transpose(1, 2)
     first = next(i for i, (kind, _) in enumerate(plan) if kind == "linear")
     for i in range(len(plan) - 1, first - 1, -1):
         kind, name = plan[i]
@@ -146,16 +150,15 @@ def mlp_losses_and_gradients(
             # Into last step's gradient buffers where they exist (the same products and sums):
             # a fresh weight gradient per step costs page faults and a cold cache.
             if weight.grad is None or bias.grad is None:
-                weight.grad = torch.bmm(grad.transpose(1, 2), layer_input)
-                bias.grad = grad.sum(1)
+                weight.grad = torch.bmm(grad, layer_input.transpose(1, 2))
+                bias.grad = grad.sum(2)
             else:
-                torch.bmm(grad.transpose(1, 2), layer_input, out=weight.grad)
-                torch.sum(grad, 1, out=bias.grad)
+                torch.bmm(grad, layer_input.transpose(1, 2), out=weight.grad)
+                torch.sum(grad, 2, out=bias.grad)
             if i > first:
-                grad = torch.bmm(grad, weight)
+                grad = torch.bmm(weight.transpose(1, 2), grad)
         elif kind == "relu":
             grad = torch.ops.aten.threshold_backward(grad, saved[i], 0)
-        # a flatten after the first linear sees `[K, B, features]` already: nothing to undo
     return losses
 
 
