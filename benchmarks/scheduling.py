@@ -4,7 +4,11 @@
    recorder into SQLite, one cell per trial) and through a plain sequential loop over the same
    `hpsearch.tasks.train` in this process. Ray's start-up is timed and reported separately. Both
    run one trial at a time (`--max-concurrent 1`) so the ratio is overhead, not parallelism; the
-   run with all cores is printed as well.
+   run with all cores is printed as well, next to the most any scheduler could give here: two
+   plain loops side by side in two processes, half the cells each (two trials on two cores
+   share the memory system, so each trains slower than alone). Each run's time is split into
+   its cells' own training (their stored `wall_seconds`) and the rest: start-up of the workers
+   (a Ray worker process, then torch and the data in it), scheduling and recording.
 2. Recording alone: 100 cells x 50 epochs written through the recorder's `TrialWriter` into a
    fresh SQLite file, against the same loop without writes.
 
@@ -18,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,13 +40,15 @@ lr = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
 """
 
 
-def plain_loop(spec_path: Path, limit: int | None = None) -> float:
+def plain_loop(spec_path: Path, limit: int | None = None, part: int = 0, parts: int = 1) -> float:
+    """Seconds to train the spec's cells (every `parts`-th from `part`, at most `limit`) in
+    this process, one after another."""
     from hpsearch.spec import expand_cells, load_spec
     from hpsearch.tasks import train
 
     spec = load_spec(spec_path)
     started = time.perf_counter()
-    for cell in expand_cells(spec)[:limit]:
+    for cell in expand_cells(spec)[part::parts][:limit]:
         train(
             spec.task.name,
             cell.optimizer,
@@ -52,8 +60,35 @@ def plain_loop(spec_path: Path, limit: int | None = None) -> float:
     return time.perf_counter() - started
 
 
-def through_run(spec_path: Path, db: Path, concurrent: int | None) -> float:
+def side_by_side(spec_path: Path, parts: int = 2) -> float:
+    """Wall seconds for `parts` plain loops in as many processes, each on its share of the
+    cells, started together once each has loaded torch and the data (a file barrier)."""
+    children = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--plain-part", str(i), str(parts), str(spec_path)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(parts)
+    ]
+    return max(float(child.communicate()[0].split()[-1]) for child in children)
+
+
+def _plain_part(part: int, parts: int, spec_path: Path) -> None:
+    """Child of `side_by_side`: warm up, wait for the others, time this share."""
+    plain_loop(spec_path, limit=1, part=part, parts=parts)
+    ready = spec_path.with_suffix(f".ready{part}")
+    ready.touch()
+    while not all(spec_path.with_suffix(f".ready{i}").exists() for i in range(parts)):
+        time.sleep(0.01)
+    print(plain_loop(spec_path, part=part, parts=parts), flush=True)
+
+
+def through_run(spec_path: Path, db: Path, concurrent: int | None) -> tuple[float, float]:
+    """Seconds of `run_study`, and of those its cells' own training spread over the concurrent
+    trials (the stored `wall_seconds`); the difference is start-up, scheduling and recording."""
     from hpsearch.runner import run_study
+    from hpsearch.storage import load_study_data
 
     started = time.perf_counter()
     report = run_study(
@@ -64,8 +99,10 @@ def through_run(spec_path: Path, db: Path, concurrent: int | None) -> float:
         out=io.StringIO(),
         err=io.StringIO(),
     )
+    seconds = time.perf_counter() - started
     assert report.exit_code == 0 and report.missing == 20, report
-    return time.perf_counter() - started
+    trials = load_study_data(f"sqlite:///{db}", "bench-scheduling").trials
+    return seconds, float(trials["wall_seconds"].sum()) / (concurrent or 1)
 
 
 def recording(db: Path, cells: int = 100, epochs: int = 50) -> tuple[float, float, float]:
@@ -121,7 +158,11 @@ def main() -> None:
     parser.add_argument("--task", default="mnist1d-mlp")
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--skip-run", action="store_true", help="only the recording benchmark")
+    parser.add_argument("--plain-part", nargs=3, help=argparse.SUPPRESS)  # side_by_side's child
     args = parser.parse_args()
+    if args.plain_part:
+        _plain_part(int(args.plain_part[0]), int(args.plain_part[1]), Path(args.plain_part[2]))
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -140,20 +181,28 @@ def main() -> None:
                 f"(~{plain / 20:.2f} s per trial)",
                 flush=True,
             )
-            run1 = through_run(spec_path, root / "one.db", 1)
+            run1, trained1 = through_run(spec_path, root / "one.db", 1)
             print(
                 f"hpsearch run, --max-concurrent 1:       {run1:7.2f} s   "
-                f"overhead {100 * (run1 / plain - 1):+.0f} %",
+                f"overhead {100 * (run1 / plain - 1):+.0f} %   (cells training {trained1:.2f} s, "
+                f"the rest {run1 - trained1:.2f} s)",
                 flush=True,
             )
-            run_all = through_run(spec_path, root / "all.db", None)
             cpus = scheduling.cluster_cpus()
+            run_all, trained_all = through_run(spec_path, root / "all.db", cpus)
             print(
                 f"hpsearch run, {cpus} concurrent:            {run_all:7.2f} s   "
-                f"speed-up x{plain / run_all:.2f} over the plain loop",
+                f"speed-up x{plain / run_all:.2f} over the plain loop   (cells training "
+                f"{trained_all:.2f} s, the rest {run_all - trained_all:.2f} s)",
                 flush=True,
             )
             scheduling.stop_ray()
+            ceiling = side_by_side(spec_path, cpus)
+            print(
+                f"{cpus} plain loops side by side:          {ceiling:7.2f} s   "
+                f"speed-up x{plain / ceiling:.2f}: the most {cpus} concurrent trials can give here",
+                flush=True,
+            )
         written, bare, cpu = recording(root / "rec.db")
         extra = written - bare
         print(
