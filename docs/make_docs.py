@@ -17,6 +17,7 @@ Writes, from one fresh run of `studies/demo.toml`:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -29,6 +30,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -70,8 +72,8 @@ def demo_section(verdicts: pd.DataFrame, run: dict[str, object]) -> str:
         )
         + "Every number below is read from "
         "[`docs/demo-verdicts.csv`](docs/demo-verdicts.csv) (the `verdicts.csv` of "
-        "`hpsearch export demo`); a fresh `make demo` on this kind of machine gives the same "
-        "verdicts.",
+        "`hpsearch export demo`); a fresh `make demo` on a CPU that runs the same kernels gives "
+        "the same numbers (another CPU rounds differently: see below).",
         "",
         "| result | claim | decided by | why |",
         "|---|---|---|---|",
@@ -135,6 +137,20 @@ def readme_section(readme: str) -> str:
     return readme[start:end]
 
 
+def cpu_name() -> str:
+    """The CPU's model name and family/model numbers (a virtual machine's name alone is often
+    just "Intel(R) Xeon(R) Processor"): training's float rounding depends on the CPU."""
+    fields: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name") or platform.processor() or "unknown CPU"
+    if "cpu family" in fields and "model" in fields:
+        name += f" family {fields['cpu family']} model {fields['model']}"
+    return name
+
+
 def _run(cmd: list[str]) -> None:
     print("+", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, cwd=ROOT)
@@ -182,7 +198,8 @@ def main() -> int:
         trials = pd.read_csv(exports / "trials.csv")
         previous = json.loads(RUN.read_text()) if RUN.exists() else {}
         run = {
-            "machine": f"{os.cpu_count()} CPU cores, no GPU ({platform.machine()})",
+            "machine": f"{os.cpu_count()} CPU cores ({cpu_name()}, torch's "
+            f"{torch.backends.cpu.get_cpu_capability()} kernels), no GPU ({platform.machine()})",
             "cells": len(trials),
             "seeds": int(trials["seed"].nunique()),
             "diverged": int((trials["outcome"] == "diverged").sum()),
