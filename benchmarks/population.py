@@ -126,10 +126,10 @@ def matmul_floor(task: str, epochs: int, k: int) -> float:
     """Child: seconds a pack of `k` would take if a step cost only its batched matrix products.
 
     A step of a K-member MLP is, per linear layer, a forward `baddbmm` and a weight-gradient
-    `bmm`, plus an input-gradient `bmm` for all but the first; they are timed alone on random
-    data of the task's shapes (one thread, hot caches) and multiplied by the pack's steps. No
-    evaluation, optimizer, data or recording: a bound for this formulation of the step on this
-    CPU, not a prediction.
+    `bmm`, plus an input-gradient `bmm` for all but the first, in `hpsearch.tasks.stacking`'s
+    column layout; they are timed alone on random data of the task's shapes (one thread, hot
+    caches) and multiplied by the pack's steps. No evaluation, optimizer, data or recording: a
+    bound for this formulation of the step on this CPU, not a prediction.
     """
     import torch
 
@@ -141,17 +141,17 @@ def matmul_floor(task: str, epochs: int, k: int) -> float:
     linears = [m for m in workload.make_model().modules() if isinstance(m, torch.nn.Linear)]
     batch = options["batch_size"]
     shapes = [(m.in_features, m.out_features) for m in linears]
-    acts = [torch.randn(k, batch, i) for i, _ in shapes]
-    grads = [torch.randn(k, batch, o) for _, o in shapes]
+    acts = [torch.randn(k, i, batch) for i, _ in shapes]  # activations as columns
+    grads = [torch.randn(k, o, batch) for _, o in shapes]
     weights = [torch.randn(k, o, i) for i, o in shapes]
-    biases = [torch.randn(k, 1, o) for _, o in shapes]
+    biases = [torch.randn(k, o, 1) for _, o in shapes]
 
     def step() -> None:
         for layer, (a, g, w, b) in enumerate(zip(acts, grads, weights, biases, strict=True)):
-            torch.baddbmm(b, a, w.transpose(1, 2))
-            torch.bmm(g.transpose(1, 2), a)
+            torch.baddbmm(b, w, a)
+            torch.bmm(g, a.transpose(1, 2))
             if layer:
-                torch.bmm(g, w)
+                torch.bmm(w.transpose(1, 2), g)
 
     for _ in range(20):
         step()
