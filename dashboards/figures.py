@@ -22,7 +22,7 @@ from dashboards.theme import DIVERGED_SYMBOL, FONT, OKABE_ITO, band_color, optim
 from hpsearch.analysis.grid import format_value
 from hpsearch.analysis.records import AnalysisSettings, Estimate, StudyAnalysis
 from hpsearch.metrics import is_accuracy
-from hpsearch.units import format_metric, format_points, is_percent
+from hpsearch.units import format_metric, format_points, format_share, is_percent
 
 # Short, human texts for hyperparameter axes (hyperparameters have no units; say what they are).
 HYPERPARAMETER_TEXT = {
@@ -265,7 +265,7 @@ def sensitivity_figure(analysis: StudyAnalysis, hyperparameter: str) -> go.Figur
                         [
                             opt_rows[f"{curve}_config"].astype(str),
                             [optimizer] * len(opt_rows),
-                            _percent_text(opt_rows["divergence_rate"]),
+                            _share_text(opt_rows["divergence_rate"]),
                             opt_rows["n_trials"].astype(int).astype(str),
                         ],
                         axis=-1,
@@ -446,9 +446,9 @@ def decade_text(value: float) -> str:
     return f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e")
 
 
-def _percent_text(values: pd.Series) -> list[str]:
+def _share_text(values: pd.Series) -> list[str]:
     # Hover data is stacked into one string array, so numbers are formatted here.
-    return [f"{100 * float(v):.0f} %" for v in values]
+    return [format_share(float(v)) for v in values]
 
 
 def _diverged_summary(
@@ -488,7 +488,7 @@ def _diverged_summary(
             [
                 rows["n_diverged"].astype(int).astype(str),
                 rows["n_trials"].astype(int).astype(str),
-                _percent_text(rows["divergence_rate"]),
+                _share_text(rows["divergence_rate"]),
                 [format_value(float(v)) for v in rows["value"]],
             ],
             axis=-1,
@@ -624,13 +624,13 @@ def heatmap_figure(analysis: StudyAnalysis, optimizer: str, x: str, y: str) -> g
         z[i, j] = value
         cell = format_metric(value, settings)
         if rate > 0:
-            cell += f"<br>× {rate:.0%} div."
+            cell += f"<br>× {format_share(rate)} div."
         text[i, j] = cell
         hover[i, j, 0], hover[i, j, 1] = str(row.config), optimizer
         hover[i, j, 2] = (
             f"{x} = {float(row.x_value):g}, {y} = {float(row.y_value):g}<br>"
             f"config: {row.config}<br>seed mean {settings.metric}: "
-            f"{format_metric(value, settings)}<br>diverged: {rate:.0%} of "
+            f"{format_metric(value, settings)}<br>diverged: {format_share(rate)} of "
             f"{int(row.n_trials)} trials<br><i>click: this configuration's seeds</i>"
         )
     colorbar: dict[str, Any] = {"title": {"text": metric_title(settings.metric, settings)}}
