@@ -440,6 +440,9 @@ def dashboard(
         err=True,
     )
     try:
-        create_app(url, refresh_seconds=refresh).run(host=host, port=port, debug=False)
+        # The first study is analysed in the background while the server starts: the first
+        # visit finds its page ready.
+        dashboard_app = create_app(url, refresh_seconds=refresh, analyse_first=True)
+        dashboard_app.run(host=host, port=port, debug=False)
     except OSError as error:
         raise UserInputError(f"Cannot listen on {host}:{port}: {error}") from error
