@@ -146,6 +146,7 @@ def number_label(name: str, optimizers: tuple[str, ...]) -> str:
         "worst_profile": "worst profile value",
         "max_divergence": "largest divergence rate",
         "delta_W": "ΔW (good-region width, A − B)",
+        "delta_W_seedwise": "ΔW seed by seed (each seed a grid study, A − B)",
         "delta_E1": "ΔE(1) (random config, A − B)",
         "delta_D": "ΔD (divergence rate, A − B)",
     }

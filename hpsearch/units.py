@@ -135,7 +135,7 @@ def format_number(name: str, value: float | None, settings: AnalysisSettings) ->
 def format_estimate(
     name: str, estimate: Estimate, settings: AnalysisSettings, short: bool = False
 ) -> str:
-    """`value [95 % CI low – high]`, or with `short` `value [low, high]` with the unit once."""
+    """`value [95 % CI low, high]`, or with `short` `value [low, high]` with the unit once."""
     kind = number_kind(name)
     value, low, high = (
         to_display(x, kind, settings) for x in (estimate.value, estimate.low, estimate.high)
@@ -161,4 +161,4 @@ def format_display_estimate(
         unit = next((u for u in (" points", " %") if text.endswith(u)), "")
         bare = [t.removesuffix(unit) if t != "n/a" else t for t in (low_text, high_text)]
         return f"{text} [{bare[0]}, {bare[1]}]"
-    return f"{text} [95 % CI {low_text} – {high_text}]"
+    return f"{text} [95 % CI {low_text}, {high_text}]"

@@ -87,12 +87,13 @@ def oriented_estimate(est: Estimate, sign: float) -> Estimate:
 
 
 def rate_text(k: int, n: int, confidence: float) -> str:
-    """ "3/45 (6.7 %, exact interval 1.4 % – 18.3 %)": the counts always, never a bare 0 %."""
+    """ "3/45 (6.7 % [1.4, 18.3], exact interval)": the counts always, never a bare 0 %."""
     if n <= 0:
         return "no trials"
-    low, high = exact_rate(k, n, confidence)
-    interval_text = f"{format_share(low)} – {format_share(high)}"
-    return f"{k}/{n} ({format_share(k / n)}, exact interval {interval_text})"
+    rate = format_display_estimate(
+        "divergence_rate", k / n, *exact_rate(k, n, confidence), percent=True, short=True
+    )
+    return f"{k}/{n} ({rate}, exact interval)"
 
 
 def _span(values: list[float]) -> str:
@@ -394,8 +395,11 @@ def decide_less_sensitive(
         "delta_W": Estimate(*(float(x) for x in interval(wa - wb, conf, s, (-1.0, 1.0)))),
         "W_a": Estimate(*(float(x) for x in interval(wa, conf, s, (0.0, 1.0)))),
         "W_b": Estimate(*(float(x) for x in interval(wb, conf, s, (0.0, 1.0)))),
-        "delta_W_seedwise": Estimate(
-            *(float(x) for x in t_interval(seed_diff, np.isfinite(seed_diff), conf))
+        "delta_W_seedwise": Estimate(  # a difference of shares: within [-1, 1]
+            *(
+                float(np.clip(x, -1.0, 1.0))
+                for x in t_interval(seed_diff, np.isfinite(seed_diff), conf)
+            )
         ),
         # oriented: positive means a random configuration of A scores better
         "delta_E1": Estimate(*(float(x) for x in t_interval(e1a - e1b, ok_a & ok_b, conf))),
