@@ -1028,13 +1028,16 @@ def learning_curve_figure(
             )
             shown_legend.add(optimizer)
     _finish_curves(fig, wanted, metric, settings)
-    return _layout(
+    _layout(
         fig,
         title,
         "line: seed mean, band: range over seeds, ×: epoch a seed diverged; hover a line for "
         "its configuration",
         height=420,
     )
+    if any("<br>" in text for text in subtitles):  # a panel title of two lines needs the room
+        fig.update_layout(margin={"t": 110}, height=450)
+    return fig
 
 
 def lr_curve_configs(
@@ -1266,6 +1269,7 @@ def lr_one_figure(analysis: StudyAnalysis, records: list[LrOne]) -> go.Figure:
         return empty_figure(title, "No optimizer searched lr = 1.")
     fig = go.Figure()
     names = [r.optimizer for r in records]
+    extent: list[float] = []  # every interval's ends: the axis shows them and the texts
     for key, label, symbol, offset in LR_ONE_SETTINGS:
         xs, ys, lows, highs, colors, texts, hovers = [], [], [], [], [], [], []
         for i, record in enumerate(records):
@@ -1284,15 +1288,14 @@ def lr_one_figure(analysis: StudyAnalysis, records: list[LrOne]) -> go.Figure:
             colors.append(optimizer_color(record.optimizer))
             texts.append(format_metric(estimate.value, settings))
             hovers.append(f"<b>{record.optimizer}</b>: {label}<br>config: {config}")
+        labels_at = [x + high for x, high in zip(xs, highs, strict=True)]
+        extent += labels_at + [x - low for x, low in zip(xs, lows, strict=True)]
         fig.add_trace(
             go.Scatter(
                 x=xs,
                 y=ys,
-                mode="markers+text",
+                mode="markers",
                 name=label,
-                text=texts,
-                textposition="middle right",
-                textfont={"size": 11},
                 marker={"symbol": symbol, "size": 11, "color": colors, "line": {"width": 0}},
                 error_x={
                     "type": "data",
@@ -1307,9 +1310,26 @@ def lr_one_figure(analysis: StudyAnalysis, records: list[LrOne]) -> go.Figure:
                 hovertemplate="%{customdata}<br>%{x:.4g}<extra></extra>",
             )
         )
+        # The value written past the end of its interval, so no bar runs through it (an
+        # invisible marker keeps it clear of a marker with no interval, as at the floor).
+        fig.add_trace(
+            go.Scatter(
+                x=labels_at,
+                y=ys,
+                mode="markers+text",
+                text=texts,
+                textposition="middle right",
+                textfont={"size": 11},
+                marker={"size": 11, "opacity": 0},
+                showlegend=False,
+                hoverinfo="skip",
+                cliponaxis=False,
+            )
+        )
     floors = analysis.points.loc[analysis.points["outcome"] == "diverged", "value"].astype(float)
     if len(floors):
         floor = float(floors.median())
+        extent.append(floor)
         line = {"dash": "dot", "color": "#b00020", "width": 1}
         fig.add_vline(x=floor, line=line)
         # Named in the legend, not written over the markers that sit on it.
@@ -1323,11 +1343,16 @@ def lr_one_figure(analysis: StudyAnalysis, records: list[LrOne]) -> go.Figure:
         showgrid=False,
     )
     fig.update_xaxes(**_metric_axis(settings.metric, settings))
+    if extent:  # room right of the largest interval for its text ("63.8 %")
+        low, high = min(extent), max(extent)
+        span = max(high - low, 1e-9)
+        fig.update_xaxes(range=[low - 0.04 * span, high + 0.12 * span])
     unknown = unknown_defaults_text(records)
     return _layout(
         fig,
         title,
         "marker: seed mean, bar: 95 % CI; defaults: the optimizer's registered "
         "defaults for every hyperparameter but lr" + (f"<br>{unknown}" if unknown else ""),
-        height=130 + 44 * len(records) + (16 if unknown else 0),
+        # Three rows per optimizer, each a line of text apart.
+        height=130 + 54 * len(records) + (16 if unknown else 0),
     )
