@@ -80,7 +80,7 @@ def slug(text: str) -> str:
 def format_estimate(
     name: str, estimate: Estimate, analysis: StudyAnalysis, short: bool = False
 ) -> str:
-    """`value [95 % CI low – high]` in display units (see `hpsearch.units.number_kind`)."""
+    """`value [95 % CI low, high]` in display units (see `hpsearch.units.number_kind`)."""
     return units.format_estimate(name, estimate, analysis.settings, short=short)
 
 
