@@ -8,12 +8,21 @@ divergence reasons and learning curves.
 While trials are running the page polls the storage every few seconds and re-renders only when a
 trial was added or finished. All JavaScript is served by the app itself (no CDN), and every name
 from a study is rendered as text by Dash, never as HTML.
+
+A page is analysed once per (study, trials, selection): callbacks that ask for the same page at
+once share one analysis. `hpsearch dashboard` starts analysing the page `/` shows first as soon as
+it serves (`create_app(..., analyse_first=True)`), so the first visit finds it ready, as later
+visits do, instead of waiting for the analysis, the figures and their imports (about 2 s for the
+demo study; benchmarks/dashboard.py --browser).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any, Literal
 from urllib.parse import quote, unquote
 
@@ -249,33 +258,66 @@ def clicked_customdata(page: Page, anchor: str | None, point: dict[str, Any]) ->
 
 
 class _Cache:
-    """A small LRU of analysed pages and loaded studies, owned by one app."""
+    """A small LRU of analysed pages, owned by one app. Each value is built once: whoever asks
+    for a key that is being built (the start-up analysis and the first visit, or the callbacks
+    of one page load) waits for that build instead of starting another."""
 
     def __init__(self, size: int = 8) -> None:
         self.size = size
-        self.items: OrderedDict[Any, Any] = OrderedDict()
+        self.items: OrderedDict[Any, Future[Any]] = OrderedDict()
+        self.lock = threading.Lock()
 
     def get(self, key: Any) -> Any:
-        if key in self.items:
+        """The value of `key` (waiting for it while it is built), or None if never built."""
+        with self.lock:
+            future = self.items.get(key)
+            if future is None:
+                return None
             self.items.move_to_end(key)
-            return self.items[key]
-        return None
+        return future.result()
 
-    def put(self, key: Any, value: Any) -> None:
-        self.items[key] = value
-        self.items.move_to_end(key)
-        while len(self.items) > self.size:
-            self.items.popitem(last=False)
+    def get_or_build(self, key: Any, build: Callable[[], Any]) -> Any:
+        """The value of `key`, built by `build` only if nobody has built or is building it. A
+        build that raises is forgotten, so the next asker tries again, and re-raised to all."""
+        with self.lock:
+            future = self.items.get(key)
+            owner = future is None
+            if future is None:
+                future = self.items[key] = Future()
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        if owner:
+            try:
+                future.set_result(build())
+            except BaseException as error:
+                with self.lock:
+                    if self.items.get(key) is future:
+                        del self.items[key]
+                future.set_exception(error)
+        return future.result()
+
+
+def selection_of(data: StudyData) -> tuple[list[str], list[int]]:
+    """Every optimizer and seed of a study: what the filters tick on a first visit."""
+    seeds = sorted(int(s) for s in data.trials["seed"].dropna().unique())
+    return sorted(data.hyperparameters), seeds
 
 
 def create_app(
-    storage: str, *, analyzer: Analyzer | None = None, refresh_seconds: float | None = None
+    storage: str,
+    *,
+    analyzer: Analyzer | None = None,
+    refresh_seconds: float | None = None,
+    analyse_first: bool = False,
 ) -> dash.Dash:
-    """The dashboard over `storage` (a storage URL); nothing is read until a page is opened.
+    """The dashboard over `storage` (a storage URL).
 
     `analyzer` turns study data into a `StudyAnalysis` (default: the study's own claims via
     `hpsearch.analysis.analyze`); `refresh_seconds` fixes the polling period (default: 5 s while
-    trials run, 30 s otherwise).
+    trials run, 30 s otherwise). Nothing is read until a page is opened, unless `analyse_first`:
+    then a background thread analyses the page `/` opens on (the first study, every optimizer
+    and seed ticked) right away, and the first visit uses that analysis (see the module doc).
     """
     from hpsearch.storage import list_study_groups, load_study_data, storage_failure
 
@@ -427,6 +469,43 @@ def create_app(
         loaded[name] = (counts, data)
         return data
 
+    def page_key(name: str, data: StudyData, optimizers: list[str], seeds: list[int]) -> str:
+        """One page: a study as its trials stand, with a selection of optimizers and seeds."""
+        return repr((name, fingerprint(data), tuple(sorted(optimizers)), tuple(sorted(seeds))))
+
+    def build_view(data: StudyData, subset: StudyData, optimizers: list[str]) -> dict[str, Any]:
+        """The analysis of `subset` (`data` filtered) and everything its page shows."""
+        analysis = analyze(subset)
+        page = build_page(
+            analysis,
+            subset.curves,
+            defaults=optimizer_defaults(subset),
+            hidden=hidden_claims(data, optimizers),
+            data=subset,
+        )
+        return {
+            "page": page,
+            "analysis": analysis,
+            "data": subset,
+            "trials": page.trials or ([], []),
+        }
+
+    def analyse_first_page() -> None:
+        """The page `/` opens on, analysed before anyone asks (`analyse_first`)."""
+        try:
+            found, _ = groups()
+            if not found:
+                return
+            name = found[0].name
+            data = load(name)
+            optimizers, seeds = selection_of(data)
+            subset = filter_study(data, optimizers, seeds)
+            if not subset.trials.empty:
+                key = page_key(name, data, optimizers, seeds)
+                pages.get_or_build(key, lambda: build_view(data, subset, optimizers))
+        except Exception:  # the page's own request will meet the same failure and show it
+            return
+
     @app.callback(
         Output("optimizers", "options"),
         Output("optimizers", "value"),
@@ -442,8 +521,7 @@ def create_app(
             data = load(name)
         except HpsearchError:
             return [], [], [], []
-        optimizers = sorted(data.hyperparameters)
-        seeds = sorted(int(s) for s in data.trials["seed"].dropna().unique())
+        optimizers, seeds = selection_of(data)
         return (
             [{"label": o, "value": o} for o in optimizers],
             optimizers,
@@ -490,13 +568,10 @@ def create_app(
         )
         # Before `fill_filters` has ticked every box, nothing ticked yet means everything: the
         # same page as once the boxes arrive, so it is analysed and drawn once, not twice.
-        if optimizers is None:
-            optimizers = sorted(data.hyperparameters)
-        if seeds is None:
-            seeds = sorted(int(s) for s in data.trials["seed"].dropna().unique())
-        key = repr(
-            (name, fingerprint(data), tuple(sorted(optimizers or [])), tuple(sorted(seeds or [])))
-        )
+        everything = selection_of(data)
+        optimizers = everything[0] if optimizers is None else optimizers
+        seeds = everything[1] if seeds is None else seeds
+        key = page_key(name, data, optimizers, seeds)
         subset = filter_study(data, optimizers, seeds)
         counts = subset.trials["outcome"].value_counts()
         selected = (
@@ -513,25 +588,13 @@ def create_app(
         ]
         if shown == key:  # this very page is on screen (a timer tick, or the boxes arriving)
             return status, dash.no_update, dash.no_update, dash.no_update, interval
-        view = pages.get(key)
-        if view is None:
-            if subset.trials.empty:
-                status.append(": no trials match the filters.")
-                return status, [], [], key, interval
-            try:
-                analysis = analyze(subset)
-                page = build_page(
-                    analysis,
-                    subset.curves,
-                    defaults=optimizer_defaults(subset),
-                    hidden=hidden_claims(data, optimizers),
-                    data=subset,
-                )
-            except HpsearchError as error:
-                return (status, [html.P(str(error), className="error")], [], key, interval)
-            view = {"page": page, "analysis": analysis, "data": subset}
-            view["trials"] = page.trials or ([], [])
-            pages.put(key, view)
+        if subset.trials.empty:
+            status.append(": no trials match the filters.")
+            return status, [], [], key, interval
+        try:
+            view = pages.get_or_build(key, lambda: build_view(data, subset, optimizers))
+        except HpsearchError as error:
+            return (status, [html.P(str(error), className="error")], [], key, interval)
         page = view["page"]
         return status, render_verdicts(page), render_sections(page, "first"), key, interval
 
@@ -571,4 +634,6 @@ def create_app(
             return dash.no_update, dash.no_update
         return render_drill(view, optimizer, config), {}
 
+    if analyse_first:
+        threading.Thread(target=analyse_first_page, name="analyse-first", daemon=True).start()
     return app

@@ -22,7 +22,7 @@ from dashboards.theme import DIVERGED_SYMBOL, FONT, OKABE_ITO, band_color, optim
 from hpsearch.analysis.grid import format_value
 from hpsearch.analysis.records import AnalysisSettings, Estimate, StudyAnalysis
 from hpsearch.metrics import is_accuracy
-from hpsearch.units import format_metric, format_points, is_percent
+from hpsearch.units import format_metric, format_points, format_share, is_percent
 
 # Short, human texts for hyperparameter axes (hyperparameters have no units; say what they are).
 HYPERPARAMETER_TEXT = {
@@ -265,7 +265,7 @@ def sensitivity_figure(analysis: StudyAnalysis, hyperparameter: str) -> go.Figur
                         [
                             opt_rows[f"{curve}_config"].astype(str),
                             [optimizer] * len(opt_rows),
-                            _percent_text(opt_rows["divergence_rate"]),
+                            _share_text(opt_rows["divergence_rate"]),
                             opt_rows["n_trials"].astype(int).astype(str),
                         ],
                         axis=-1,
@@ -446,9 +446,9 @@ def decade_text(value: float) -> str:
     return f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e")
 
 
-def _percent_text(values: pd.Series) -> list[str]:
+def _share_text(values: pd.Series) -> list[str]:
     # Hover data is stacked into one string array, so numbers are formatted here.
-    return [f"{100 * float(v):.0f} %" for v in values]
+    return [format_share(float(v)) for v in values]
 
 
 def _diverged_summary(
@@ -488,7 +488,7 @@ def _diverged_summary(
             [
                 rows["n_diverged"].astype(int).astype(str),
                 rows["n_trials"].astype(int).astype(str),
-                _percent_text(rows["divergence_rate"]),
+                _share_text(rows["divergence_rate"]),
                 [format_value(float(v)) for v in rows["value"]],
             ],
             axis=-1,
@@ -624,13 +624,13 @@ def heatmap_figure(analysis: StudyAnalysis, optimizer: str, x: str, y: str) -> g
         z[i, j] = value
         cell = format_metric(value, settings)
         if rate > 0:
-            cell += f"<br>× {rate:.0%} div."
+            cell += f"<br>× {format_share(rate)} div."
         text[i, j] = cell
         hover[i, j, 0], hover[i, j, 1] = str(row.config), optimizer
         hover[i, j, 2] = (
             f"{x} = {float(row.x_value):g}, {y} = {float(row.y_value):g}<br>"
             f"config: {row.config}<br>seed mean {settings.metric}: "
-            f"{format_metric(value, settings)}<br>diverged: {rate:.0%} of "
+            f"{format_metric(value, settings)}<br>diverged: {format_share(rate)} of "
             f"{int(row.n_trials)} trials<br><i>click: this configuration's seeds</i>"
         )
     colorbar: dict[str, Any] = {"title": {"text": metric_title(settings.metric, settings)}}
@@ -1028,13 +1028,16 @@ def learning_curve_figure(
             )
             shown_legend.add(optimizer)
     _finish_curves(fig, wanted, metric, settings)
-    return _layout(
+    _layout(
         fig,
         title,
         "line: seed mean, band: range over seeds, ×: epoch a seed diverged; hover a line for "
         "its configuration",
         height=420,
     )
+    if any("<br>" in text for text in subtitles):  # a panel title of two lines needs the room
+        fig.update_layout(margin={"t": 110}, height=450)
+    return fig
 
 
 def lr_curve_configs(
@@ -1266,6 +1269,7 @@ def lr_one_figure(analysis: StudyAnalysis, records: list[LrOne]) -> go.Figure:
         return empty_figure(title, "No optimizer searched lr = 1.")
     fig = go.Figure()
     names = [r.optimizer for r in records]
+    extent: list[float] = []  # every interval's ends: the axis shows them and the texts
     for key, label, symbol, offset in LR_ONE_SETTINGS:
         xs, ys, lows, highs, colors, texts, hovers = [], [], [], [], [], [], []
         for i, record in enumerate(records):
@@ -1284,15 +1288,14 @@ def lr_one_figure(analysis: StudyAnalysis, records: list[LrOne]) -> go.Figure:
             colors.append(optimizer_color(record.optimizer))
             texts.append(format_metric(estimate.value, settings))
             hovers.append(f"<b>{record.optimizer}</b>: {label}<br>config: {config}")
+        labels_at = [x + high for x, high in zip(xs, highs, strict=True)]
+        extent += labels_at + [x - low for x, low in zip(xs, lows, strict=True)]
         fig.add_trace(
             go.Scatter(
                 x=xs,
                 y=ys,
-                mode="markers+text",
+                mode="markers",
                 name=label,
-                text=texts,
-                textposition="middle right",
-                textfont={"size": 11},
                 marker={"symbol": symbol, "size": 11, "color": colors, "line": {"width": 0}},
                 error_x={
                     "type": "data",
@@ -1307,9 +1310,26 @@ def lr_one_figure(analysis: StudyAnalysis, records: list[LrOne]) -> go.Figure:
                 hovertemplate="%{customdata}<br>%{x:.4g}<extra></extra>",
             )
         )
+        # The value written past the end of its interval, so no bar runs through it (an
+        # invisible marker keeps it clear of a marker with no interval, as at the floor).
+        fig.add_trace(
+            go.Scatter(
+                x=labels_at,
+                y=ys,
+                mode="markers+text",
+                text=texts,
+                textposition="middle right",
+                textfont={"size": 11},
+                marker={"size": 11, "opacity": 0},
+                showlegend=False,
+                hoverinfo="skip",
+                cliponaxis=False,
+            )
+        )
     floors = analysis.points.loc[analysis.points["outcome"] == "diverged", "value"].astype(float)
     if len(floors):
         floor = float(floors.median())
+        extent.append(floor)
         line = {"dash": "dot", "color": "#b00020", "width": 1}
         fig.add_vline(x=floor, line=line)
         # Named in the legend, not written over the markers that sit on it.
@@ -1323,11 +1343,16 @@ def lr_one_figure(analysis: StudyAnalysis, records: list[LrOne]) -> go.Figure:
         showgrid=False,
     )
     fig.update_xaxes(**_metric_axis(settings.metric, settings))
+    if extent:  # room right of the largest interval for its text ("63.8 %")
+        low, high = min(extent), max(extent)
+        span = max(high - low, 1e-9)
+        fig.update_xaxes(range=[low - 0.04 * span, high + 0.12 * span])
     unknown = unknown_defaults_text(records)
     return _layout(
         fig,
         title,
         "marker: seed mean, bar: 95 % CI; defaults: the optimizer's registered "
         "defaults for every hyperparameter but lr" + (f"<br>{unknown}" if unknown else ""),
-        height=130 + 44 * len(records) + (16 if unknown else 0),
+        # Three rows per optimizer, each a line of text apart.
+        height=130 + 54 * len(records) + (16 if unknown else 0),
     )

@@ -80,7 +80,7 @@ def slug(text: str) -> str:
 def format_estimate(
     name: str, estimate: Estimate, analysis: StudyAnalysis, short: bool = False
 ) -> str:
-    """`value [95 % CI low – high]` in display units (see `hpsearch.units.number_kind`)."""
+    """`value [95 % CI low, high]` in display units (see `hpsearch.units.number_kind`)."""
     return units.format_estimate(name, estimate, analysis.settings, short=short)
 
 
@@ -120,12 +120,11 @@ def lr1_failure(verdict: Verdict, analysis: StudyAnalysis) -> str | None:
         if not failed:
             continue
         if rate > 0:
+            rates = Estimate(rate, float(row.divergence_rate_low), float(row.divergence_rate_high))
             words = (
                 f"{row.optimizer} at lr = 1: diverged in {int(row.n_diverged)} of "
-                f"{int(row.n_trials)} runs, D = {100 * rate:.0f} % [95 % CI "
-                f"{100 * float(row.divergence_rate_low):.0f} – "
-                f"{100 * float(row.divergence_rate_high):.0f}"
-                " %]"
+                f"{int(row.n_trials)} runs, D = "
+                + units.format_estimate("divergence_rate", rates, settings)
             )
         else:
             words = f"{row.optimizer} at lr = 1: no divergence, but outside the good region"
@@ -147,6 +146,7 @@ def number_label(name: str, optimizers: tuple[str, ...]) -> str:
         "worst_profile": "worst profile value",
         "max_divergence": "largest divergence rate",
         "delta_W": "ΔW (good-region width, A − B)",
+        "delta_W_seedwise": "ΔW seed by seed (each seed a grid study, A − B)",
         "delta_E1": "ΔE(1) (random config, A − B)",
         "delta_D": "ΔD (divergence rate, A − B)",
     }
@@ -242,19 +242,10 @@ def summary_table(analysis: StudyAnalysis) -> tuple[list[str], list[list[str]]]:
     rows = []
     for row in table.itertuples(index=False):
 
-        def ci(name: str, fraction: bool = False, r: object = row) -> str:
-            value = getattr(r, name, math.nan)
-            low = getattr(r, f"{name}_low", math.nan)
-            high = getattr(r, f"{name}_high", math.nan)
-            fmt = (
-                (lambda x: "n/a" if not np.isfinite(x) else f"{100 * x:.1f} %")
-                if fraction
-                else (lambda x: units.format_metric(x, settings))
-            )
-            text = fmt(float(value))
-            if np.isfinite(float(low)) or np.isfinite(float(high)):
-                text += f" [{fmt(float(low))} – {fmt(float(high))}]"
-            return text
+        def ci(name: str, r: object = row) -> str:
+            value, low, high = (getattr(r, name + x, math.nan) for x in ("", "_low", "_high"))
+            estimate = Estimate(float(value), float(low), float(high))
+            return units.format_estimate(name, estimate, settings, short=True)
 
         rows.append(
             [
@@ -265,8 +256,8 @@ def summary_table(analysis: StudyAnalysis) -> tuple[list[str], list[list[str]]]:
                 str(row.n_error),
                 str(row.best_config),
                 ci("best"),
-                ci("width_joint", True),
-                ci("divergence_rate", True),
+                ci("width_joint"),
+                ci("divergence_rate"),
                 ci("e1"),
             ]
         )
@@ -347,7 +338,7 @@ def build_page(
             f"{units.format_points(settings.delta_user, settings)})",
         ),
         ("tolerance m", units.format_points(settings.tolerance, settings)),
-        ("d_max", f"{100 * settings.d_max:.0f} %"),
+        ("d_max", units.format_share(settings.d_max)),
         ("min_seeds", str(settings.min_seeds)),
         (
             "intervals",

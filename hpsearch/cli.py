@@ -331,21 +331,21 @@ def show(
     """Print a study's verdicts (SUPPORTED / REFUTED / INCONCLUSIVE) with their numbers."""
     from hpsearch.analysis import analyze
     from hpsearch.storage import load_study_data, resolve_storage_url
+    from hpsearch.units import format_estimate, format_points, format_share
 
     data = load_study_data(resolve_storage_url(storage), name)
     analysis = analyze(data)
     s = analysis.settings
     typer.echo(
         f"{name}: metric {s.metric} ({s.direction}), S = {s.n_seeds} seeds, B = {s.bootstrap} "
-        f"(rng seed {s.rng_seed}), δ = {s.delta / s.points:.3g} points, m = "
-        f"{s.tolerance / s.points:g} points, d_max = {s.d_max:.0%}; trials: {s.n_completed} "
-        f"completed, {s.n_diverged} diverged, {s.n_error} failed, {s.n_running} running"
+        f"(rng seed {s.rng_seed}), δ = {format_points(s.delta, s)}, m = "
+        f"{format_points(s.tolerance, s)}, d_max = {format_share(s.d_max)}; trials: "
+        f"{s.n_completed} completed, {s.n_diverged} diverged, {s.n_error} failed, "
+        f"{s.n_running} running"
     )
     if not analysis.verdicts:
         typer.echo("No claims to decide (no finished cells yet, or no hyperparameter varies).")
     else:
-        from hpsearch.units import format_estimate
-
         # The number that decided each claim (accuracy in %, differences in points).
         headlines = []
         for v in analysis.verdicts:
@@ -440,6 +440,9 @@ def dashboard(
         err=True,
     )
     try:
-        create_app(url, refresh_seconds=refresh).run(host=host, port=port, debug=False)
+        # The first study is analysed in the background while the server starts: the first
+        # visit finds its page ready.
+        dashboard_app = create_app(url, refresh_seconds=refresh, analyse_first=True)
+        dashboard_app.run(host=host, port=port, debug=False)
     except OSError as error:
         raise UserInputError(f"Cannot listen on {host}:{port}: {error}") from error

@@ -2,9 +2,10 @@
 
 The analysis keeps metric values in the study's own units (an accuracy as a 0-1 fraction) and
 says in `AnalysisSettings.points` how many metric units one point is (0.01 for such an accuracy).
-The CLI, the dashboard, the report and the CSV files all convert through here, so a number reads
-the same wherever it is shown: an accuracy as `63.9 %`, a difference of accuracies as
-`11.60 points`, a rate or a share as `13 %` (a 0-1 fraction in CSV files).
+The CLI, the dashboard, the report, the verdict sentences and the CSV files all convert through
+here, so a number reads the same wherever it is shown: an accuracy as `63.9 %`, a difference of
+accuracies as `11.60 points`, a rate or a share as `13.3 %` and a difference of two shares (ΔW,
+ΔD) as `+52.5 %` (`format_share`); CSV files keep rates and shares as 0-1 fractions.
 
 A verdict's numbers carry no unit of their own, so `number_kind` reads it from the number's name
 (the analysis names widths, rates and shares `W…`, `D…`, `…rate…`; levels `best…`, `E1…`, …).
@@ -14,10 +15,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from hpsearch.analysis.records import AnalysisSettings, Estimate
 from hpsearch.metrics import is_accuracy
+
+if TYPE_CHECKING:  # at run time only attributes are read: the analysis imports this module
+    from hpsearch.analysis.records import AnalysisSettings, Estimate
 
 NumberKind = Literal["fraction", "level", "points"]
 # Significant digits kept in CSV files: enough for any statistic of a few thousand trials, and
@@ -72,6 +75,32 @@ def csv_number(value: float | None) -> float:
     return 0.0 if rounded == 0 else rounded
 
 
+def format_display(
+    shown: float | None, kind: NumberKind, *, percent: bool, signed: bool = False
+) -> str:
+    """A number already in display units (what `to_display` gives and the CSV files hold) as
+    text: the one place each kind is spelled. A `level` is `63.9 %` (an accuracy) or `0.412`, a
+    difference is `11.60 points` or `0.0123`, a rate or share (0-1) is `13.3 %`; `signed` writes
+    the sign of a difference A − B, `+52.5 %`, `-1.20 points`."""
+    if shown is None or not math.isfinite(shown):
+        return "n/a"
+    sign = "+" if signed else ""
+    if kind == "fraction":
+        value = round(100 * shown, 1) + 0.0  # + 0.0: no "-0.0 %" for a difference of zero
+        return f"{value:{sign}.1f} %"
+    if not percent:
+        return f"{shown:{sign}.4g}"
+    if kind == "level":
+        return f"{shown:{sign}.1f} %"
+    return f"{shown:{sign}.2f} points"
+
+
+def format_share(value: float | None, *, signed: bool = False) -> str:
+    """A rate or a share (a 0-1 fraction): `13.3 %`; with `signed`, a difference of two shares
+    such as ΔW: `+52.5 %`."""
+    return format_display(value, "fraction", percent=True, signed=signed)
+
+
 def format_metric(value: float | None, settings: AnalysisSettings) -> str:
     """A metric value in display units: `93.1 %` for accuracies, `0.412` otherwise."""
     return format_level(value, percent=is_percent(settings))
@@ -79,45 +108,57 @@ def format_metric(value: float | None, settings: AnalysisSettings) -> str:
 
 def format_level(value: float | None, *, percent: bool) -> str:
     """`format_metric` for a reader that has no analysis, only `is_percent_metric`."""
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    if percent:
-        return f"{100 * value:.1f} %"
-    return f"{value:.4g}"
+    shown = None if value is None else 100 * value if percent else value
+    return format_display(shown, "level", percent=percent)
 
 
-def format_points(value: float | None, settings: AnalysisSettings) -> str:
-    """A metric difference in display units: `1.50 points` for accuracies."""
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    if is_percent(settings):
-        return f"{value / settings.points:.2f} points"
-    return f"{value:.4g}"
+def format_points(value: float | None, settings: AnalysisSettings, *, signed: bool = False) -> str:
+    """A metric difference in display units: `1.50 points` for accuracies (`+1.50 points` with
+    `signed`, for a difference A − B whose sign matters)."""
+    shown = None if value is None else value / settings.points
+    return format_display(shown, "points", percent=is_percent(settings), signed=signed)
+
+
+def is_signed(name: str) -> bool:
+    """A verdict number that is a difference A − B (`delta_…`): its sign is the answer, so it is
+    always written (`+52.5 %`)."""
+    return name.startswith("delta_")
 
 
 def format_number(name: str, value: float | None, settings: AnalysisSettings) -> str:
     """One verdict number in display units (its kind from `number_kind`)."""
-    if value is None or not math.isfinite(value):
-        return "n/a"
     kind = number_kind(name)
-    if kind == "fraction":
-        return f"{100 * value:.1f} %"
-    if kind == "level":
-        return format_metric(value, settings)
-    return format_points(value, settings)
+    shown = None if value is None else to_display(value, kind, settings)
+    return format_display(shown, kind, percent=is_percent(settings), signed=is_signed(name))
 
 
 def format_estimate(
     name: str, estimate: Estimate, settings: AnalysisSettings, short: bool = False
 ) -> str:
-    """`value [95 % CI low – high]`, or with `short` `value [low, high]` with the unit once."""
-    text = format_number(name, estimate.value, settings)
-    if not (math.isfinite(estimate.low) or math.isfinite(estimate.high)):
+    """`value [95 % CI low, high]`, or with `short` `value [low, high]` with the unit once."""
+    kind = number_kind(name)
+    value, low, high = (
+        to_display(x, kind, settings) for x in (estimate.value, estimate.low, estimate.high)
+    )
+    return format_display_estimate(
+        name, value, low, high, percent=is_percent(settings), short=short
+    )
+
+
+def format_display_estimate(
+    name: str, value: float, low: float, high: float, *, percent: bool, short: bool = False
+) -> str:
+    """`format_estimate` of a verdict number already in display units, as `verdicts.csv` holds
+    it (`percent`: the study's accuracy is shown in %)."""
+    kind, signed = number_kind(name), is_signed(name)
+    text = format_display(value, kind, percent=percent, signed=signed)
+    if not (math.isfinite(low) or math.isfinite(high)):
         return text
-    low = format_number(name, estimate.low, settings)
-    high = format_number(name, estimate.high, settings)
+    low_text, high_text = (
+        format_display(x, kind, percent=percent, signed=signed) for x in (low, high)
+    )
     if short:
         unit = next((u for u in (" points", " %") if text.endswith(u)), "")
-        bare = [t.removesuffix(unit) if t != "n/a" else t for t in (low, high)]
+        bare = [t.removesuffix(unit) if t != "n/a" else t for t in (low_text, high_text)]
         return f"{text} [{bare[0]}, {bare[1]}]"
-    return f"{text} [95 % CI {low} – {high}]"
+    return f"{text} [95 % CI {low_text}, {high_text}]"

@@ -51,7 +51,7 @@ def test_flat_optimizer_is_supported_over_its_whole_range() -> None:
     assert v.blocking == []
     assert v.sentence.startswith("adabound: insensitive to lr on [0.0001, 1] within 1.00 point")
     # 0 of 200 diverged is stated with its exact bound, never as "at most 0 %".
-    assert "diverged 0/200 (0%, exact interval 0%-2%) over the range" in v.sentence
+    assert "diverged 0/200 (0.0 % [0.0, 1.8], exact interval) over the range" in v.sentence
     assert "at most 0" not in v.sentence
 
 
@@ -149,7 +149,7 @@ def test_a_cell_with_every_seed_diverged_breaks_v1_exactly_there() -> None:
     assert len(v.blocking) == 1 and v.blocking[0].startswith("lr = 1:")
     assert "diverged 40/40" in v.blocking[0]
     assert "at lr = 1 the best mean is 10.0 %" in v.sentence
-    assert "diverged 40/40 (100%, exact interval 91%-100%)" in v.sentence
+    assert "diverged 40/40 (100.0 % [91.2, 100.0], exact interval)" in v.sentence
     # Diverged trials are data at the floor, never dropped.
     row = analysis.sensitivity.query("optimizer == 'adabound' and hyperparameter == 'lr'")
     at_one = row[row["value"] == 1.0].iloc[0]
@@ -157,7 +157,7 @@ def test_a_cell_with_every_seed_diverged_breaks_v1_exactly_there() -> None:
     assert at_one["divergence_rate"] == 1.0 and at_one["divergence_rate_low"] > 0.9
     # The blocking sentence quotes the table's own (exact) interval.
     low, high = at_one["divergence_rate_low"], at_one["divergence_rate_high"]
-    assert f"exact interval {low:.0%}-{high:.0%}" in v.blocking[0]
+    assert f"100.0 % [{100 * low:.1f}, {100 * high:.1f}], exact interval" in v.blocking[0]
     assert analysis.settings.n_diverged == 40
     # gamma has no effect; every gamma value has lr = 1 diverging (a quarter of its trials),
     # which is lr's doing, not gamma's: tuned at each gamma, nothing is lost.
@@ -383,7 +383,7 @@ def test_lr_one_is_stated_from_the_numbers_in_the_lr_verdict() -> None:
     assert at_one.startswith("At lr = 1: 90.")  # the profile tunes gamma
     slice_mean = float(re.search(r"tuned, ([0-9.]+) %", at_one).group(1))  # type: ignore[union-attr]
     assert abs(slice_mean - 40.0) < 1.0  # the slice keeps gamma at the best config's 1e-3
-    assert "vs best 93." in at_one and "diverged 0/10 (0%" in at_one
+    assert "vs best 93." in at_one and "diverged 0/10 (0.0 %" in at_one
     no_one = synthetic_study({"adabound": {"lr": LRS[:-1]}}, flat)
     assert (
         "At lr = 1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -365,3 +366,47 @@ def test_the_ticked_boxes_arriving_do_not_redraw_the_page(client: Any) -> None:
     # Unticking one box is another page.
     fewer = _render(client, NAME, ["adam", "sgd"], [0, 1], "optimizers.value", shown=None)
     assert fewer["shown"]["data"] != before["shown"]["data"]
+
+
+def test_the_first_page_is_analysed_at_start_up_and_the_first_visit_reuses_it(
+    storage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hpsearch dashboard` (`analyse_first`) analyses the page `/` opens on as it starts; the
+    first visit, arriving while that analysis runs, waits for it instead of analysing again."""
+    import dashboards.app as app_module
+    from hpsearch.analysis import analyze
+    from hpsearch.storage import list_study_groups, load_study_data
+
+    analysed: list[str] = []
+    started, visiting = threading.Event(), threading.Event()
+    real_filter = app_module.filter_study
+
+    def filter_study(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name != "analyse-first":
+            visiting.set()  # the visit's render, just before it asks for the page
+        return real_filter(*args, **kwargs)
+
+    def analyzer(data: Any) -> Any:
+        analysed.append(data.name)
+        started.set()
+        assert visiting.wait(60), "the visit never asked for the page"
+        return analyze(data)
+
+    monkeypatch.setattr(app_module, "filter_study", filter_study)
+    app = create_app(storage, analyzer=analyzer, analyse_first=True)
+    assert started.wait(60), "nothing was analysed at start-up"
+    first = list_study_groups(storage)[0].name
+    client = app.server.test_client()
+    answers: list[dict[str, Any]] = []
+
+    def first_visit() -> None:  # nothing ticked yet: the browser's first render
+        answers.append(_render(client, first, None, None))  # type: ignore[arg-type]
+
+    visit = threading.Thread(target=first_visit)
+    visit.start()
+    visit.join(60)
+    assert answers and "verdicts-area" in answers[0] and answers[0]["sections-area"]
+    # Every box ticked (what `fill_filters` sends next) is the same page: still one analysis.
+    optimizers, seeds = app_module.selection_of(load_study_data(storage, first))
+    assert "verdicts-area" in _render(client, first, optimizers, seeds)
+    assert analysed == [first]

@@ -169,7 +169,7 @@ def test_verdict_card_states_the_lr1_failure_from_the_records(
 
 def test_estimates_are_shown_in_display_units(analysis: StudyAnalysis) -> None:
     assert format_estimate("max_regret", Estimate(0.0153, 0.01, 0.02), analysis) == (
-        "1.53 points [95 % CI 1.00 points – 2.00 points]"
+        "1.53 points [95 % CI 1.00 points, 2.00 points]"
     )
     assert format_estimate("D_a", Estimate(0.5, 0.2, 0.8), analysis).startswith("50.0 %")
     assert format_estimate("best", Estimate(0.931), analysis) == "93.1 %"

@@ -38,3 +38,45 @@ def test_a_changed_number_in_the_csv_changes_the_section() -> None:
     verdicts.loc[0, key] = 123.456
     verdicts.loc[0, "decided_by"] = key
     assert docs.demo_section(verdicts, run) != before
+
+
+def test_show_its_sentences_and_the_readme_table_spell_a_number_one_way(tmp_path: Path) -> None:
+    """One quantity, one spelling: ΔW was `52.5 %` in `show`'s table, `+0.53` in the sentence
+    next to it and `0.53 (share of the range)` in README's table. Every reader now spells a
+    number through `hpsearch.units`: a share in %, a difference in points, a sign on A − B; only
+    the CSV keeps a share as a 0-1 fraction."""
+    from typer.testing import CliRunner
+
+    from hpsearch.analysis.synthetic import store_study, synthetic_study
+    from hpsearch.cli import app
+
+    docs = _make_docs()
+    lrs = [1e-3, 1e-2, 1e-1, 1.0]
+    data = synthetic_study(
+        {"adabound": {"lr": lrs}, "adam": {"lr": lrs}},
+        lambda o, c: 0.9 if o == "adabound" else 0.9 - 0.05 * abs(c["lr"] - 0.01) ** 0.5,
+        seeds=range(5),
+        diverges=lambda o, c, s: o == "adam" and c["lr"] == 1.0,
+        name="spelling",
+    )
+    url = f"sqlite:///{tmp_path / 'spelling.db'}"
+    store_study(url, data, claims={"bootstrap": 200})
+    shown = CliRunner().invoke(app, ["show", "spelling", "--storage", url])
+    exported = CliRunner().invoke(
+        app, ["export", "spelling", "--storage", url, "--out", str(tmp_path / "csv")]
+    )
+    assert shown.exit_code == 0 and exported.exit_code == 0, shown.output + exported.output
+    verdicts = pd.read_csv(tmp_path / "csv" / "verdicts.csv")
+    assert set(verdicts["kind"]) == {"V1", "V2"}
+    for row in verdicts.to_dict("records"):
+        key = row["decided_by"]
+        headline = f"{key} = {docs._number(row, key)}"  # README's "decided by" cell
+        table = next(line for line in shown.output.splitlines() if line.endswith(row["claim"]))
+        assert headline in table, (headline, table)
+        if row["kind"] == "V2":
+            assert -1.0 <= row["delta_W"] <= 1.0  # the CSV's share: a 0-1 fraction
+            assert " % [" in headline and headline.split()[2][0] in "+-"  # a signed share in %
+            assert f"ΔW = {docs._number(row, 'delta_W')}," in row["sentence"]
+            assert f"ΔD = {docs._number(row, 'delta_D')};" in row["sentence"]
+        elif row["result"] != "REFUTED":
+            assert f"largest regret {docs._number(row, 'max_regret')}" in row["sentence"]

@@ -46,6 +46,7 @@ from hpsearch.analysis.verdicts import (
 from hpsearch.claims import ClaimsSpec
 from hpsearch.errors import UserInputError
 from hpsearch.studydata import StudyData
+from hpsearch.units import is_percent_metric
 
 
 def claims_of(data: StudyData) -> ClaimsSpec:
@@ -69,8 +70,6 @@ def analyze(data: StudyData, claims: ClaimsSpec | None = None) -> StudyAnalysis:
     seeds = sorted(int(s) for s in data_rows["seed"].dropna().unique())
     finite = data_rows["value"].astype(float)
     finite = finite[np.isfinite(finite)]
-    from hpsearch.units import is_percent_metric  # here: hpsearch.units imports this package
-
     percent = is_percent_metric(data.metric, finite)
     points = 0.01 if percent else 1.0
     units = Units(points=points, sign=sign, percent=percent)

@@ -44,21 +44,16 @@ from hpsearch.analysis.bootstrap import exact_rate, interval, t_interval
 from hpsearch.analysis.grid import format_value
 from hpsearch.analysis.records import AnalysisSettings, Estimate, Result, Verdict
 from hpsearch.analysis.stats import HyperparameterStats, OptimizerStats
+from hpsearch.units import format_display_estimate, format_estimate, format_share
 
 
 @dataclass(frozen=True)
 class Units:
-    """Turns oriented metric units into the words of a sentence."""
+    """Turns oriented metric units into the words of a sentence (spelled by `hpsearch.units`)."""
 
     points: float  # metric units per point
     sign: float  # +1 maximise, -1 minimise
     percent: bool  # accuracy in [0, 1]: show as %
-
-    def metric(self, oriented: float) -> str:
-        value = self.sign * oriented
-        if not math.isfinite(value):
-            return "n/a"
-        return f"{value * 100:.1f} %" if self.percent else f"{value:.4g}"
 
     def pts(self, amount: float) -> str:
         return "n/a" if not math.isfinite(amount) else f"{amount / self.points:.2f}"
@@ -67,12 +62,21 @@ class Units:
         return "n/a" if not math.isfinite(amount) else f"{amount / self.points:+.2f}"
 
     def metric_ci(self, est: Estimate) -> str:
-        """An oriented (higher is better) estimate as "63.9 % [63.1 %, 64.6 %]" in the metric's
-        own direction."""
-        low, high = (est.low, est.high) if self.sign > 0 else (est.high, est.low)
+        """An oriented (higher is better) estimate in the metric's own direction, spelled as the
+        claim board spells it: "63.9 % [63.1, 64.6]"."""
+        value, low, high = (self.sign * x for x in (est.value, est.low, est.high))
+        low, high = min(low, high), max(low, high)
+        scale = 1.0
         if self.percent:  # an accuracy's bounds stay in [0, 100] %
-            low, high = float(np.clip(low, 0.0, 1.0)), float(np.clip(high, 0.0, 1.0))
-        return f"{self.metric(est.value)} [{self.metric(low)}, {self.metric(high)}]"
+            low, high, scale = float(np.clip(low, 0.0, 1.0)), float(np.clip(high, 0.0, 1.0)), 100.0
+        shown = (scale * x for x in (value, low, high))
+        return format_display_estimate("best", *shown, percent=self.percent, short=True)
+
+    def points_ci(self, est: Estimate) -> str:
+        """A difference of metric values with its interval, as the board spells it:
+        "2.08 points [0.00, 5.21]"."""
+        shown = (x / self.points for x in (est.value, est.low, est.high))
+        return format_display_estimate("max_regret", *shown, percent=self.percent, short=True)
 
 
 def oriented_estimate(est: Estimate, sign: float) -> Estimate:
@@ -83,11 +87,13 @@ def oriented_estimate(est: Estimate, sign: float) -> Estimate:
 
 
 def rate_text(k: int, n: int, confidence: float) -> str:
-    """ "3/45 (7 %, exact 95 % interval 1-18 %)": the counts always, never a bare 0 %."""
+    """ "3/45 (6.7 % [1.4, 18.3], exact interval)": the counts always, never a bare 0 %."""
     if n <= 0:
         return "no trials"
-    low, high = exact_rate(k, n, confidence)
-    return f"{k}/{n} ({k / n:.0%}, exact interval {low:.0%}-{high:.0%})"
+    rate = format_display_estimate(
+        "divergence_rate", k / n, *exact_rate(k, n, confidence), percent=True, short=True
+    )
+    return f"{k}/{n} ({rate}, exact interval)"
 
 
 def _span(values: list[float]) -> str:
@@ -205,8 +211,8 @@ def decide_insensitive(
         if guard_fails.any():
             reasons.append(
                 f"at {h} = {format_value(values[worst_guard])} the divergence rate surely exceeds "
-                f"the least-diverging value's by more than d_max = {d_max:.0%} (lower bound "
-                f"{excess_low[worst_guard]:.0%})"
+                f"the least-diverging value's by more than d_max = {format_share(d_max)} (lower "
+                f"bound {format_share(excess_low[worst_guard])})"
             )
     elif max_regret.high <= m:
         result = "SUPPORTED"
@@ -224,8 +230,8 @@ def decide_insensitive(
     def describe(i: int) -> str:
         r = rows[i]
         return (
-            f"{h} = {format_value(values[i])}: regret {units.pts(reg[i, 0])} "
-            f"[{units.pts(reg[i, 1])}, {units.pts(reg[i, 2])}] points, diverged "
+            f"{h} = {format_value(values[i])}: regret {units.points_ci(Estimate(*reg[i]))}, "
+            "diverged "
             f"{rate_text(int(hs.n_diverged[r]), int(hs.n_trials[r]), conf)}"
         )
 
@@ -245,10 +251,7 @@ def decide_insensitive(
 
     span = _span(values) if values else f"[{hs.range[0]:g}, {hs.range[1]:g}]"
     tol = f"{units.pts(m)} point{'s' if m != units.points else ''}"
-    regret_text = (
-        f"largest regret {units.pts(max_regret.value)} [{units.pts(max_regret.low)}, "
-        f"{units.pts(max_regret.high)}] points"
-    )
+    regret_text = f"largest regret {units.points_ci(max_regret)}"
     in_range_k = int(k.sum()) if len(rows) else 0
     in_range_n = int(n.sum()) if len(rows) else 0
     if result == "SUPPORTED":
@@ -392,8 +395,11 @@ def decide_less_sensitive(
         "delta_W": Estimate(*(float(x) for x in interval(wa - wb, conf, s, (-1.0, 1.0)))),
         "W_a": Estimate(*(float(x) for x in interval(wa, conf, s, (0.0, 1.0)))),
         "W_b": Estimate(*(float(x) for x in interval(wb, conf, s, (0.0, 1.0)))),
-        "delta_W_seedwise": Estimate(
-            *(float(x) for x in t_interval(seed_diff, np.isfinite(seed_diff), conf))
+        "delta_W_seedwise": Estimate(  # a difference of shares: within [-1, 1]
+            *(
+                float(np.clip(x, -1.0, 1.0))
+                for x in t_interval(seed_diff, np.isfinite(seed_diff), conf)
+            )
         ),
         # oriented: positive means a random configuration of A scores better
         "delta_E1": Estimate(*(float(x) for x in t_interval(e1a - e1b, ok_a & ok_b, conf))),
@@ -437,13 +443,14 @@ def decide_less_sensitive(
             decided_by = "delta_D"
         if dd.low > d_max:
             reasons.append(
-                f"{a} surely diverges more often than {b}, by more than d_max = {d_max:.0%}"
+                f"{a} surely diverges more often than {b}, by more than d_max = "
+                f"{format_share(d_max)}"
             )
     elif dw.low > 0 and sw.low > 0:
         result = "SUPPORTED"
         reasons.append(
             f"ΔW's lower bound > 0, seed by seed too, and {a} does not surely diverge more than "
-            f"d_max = {d_max:.0%} more often than {b}"
+            f"d_max = {format_share(d_max)} more often than {b}"
         )
     else:
         result = "INCONCLUSIVE"
@@ -451,8 +458,8 @@ def decide_less_sensitive(
             reasons.append("ΔW's interval includes 0")
         else:
             reasons.append(
-                f"ΔW seed by seed {sw.value:+.2f} [{sw.low:+.2f}, {sw.high:+.2f}] does not "
-                "confirm the sign"
+                f"ΔW seed by seed {format_estimate('delta_W_seedwise', sw, settings, short=True)} "
+                "does not confirm the sign"
             )
     tail = {
         "SUPPORTED": f"{a} is less sensitive than {b}",
@@ -470,8 +477,9 @@ def decide_less_sensitive(
         level = "ΔE(1) n/a"
     sentence = (
         f"{a} vs {b} {where} (δ = {units.pts(settings.delta)} points{decades_text}): "
-        f"ΔW = {dw.value:+.2f} [{dw.low:+.2f}, {dw.high:+.2f}], ΔD = {dd.value:+.2f} "
-        f"[{dd.low:+.2f}, {dd.high:+.2f}]; {tail}. {level[0].upper()}{level[1:]}."
+        f"ΔW = {format_estimate('delta_W', dw, settings, short=True)}, "
+        f"ΔD = {format_estimate('delta_D', dd, settings, short=True)}; {tail}. "
+        f"{level[0].upper()}{level[1:]}."
     )
     if settings.low_power:
         sentence += (
