@@ -109,3 +109,17 @@ def test_catalog_lists_every_optimizer_as_a_module() -> None:
     assert done.returncode == 0, done.stderr
     for name in NAMES:
         assert f"  {name} " in done.stdout
+
+
+def test_reading_the_registry_does_not_load_torch() -> None:
+    """`report`, `dashboard` and `export` read defaults and ranges only: torch (a second of
+    start-up) and the stacked kernels load when an optimizer is built, not before."""
+    code = (
+        "import sys\n"
+        "from hpsearch.optim import get_optimizer_info, list_optimizers\n"
+        "assert get_optimizer_info('adabound').defaults()['final_lr'] == 0.1\n"
+        "assert len(list_optimizers()) >= 8\n"
+        "print(sorted(m for m in ('torch', 'numba') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -1,15 +1,35 @@
-"""The built-in registry entries: variants are data, one record each."""
+"""The built-in registry entries: variants are data, one record each.
+
+Classes are named here, imported when an optimizer is built: reading the entries (a report's
+defaults, a spec's validation) must not load torch and the stacked kernels.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import torch
-
-from hpsearch.optim.adabound import AdaBound, AdaBoundW
 from hpsearch.optim.registry import HyperParameter, OptimizerInfo, register
-from hpsearch.optim.stacked import StackedAdaBound, StackedAdam, StackedSGD
+
+
+def _deferred(module: str, name: str) -> Callable[..., Any]:
+    """`module.name(...)`, importing `module` at the first call."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    return call
+
+
+_Adam, _AdamW, _SGD, _Adagrad = (
+    _deferred("torch.optim", name) for name in ("Adam", "AdamW", "SGD", "Adagrad")
+)
+_AdaBound, _AdaBoundW = (_deferred("hpsearch.optim.adabound", n) for n in ("AdaBound", "AdaBoundW"))
+_StackedAdam, _StackedSGD, _StackedAdaBound = (
+    _deferred("hpsearch.optim.stacked", n) for n in ("StackedAdam", "StackedSGD", "StackedAdaBound")
+)
 
 
 def _lr(default: float) -> HyperParameter:
@@ -36,26 +56,26 @@ register(
     OptimizerInfo(
         name="adam",
         description="Adam (Kingma & Ba), torch.optim.Adam",
-        factory=partial(_with_betas, torch.optim.Adam),
+        factory=partial(_with_betas, _Adam),
         hyperparameters=(_lr(1e-3), _BETA1, _BETA2, _EPS, _WD),
-        stacked=partial(StackedAdam, amsgrad=False, decoupled=False),
+        stacked=partial(_StackedAdam, amsgrad=False, decoupled=False),
     )
 )
 register(
     OptimizerInfo(
         name="amsgrad",
         description="AMSGrad (Reddi et al.), torch.optim.Adam(amsgrad=True)",
-        factory=partial(_with_betas, torch.optim.Adam),
+        factory=partial(_with_betas, _Adam),
         hyperparameters=(_lr(1e-3), _BETA1, _BETA2, _EPS, _WD),
         fixed={"amsgrad": True},
-        stacked=partial(StackedAdam, amsgrad=True, decoupled=False),
+        stacked=partial(_StackedAdam, amsgrad=True, decoupled=False),
     )
 )
 register(
     OptimizerInfo(
         name="adamw",
         description="AdamW (Loshchilov & Hutter), decoupled weight decay, torch.optim.AdamW",
-        factory=partial(_with_betas, torch.optim.AdamW),
+        factory=partial(_with_betas, _AdamW),
         hyperparameters=(
             _lr(1e-3),
             _BETA1,
@@ -63,14 +83,14 @@ register(
             _EPS,
             HyperParameter("weight_decay", 1e-2, "decoupled decay", low=0.0),
         ),
-        stacked=partial(StackedAdam, amsgrad=False, decoupled=True),
+        stacked=partial(_StackedAdam, amsgrad=False, decoupled=True),
     )
 )
 register(
     OptimizerInfo(
         name="sgd",
         description="SGD with (optionally Nesterov) momentum, torch.optim.SGD",
-        factory=torch.optim.SGD,
+        factory=_SGD,
         hyperparameters=(
             _lr(0.1),
             HyperParameter(
@@ -80,14 +100,14 @@ register(
             HyperParameter("nesterov", False, "Nesterov momentum", kind="bool"),
             _WD,
         ),
-        stacked=StackedSGD,
+        stacked=_StackedSGD,
     )
 )
 register(
     OptimizerInfo(
         name="adagrad",
         description="Adagrad (Duchi et al.), torch.optim.Adagrad",
-        factory=torch.optim.Adagrad,
+        factory=_Adagrad,
         hyperparameters=(
             _lr(1e-2),
             HyperParameter("eps", 1e-10, "denominator offset", low=0.0, log=True),
@@ -122,30 +142,30 @@ register(
     OptimizerInfo(
         name="adabound",
         description="AdaBound (Luo et al. 2019), Adam clipped into bounds closing on final_lr",
-        factory=partial(_with_betas, AdaBound),
+        factory=partial(_with_betas, _AdaBound),
         hyperparameters=_ADABOUND_HPS,
-        stacked=partial(StackedAdaBound, amsbound=False, decoupled=False),
+        stacked=partial(_StackedAdaBound, amsbound=False, decoupled=False),
     )
 )
 register(
     OptimizerInfo(
         name="amsbound",
         description="AMSBound (Luo et al. 2019), AdaBound on the running max of the second moment",
-        factory=partial(_with_betas, AdaBound),
+        factory=partial(_with_betas, _AdaBound),
         hyperparameters=_ADABOUND_HPS,
         fixed={"amsbound": True},
-        stacked=partial(StackedAdaBound, amsbound=True, decoupled=False),
+        stacked=partial(_StackedAdaBound, amsbound=True, decoupled=False),
     )
 )
 register(
     OptimizerInfo(
         name="adaboundw",
         description="AdaBoundW, AdaBound with decoupled decay p *= 1 - weight_decay*lr/initial_lr",
-        factory=partial(_with_betas, AdaBoundW),
+        factory=partial(_with_betas, _AdaBoundW),
         hyperparameters=(
             *_ADABOUND_HPS[:-1],
             HyperParameter("weight_decay", 0.0, "decoupled decay per step", low=0.0),
         ),
-        stacked=partial(StackedAdaBound, amsbound=False, decoupled=True),
+        stacked=partial(_StackedAdaBound, amsbound=False, decoupled=True),
     )
 )

@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import torch
-
 from hpsearch.errors import UnknownNameError, UserInputError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # reading the registry (names, defaults, ranges) does not load torch
+    import torch
+
     from hpsearch.optim.stacked import StackedOptimizer
 
 Kind = Literal["float", "int", "bool"]
