@@ -2,7 +2,7 @@
 
 1. The same 20-cell study (5 lr x 4 seeds of Adam) through `hpsearch run` (Ray Tune + claims +
    recorder into SQLite, one cell per trial) and through a plain sequential loop over the same
-   `hpsearch.tasks.train` in this process. Ray's start-up is timed and reported separately. Both
+   `hpsearch.tasks.train` in a fresh process. Ray's start-up is timed and reported separately. Both
    run one trial at a time (`--max-concurrent 1`) so the ratio is overhead, not parallelism; the
    run with all cores is printed as well, next to the most any scheduler could give here: two
    plain loops side by side in two processes, half the cells each (two trials on two cores
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import subprocess
 import sys
 import tempfile
@@ -172,15 +173,23 @@ def main() -> None:
             spec_path = root / "bench.toml"
             spec_path.write_text(SPEC.format(task=args.task, epochs=args.epochs))
             print(f"task {args.task}, {args.epochs} epochs, 20 cells", flush=True)
-            ray_seconds = scheduling.start_ray()
-            print(f"Ray start-up (reported apart):          {ray_seconds:7.2f} s", flush=True)
-            plain_loop(spec_path, limit=1)  # warm caches (data generation) for both sides
-            plain = plain_loop(spec_path)
+            # The plain loops run in fresh processes before Ray starts: in the process that hosts
+            # Ray's driver the same loop ran up to 40 % slower from one run to the next.
+            cpus = os.cpu_count() or 1
+            plain = side_by_side(spec_path, 1)
             print(
                 f"plain sequential loop:                  {plain:7.2f} s   "
                 f"(~{plain / 20:.2f} s per trial)",
                 flush=True,
             )
+            ceiling = side_by_side(spec_path, cpus)
+            print(
+                f"{cpus} plain loops side by side:          {ceiling:7.2f} s   "
+                f"speed-up x{plain / ceiling:.2f}: the most {cpus} concurrent trials can give here",
+                flush=True,
+            )
+            ray_seconds = scheduling.start_ray()
+            print(f"Ray start-up (reported apart):          {ray_seconds:7.2f} s", flush=True)
             run1, trained1 = through_run(spec_path, root / "one.db", 1)
             print(
                 f"hpsearch run, --max-concurrent 1:       {run1:7.2f} s   "
@@ -188,7 +197,6 @@ def main() -> None:
                 f"the rest {run1 - trained1:.2f} s)",
                 flush=True,
             )
-            cpus = scheduling.cluster_cpus()
             run_all, trained_all = through_run(spec_path, root / "all.db", cpus)
             print(
                 f"hpsearch run, {cpus} concurrent:            {run_all:7.2f} s   "
@@ -197,12 +205,6 @@ def main() -> None:
                 flush=True,
             )
             scheduling.stop_ray()
-            ceiling = side_by_side(spec_path, cpus)
-            print(
-                f"{cpus} plain loops side by side:          {ceiling:7.2f} s   "
-                f"speed-up x{plain / ceiling:.2f}: the most {cpus} concurrent trials can give here",
-                flush=True,
-            )
         written, bare, cpu = recording(root / "rec.db")
         extra = written - bare
         print(
