@@ -8,9 +8,9 @@ scalars, per element the formulas are the eager code's, in the weights' dtype. T
 with the eager step up to float rounding (the order of an operation's roundings may differ).
 
 No fast-math: NaN and inf propagate as in torch (the clamps are written as comparisons that keep
-a NaN), so a diverging member diverges here exactly when it does there. The eager step stays the
-reference and the path on accelerators; `tests/test_optim_stacked.py` holds both to the registered
-optimizer stepping each member alone.
+a NaN), so a non-finite gradient spoils its member's weights here as it does there, and divergence
+is judged alike. The eager step stays the reference and the path on accelerators;
+`tests/test_optim_stacked.py` holds both to the registered optimizer stepping each member alone.
 """
 
 from __future__ import annotations
