@@ -39,7 +39,7 @@ def test_packs_fan_out_to_one_trial_per_cell_and_resume_per_cell(
         SMOKE, storage=url, out=out, err=err, population=4, faults={FAULT: "injected failure"}
     )
     log = err.getvalue()
-    assert "population: adabound 4, adam 4, sgd 4 cells per trial" in log
+    assert "population: adabound 4, adam 4, sgd 2 cells per trial" in log  # sgd has 2 cells
     assert report.exit_code == 1 and "[10/10]" in log and "failed 1" in log
     data = load_study_data(url, "smoke")
     rows = data.trials.set_index("cell")
