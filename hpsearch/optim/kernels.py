@@ -36,6 +36,19 @@ def _maximum(a: float, b: float) -> float:
 
 
 @numba.njit(nogil=True, error_model="numpy", cache=True)
+def _decay(
+    p: float, g: float, weight_decay: float, shrink: float, decoupled: bool
+) -> tuple[float, float]:
+    """One element's weight decay: decoupled, the weight times `shrink` (`1 - decay * lr`);
+    coupled, `weight_decay * p` added to the gradient. Returns (weight, gradient)."""
+    if weight_decay != 0:
+        if decoupled:
+            return p * shrink, g
+        return p, g + weight_decay * p
+    return p, g
+
+
+@numba.njit(nogil=True, error_model="numpy", cache=True)
 def adabound_step(
     param: np.ndarray,
     grad: np.ndarray,
@@ -66,12 +79,7 @@ def adabound_step(
         one_minus_b1, one_minus_b2 = one_minus_beta1[k], one_minus_beta2[k]
         s, lo, up, shrink = step_size[k], lower[k], upper[k], decay[k]
         for j in range(param.shape[1]):
-            p, g = param[k, j], grad[k, j]
-            if wd != 0:
-                if decoupled:
-                    p = p * shrink
-                else:
-                    g = g + wd * p
+            p, g = _decay(param[k, j], grad[k, j], wd, shrink, decoupled)
             m = exp_avg[k, j] * b1 + one_minus_b1 * g
             v = exp_avg_sq[k, j] * b2 + one_minus_b2 * g * g
             exp_avg[k, j] = m
@@ -115,12 +123,7 @@ def adam_step(
         b2, one_minus_b2, e, wd = beta2[k], one_minus_beta2[k], eps[k], weight_decay[k]
         shrink, bc2, step = decay[k], bias_correction2_sqrt[k], neg_step_size[k]
         for j in range(param.shape[1]):
-            p, g = param[k, j], grad[k, j]
-            if wd != 0:
-                if decoupled:
-                    p = p * shrink
-                else:
-                    g = g + wd * p
+            p, g = _decay(param[k, j], grad[k, j], wd, shrink, decoupled)
             m = _lerp(exp_avg[k, j], g, w, w_complement)
             v = exp_avg_sq[k, j] * b2 + one_minus_b2 * g * g
             exp_avg[k, j] = m
