@@ -240,6 +240,12 @@ def run(
         population=population,
         max_cells=max_cells,
     )
+    if "ray" in sys.modules:
+        # Now rather than in Ray's exit hook, which first sleeps 0.5 s for worker log lines
+        # (sent to a file here, never to this terminal).
+        from hpsearch.scheduling import stop_ray
+
+        stop_ray()
     if not dry_run and report.exit_code:
         raise typer.Exit(report.exit_code)
 

@@ -62,10 +62,13 @@ class StackedOptimizer:
 
     def uses_kernels(self) -> bool:
         """Step with the one-pass kernels: asked for, and every stack a contiguous CPU tensor
-        (the kernels write through a NumPy view of its memory)."""
-        return self.kernels and all(
-            p.device.type == "cpu" and p.is_contiguous() for p in self.params
-        )
+        (the kernels write through a NumPy view of its memory). Known until `keep` swaps the
+        stacks."""
+        if "kernels" not in self.derived:
+            self.derived["kernels"] = self.kernels and all(
+                p.device.type == "cpu" and p.is_contiguous() for p in self.params
+            )
+        return bool(self.derived["kernels"])
 
     def moments(self, state: dict[str, Tensor], p: Tensor, with_max: bool) -> None:
         """Zero first and second moments for `p` (and their running maximum) on first use."""
@@ -98,10 +101,18 @@ class StackedOptimizer:
             self._views[i] = (p, grad, rows)
         return rows
 
-    def vectors(self, **values: Tensor) -> dict[str, np.ndarray]:
+    def vectors(self, **values: Tensor | np.ndarray) -> dict[str, np.ndarray]:
         """Per-member `[K]` values (float64, rounded once) as arrays in the weights' dtype."""
         dtype = self.params[0].detach().numpy().dtype
-        return {name: value.numpy().astype(dtype) for name, value in values.items()}
+        return {name: np.asarray(value).astype(dtype) for name, value in values.items()}
+
+    def float64(self) -> dict[str, np.ndarray]:
+        """`hyper` as float64 arrays, for the kernels' per-step schedule: the same IEEE
+        arithmetic as torch's on `[K]` tensors (up to rounding where torch vectorises `pow`),
+        at a fraction of the dispatch cost."""
+        if "float64" not in self.derived:
+            self.derived["float64"] = {k: v.cpu().numpy() for k, v in self.hyper.items()}
+        return self.derived["float64"]
 
     def scratch_for(self, like: Tensor) -> Tensor:
         """A temporary shaped like `like`, from one buffer every tensor's step reuses: a fresh
@@ -250,9 +261,10 @@ class StackedAdam(StackedOptimizer):
                     decay=1 - h["lr"] * h["weight_decay"],
                 ),
             }
+        f = self.float64()
         schedule = self.vectors(
-            bias_correction2_sqrt=(1 - h["beta2"] ** step) ** 0.5,
-            neg_step_size=-(h["lr"] / (1 - h["beta1"] ** step)),
+            bias_correction2_sqrt=(1 - f["beta2"] ** step) ** 0.5,
+            neg_step_size=-(f["lr"] / (1 - f["beta1"] ** step)),
         )
         v = self.derived["vectors"]
         for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
@@ -409,16 +421,19 @@ class StackedAdaBound(StackedOptimizer):
                 weight_decay=h["weight_decay"],
                 decay=1 - h["weight_decay"] * (h["lr"] / self.initial_lr),
             )
+        f = self.float64()
+        if "initial_lr" not in f:
+            f["initial_lr"] = self.initial_lr.cpu().numpy()
         step_size, lower, upper = bound_schedule(
             self.step_count,
-            lr=h["lr"],
-            final_lr=h["final_lr"],
-            gamma=h["gamma"],
-            beta1=h["beta1"],
-            beta2=h["beta2"],
-            initial_lr=self.initial_lr,
+            lr=f["lr"],
+            final_lr=f["final_lr"],
+            gamma=f["gamma"],
+            beta1=f["beta1"],
+            beta2=f["beta2"],
+            initial_lr=f["initial_lr"],
         )
-        schedule = self.vectors(step_size=step_size, lower=lower, upper=upper)  # type: ignore[arg-type]
+        schedule = self.vectors(step_size=step_size, lower=lower, upper=upper)
         v = self.derived["vectors"]
         for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
             if p.grad is None:

@@ -98,7 +98,9 @@ def _evaluate(
             x = data.prepare(x)
         logits = forward_members(base, members, x, batched_input=False).float()
         total += member_losses(logits, y, "sum")
-        correct += (logits.argmax(-1) == y).sum(1)
+        # max's indices follow argmax's rule (the first maximum; NaN counts as one) and took a
+        # fifth of its time on `[K, rows, classes]`
+        correct += (logits.max(-1).indices == y).sum(1)
     n = max(len(y_all), 1)
     return (total / n).tolist(), (correct.double() / n).tolist()
 
