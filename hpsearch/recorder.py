@@ -101,19 +101,30 @@ class RunRecorder:
         self._store("heartbeat", self.claims.heartbeat)
 
     def start_cells(self, cells: Iterable[Mapping[str, Any]]) -> None:
-        """A trial's cells begin; a retried trial's cells begin again (their curves restart)."""
+        """A trial's cells begin; a retried trial's cells begin again (their curves restart).
+        New ones are created together, per optimizer (a pack's in one transaction)."""
+        by_optimizer: dict[str, list[Mapping[str, Any]]] = {}
         for cell in cells:
             key = cell["key"]
             self.cells[key] = cell
+            if key in self.records:  # in memory only: the next write replaces the curve
+                self.writer.restart(self.records[key])
+            else:
+                by_optimizer.setdefault(cell["optimizer"], []).append(cell)
+        for optimizer, new in by_optimizer.items():
 
-            def start(cell: Mapping[str, Any] = cell, key: str = key) -> None:
-                if key in self.records:
-                    self.writer.restart(self.records[key])
-                    return
-                attrs = start_attributes(cell["seed"], cell["optimizer"], cell["fixed"])
-                self.records[key] = self.writer.start(cell["optimizer"], key, cell["params"], attrs)
+            def start(optimizer: str = optimizer, new: list[Mapping[str, Any]] = new) -> None:
+                items = [
+                    (c["key"], c["params"], start_attributes(c["seed"], optimizer, c["fixed"]))
+                    for c in new
+                ]
+                records = self.writer.start_cells(optimizer, items)
+                self.records.update(zip([c["key"] for c in new], records, strict=True))
 
-            self._store(f"starting {key}", start)
+            what = f"starting {new[0]['key']}" + (
+                f" and {len(new) - 1} more" if len(new) > 1 else ""
+            )
+            self._store(what, start)
 
     def add_epochs(self, epochs: Mapping[str, Sequence[tuple[int, Mapping[str, Any]]]]) -> None:
         """Epochs of some cells of one trial, cell key → [(epoch, metrics)]. A pack's cells come

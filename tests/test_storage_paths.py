@@ -86,6 +86,14 @@ def _run_like(url: str) -> None:
     assert taken.reused
     writer.add_epoch(taken, 1, {"test_accuracy": 0.4}, flush_every=0)
 
+    # A pack's cells start together; a RUNNING leftover among them is taken over, in place.
+    pack = [(f"adam|lr={lr}|seed=1", {"lr": lr}, {"seed": 1, **start}) for lr in (1e-3, 0.1, 1.0)]
+    writer.start("adam", *pack[1])
+    records = TrialWriter(url, ids, SPACE, "test_accuracy").start_cells("adam", pack)
+    assert [r.reused for r in records] == [False, True, False]
+    assert len({r.trial_id for r in records}) == 3
+    writer.finish(records[2], score_result(SCORING, 1, _result("completed", [0.2, 0.5]), VERSIONS))
+
 
 def _synthetic(url: str) -> None:
     data = synthetic_study(
@@ -140,7 +148,10 @@ def test_a_run_stores_the_same_trials_both_ways(
 ) -> None:
     urls = _both_ways(tmp_path, monkeypatch, _run_like)
     tables, api = (_optuna_view(urls[w], "paths.adam") for w in ("tables", "api"))
-    assert [t["state"].name for t in tables] == ["COMPLETE", "COMPLETE", "FAIL", "RUNNING"]
+    states = [t["state"].name for t in tables]
+    assert states == ["COMPLETE", "COMPLETE", "FAIL", "RUNNING", "RUNNING", "RUNNING", "COMPLETE"]
+    assert [t["number"] for t in tables] == list(range(7))
+    assert tables[6]["params"] == {"lr": 1.0} and tables[6]["user_attrs"]["seed"] == 1
     assert tables[0]["intermediate_values"] == {1: 0.3, 2: 0.6, 3: 0.8, 4: 0.9}
     assert tables[1]["values"] == [0.1] and tables[1]["user_attrs"]["raw_value"] == "nan"
     assert tables[2]["user_attrs"]["error"] == "RuntimeError: boom"  # the refusal left it
@@ -182,7 +193,7 @@ def test_both_readers_give_the_same_tidy_tables(
     pd.testing.assert_frame_equal(read["tables"].curves, read["api"].curves)
     assert read["tables"].hyperparameters == read["api"].hyperparameters
     assert read["tables"].spec == read["api"].spec
-    assert len(read["tables"].trials) == (4 if ids else 6)
+    assert len(read["tables"].trials) == (7 if ids else 6)
     if ids is not None:
         assert (
             read["tables finished"]
@@ -190,6 +201,7 @@ def test_both_readers_give_the_same_tidy_tables(
             == {  # type: ignore[comparison-overlap]
                 "adam|lr=0.001|seed=0",
                 "adam|lr=1|seed=0",
+                "adam|lr=1.0|seed=1",
             }
         )
 

@@ -58,7 +58,8 @@ class TrialUpdate:
 
 @dataclass
 class NewTrial:
-    """A finished trial written whole (the synthetic store and benchmarks)."""
+    """A trial written whole: finished (the synthetic store, benchmarks), or RUNNING with its
+    params and start attributes (a run's cells, finished later by `update`)."""
 
     state: str
     value: float | None
@@ -79,11 +80,11 @@ class TrialAccess(Protocol):
 
     def has_cell(self, study_id: int, cell: str, state: str) -> bool: ...
 
-    def running_trial(self, study_id: int, cell: str) -> int | None: ...
+    def running_trials(self, study_id: int, cells: Sequence[str]) -> dict[str, int]: ...
 
     def update(self, trial_id: int, change: TrialUpdate) -> bool: ...
 
-    def insert(self, study_id: int, trials: Iterable[NewTrial]) -> None: ...
+    def insert(self, study_id: int, trials: Iterable[NewTrial]) -> list[int]: ...
 
 
 def use_tables() -> bool:

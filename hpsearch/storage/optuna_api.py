@@ -68,9 +68,12 @@ class ApiAccess:
     def has_cell(self, study_id: int, cell: str, state: str) -> bool:
         return any(c == cell for _, _, c in self._with_cell(study_id, state))
 
-    def running_trial(self, study_id: int, cell: str) -> int | None:
-        found = sorted((n, tid) for n, tid, c in self._with_cell(study_id, "RUNNING") if c == cell)
-        return found[0][1] if found else None
+    def running_trials(self, study_id: int, cells: Sequence[str]) -> dict[str, int]:
+        wanted, first = set(cells), dict[str, int]()
+        for _, trial_id, cell in sorted(self._with_cell(study_id, "RUNNING")):
+            if cell in wanted:
+                first.setdefault(cell, trial_id)
+        return first
 
     def update(self, trial_id: int, change: TrialUpdate) -> bool:
         """Optuna's calls in order (the state last); False when the trial is already finished."""
@@ -86,7 +89,8 @@ class ApiAccess:
             return False
         return True
 
-    def insert(self, study_id: int, trials: Iterable[NewTrial]) -> None:
+    def insert(self, study_id: int, trials: Iterable[NewTrial]) -> list[int]:
+        ids = []
         for trial in trials:
             template = create_trial(
                 state=TrialState[trial.state],
@@ -96,4 +100,5 @@ class ApiAccess:
                 user_attrs={k: jsonable(v) for k, v in trial.attrs.items()},
                 intermediate_values=trial.steps,
             )
-            self.storage.create_new_trial(study_id, template_trial=template)
+            ids.append(self.storage.create_new_trial(study_id, template_trial=template))
+        return ids

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import optuna
@@ -170,8 +170,18 @@ class TableAccess:
     def has_cell(self, study_id: int, cell: str, state: str) -> bool:
         return self._first_trial(study_id, cell, state) is not None
 
-    def running_trial(self, study_id: int, cell: str) -> int | None:
-        return self._first_trial(study_id, cell, "RUNNING")
+    def running_trials(self, study_id: int, cells: Sequence[str]) -> dict[str, int]:
+        t, a = self.m.TrialModel, self.m.TrialUserAttributeModel
+        query = (
+            self._cell_query("RUNNING")
+            .where(t.study_id == study_id, a.value_json.in_([json.dumps(c) for c in cells]))
+            .order_by(t.number)
+        )
+        first: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for value_json, trial_id in conn.execute(query):
+                first.setdefault(json.loads(value_json), int(trial_id))
+        return first
 
     def update(self, trial_id: int, change: TrialUpdate) -> bool:
         """One transaction; False (nothing written) when the trial is already finished."""
@@ -204,19 +214,25 @@ class TableAccess:
                 conn.execute(
                     sa.update(m.TrialModel)
                     .where(m.TrialModel.trial_id == trial_id)
-                    .values(state=TrialState[change.state], datetime_complete=datetime.now())
+                    .values(state=TrialState[change.state], datetime_complete=_utc_now())
                 )
         return True
 
-    def insert(self, study_id: int, trials: Iterable[NewTrial]) -> None:
-        """Finished trials in one transaction (numbers continue the study's)."""
+    def insert(self, study_id: int, trials: Iterable[NewTrial]) -> list[int]:
+        """Trials in one transaction, their ids in order. Numbers continue the study's, counted
+        under a lock on the study's row as Optuna counts them (so concurrent creators, ours or
+        Optuna's, never share a number); RUNNING ones have no completion time."""
         m = self.m
         t = m.TrialModel.__table__
         batch = list(trials)
         if not batch:
-            return
-        now = datetime.now()
+            return []
+        now = _utc_now()
         with self.engine.begin() as conn:
+            study = m.StudyModel
+            conn.execute(
+                sa.select(study.study_id).where(study.study_id == study_id).with_for_update()
+            )
             start = conn.execute(
                 sa.select(sa.func.count()).select_from(t).where(t.c.study_id == study_id)
             ).scalar_one()
@@ -226,7 +242,7 @@ class TableAccess:
                     "study_id": study_id,
                     "state": TrialState[trial.state],
                     "datetime_start": now,
-                    "datetime_complete": now,
+                    "datetime_complete": None if trial.state == "RUNNING" else now,
                 }
                 for i, trial in enumerate(batch)
             ]
@@ -261,6 +277,12 @@ class TableAccess:
             ):
                 if batch_rows:
                     conn.execute(sa.insert(model.__table__), batch_rows)
+        return [int(i) for i in ids]
+
+
+def _utc_now() -> datetime:
+    """Now as Optuna stores trial times: naive UTC."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _step_row(m: Any, trial_id: int, step: int, value: float) -> dict[str, Any]:
