@@ -87,7 +87,7 @@ def bound_schedule(
     `clamp(step_size / (sqrt(v) + eps), lower, upper)`. Adam's bias correction is folded into
     `step_size`, i.e. inside the clip, as in the reference. The bounds close around
     `final_lr * lr / initial_lr`, so a torch LR scheduler that changes `lr` also moves them.
-    Floats give floats; any tensor argument gives broadcast tensors, and NumPy arrays arrays
+    Floats give floats; any tensor argument gives broadcast tensors; NumPy arrays give arrays
     (the stacked CPU kernels' schedule: a dozen array ops on `[K]` cost a fraction of torch's).
     """
     bias_correction1 = 1 - beta1**step

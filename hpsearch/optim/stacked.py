@@ -107,9 +107,9 @@ class StackedOptimizer:
         return {name: np.asarray(value).astype(dtype) for name, value in values.items()}
 
     def float64(self) -> dict[str, np.ndarray]:
-        """`hyper` as float64 arrays, for the kernels' per-step schedule: the same IEEE
-        arithmetic as torch's on `[K]` tensors (up to rounding where torch vectorises `pow`),
-        at a fraction of the dispatch cost."""
+        """`hyper` as float64 arrays, for the kernels' per-step schedule: the arithmetic of
+        torch's on `[K]` tensors up to rounding (`pow` may round otherwise), at a fraction of
+        its dispatch cost."""
         if "float64" not in self.derived:
             self.derived["float64"] = {k: v.cpu().numpy() for k, v in self.hyper.items()}
         return self.derived["float64"]
@@ -422,8 +422,8 @@ class StackedAdaBound(StackedOptimizer):
                 decay=1 - h["weight_decay"] * (h["lr"] / self.initial_lr),
             )
         f = self.float64()
-        if "initial_lr" not in f:
-            f["initial_lr"] = self.initial_lr.cpu().numpy()
+        if "initial_lr" not in self.derived:
+            self.derived["initial_lr"] = self.initial_lr.cpu().numpy()
         step_size, lower, upper = bound_schedule(
             self.step_count,
             lr=f["lr"],
@@ -431,7 +431,7 @@ class StackedAdaBound(StackedOptimizer):
             gamma=f["gamma"],
             beta1=f["beta1"],
             beta2=f["beta2"],
-            initial_lr=f["initial_lr"],
+            initial_lr=self.derived["initial_lr"],
         )
         schedule = self.vectors(step_size=step_size, lower=lower, upper=upper)
         v = self.derived["vectors"]
