@@ -1,10 +1,8 @@
-"""Ray Tune scheduling: the only module that imports Ray.
+"""Ray Tune scheduling, the driver's side: with `hpsearch.trainable` (the workers' side, which
+trains a trial's cells and reports them in one message shape, `MESSAGE_KEY`) the only modules
+that import Ray.
 
-Three parts, all in the driver except the trainable:
-- `_trainable` (runs in a Ray worker) trains its cells with `hpsearch.tasks.train` (or a pack
-  of them as one population), reports epochs in batches with `tune.report`, and sends each
-  whole `TrialResult` in a last report, all in one message shape (`MESSAGE_KEY`). A training
-  exception becomes an `error` result, so Ray retries only infrastructure failures (a lost node).
+Two parts:
 - `CellSearcher.suggest` claims the next missing cell in storage (so concurrent drivers share
   the work) and returns `FINISHED` when none is left.
 - `TuneRecorder` (a `tune.Callback`) turns Tune's trial events into calls on the run's single
@@ -34,7 +32,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -66,29 +64,12 @@ from hpsearch.storage import (
     storage_reason,
     with_retries,
 )
+from hpsearch.trainable import MESSAGE_KEY, train_cells
 
 log = logging.getLogger(__name__)
 # Tune's end-of-run analysis looks for the per-trial result files we turn off; the database is
 # the record, so its "Failed to fetch metrics" warning is noise.
 logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-
-# Every report of our trainable is one JSON message under this key: {"epochs": {cell key:
-# [[epoch, metrics], ...]}, "results": {cell key: TrialResult as a dict}}, either part optional.
-# A lone cell and a population pack speak the same shape.
-MESSAGE_KEY = "hpsearch"
-REPORT_SECONDS = 1.0  # live curves lag training by at most about this
-
-
-def _report(
-    epochs: Mapping[str, Any] | None = None, results: Mapping[str, Any] | None = None
-) -> None:
-    message: dict[str, Any] = {}
-    if epochs:
-        message["epochs"] = epochs
-    if results:
-        message["results"] = results
-    tune.report({MESSAGE_KEY: json.dumps(message, default=str)})
-
 
 # --- Ray lifecycle ----------------------------------------------------------------------------
 
@@ -208,103 +189,6 @@ def cluster_gpus() -> float:
 def stop_ray() -> None:
     if ray.is_initialized():
         ray.shutdown()
-
-
-# --- the trainable (in a Ray worker) ----------------------------------------------------------
-
-
-def _trainable(config: dict[str, Any]) -> None:
-    from hpsearch.plugins import install_plugins
-    from hpsearch.tasks import TrialResult, train
-
-    torch_threads = int(config.get("threads", 1))
-    import torch
-
-    torch.set_num_threads(torch_threads)
-    task = config["task"]
-    if config.get("population", 1) > 1 and len(config["cells"]) > 1:
-        _train_pack(config)
-        return
-    for cell in config["cells"]:
-        key = cell["key"]
-
-        pending: list[tuple[int, dict[str, float]]] = []
-        last = [time.monotonic()]
-
-        def on_epoch(
-            epoch: int,
-            metrics: dict[str, float],
-            key: str = key,
-            pending: list[tuple[int, dict[str, float]]] = pending,
-            last: list[float] = last,
-        ) -> None:
-            # Each `tune.report` is a round trip to the driver (~10 ms); per epoch that cost a
-            # 2 s trial 40 %. Epochs travel in batches, at most one report per REPORT_SECONDS;
-            # the last batch comes with the result.
-            pending.append((epoch, metrics))
-            if time.monotonic() - last[0] >= REPORT_SECONDS:
-                _report(epochs={key: pending})
-                pending.clear()
-                last[0] = time.monotonic()
-
-        try:
-            fault = config.get("faults", {}).get(key)
-            if fault:
-                raise RuntimeError(fault)
-            install_plugins(task.get("plugins", ()), cell["optimizer"])  # as on the driver
-            result = train(
-                task["name"],
-                cell["optimizer"],
-                cell["hyperparameters"],
-                cell["seed"],
-                options=task["options"],
-                epochs=task["epochs"],
-                device=config["device"],
-                on_epoch=on_epoch,
-            )
-        except Exception as error:  # a training failure is data (FAIL), not a Ray retry
-            result = TrialResult(outcome="error", error=f"{type(error).__name__}: {error}")
-        _report(results={key: asdict(result)})
-
-
-def _train_pack(config: dict[str, Any]) -> None:
-    """Train the trial's cells as one population; one report per epoch for all of them."""
-    from hpsearch.plugins import install_plugins
-    from hpsearch.tasks import TrialResult
-    from hpsearch.tasks.population import train_population
-
-    task = config["task"]
-    faults = config.get("faults", {})
-    cells = [c for c in config["cells"] if not faults.get(c["key"])]
-    results: dict[str, Any] = {
-        c["key"]: TrialResult(outcome="error", error=f"RuntimeError: {faults[c['key']]}")
-        for c in config["cells"]
-        if faults.get(c["key"])
-    }
-
-    def on_epoch(epoch: int, by_member: dict[int, dict[str, float]]) -> None:
-        _report(epochs={cells[i]["key"]: [(epoch, m)] for i, m in by_member.items()})
-
-    try:
-        install_plugins(task.get("plugins", ()), cells[0]["optimizer"] if cells else None)
-        trained = (
-            train_population(
-                task["name"],
-                cells[0]["optimizer"],
-                [(c["hyperparameters"], c["seed"]) for c in cells],
-                options=task["options"],
-                epochs=task["epochs"],
-                device=config["device"],
-                on_epoch=on_epoch,
-            )
-            if cells
-            else []
-        )
-    except Exception as error:  # bad input or a crash: each cell is a FAIL, not a Ray retry
-        message = f"{type(error).__name__}: {error}"
-        trained = [TrialResult(outcome="error", error=message) for _ in cells]
-    results.update({c["key"]: r for c, r in zip(cells, trained, strict=True)})
-    _report(results={key: asdict(result) for key, result in results.items()})
 
 
 # --- the searcher: claims cells -----------------------------------------------------------------
@@ -693,7 +577,7 @@ def run_cells(
     recorder = make_recorder(
         writer, claims, study_names, scoring, metrics, progress=progress, stop=stop
     )
-    trainable = tune.with_resources(_trainable, {"cpu": 1, "gpu": gpus_per_trial})
+    trainable = tune.with_resources(train_cells, {"cpu": 1, "gpu": gpus_per_trial})
     remove_stale_tune_dirs()
     pending = list(cells)
     restore_signals = _stop_on_signals(stop, progress_stream or sys.stderr)
