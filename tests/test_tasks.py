@@ -170,7 +170,7 @@ def test_training_leaves_global_random_state_and_threads_alone() -> None:
 
 
 def test_training_on_one_cpu_thread_flushes_denormals_and_restores_the_callers_mode() -> None:
-    # Denormal arithmetic made a population's AdaBound step 6x slower on this CPU.
+    # Denormal arithmetic made a demo-like pack train 1.8x slower (benchmarks/denormals.py).
     seen: list[bool] = []
 
     def train_with(threads: int) -> None:

@@ -137,11 +137,12 @@ def flushes_denormals(device: torch.device, threads: int) -> bool:
     """Whether training on `device` with `threads` flushes denormal floats to zero.
 
     On x86 CPUs every operation on a denormal (below 1.2e-38 in float32) takes a microcode
-    assist: small gradients squared made a population's AdaBound step 6x slower, a cell's
-    training up to 1.5x. Flushed, such a value becomes 0, a change far below the rounding of any
-    weight or moment it is added to. The mode belongs to a thread, so it is set only when all
-    the work runs on the calling thread (one thread on a CPU); torch's worker threads would keep
-    whatever mode they started with, and a cell's numbers would depend on the process's past.
+    assist, and small gradients squared make many: a pack like the demo's trained 1.8x slower
+    with them (`benchmarks/denormals.py`). Flushed, such a value becomes 0, a change far below
+    the rounding of any weight or moment it is added to. The mode belongs to a thread, so it is
+    set only when all the work runs on the calling thread (one thread on a CPU); torch's worker
+    threads would keep whatever mode they started with, and a cell's numbers would depend on the
+    process's past.
     """
     return device.type == "cpu" and threads == 1
 
