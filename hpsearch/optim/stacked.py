@@ -10,7 +10,7 @@ Nothing here reduces across the member dimension, so members never mix.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -100,6 +100,14 @@ class StackedOptimizer:
         if grad.is_contiguous():  # else the row view is a copy, new every step
             self._views[i] = (p, grad, rows)
         return rows
+
+    def kernel_rows(self, with_max: bool) -> Iterator[Rows]:
+        """`rows(i)` of every stack that has a gradient, its moments made on first use: what a
+        kernel step walks."""
+        for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
+            if p.grad is not None:
+                self.moments(state, p, with_max)
+                yield self.rows(i)
 
     def vectors(self, **values: Tensor | np.ndarray) -> dict[str, np.ndarray]:
         """Per-member `[K]` values (float64, rounded once) as arrays in the weights' dtype."""
@@ -267,12 +275,9 @@ class StackedAdam(StackedOptimizer):
             neg_step_size=-(f["lr"] / (1 - f["beta1"] ** step)),
         )
         v = self.derived["vectors"]
-        for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
-            if p.grad is None:
-                continue
-            self.moments(state, p, self.amsgrad)
+        for rows in self.kernel_rows(self.amsgrad):
             one_pass.adam_step(
-                *self.rows(i),
+                *rows,
                 v["lerp_weight"],
                 v["lerp_complement"],
                 v["beta2"],
@@ -435,12 +440,9 @@ class StackedAdaBound(StackedOptimizer):
         )
         schedule = self.vectors(step_size=step_size, lower=lower, upper=upper)
         v = self.derived["vectors"]
-        for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
-            if p.grad is None:
-                continue
-            self.moments(state, p, self.amsbound)
+        for rows in self.kernel_rows(self.amsbound):
             one_pass.adabound_step(
-                *self.rows(i),
+                *rows,
                 v["beta1"],
                 v["one_minus_beta1"],
                 v["beta2"],
