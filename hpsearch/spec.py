@@ -23,12 +23,15 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from hpsearch.claims import ClaimsSpec
 from hpsearch.errors import HpsearchError, UnknownNameError, UserInputError
+
+if TYPE_CHECKING:  # the task registry imports torch: only when a spec is checked
+    from hpsearch.tasks.registry import TaskInfo
 
 Scalar = bool | int | float
 
@@ -442,12 +445,45 @@ def _register_plugins(
 def _check_against_registries(
     spec: StudySpec, declared: Mapping[str, tuple[str | None, dict[str, Any]]] | None = None
 ) -> None:
-    from hpsearch.optim import get_optimizer_info
-    from hpsearch.tasks import get_task_info, list_tasks
+    """Check the spec against the task and optimizer registries; one error names every problem
+    found, so a user fixes a file in one pass. An unknown task or plugin stops the checks at
+    once: the rest are read against it."""
+    from hpsearch.tasks.registry import resolve_options
 
     _register_plugins(spec, declared or {})
+    task = _registered_task(spec.task.name)
+    problems: list[str] = []
     try:
-        task = get_task_info(spec.task.name)
+        resolve_options(task.name, spec.task.options(), spec.task.epochs)
+    except UserInputError as error:
+        problems.append(f"task: {error}")
+    if spec.run.metric is None:
+        spec.run.metric = task.default_metric
+    elif spec.run.metric not in task.metrics:
+        problems.append(
+            f"run.metric: `{spec.run.metric}` is not a metric of `{task.name}`; expected one of "
+            f"{', '.join(task.metrics)}."
+        )
+    problems += _seed_problems(spec.run.seeds)
+    if spec.run.sampler != "grid" and spec.run.samples is None:
+        problems.append(
+            f"run.samples: sampler `{spec.run.sampler}` needs `samples` (configs per optimizer)."
+        )
+    for opt_name, space in spec.optimizers.items():
+        problems += _space_problems(opt_name, space, spec.run.sampler)
+    if len(problems) == 1:
+        raise UserInputError(problems[0])
+    if problems:
+        raise UserInputError(
+            "the study spec is not valid:\n" + "\n".join(f"  • {line}" for line in problems)
+        )
+
+
+def _registered_task(name: str) -> TaskInfo:
+    from hpsearch.tasks import get_task_info, list_tasks
+
+    try:
+        return get_task_info(name)
     except UserInputError as error:
         from hpsearch import plugins
 
@@ -455,78 +491,78 @@ def _check_against_registries(
         listed = plugins.entry_point_names(plugins.TASK_GROUP)
         if listed:  # tasks installed packages offer by name
             known = {t.name for t in list_tasks()} | set(listed)
-            message = str(UnknownNameError("task", spec.task.name, known))
+            message = str(UnknownNameError("task", name, known))
         raise UserInputError(
             f"task.name: {message} For a task of your own, name its factory: "
             f'`name = "package.module:factory"`.'
         ) from None
-    from hpsearch.tasks.registry import resolve_options
 
-    try:
-        resolve_options(task.name, spec.task.options(), spec.task.epochs)
-    except UserInputError as error:
-        raise UserInputError(f"task: {error}") from None
-    if spec.run.metric is None:
-        spec.run.metric = task.default_metric
-    elif spec.run.metric not in task.metrics:
-        raise UserInputError(
-            f"run.metric: `{spec.run.metric}` is not a metric of `{task.name}`; expected one of "
-            f"{', '.join(task.metrics)}."
-        )
-    for i, seed in enumerate(spec.run.seeds):
-        if not 0 <= seed < SEED_LIMIT:
-            raise UserInputError(
-                f"run.seeds[{i}]: {seed} is outside [0, 2**32 - 1]; the random number generators "
-                f"reduce seeds modulo 2**32, so larger or negative seeds would repeat others."
-            )
-    if len(set(spec.run.seeds)) != len(spec.run.seeds):
-        repeated = sorted(s for s, n in collections.Counter(spec.run.seeds).items() if n > 1)
-        raise UserInputError(
-            f"run.seeds: seeds repeat in {spec.run.seeds} ({', '.join(map(str, repeated))}); "
+
+def _seed_problems(seeds: Sequence[int]) -> list[str]:
+    problems = [
+        f"run.seeds[{i}]: {seed} is outside [0, 2**32 - 1]; the random number generators "
+        f"reduce seeds modulo 2**32, so larger or negative seeds would repeat others."
+        for i, seed in enumerate(seeds)
+        if not 0 <= seed < SEED_LIMIT
+    ]
+    if len(set(seeds)) != len(seeds):
+        repeated = sorted(s for s, n in collections.Counter(seeds).items() if n > 1)
+        problems.append(
+            f"run.seeds: seeds repeat in {list(seeds)} ({', '.join(map(str, repeated))}); "
             f"each seed must be distinct, or the paired bootstrap counts a run twice."
         )
-    if spec.run.sampler != "grid" and spec.run.samples is None:
-        raise UserInputError(
-            f"run.samples: sampler `{spec.run.sampler}` needs `samples` (configs per optimizer)."
-        )
-    for opt_name, space in spec.optimizers.items():
-        try:
-            info = get_optimizer_info(opt_name)
-        except UserInputError as error:
-            raise UserInputError(f"optimizers.{opt_name}: {error}") from None
-        for hp_name, value in space.items():
-            where = f"optimizers.{opt_name}.{hp_name}"
-            try:
-                hp = info.hyperparameter(hp_name)
-            except UserInputError as error:
-                raise UserInputError(f"{where}: {error}") from None
-            if isinstance(value, Distribution):
-                if spec.run.sampler == "grid":
-                    raise UserInputError(
-                        f"{where}: a range {{low, high}} needs a sampled study; set "
-                        f"`run.sampler` to `sobol` or `random` (and `run.samples`), or give a "
-                        f"list of grid values."
-                    )
-                if hp.kind == "bool":
-                    raise UserInputError(f"{where}: `{hp_name}` is true/false; give a list.")
-                for bound in (value.low, value.high):
-                    _check_value(hp, bound, where)
-            elif isinstance(value, list):
-                if not value:
-                    raise UserInputError(f"{where}: the grid is empty; give at least one value.")
-                for i, item in enumerate(value):
-                    _check_value(hp, item, f"{where}[{i}]")
-                if len({canonical_value(v) for v in value}) != len(value):
-                    raise UserInputError(f"{where}: grid values repeat in {value}.")
-            else:
-                _check_value(hp, value, where)
+    return problems
 
 
-def _check_value(hp: Any, value: Any, where: str) -> None:
+def _space_problems(opt_name: str, space: Mapping[str, Any], sampler: str) -> list[str]:
+    """What is wrong with one optimizer's search space: each hyperparameter's own problems."""
+    from hpsearch.optim import get_optimizer_info
+
     try:
-        hp.check(value)
+        info = get_optimizer_info(opt_name)
     except UserInputError as error:
-        raise UserInputError(f"{where}: {error}") from None
+        return [f"optimizers.{opt_name}: {error}"]
+    problems: list[str] = []
+    for hp_name, value in space.items():
+        where = f"optimizers.{opt_name}.{hp_name}"
+        try:
+            hp = info.hyperparameter(hp_name)
+        except UserInputError as error:
+            problems.append(f"{where}: {error}")
+            continue
+        if isinstance(value, Distribution):
+            if sampler == "grid":
+                problems.append(
+                    f"{where}: a range {{low, high}} needs a sampled study; set "
+                    f"`run.sampler` to `sobol` or `random` (and `run.samples`), or give a "
+                    f"list of grid values."
+                )
+            elif hp.kind == "bool":
+                problems.append(f"{where}: `{hp_name}` is true/false; give a list.")
+            else:
+                problems += _value_problems(hp, [(where, value.low), (where, value.high)])
+        elif isinstance(value, list):
+            if not value:
+                problems.append(f"{where}: the grid is empty; give at least one value.")
+                continue
+            found = _value_problems(hp, [(f"{where}[{i}]", v) for i, v in enumerate(value)])
+            problems += found
+            if not found and len({canonical_value(v) for v in value}) != len(value):
+                problems.append(f"{where}: grid values repeat in {value}.")
+        else:
+            problems += _value_problems(hp, [(where, value)])
+    return problems
+
+
+def _value_problems(hp: Any, values: Sequence[tuple[str, Any]]) -> list[str]:
+    """`where: why` for each (where, value) the hyperparameter refuses."""
+    problems = []
+    for where, value in values:
+        try:
+            hp.check(value)
+        except UserInputError as error:
+            problems.append(f"{where}: {error}")
+    return problems
 
 
 # --- expansion --------------------------------------------------------------------------------

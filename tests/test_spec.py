@@ -127,6 +127,28 @@ def test_a_bad_search_value_gets_one_line_saying_what_is_expected(tmp_path: Path
     assert not any("valid boolean" in line for line in lines)
 
 
+def test_every_problem_of_a_valid_shaped_spec_is_named_at_once(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        adam="lr = [1e-3, -1.0]\nbeta1 = [0.9, 0.9]\nlrr = [0.1]",
+        run_extra='metric = "accuracy"',
+    )
+    path.write_text(path.read_text().replace("seeds = [0, 1]", "seeds = [0, 0, -1]"))
+    with pytest.raises(UserInputError) as caught:
+        load_spec(path)
+    header, *lines = str(caught.value).splitlines()
+    assert header == f"{path}: the study spec is not valid:"
+    named = [line.split(":")[0].strip("• ") for line in lines]
+    assert named == [
+        "run.metric",
+        "run.seeds[2]",
+        "run.seeds",
+        "optimizers.adam.lr[1]",
+        "optimizers.adam.beta1",
+        "optimizers.adam.lrr",
+    ]
+
+
 def test_unknown_task_and_option(tmp_path: Path) -> None:
     text = BASE.format(adam="lr = [0.1]", run_extra="")
     with pytest.raises(UserInputError, match=r"task.name.*Unknown task `digitz-mlp`"):
