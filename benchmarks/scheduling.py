@@ -9,7 +9,11 @@
    share the memory system, so each trains slower than alone). Each run's time is split into
    its cells' own training (their stored `wall_seconds`) and the rest: start-up of the workers
    (a Ray worker process, then torch and the data in it), scheduling and recording.
-2. Recording alone: 100 cells x 50 epochs written through the recorder's `TrialWriter` into a
+2. Whole commands, each a fresh process timed from start to exit: a plain script that imports
+   the trainer and trains the 20 cells, against `hpsearch run` on the same spec (Ray's start-up
+   and shut-down included), at `--max-concurrent 1` and on all cores. This is what a researcher
+   who would otherwise write the loop pays or gains.
+3. Recording alone: 100 cells x 50 epochs written through the recorder's `TrialWriter` into a
    fresh SQLite file, against the same loop without writes.
 
     .venv/bin/python benchmarks/scheduling.py                 # mnist1d-mlp, ~2 s per trial
@@ -83,6 +87,18 @@ def _plain_part(part: int, parts: int, spec_path: Path) -> None:
     while not all(spec_path.with_suffix(f".ready{i}").exists() for i in range(parts)):
         time.sleep(0.01)
     print(plain_loop(spec_path, part=part, parts=parts), flush=True)
+
+
+def _plain_cold(spec_path: Path) -> None:
+    """Child of `whole_command`: train every cell, nothing warmed up (a user's own script)."""
+    plain_loop(spec_path)
+
+
+def whole_command(args: list[str]) -> float:
+    """Wall seconds of a fresh process from its start to its exit."""
+    started = time.perf_counter()
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
 
 
 def through_run(spec_path: Path, db: Path, concurrent: int | None) -> tuple[float, float]:
@@ -160,7 +176,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--skip-run", action="store_true", help="only the recording benchmark")
     parser.add_argument("--plain-part", nargs=3, help=argparse.SUPPRESS)  # side_by_side's child
+    parser.add_argument("--plain-cold", help=argparse.SUPPRESS)  # whole_command's child
     args = parser.parse_args()
+    if args.plain_cold:
+        _plain_cold(Path(args.plain_cold))
+        return
     if args.plain_part:
         _plain_part(int(args.plain_part[0]), int(args.plain_part[1]), Path(args.plain_part[2]))
         return
@@ -205,6 +225,19 @@ def main() -> None:
                 flush=True,
             )
             scheduling.stop_ray()
+            script = whole_command([sys.executable, __file__, "--plain-cold", str(spec_path)])
+            print(f"whole command, plain script:            {script:7.2f} s", flush=True)
+            cli = [sys.executable, "-m", "hpsearch", "run", str(spec_path), "--population", "1"]
+            for concurrent in (1, cpus):
+                url = f"sqlite:///{root / f'whole{concurrent}.db'}"
+                command = whole_command(
+                    [*cli, "--storage", url, "--max-concurrent", str(concurrent)]
+                )
+                print(
+                    f"whole command, hpsearch run, {concurrent} at once: {command:7.2f} s   "
+                    f"x{script / command:.2f} the plain script's speed",
+                    flush=True,
+                )
         written, bare, cpu = recording(root / "rec.db")
         extra = written - bare
         print(
