@@ -69,7 +69,8 @@ class ApiAccess:
         return any(c == cell for _, _, c in self._with_cell(study_id, state))
 
     def running_trials(self, study_id: int, cells: Sequence[str]) -> dict[str, int]:
-        wanted, first = set(cells), dict[str, int]()
+        wanted = set(cells)
+        first: dict[str, int] = {}
         for _, trial_id, cell in sorted(self._with_cell(study_id, "RUNNING")):
             if cell in wanted:
                 first.setdefault(cell, trial_id)

@@ -27,7 +27,7 @@ from optuna.distributions import (
 
 from hpsearch.recording import TrialRecord
 from hpsearch.storage.access import NewTrial, TrialAccess, TrialUpdate, writer_access
-from hpsearch.storage.connection import jsonable, open_storage
+from hpsearch.storage.connection import jsonable
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,27 @@ class CellRecord:
     written: set[int] = field(default_factory=set)  # epochs already in the database
 
 
+def _new_trial(
+    dists: Mapping[str, BaseDistribution],
+    params: Mapping[str, Any],
+    attrs: dict[str, Any],
+    *,
+    state: str = "RUNNING",
+    value: float | None = None,
+    steps: dict[int, float] | None = None,
+) -> NewTrial:
+    """A trial to insert: the params the search space knows, with their distributions."""
+    known = {k: v for k, v in params.items() if k in dists}
+    return NewTrial(
+        state=state,
+        value=value,
+        params=known,
+        distributions={k: dists[k] for k in known},
+        attrs=attrs,
+        steps=steps or {},
+    )
+
+
 def _curves(epochs: Mapping[int, Mapping[str, float]]) -> dict[str, list[float]]:
     steps = sorted(epochs)
     names = sorted({name for metrics in epochs.values() for name in metrics})
@@ -76,7 +97,6 @@ class TrialWriter:
         spaces: Mapping[str, Mapping[str, Mapping[str, Any]]],
         metric: str,
     ) -> None:
-        self.storage = open_storage(url)
         self.access: TrialAccess = writer_access(url)
         self.study_ids = dict(study_ids)
         self.metric = metric
@@ -104,13 +124,7 @@ class TrialWriter:
         leftovers = self.access.running_trials(study_id, [cell for cell, _, _ in cells])
         dists = self.distributions[optimizer]
         new = [
-            NewTrial(
-                state="RUNNING",
-                value=None,
-                params={k: v for k, v in params.items() if k in dists},
-                distributions={k: dists[k] for k in params if k in dists},
-                attrs={**jsonable(dict(attrs)), "cell": cell},
-            )
+            _new_trial(dists, params, {**jsonable(dict(attrs)), "cell": cell})
             for cell, params, attrs in cells
             if cell not in leftovers
         ]
@@ -178,12 +192,12 @@ def write_trials(
     for cell, params, record in trials:
         metric = record.attrs.get("metric")
         batch.append(
-            NewTrial(
+            _new_trial(
+                dists,
+                params,
+                {**record.attrs, "cell": cell, "curves": _curves(record.epochs)},
                 state=record.state,
                 value=record.value,
-                params={k: v for k, v in params.items() if k in dists},
-                distributions={k: dists[k] for k in params if k in dists},
-                attrs={**record.attrs, "cell": cell, "curves": _curves(record.epochs)},
                 steps={s: m.get(str(metric), math.nan) for s, m in record.epochs.items()},
             )
         )

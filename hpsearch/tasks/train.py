@@ -148,8 +148,8 @@ def flushes_denormals(device: torch.device, threads: int) -> bool:
 
 
 def flushing_denormals() -> bool:
-    """Whether this thread flushes denormals now (torch can set the mode, not read it): half of
-    a float32 just above the denormal range is a denormal, or zero when flushed."""
+    """Whether this thread flushes denormals now (torch can set the mode, not read it): a
+    quarter of a float32 just above the denormal range is a denormal, or zero when flushed."""
     return bool(torch.tensor(2e-38, dtype=torch.float32) * 0.25 == 0)
 
 
