@@ -138,25 +138,23 @@ def _table(columns: list[str], rows: list[list[str]]) -> html.Table:
 
 def render_answer(page: Page) -> html.Section:
     """The answer in plain words above the board: one line per claim, the claim in full."""
-    items = [
-        html.Li(
-            [
-                html.Span(line.result, className="badge result"),
-                " ",
-                html.A(html.B(line.answer), href=f"#{line.anchor}"),
-                f" — {line.claim} {line.verb}",
-                *(
-                    [": ", html.Span(f"{line.label} {line.number}", className="decided")]
-                    if line.number
-                    else []
-                ),
-                ".",
-            ],
-            className="answer-line",
-            style={"--verdict": VERDICT_COLORS.get(line.result, "#444")},
+    items = []
+    for line in page.answers:
+        parts: list[Any] = [
+            html.Span(line.result, className="badge result"),
+            " ",
+            html.A(html.B(line.answer), href=f"#{line.anchor}"),
+            f" — {line.claim} {line.verb}",
+        ]
+        if line.number:
+            parts += [": ", html.Span(f"{line.label} {line.number}", className="decided")]
+        items.append(
+            html.Li(
+                [*parts, "."],
+                className="answer-line",
+                style={"--verdict": VERDICT_COLORS.get(line.result, "#444")},
+            )
         )
-        for line in page.answers
-    ]
     return html.Section(
         [
             html.H2("The answer", className="compact"),
