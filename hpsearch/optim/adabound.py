@@ -5,7 +5,8 @@ with a per-parameter step counter t: coupled L2 (`g + weight_decay * p`), raw mo
 denominator `sqrt(v) + eps` (eps outside the square root), Adam's bias correction folded into the
 step size and so *inside* the clip, and the step clipped to `[f * (1 - 1 / (gamma * t + 1)),
 f * (1 + 1 / (gamma * t))]` with `f = final_lr * lr / initial_lr`. `tests/test_optim.py` checks
-our trajectories against that package bit for bit. We keep its trajectory for every argument and fix its latent bugs:
+our trajectories against that package bit for bit. We keep its trajectory for every argument
+and fix its latent bugs:
 
 - the initial lr lives in each param group as `initial_lr` (the key torch LR schedulers use), so it
   is saved in `state_dict`, a resumed run keeps scaling the bounds by `lr / initial_lr`, and groups
