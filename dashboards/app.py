@@ -32,6 +32,7 @@ from dash import ALL, Input, Output, State, dash_table, dcc, html
 from dashboards import figures
 from dashboards.page import Page, VerdictCard, build_page
 from dashboards.report import BOARD_HEAD, CSS
+from dashboards.security import secure
 from dashboards.study import (
     Analyzer,
     analyze_study,
@@ -636,4 +637,4 @@ def create_app(
 
     if analyse_first:
         threading.Thread(target=analyse_first_page, name="analyse-first", daemon=True).start()
-    return app
+    return secure(app)  # CSP and frame headers, Host check (dashboards/security.py)
