@@ -253,3 +253,27 @@ def test_list_shows_the_description_and_a_bad_old_study_hides_no_other(
     with (out_dir / "trials.csv").open(newline="") as handle:
         header = next(csv.reader(handle))
     assert header.count("seed") == 1 and "params_seed" in header
+
+
+def test_a_stored_formula_header_is_exported_as_text(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    _store(db, "formula", hyperparameter='=HYPERLINK("http://x")')  # stored by an older hpsearch
+    out_dir = tmp_path / "csv"
+    url = f"sqlite:///{db}"
+    assert cli("export", "formula", "--out", str(out_dir), "--storage", url, cwd=tmp_path) == 0
+    with (out_dir / "trials.csv").open(newline="") as handle:
+        header = next(csv.reader(handle))
+    assert """'=HYPERLINK("http://x")""" in header
+    assert not any(h.startswith("=") for h in header)
+
+
+def test_text_options_refuse_control_characters() -> None:
+    from hpsearch.errors import UserInputError
+    from hpsearch.tasks.base import TaskOption
+
+    with pytest.raises(UserInputError, match="must be a directory path"):
+        TaskOption("data_dir", None, "files", kind="path").check("t", "/data\x00/x")
+    with pytest.raises(UserInputError, match="must be one of `ptb`"):
+        TaskOption("corpus", "ptb", "which", kind="str", choices=("ptb",)).check("t", "p\x1bb")
+    with pytest.raises(UserInputError, match="must be text without control characters"):
+        TaskOption("note", "", "free text", kind="str").check("t", "ptb\x1b[2J")

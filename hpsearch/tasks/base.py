@@ -53,14 +53,16 @@ class TaskOption:
         if self.kind == "path":
             if value is None:
                 return None
-            if not isinstance(value, str | PathLike) or not str(value):
+            if not isinstance(value, str | PathLike) or not str(value) or "\x00" in str(value):
                 raise UserInputError(f"{where} must be a directory path, got {value!r}.")
             # Absolute, because Ray Tune runs trials in their own working directories.
             return os.path.abspath(os.path.expanduser(value))
         if self.kind == "str":
-            if not isinstance(value, str) or (self.choices and value not in self.choices):
+            bad = not isinstance(value, str) or any(ord(c) < 32 or ord(c) == 127 for c in value)
+            if bad or (self.choices and value not in self.choices):
                 allowed = ", ".join(f"`{c}`" for c in self.choices or ())
-                raise UserInputError(f"{where} must be one of {allowed}, got {value!r}.")
+                expected = f"one of {allowed}" if allowed else "text without control characters"
+                raise UserInputError(f"{where} must be {expected}, got {value!r}.")
             return value
         if self.kind == "int_list":
             if not isinstance(value, list | tuple):
