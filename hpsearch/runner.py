@@ -20,6 +20,7 @@ from hpsearch.recording import Scoring
 from hpsearch.spec import Cell, StudySpec, expand_cells, load_spec, search_space
 from hpsearch.storage import (
     RETRY_ENV,
+    CellClaims,
     GroupInfo,
     TrialWriter,
     check_group,
@@ -198,12 +199,16 @@ def _run_resolved(
             )
         err.write("starting the trials: Ray workers load torch and the data first (seconds)\n")
         err.flush()
+        store = scheduling.CellStore(
+            url,
+            {opt: spec.study_name(opt) for opt in spec.optimizers},
+            study_ids,
+            CellClaims(url),
+        )
         result = scheduling.run_cells(
             todo,
-            url=url,
+            store=store,
             writer=writer,
-            study_names={opt: spec.study_name(opt) for opt in spec.optimizers},
-            study_ids=study_ids,
             scoring=Scoring(spec.metric, metric_direction(spec.metric), task.num_classes),
             task={
                 "name": task.name,

@@ -19,19 +19,14 @@ import pytest
 
 from hpsearch.recording import Scoring
 from hpsearch.runner import group_info
-from hpsearch.scheduling import (
-    MESSAGE_KEY,
-    TUNE_DIR_PREFIX,
-    Progress,
-    RunStop,
-    TuneRecorder,
-    _stop_on_signals,
-    cell_config,
-    make_recorder,
-    remove_stale_tune_dirs,
-)
+from hpsearch.scheduling import CellStore
+from hpsearch.scheduling.events import RunStop, TuneRecorder, make_recorder
+from hpsearch.scheduling.progress import Progress
+from hpsearch.scheduling.rounds import TUNE_DIR_PREFIX, _stop_on_signals, remove_stale_tune_dirs
+from hpsearch.scheduling.searcher import cell_config
 from hpsearch.spec import expand_cells, load_spec
 from hpsearch.storage import CellClaims, TrialWriter, load_study_data, prepare_group
+from hpsearch.trainable import MESSAGE_KEY
 
 SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.toml"
 
@@ -54,8 +49,7 @@ def _recorder(
     progress = Progress(total=len(cells), stream=stream)
     recorder = make_recorder(
         TrialWriter(url, ids, group.optimizers, spec.metric),
-        claims,
-        names,
+        CellStore(url, names, ids, claims),
         Scoring(spec.metric, "maximize", 10),
         ["test_accuracy"],
         progress=progress,
@@ -167,10 +161,10 @@ def test_a_signal_asks_the_run_to_stop_and_a_second_one_stops_at_once(sig: int) 
 
 def test_the_eta_waits_for_a_measured_rate(monkeypatch: pytest.MonkeyPatch) -> None:
     """Start-up (Ray workers importing torch) must not make the first ETA hours long."""
-    import hpsearch.scheduling as scheduling
+    import hpsearch.scheduling.progress as progress_module
 
     clock = [0.0]
-    monkeypatch.setattr(scheduling.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock[0])
     stream = io.StringIO()
     progress = Progress(total=10, stream=stream)
     clock[0] = 100.0  # the first two cells finish together, 100 s after launch
@@ -210,7 +204,7 @@ def test_the_ray_log_lies_in_a_private_directory_no_symlink_can_redirect(
     default log lies in a directory this process created, mode 0700, under a fresh name."""
     import stat
 
-    import hpsearch.scheduling as scheduling
+    import hpsearch.scheduling.ray_runtime as scheduling
 
     monkeypatch.delenv(scheduling.RAY_LOG_ENV, raising=False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
