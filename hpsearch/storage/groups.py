@@ -15,7 +15,8 @@ import optuna
 from optuna.study import StudyDirection
 
 from hpsearch.errors import UserInputError
-from hpsearch.storage.access import StoredStudy, TrialAccess, reader_access, writer_access
+from hpsearch.storage.access import StoredStudy, TrialAccess
+from hpsearch.storage.backends import reader_access, writer_access
 from hpsearch.storage.connection import (
     jsonable,
     open_storage,
