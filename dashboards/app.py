@@ -30,8 +30,10 @@ import dash
 from dash import ALL, Input, Output, State, dash_table, dcc, html
 
 from dashboards import figures
+from dashboards.answer import answer_count
 from dashboards.page import Page, VerdictCard, build_page
 from dashboards.report import BOARD_HEAD, CSS
+from dashboards.security import secure
 from dashboards.study import (
     Analyzer,
     analyze_study,
@@ -40,6 +42,7 @@ from dashboards.study import (
     hidden_claims,
     optimizer_defaults,
 )
+from dashboards.theme import VERDICT_COLORS
 from hpsearch.errors import HpsearchError
 from hpsearch.studydata import OUTCOMES, StudyData
 
@@ -86,9 +89,9 @@ def _card(card: VerdictCard) -> html.Details:
     summary = html.Summary(
         [
             html.Span(card.result, className="badge result"),
-            html.Span(card.claim, className="one-line claim-text", title=card.claim),
+            html.Span(card.claim, className="claim-text"),
             html.Span(head.children or card.headline, className="headline"),
-            html.Span(card.reason, className="one-line", title=card.reason),
+            html.Span(card.reason, className="reason"),
         ]
     )
     children: list[Any] = [html.P(card.sentence)]
@@ -134,9 +137,39 @@ def _table(columns: list[str], rows: list[list[str]]) -> html.Table:
     )
 
 
+def render_answer(page: Page) -> html.Section:
+    """The answer in plain words above the board: one line per claim, the claim in full."""
+    items = []
+    for line in page.answers:
+        parts: list[Any] = [
+            html.Span(line.result, className="badge result"),
+            " ",
+            html.A(html.B(line.answer), href=f"#{line.anchor}"),
+            f" — {line.claim} {line.verb}",
+        ]
+        if line.number:
+            parts += [": ", html.Span(f"{line.label} {line.number}", className="decided")]
+        items.append(
+            html.Li(
+                [*parts, "."],
+                className="answer-line",
+                style={"--verdict": VERDICT_COLORS.get(line.result, "#444")},
+            )
+        )
+    return html.Section(
+        [
+            html.H2("The answer", className="compact"),
+            html.P(answer_count(page.answers), className="meta"),
+            html.Ul(items),
+        ],
+        id="answer",
+        className="answer",
+    )
+
+
 def render_verdicts(page: Page) -> list[Any]:
     """The claim board, the claims hidden by the filters and the notes, as Dash components."""
-    out: list[Any] = []
+    out: list[Any] = [render_answer(page)] if page.answers else []
     if page.cards:
         head = html.Div([html.Span(h) for h in BOARD_HEAD], className="board-head")
         out.append(
@@ -636,4 +669,4 @@ def create_app(
 
     if analyse_first:
         threading.Thread(target=analyse_first_page, name="analyse-first", daemon=True).start()
-    return app
+    return secure(app)  # CSP and frame headers, Host check (dashboards/security.py)

@@ -18,6 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboards import figures
+from dashboards.answer import AnswerLine, answer_lines, number_label, short_label
 from dashboards.theme import VERDICT_COLORS
 from hpsearch import units
 from hpsearch.analysis.records import Estimate, StudyAnalysis, Verdict
@@ -69,6 +70,7 @@ class Page:
     summary_rows: list[list[str]]
     hidden: list[str] = field(default_factory=list)  # claims the filters hide, in words
     trials: tuple[list[str], list[dict[str, Any]]] | None = None  # `trial_table`, when known
+    answers: list[AnswerLine] = field(default_factory=list)  # the claims in plain words
 
 
 def slug(text: str) -> str:
@@ -135,34 +137,6 @@ def lr1_failure(verdict: Verdict, analysis: StudyAnalysis) -> str | None:
             )
         parts.append(words)
     return ". ".join(parts) + "." if parts else None
-
-
-def number_label(name: str, optimizers: tuple[str, ...]) -> str:
-    """A readable label for a verdict number (`W_a` -> `W(δ) adabound`); unknown names with
-    spaces for underscores."""
-    fixed = {
-        "max_regret": "largest regret over the grid",
-        "best": "best seed mean m*",
-        "worst_profile": "worst profile value",
-        "max_divergence": "largest divergence rate",
-        "delta_W": "ΔW (good-region width, A − B)",
-        "delta_W_seedwise": "ΔW seed by seed (each seed a grid study, A − B)",
-        "delta_E1": "ΔE(1) (random config, A − B)",
-        "delta_D": "ΔD (divergence rate, A − B)",
-    }
-    if name in fixed:
-        return fixed[name]
-    stem, _, side = name.rpartition("_")
-    if stem in ("W", "E1", "D") and side in ("a", "b") and len(optimizers) == 2:
-        what = {"W": "W(δ)", "E1": "E(1)", "D": "divergence rate"}[stem]
-        return f"{what} {optimizers[0 if side == 'a' else 1]}"
-    return name.replace("_", " ")  # a number this page has no words for yet, still readable
-
-
-def short_label(name: str, optimizers: tuple[str, ...]) -> str:
-    """`number_label` without its explanation in brackets, for the one-line board."""
-    label = number_label(name, optimizers).split(" (")[0]
-    return label.removesuffix(" over the grid")
 
 
 def verdict_card(verdict: Verdict, analysis: StudyAnalysis, index: int) -> VerdictCard:
@@ -448,6 +422,7 @@ def build_page(
         summary_rows=rows,
         hidden=list(hidden or []),
         trials=trial_table(data, analysis) if data is not None else None,
+        answers=answer_lines(analysis.verdicts, settings),
     )
 
 

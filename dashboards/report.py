@@ -16,7 +16,9 @@ from pathlib import Path
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
+from dashboards.answer import AnswerLine, answer_count
 from dashboards.page import Page, VerdictCard
+from dashboards.theme import VERDICT_COLORS
 from hpsearch import __version__
 from hpsearch.outputs import write_atomically
 from hpsearch.studydata import StudyData
@@ -52,9 +54,14 @@ details.claim-row > summary::-webkit-details-marker { display: none; }
 details.claim-row > summary:hover, details.claim-row[open] > summary { background: #f2f6fb; }
 .badge { font-weight: 700; font-size: 0.78em; color: #fff; background: var(--verdict);
          border-radius: 3px; padding: 2px 6px; letter-spacing: 0.03em; text-align: center; }
-.one-line { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.headline { font-variant-numeric: tabular-nums; white-space: nowrap; overflow: hidden;
-            text-overflow: ellipsis; }
+.claim-text, .reason { overflow-wrap: anywhere; }
+.headline { font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
+.answer ul { list-style: none; padding: 0; margin: 4px 0 10px; }
+.answer-line { border-left: 6px solid var(--verdict); padding: 3px 8px; margin: 3px 0;
+               background: #fafafa; overflow-wrap: anywhere; }
+.answer-line .badge { font-size: 0.7em; vertical-align: 1px; }
+.answer-line a { color: inherit; }
+.decided { font-variant-numeric: tabular-nums; font-weight: 600; }
 .headline small, .board small { color: #666; }
 .claim-details { padding: 4px 12px 10px 134px; font-size: 0.92em; }
 .hidden-claims { color: #555; font-size: 0.9em; margin: 2px 0 8px; }
@@ -88,11 +95,11 @@ def _card(card: VerdictCard) -> str:
         f"<details class='claim-row' id='{_e(card.anchor)}' style='--verdict: {_e(card.color)}'>",
         "<summary>",
         f"<span class='badge result'>{_e(card.result)}</span>",
-        f"<span class='one-line claim-text' title='{_e(card.claim)}'>{_e(card.claim)}</span>",
+        f"<span class='claim-text'>{_e(card.claim)}</span>",
         f"<span class='headline' title='{_e(card.headline_label)}'>{_e(card.headline)}"
         + (f" <small>{_e(card.headline_label)}</small>" if card.headline_label else "")
         + "</span>",
-        f"<span class='one-line' title='{_e(card.reason)}'>{_e(card.reason)}</span>",
+        f"<span class='reason'>{_e(card.reason)}</span>",
         "</summary><div class='claim-details'>",
         f"<p>{_e(card.sentence)}</p>",
     ]
@@ -116,6 +123,28 @@ def _card(card: VerdictCard) -> str:
         )
     parts.append("</div></details>")
     return "".join(parts)
+
+
+def _answer(lines: list[AnswerLine]) -> str:
+    """The answer in plain words above the board: one line per claim, the claim in full."""
+    items = "".join(
+        f"<li class='answer-line' style='--verdict: {_e(VERDICT_COLORS.get(line.result, '#444'))}'>"
+        f"<span class='badge result'>{_e(line.result)}</span> "
+        f"<a href='#{_e(line.anchor)}'><b>{_e(line.answer)}</b></a> — {_e(line.claim)} "
+        f"{_e(line.verb)}"
+        + (
+            f": <span class='decided'>{_e(line.label)} {_e(line.number)}</span>"
+            if line.number
+            else ""
+        )
+        + ".</li>"
+        for line in lines
+    )
+    return (
+        "<section id='answer' class='answer' aria-label='the answer in plain words, one line per "
+        f"claim'><h2 class='compact'>The answer</h2><p class='meta'>{_e(answer_count(lines))}</p>"
+        f"<ul>{items}</ul></section>"
+    )
 
 
 def _table(columns: list[str], rows: list[list[str]]) -> str:
@@ -220,6 +249,8 @@ def render_report(page: Page) -> str:
         f"{_e(datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC'))}; click a claim for its "
         "numbers, reasons and settings</p>",
     ]
+    if page.answers:
+        body.append(_answer(page.answers))
     if page.cards:
         body.append(
             "<div class='board' id='verdicts'><div class='board-head'>"

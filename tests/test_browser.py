@@ -190,6 +190,7 @@ def test_dashboard_renders_verdicts_and_plots(browser: object, server: str, tmp_
     assert results <= {"SUPPORTED", "REFUTED", "INCONCLUSIVE"} and results
     body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
     assert "adabound is insensitive to lr" in body
+    _check_answer(driver, len(cards))
     # The synthetic AdaBound diverges at lr = 1 with a small gamma: the lr = 1 section says so.
     assert "Does lr = 1 fail?" in body and "lr = 1, others at defaults" in body
     _check_lr_one_markers(driver)
@@ -204,6 +205,28 @@ def test_dashboard_renders_verdicts_and_plots(browser: object, server: str, tmp_
         "return performance.getEntriesByType('resource').map(e => e.name)"
     )
     assert resources and all(r.startswith(server) for r in resources), resources
+
+
+def _check_answer(driver: object, n_claims: int) -> None:
+    """The answer above the board: one line per claim, each claim whole (not cut off with an
+    ellipsis: the line is as tall as its text needs) and with the number that decided it."""
+    from selenium.webdriver.common.by import By
+
+    answer = driver.find_element(By.ID, "answer")  # type: ignore[attr-defined]
+    board = driver.find_element(By.ID, "verdicts")  # type: ignore[attr-defined]
+    assert answer.location["y"] < board.location["y"]
+    lines = answer.find_elements(By.CSS_SELECTOR, ".answer-line")
+    assert len(lines) == n_claims > 0
+    claims = driver.find_elements(By.CSS_SELECTOR, ".board .claim-text")  # type: ignore[attr-defined]
+    for line, claim in zip(lines, claims, strict=True):
+        assert claim.text and claim.text in line.text
+        assert line.text.split(" — ")[0].split()[-1] in ("Yes", "No", "Undecided")
+        assert line.find_elements(By.CSS_SELECTOR, ".decided") or "Undecided" in line.text
+    clipped = driver.execute_script(  # type: ignore[attr-defined]
+        "return [...document.querySelectorAll('.answer-line, .board .claim-text')]"
+        ".filter(e => e.scrollWidth > e.clientWidth + 1).length"
+    )
+    assert clipped == 0
 
 
 def test_study_name_with_script_renders_as_text(
@@ -256,6 +279,7 @@ def test_report_opens_offline_with_verdicts(
         body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
         assert "adabound is insensitive to lr" in body
         assert EVIL in body
+        _check_answer(driver, len(driver.find_elements(By.CSS_SELECTOR, ".board .result")))  # type: ignore[attr-defined]
         assert driver.execute_script(  # type: ignore[attr-defined]
             "return window.__xss === undefined"
         )

@@ -1,7 +1,12 @@
 """AdaBound, AMSBound and AdaBoundW (Luo et al., ICLR 2019), numerically the reference package.
 
-The reference is PyPI `adabound` 0.0.5 (`/work/shared/ADABOUND.md` §1 has its exact rules). We keep
-its trajectory for every argument and fix its latent bugs:
+The reference is PyPI `adabound` 0.0.5, whose `AdaBound` class updates each parameter as follows,
+with a per-parameter step counter t: coupled L2 (`g + weight_decay * p`), raw moment EMAs, the
+denominator `sqrt(v) + eps` (eps outside the square root), Adam's bias correction folded into the
+step size and so *inside* the clip, and the step clipped to `[f * (1 - 1 / (gamma * t + 1)),
+f * (1 + 1 / (gamma * t))]` with `f = final_lr * lr / initial_lr`. `tests/test_optim.py` checks
+our trajectories against that package bit for bit. We keep its trajectory for every argument
+and fix its latent bugs:
 
 - the initial lr lives in each param group as `initial_lr` (the key torch LR schedulers use), so it
   is saved in `state_dict`, a resumed run keeps scaling the bounds by `lr / initial_lr`, and groups

@@ -52,6 +52,12 @@ def unregister(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
+def find(name: str) -> OptimizerInfo | None:
+    """The registry entry for `name`, or None."""
+    _load_builtins()
+    return _REGISTRY.get(name)
+
+
 def list_optimizers() -> list[OptimizerInfo]:
     return [_REGISTRY[name] for name in sorted(_REGISTRY)]
 

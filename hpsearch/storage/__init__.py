@@ -32,8 +32,10 @@ from hpsearch.storage.groups import (
     GroupInfo,
     check_group,
     finished_cells,
+    group_attrs,
     is_cell_finished,
     prepare_group,
+    set_group_attrs,
 )
 from hpsearch.storage.reads import GroupSummary, list_study_groups, load_study_data
 from hpsearch.storage.urls import (
@@ -63,6 +65,7 @@ __all__ = [
     "close_storages",
     "distribution_json",
     "finished_cells",
+    "group_attrs",
     "is_cell_finished",
     "is_missing_file",
     "is_unreachable",
@@ -74,6 +77,7 @@ __all__ = [
     "redact_url",
     "resolve_storage_url",
     "retry_seconds",
+    "set_group_attrs",
     "storage_errors",
     "storage_failure",
     "storage_reason",
