@@ -27,6 +27,7 @@ __all__ = [
     "StackedFactory",
     "build_optimizer",
     "build_stacked_optimizer",
+    "find",
     "get_optimizer_info",
     "list_optimizers",
     "register",
@@ -54,7 +55,6 @@ def unregister(name: str) -> None:
 
 def find(name: str) -> OptimizerInfo | None:
     """The registry entry for `name`, or None."""
-    _load_builtins()
     return _REGISTRY.get(name)
 
 
