@@ -32,7 +32,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from hpsearch.claims import ClaimsSpec
 from hpsearch.errors import HpsearchError, UnknownNameError, UserInputError
@@ -79,17 +88,73 @@ class TaskSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+Seed = Annotated[int, Field(strict=True)]  # strict: TOML `true` is not seed 1
+_SEED_LIST, _SEED_TABLE = "seed list", "sequential table"  # the forms of `run.seeds`
+
+
+class SequentialSeeds(BaseModel):
+    """`[run] seeds = { first = 5, max = 40 }` or `{ looks = [5, 10, 20, 40] }`: seeds are added
+    look by look, only where a claim is still open (`hpsearch.sequential`).
+
+    `first` / `max` double the seeds per cell from `first` up to `max` (5, 10, 20, 40); `looks`
+    names them. `order` is the order seeds are drawn in (default 0, 1, 2, ...); `split` the share
+    of α each look spends (default 0.1 at the first look, the rest in equal shares). The budget,
+    `max_cells` (cells in the study) and `max_minutes` (the looks' running time), only ends the
+    study earlier: a look is started only when it fits."""
+
+    model_config = ConfigDict(extra="forbid")
+    first: int | None = Field(default=None, gt=0, strict=True)
+    max: int | None = Field(default=None, gt=0, strict=True)
+    looks: list[Annotated[int, Field(gt=0, strict=True)]] | None = Field(default=None, min_length=1)
+    order: list[Seed] | None = Field(default=None, min_length=1)
+    split: list[Annotated[float, Field(gt=0, le=1)]] | None = None
+    max_cells: int | None = Field(default=None, gt=0, strict=True)
+    max_minutes: float | None = Field(default=None, gt=0)
+
+    def look_sizes(self) -> list[int]:
+        """Seeds per cell at each look: `looks`, or doubling from `first` and ending at `max`."""
+        if self.looks is not None:
+            return list(self.looks)
+        first = self.first or 5
+        last = max(self.max or first, first)
+        sizes = [first]
+        while sizes[-1] < last:
+            sizes.append(min(2 * sizes[-1], last))
+        return sizes
+
+    def seed_order(self) -> list[int]:
+        """Every seed the last look may use, in the order they are drawn."""
+        if self.order is not None:
+            return list(self.order)
+        return list(range(self.look_sizes()[-1]))
+
+
 class RunSpec(BaseModel):
     """`[run]`: seeds (paired design), the selection metric and how configs are chosen."""
 
     model_config = ConfigDict(extra="forbid")
-    # Strict: TOML `true` is not seed 1. Range and repeats are checked in `load_spec`.
-    seeds: list[Annotated[int, Field(strict=True)]] = Field(
-        default_factory=lambda: [0], min_length=1
-    )
+    # A list: every cell runs each seed. A table: sequential looks (`SequentialSeeds`). Range
+    # and repeats are checked in `load_spec`.
+    seeds: Annotated[
+        Annotated[Annotated[list[Seed], Field(min_length=1)], Tag(_SEED_LIST)]
+        | Annotated[SequentialSeeds, Tag(_SEED_TABLE)],
+        Discriminator(
+            lambda v: _SEED_TABLE if isinstance(v, dict | SequentialSeeds) else _SEED_LIST
+        ),
+    ] = Field(default_factory=lambda: [0])
     metric: str | None = None  # default: the task's default metric
     sampler: Literal["grid", "sobol", "random"] = "grid"
     samples: int | None = Field(default=None, gt=0)
+
+    @property
+    def sequential(self) -> SequentialSeeds | None:
+        return self.seeds if isinstance(self.seeds, SequentialSeeds) else None
+
+    def seed_list(self) -> list[int]:
+        """The seeds a cell may run: the list, or every seed of a sequential study's last look."""
+        if isinstance(self.seeds, SequentialSeeds):
+            return self.seeds.seed_order()[: self.seeds.look_sizes()[-1]]
+        return list(self.seeds)
 
 
 SpaceValue = Scalar | list[Scalar] | Distribution
@@ -183,6 +248,10 @@ class StudySpec(BaseModel):
         needs no `--force`."""
         resolved = self.resolved()
         decisive = {k: v for k, v in resolved.items() if k not in ("description", "claims")}
+        if isinstance(decisive["run"]["seeds"], dict):  # a budget changes no cell's result
+            budget = ("max_cells", "max_minutes")
+            seeds = {k: v for k, v in decisive["run"]["seeds"].items() if k not in budget}
+            decisive["run"] = {**decisive["run"], "seeds": seeds}
         decisive["task"] = {k: v for k, v in decisive["task"].items() if k != "data_dir"}
         text = json.dumps(decisive, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -280,6 +349,8 @@ def _is_union_tag(part: int | str) -> bool:
 
 # pydantic names union members in error locations (`list[...]`, `Distribution`); users don't.
 _UNION_TAGS = {
+    _SEED_LIST,
+    _SEED_TABLE,
     "bool",
     "int",
     "float",
@@ -466,7 +537,7 @@ def count_cells(spec: StudySpec) -> dict[str, int]:
             configs = math.prod(len(v) for v in searched if isinstance(v, list))
         else:
             configs = (spec.run.samples or 1) if searched else 1
-        counts[opt_name] = configs * len(spec.run.seeds)
+        counts[opt_name] = configs * len(spec.run.seed_list())
     return counts
 
 
@@ -560,6 +631,8 @@ def _check_against_catalog(spec: StudySpec) -> None:
             f"{', '.join(task.metrics)}."
         )
     problems += _seed_problems(spec.run.seeds)
+    if spec.run.sequential is not None:
+        problems += _sequential_problems(spec.run.sequential)
     if spec.run.sampler != "grid" and spec.run.samples is None:
         problems.append(
             f"run.samples: sampler `{spec.run.sampler}` needs `samples` (configs per optimizer)."
@@ -593,9 +666,14 @@ def _registered_task(name: str) -> TaskInfo:
         ) from None
 
 
-def _seed_problems(seeds: Sequence[int]) -> list[str]:
+def _seed_problems(seeds: Sequence[int] | SequentialSeeds) -> list[str]:
+    where = "run.seeds"
+    if isinstance(seeds, SequentialSeeds):
+        if seeds.order is None:
+            return []
+        where, seeds = "run.seeds.order", seeds.order
     problems = [
-        f"run.seeds[{i}]: {seed} is outside [0, 2**32 - 1]; the random number generators "
+        f"{where}[{i}]: {seed} is outside [0, 2**32 - 1]; the random number generators "
         f"reduce seeds modulo 2**32, so larger or negative seeds would repeat others."
         for i, seed in enumerate(seeds)
         if not 0 <= seed < SEED_LIMIT
@@ -603,8 +681,46 @@ def _seed_problems(seeds: Sequence[int]) -> list[str]:
     if len(set(seeds)) != len(seeds):
         repeated = sorted(s for s, n in collections.Counter(seeds).items() if n > 1)
         problems.append(
-            f"run.seeds: seeds repeat in {list(seeds)} ({', '.join(map(str, repeated))}); "
+            f"{where}: seeds repeat in {list(seeds)} ({', '.join(map(str, repeated))}); "
             f"each seed must be distinct, or the paired bootstrap counts a run twice."
+        )
+    return problems
+
+
+def _sequential_problems(seq: SequentialSeeds) -> list[str]:
+    """A sequential schedule's problems: looks given twice or not at all, looks that do not
+    grow, an α split that does not fit the looks, an order too short for the last look."""
+    problems = []
+    if seq.looks is not None and (seq.first is not None or seq.max is not None):
+        problems.append("run.seeds: give either `looks = [...]` or `first` and `max`, not both.")
+    if seq.looks is None and (seq.first is None or seq.max is None):
+        problems.append(
+            "run.seeds: a sequential study needs `first` and `max` (seeds per cell at the first "
+            "and last look, doubling between) or `looks = [5, 10, 20, 40]`."
+        )
+    if seq.first is not None and seq.max is not None and seq.max < seq.first:
+        problems.append(f"run.seeds.max: {seq.max} is below `first` = {seq.first}.")
+    looks = seq.look_sizes()
+    if any(b <= a for a, b in itertools.pairwise(looks)):
+        problems.append(f"run.seeds.looks: {looks} must grow from look to look.")
+    if looks[0] < 2:
+        problems.append(
+            f"run.seeds: the first look has {looks[0]} seed; at least 2 are needed for an interval."
+        )
+    if seq.split is not None:
+        if len(seq.split) != len(looks):
+            problems.append(
+                f"run.seeds.split: {len(seq.split)} shares for {len(looks)} looks {looks}; give "
+                "one share of α per look."
+            )
+        if sum(seq.split) > 1 + 1e-9:
+            problems.append(
+                f"run.seeds.split: the shares {seq.split} add up to {sum(seq.split):g}; at most 1 "
+                "of α may be spent over the looks."
+            )
+    if seq.order is not None and len(seq.order) < looks[-1]:
+        problems.append(
+            f"run.seeds.order: {len(seq.order)} seeds, but the last look needs {looks[-1]}."
         )
     return problems
 
@@ -677,10 +793,19 @@ def _normalise(hp: Any, value: Scalar) -> Scalar:
     return float(value)
 
 
-def expand_cells(spec: StudySpec) -> list[Cell]:
-    """Every cell of the study, in a stable order (optimizer, config, seed)."""
+def expand_cells(
+    spec: StudySpec,
+    *,
+    seeds: Sequence[int] | None = None,
+    optimizers: Sequence[str] | None = None,
+) -> list[Cell]:
+    """Every cell of the study, in a stable order (optimizer, config, seed); `seeds` and
+    `optimizers` narrow it (a sequential study's look: its seeds, its open optimizers)."""
+    seed_list = list(seeds) if seeds is not None else spec.run.seed_list()
     cells: list[Cell] = []
     for opt_name, space in spec.optimizers.items():
+        if optimizers is not None and opt_name not in optimizers:
+            continue
         info = spec.optimizer_info(opt_name)
         fixed = {
             k: _normalise(info.hyperparameter(k), v)
@@ -689,7 +814,7 @@ def expand_cells(spec: StudySpec) -> list[Cell]:
         }
         searched = {k: v for k, v in space.items() if isinstance(v, list | Distribution)}
         for config in _configs(spec, opt_name, searched, info):
-            for seed in spec.run.seeds:
+            for seed in seed_list:
                 cells.append(Cell(opt_name, config, fixed, seed))
     return cells
 
