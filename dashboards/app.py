@@ -34,6 +34,7 @@ from dashboards import figures
 from dashboards.answer import answer_count
 from dashboards.page import Page, VerdictCard, build_page, numeric_columns
 from dashboards.report import BOARD_HEAD, CSS
+from dashboards.security import secure
 from dashboards.study import (
     Analyzer,
     analyze_study,
@@ -711,4 +712,4 @@ def create_app(
 
     if analyse_first:
         threading.Thread(target=analyse_first_page, name="analyse-first", daemon=True).start()
-    return app
+    return secure(app)  # CSP and frame headers, Host check (dashboards/security.py)

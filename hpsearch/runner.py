@@ -112,9 +112,37 @@ def run_study(
     `population` is the most cells of one optimizer trained at once in one Ray trial
     (`hpsearch.population`); None picks it from the task and the cluster, 1 is one cell per trial.
     """
-    out = out or sys.stdout
-    err = err or sys.stderr
     spec = load_spec(spec_path, overrides, max_cells=max_cells)
+    with spec.registered():  # the spec's plugins, for the driver's checks and pack sizes
+        return _run_resolved(
+            spec,
+            storage=storage,
+            ray_address=ray_address,
+            max_concurrent=max_concurrent,
+            gpus_per_trial=gpus_per_trial,
+            dry_run=dry_run,
+            force=force,
+            out=out or sys.stdout,
+            err=err or sys.stderr,
+            faults=faults,
+            population=population,
+        )
+
+
+def _run_resolved(
+    spec: StudySpec,
+    *,
+    storage: str | None,
+    ray_address: str | None,
+    max_concurrent: int | None,
+    gpus_per_trial: float | None,
+    dry_run: bool,
+    force: bool,
+    out: TextIO,
+    err: TextIO,
+    faults: Mapping[str, str] | None,
+    population: int | None,
+) -> RunReport:
     url = resolve_storage_url(storage)
     _check_options(max_concurrent, gpus_per_trial, url)
     if population is not None and population < 1:

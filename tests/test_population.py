@@ -13,7 +13,7 @@ from torch.func import stack_module_state
 
 from hpsearch.errors import UserInputError
 from hpsearch.optim import list_optimizers
-from hpsearch.optim.stacked import stacking_optimizers
+from hpsearch.optim.registry import stacking_optimizers
 from hpsearch.population import balanced_pack_size, default_population
 from hpsearch.tasks import TrialResult, models, train
 from hpsearch.tasks.population import population_unsupported, train_population

@@ -195,3 +195,29 @@ def test_ray_messages_go_to_a_log_file_not_the_terminal(
     assert "Token authentication" not in captured.err + captured.out
     text = path.read_text()
     assert message in text and "Token authentication" in text
+
+
+def test_the_ray_log_lies_in_a_private_directory_no_symlink_can_redirect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another local user cannot plant a link where the log is opened for appending: the
+    default log lies in a directory this process created, mode 0700, under a fresh name."""
+    import stat
+
+    import hpsearch.scheduling.ray_runtime as scheduling
+
+    monkeypatch.delenv(scheduling.RAY_LOG_ENV, raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(scheduling, "_private_log_dirs", {})
+    victim = tmp_path / "victim"
+    victim.write_text("untouched")
+    # Where the log used to go: a name anyone could predict and link.
+    (tmp_path / f"hpsearch-ray-{os.getpid()}.log").symlink_to(victim)
+    path = Path(scheduling.ray_log_path())
+    assert path == Path(scheduling.ray_log_path())  # one file for the whole run
+    folder = path.parent
+    assert folder.parent == tmp_path and folder.name.startswith(f"hpsearch-ray-{os.getpid()}-")
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and folder.stat().st_uid == os.getuid()
+    with scheduling._stderr_to(str(path)):
+        os.write(2, b"a line of Ray's\n")
+    assert path.read_text() == "a line of Ray's\n" and victim.read_text() == "untouched"

@@ -41,12 +41,21 @@ def set_tune_environment() -> None:
         os.environ.setdefault(name, value)
 
 
+_private_log_dirs: dict[int, str] = {}  # process id -> its private directory for the Ray log
+
+
 def ray_log_path() -> str:
-    """Where Ray's own messages go: `$HPSEARCH_RAY_LOG`, else `hpsearch-ray-PID.log` in the
-    temporary directory. Not the terminal, where they would break the progress line."""
-    return os.environ.get(RAY_LOG_ENV) or os.path.join(
-        tempfile.gettempdir(), f"hpsearch-ray-{os.getpid()}.log"
-    )
+    """Where Ray's own messages go: `$HPSEARCH_RAY_LOG`, else `ray.log` in a directory of the
+    temporary directory that this process created for itself (`mkdtemp`: a new name, mode
+    0700), so no other local user can plant a symlink where the log is opened for appending.
+    Not the terminal, where Ray's messages would break the progress line."""
+    chosen = os.environ.get(RAY_LOG_ENV)
+    if chosen:
+        return chosen
+    pid = os.getpid()  # a forked child gets its own directory
+    if pid not in _private_log_dirs:
+        _private_log_dirs[pid] = tempfile.mkdtemp(prefix=f"hpsearch-ray-{pid}-")
+    return os.path.join(_private_log_dirs[pid], "ray.log")
 
 
 def send_ray_logs_to_file(path: str | None = None) -> str:
