@@ -277,3 +277,21 @@ def test_text_options_refuse_control_characters() -> None:
         TaskOption("corpus", "ptb", "which", kind="str", choices=("ptb",)).check("t", "p\x1bb")
     with pytest.raises(UserInputError, match="must be text without control characters"):
         TaskOption("note", "", "free text", kind="str").check("t", "ptb\x1b[2J")
+
+
+def test_names_from_an_older_storage_reach_the_terminal_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "old.db"
+    _store(db, "escapes")
+    with sqlite3.connect(db) as connection:  # an optimizer name no spec may have today
+        connection.execute(
+            "UPDATE study_user_attributes SET value_json = ? WHERE key = 'optimizer'",
+            ('"ad\\u001b[2J\\nam"',),
+        )
+    url = f"sqlite:///{db}"
+    for verb in (["list"], ["status", "escapes"], ["show", "escapes"]):
+        assert cli(*verb, "--storage", url, cwd=tmp_path) == 0, verb
+        captured = capsys.readouterr()
+        assert "\x1b" not in captured.out + captured.err, verb
+        assert "ad\\x1b[2J\\nam" in captured.out, (verb, captured.out)
