@@ -16,6 +16,7 @@ import torch
 
 from hpsearch.errors import UserInputError
 from hpsearch.tasks.registry import build_workload, get_task_info, resolve_options
+from hpsearch.tasks.workload import model_numel
 
 # Default pack size caps: enough members to amortise per-step overhead on a CPU core, and to fill
 # a GPU with a small model; memory is K times one cell's (weights, moments, one batch).
@@ -63,7 +64,9 @@ def max_population(task: str, options: Mapping[str, Any] | None = None) -> int:
         workload = build_workload(task, resolved)
     except UserInputError:  # missing data: each cell will report it when it trains
         return GPU_POPULATION
-    with torch.random.fork_rng():  # drawing weights must not move the caller's RNG
-        model = workload.make_model()
-    floats = 5 * sum(p.numel() for p in model.parameters())  # weights, grads, up to 3 moments
+    numel = model_numel(workload.make_model)  # on the meta device: no memory, no draws
+    if numel is None:
+        with torch.random.fork_rng():  # drawing weights must not move the caller's RNG
+            numel = sum(p.numel() for p in workload.make_model().parameters())
+    floats = 5 * numel  # weights, grads, up to 3 moments
     return max(1, _MAX_PACK_FLOATS // max(floats, 1))
