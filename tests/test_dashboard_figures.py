@@ -406,3 +406,16 @@ def test_answer_of_a_kind_it_has_no_phrase_for_is_still_written() -> None:
     assert line.number and line.number in line.text
     undecided = answer_line(replace(verdict, decided_by="", result="INCONCLUSIVE"), settings)
     assert undecided.number == "" and undecided.text.startswith("Undecided — ")
+
+
+def test_figures_offer_no_cloud_and_download_png_and_svg(data: StudyData) -> None:
+    page = build_page(analyze(data, CLAIMS), data.curves)
+    html = render_report(page)
+    anchors = [a for s in page.sections for a, _ in s.figures]
+    # Every figure's config: no cloud buttons, the camera a PNG named after the figure.
+    for anchor in anchors:
+        start = html.index(f'Plotly.newPlot(                        "{anchor}"')
+        tail = html[start : html.index("</script>", start)]
+        assert '"showSendToCloud": false' in tail and '"displaylogo": false' in tail
+        assert '"sendDataToCloud"' in tail and f'"filename": "{anchor}"' in tail
+        assert f"data-svg='{anchor}'" in html
