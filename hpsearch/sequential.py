@@ -109,7 +109,7 @@ def schedule_of(spec: StudySpec) -> Schedule | None:
         looks=tuple(looks),
         seeds=tuple(seq.seed_order()[: looks[-1]]),
         split=tuple(split),
-        alpha=(1 - spec.claims.confidence) / 2,
+        alpha=round((1 - spec.claims.confidence) / 2, 12),  # 0.025, not 0.025000000000000022
     )
 
 
