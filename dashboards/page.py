@@ -427,15 +427,20 @@ def build_page(
 
 
 def trial_table(data: StudyData, analysis: StudyAnalysis) -> tuple[list[str], list[dict[str, Any]]]:
-    """Every trial as a row for the sortable, filterable table: accuracy in %, times in s."""
+    """Every trial as a row for the sortable, filterable table: a column per hyperparameter
+    (a filter on `lr` never matches `final_lr`), accuracy in %, times in s. A column is numeric
+    when every value in it is a number (`numeric_columns`)."""
     from hpsearch.export import trials_frame
 
     frame = trials_frame(data)
     settings = analysis.settings
     scale = 100.0 if units.is_percent(settings) else 1.0
+    hps = [h for h in dict.fromkeys(h for names in data.hyperparameters.values() for h in names)]
+    hps = [h for h in hps if h in frame and h not in TRIAL_TABLE_FIXED]
     columns = [
         "optimizer",
         "config",
+        *hps,
         "seed",
         "outcome",
         settings.metric,
@@ -450,6 +455,7 @@ def trial_table(data: StudyData, analysis: StudyAnalysis) -> tuple[list[str], li
         {
             "optimizer": frame["optimizer"],
             "config": frame["config"],
+            **{h: pd.to_numeric(frame[h], errors="coerce") for h in hps},
             "seed": frame["seed"],
             "outcome": frame["outcome"],
             settings.metric: (frame["value"].astype(float) * scale).round(2),
@@ -463,3 +469,26 @@ def trial_table(data: StudyData, analysis: StudyAnalysis) -> tuple[list[str], li
     )
     out = out.astype(object).where(out.notna(), None)
     return columns, out.to_dict("records")
+
+
+# Columns of the trial table that are not hyperparameters (a hyperparameter of that name would
+# shadow one of them).
+TRIAL_TABLE_FIXED = frozenset(
+    {"optimizer", "config", "seed", "outcome", "diverged_epoch", "divergence_reason", "error"}
+    | {"wall_seconds", "trial_number", "study"}
+)
+
+
+def numeric_columns(columns: list[str], rows: list[dict[str, Any]]) -> list[str]:
+    """The columns whose every value (blanks aside) is a number: they sort and filter as numbers
+    (`4` in `seed` means seed = 4, not "contains 4")."""
+    return [
+        c
+        for c in columns
+        if any(r.get(c) is not None for r in rows)
+        and all(
+            isinstance(r.get(c), int | float) and not isinstance(r.get(c), bool)
+            for r in rows
+            if r.get(c) is not None
+        )
+    ]

@@ -391,6 +391,7 @@ def show(
 ) -> None:
     """Print a study's verdicts (SUPPORTED / REFUTED / INCONCLUSIVE) with their numbers."""
     from hpsearch.analysis import analyze
+    from hpsearch.names import printable
     from hpsearch.storage import load_study_data, resolve_storage_url
     from hpsearch.units import format_estimate, format_points, format_share
 
@@ -418,10 +419,10 @@ def show(
         width = max(len(h) for h in headlines) + 2
         typer.echo(f"{'result':<14}{'kind':<6}{'decided by':<{width}}claim")
         for v, headline in zip(analysis.verdicts, headlines, strict=True):
-            typer.echo(f"{v.result:<14}{v.kind:<6}{headline:<{width}}{v.claim}")
+            typer.echo(f"{v.result:<14}{v.kind:<6}{headline:<{width}}{printable(v.claim)}")
         typer.echo("")
         for v in analysis.verdicts:
-            typer.echo(f"[{v.result}] {v.sentence}")
+            typer.echo(f"[{v.result}] {printable(v.sentence)}")
             if v.safe_range and v.result != "SUPPORTED":
                 low, high = v.safe_range
                 where = (
@@ -429,12 +430,12 @@ def show(
                 )
                 typer.echo(f"    passes with simultaneous bounds: {where}")
             for block in v.blocking[:5]:
-                typer.echo(f"    {block}")
+                typer.echo(f"    {printable(block)}")
         decisive = [v for v in analysis.verdicts if v.result != "INCONCLUSIVE"]
         typer.echo("")
         typer.echo(f"guarantee: {(decisive or analysis.verdicts)[0].guarantee}")
     for note in analysis.notes:
-        typer.echo(f"note: {note}", err=True)
+        typer.echo(f"note: {printable(note)}", err=True)
 
 
 # --- presentation verbs: report, dashboard (dashboards/) -----------------------------------------

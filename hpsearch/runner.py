@@ -47,6 +47,7 @@ from hpsearch.tasks import get_task_info, metric_direction
 
 if TYPE_CHECKING:
     from hpsearch.scheduling import ScheduleResult
+    from hpsearch.tasks.workload import Workload
 
 
 def group_info(spec: StudySpec) -> GroupInfo:
@@ -160,14 +161,15 @@ def _run_resolved(
         raise UserInputError(f"`--population` must be at least 1, got {population}.")
     options = RunOptions(ray_address, max_concurrent, gpus_per_trial, population, faults)
     group = group_info(spec)
-    if ray_address is None and not dry_run:
-        _check_task_data(spec)
+    workload = _check_task_data(spec) if ray_address is None and not dry_run else None
     schedule = schedule_of(spec)
     if schedule is not None:  # even with --force: a study's looks are fixed at its start
         check_same_schedule(group_attrs(url, spec.name).get(SCHEDULE_ATTR), schedule, spec.name)
     check_group(url, group, force=force)  # reads only: a changed spec is refused before writes
     if schedule is not None:
-        return _run_sequential(spec, schedule, url, group, options, dry_run, force, out, err)
+        return _run_sequential(
+            spec, schedule, url, group, options, workload, dry_run, force, out, err
+        )
     cells = expand_cells(spec)
     shown = redact_url(url)
     report = RunReport(name=spec.name, storage=url, total=len(cells), missing=len(cells))
@@ -197,7 +199,7 @@ def _run_resolved(
     if todo:
         if not ray_started:  # another driver's cells turned out unfinished after all
             report.ray_seconds = _start_ray(ray_address, err)
-        result = run_todo(spec, url, group, study_ids, todo, options, err)
+        result = run_todo(spec, url, group, study_ids, todo, options, err, workload=workload)
         report.run_seconds = result.seconds
         report.recorder_errors = result.recorder_errors
         report.stopped = result.stopped
@@ -232,6 +234,7 @@ def _run_sequential(
     url: str,
     group: GroupInfo,
     options: RunOptions,
+    workload: Workload | None,
     dry_run: bool,
     force: bool,
     out: TextIO,
@@ -270,7 +273,9 @@ def _run_sequential(
     def run_look(todo: Sequence[Cell], label: str) -> ScheduleResult:
         if not report.ray_seconds:
             report.ray_seconds = _start_ray(options.ray_address, err)
-        return run_todo(spec, url, group, study_ids, todo, options, err, label=label)
+        return run_todo(
+            spec, url, group, study_ids, todo, options, err, workload=workload, label=label
+        )
 
     outcome = run_looks(
         spec, schedule, budget_of(spec), url=url, study_ids=study_ids, run_look=run_look, err=err
@@ -309,6 +314,7 @@ def run_todo(
     options: RunOptions,
     err: TextIO,
     *,
+    workload: Workload | None = None,
     label: str = "",
 ) -> ScheduleResult:
     """Run `todo` through Ray Tune (Ray started) in packs; a database lost past the retry bound
@@ -321,6 +327,7 @@ def run_todo(
         spec,
         todo,
         options.population,
+        workload=workload,
         workers=options.max_concurrent or scheduling.cluster_cpus(),
         gpu=scheduling.cluster_gpus() > 0 and options.gpus_per_trial != 0,
     )
@@ -387,30 +394,43 @@ def population_sizes(
     todo: Sequence[Cell],
     requested: int | None,
     *,
+    workload: Workload | None,
     workers: int,
     gpu: bool,
 ) -> dict[str, int]:
     """Per optimizer, the most cells one trial trains at once: up to `requested`, or a default
     from the task and device, evened out over that optimizer's cells; 1 where the task or
-    optimizer has no population support."""
+    optimizer has no population support. The default needs the model's size: from `workload`
+    (the one `_check_task_data` built), else from one built here, once."""
     from hpsearch.population import balanced_pack_size, default_population
     from hpsearch.tasks.population import population_unsupported
 
     options = spec.task.options()
-    sizes: dict[str, int] = {}
-    for optimizer in spec.optimizers:
-        if population_unsupported(spec.task.name, optimizer, options) is not None:
-            sizes[optimizer] = 1
-            continue
-        cap = (
-            requested
-            if requested is not None
-            else default_population(
-                spec.task.name, options, cells=len(todo), workers=workers, gpu=gpu
-            )
+    stacking = [
+        optimizer
+        for optimizer in spec.optimizers
+        if population_unsupported(spec.task.name, optimizer, options) is None
+    ]
+    if not stacking:
+        return dict.fromkeys(spec.optimizers, 1)
+    cap = requested
+    if cap is None:
+        if workload is None:
+            try:
+                workload = _build_workload(spec)
+            except UserInputError:  # data only on a cluster's workers: each cell reports it
+                workload = None
+        cap = default_population(
+            spec.task.name, workload, cells=len(todo), workers=workers, gpu=gpu
         )
-        sizes[optimizer] = balanced_pack_size(sum(c.optimizer == optimizer for c in todo), cap)
-    return sizes
+    return {
+        optimizer: (
+            balanced_pack_size(sum(c.optimizer == optimizer for c in todo), cap)
+            if optimizer in stacking
+            else 1
+        )
+        for optimizer in spec.optimizers
+    }
 
 
 def _finished_if_exists(url: str, spec: StudySpec) -> set[str]:
@@ -447,8 +467,10 @@ def failure_messages(data: StudyData) -> list[str]:
 
 
 def write_summary(report: RunReport, spec: StudySpec, data: StudyData, out: TextIO) -> None:
-    """One row per optimizer: cells by outcome and the best seed-mean value, in the units every
-    other reader shows (an accuracy in %, as `hpsearch.units` decides)."""
+    """One row per optimizer: cells by outcome and the best seed-mean value (the analysis'
+    `best_seed_mean`), in the units every other reader shows (an accuracy in %, as
+    `hpsearch.units` decides)."""
+    from hpsearch.analysis.stats import best_seed_mean
     from hpsearch.units import format_level, is_percent_metric
 
     trials = data.trials
@@ -459,13 +481,12 @@ def write_summary(report: RunReport, spec: StudySpec, data: StudyData, out: Text
     out.write(header + "\n")
     for optimizer in spec.optimizers:
         counts = report.counts.get(optimizer, {})
-        sub = trials[(trials["optimizer"] == optimizer) & trials["value"].notna()]
-        hps = [h for h in data.hyperparameters.get(optimizer, []) if h in sub.columns]
-        best = "-"
-        if not sub.empty:
-            means = sub.groupby(hps, dropna=False)["value"].mean() if hps else sub["value"]
-            value = means.max() if data.direction == "maximize" else means.min()
-            best = format_level(float(value), percent=percent)
+        value = best_seed_mean(
+            trials[trials["optimizer"] == optimizer],
+            data.hyperparameters.get(optimizer, []),
+            maximize=data.direction == "maximize",
+        )
+        best = "-" if math.isnan(value) else format_level(value, percent=percent)
         total = sum(counts.values())
         out.write(
             f"{optimizer:<12}{total:>7}"
@@ -483,14 +504,19 @@ def _worker_options(spec: StudySpec) -> dict[str, Any]:
     return options
 
 
-def _check_task_data(spec: StudySpec) -> None:
+def _check_task_data(spec: StudySpec) -> Workload | None:
     """Read a real-data task's files once, before anything is written, so a missing or malformed
-    data directory is bad input (exit 2) rather than a study full of failed trials. Skipped on a
-    cluster (`--ray-address`), where the data lies on the workers, not necessarily here."""
+    data directory is bad input (exit 2) rather than a study full of failed trials; the workload
+    goes on to size the packs. Skipped on a cluster (`--ray-address`), where the data lies on
+    the workers, not necessarily here, and for an offline task (None: built if packs need it)."""
+    if get_task_info(spec.task.name).offline:
+        return None
+    return _build_workload(spec)
+
+
+def _build_workload(spec: StudySpec) -> Workload:
+    """The task's data and model factory, as the workers build them."""
     from hpsearch.tasks.registry import build_workload, resolve_options
 
-    task = get_task_info(spec.task.name)
-    if not task.offline:
-        build_workload(
-            task.name, resolve_options(task.name, _worker_options(spec), spec.task.epochs)
-        )
+    name = spec.task.name
+    return build_workload(name, resolve_options(name, _worker_options(spec), spec.task.epochs))

@@ -436,6 +436,7 @@ def resolve_spec(spec: StudySpec, *, max_cells: int | None = None) -> StudySpec:
         check_cell_count(resolved, max_cells)
     except HpsearchError as error:
         raise UserInputError(f"{spec._source or 'the study spec'}: {error}") from None
+    resolved.run.metric = resolved.metric  # the task's default unless the spec names one
     return resolved
 
 
@@ -612,9 +613,8 @@ def _resolve_plugins(spec: StudySpec) -> None:
 
 def _check_against_catalog(spec: StudySpec) -> None:
     """Check the spec against the task and optimizer catalogs (the spec's plugin entries, else
-    the registries) and fill in its metric; one error names every problem found, so a user
-    fixes a file in one pass. An unknown task or plugin stops the checks at once: the rest are
-    read against it."""
+    the registries); one error names every problem found, so a user fixes a file in one pass.
+    An unknown task or plugin stops the checks at once: the rest are read against it."""
     from hpsearch.tasks.registry import resolve_options
 
     task = spec.task_info() if spec._task_entry is not None else _registered_task(spec.task.name)
@@ -623,9 +623,7 @@ def _check_against_catalog(spec: StudySpec) -> None:
         resolve_options(task, spec.task.options(), spec.task.epochs)
     except UserInputError as error:
         problems.append(f"task: {error}")
-    if spec.run.metric is None:
-        spec.run.metric = task.default_metric
-    elif spec.run.metric not in task.metrics:
+    if spec.run.metric is not None and spec.run.metric not in task.metrics:
         problems.append(
             f"run.metric: `{spec.run.metric}` is not a metric of `{task.name}`; expected one of "
             f"{', '.join(task.metrics)}."

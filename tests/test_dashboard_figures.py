@@ -312,7 +312,12 @@ def test_report_embeds_the_trials_as_inert_json(data: StudyData) -> None:
     start = html.index("id='trial-data'>") + len("id='trial-data'>")
     payload = json.loads(html[start : html.index("</script>", start)])
     assert payload["rows"][0]["error"] == "</script><script>window.__x=1</script>"
-    assert payload["columns"][:4] == ["optimizer", "config", "seed", "outcome"]
+    hps = list(dict.fromkeys(h for names in evil.hyperparameters.values() for h in names))
+    assert payload["columns"][: 4 + len(hps)] == ["optimizer", "config", *hps, "seed", "outcome"]
+    # A column per hyperparameter, typed: numbers filter and sort as numbers.
+    assert set(hps) | {"seed", "trial_number"} <= set(payload["numeric"])
+    assert not {"optimizer", "config", "outcome", "error"} & set(payload["numeric"])
+    assert all(r["lr"] is None or isinstance(r["lr"], float) for r in payload["rows"])
 
 
 def test_curve_table_averages_finite_values_and_keeps_every_trial() -> None:

@@ -277,3 +277,45 @@ def test_text_options_refuse_control_characters() -> None:
         TaskOption("corpus", "ptb", "which", kind="str", choices=("ptb",)).check("t", "p\x1bb")
     with pytest.raises(UserInputError, match="must be text without control characters"):
         TaskOption("note", "", "free text", kind="str").check("t", "ptb\x1b[2J")
+
+
+def test_names_from_an_older_storage_reach_the_terminal_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "old.db"
+    _store(db, "escapes")
+    with sqlite3.connect(db) as connection:  # an optimizer name no spec may have today
+        connection.execute(
+            "UPDATE study_user_attributes SET value_json = ? WHERE key = 'optimizer'",
+            ('"ad\\u001b[2J\\nam"',),
+        )
+    url = f"sqlite:///{db}"
+    for verb in (["list"], ["status", "escapes"], ["show", "escapes"]):
+        assert cli(*verb, "--storage", url, cwd=tmp_path) == 0, verb
+        captured = capsys.readouterr()
+        assert "\x1b" not in captured.out + captured.err, verb
+        assert "ad\\x1b[2J\\nam" in captured.out, (verb, captured.out)
+
+
+def test_an_older_storage_with_a_dotted_optimizer_is_never_taken_over(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Study `x` with optimizer `y.adam`, stored by an older hpsearch, owns the Optuna study
+    `x.y.adam`: a new study `x.y` with `adam` is refused instead of relabelling it, and the
+    storage still lists and shows every study."""
+    db = tmp_path / "old.db"
+    url = f"sqlite:///{db}"
+    old = synthetic_study({"y.adam": {"lr": [0.01, 0.1]}}, lambda o, c: 0.9, (0, 1), name="x")
+    store_study(url, old)
+    _store(db, "good")
+    close_storages()
+    path = write(tmp_path, name="x.y", optimizer="adam")
+    assert cli("run", str(path), "--storage", url, "--dry-run", cwd=tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "The Optuna study `x.y.adam`" in err and "belongs to the study `x`" in err
+    assert cli("list", "--storage", url, cwd=tmp_path) == 0
+    listed = capsys.readouterr().out
+    assert any(line.startswith("x ") and "y.adam" in line for line in listed.splitlines())
+    assert any(line.startswith("good ") for line in listed.splitlines())
+    assert cli("status", "x", "--storage", url, cwd=tmp_path) == 0
+    assert "x: 4 cells recorded" in capsys.readouterr().out

@@ -10,8 +10,9 @@ Diverged cells are COMPLETE at the floor; errors are FAIL with the message.
 - `groups`: creating and checking a spec's studies, and which cells are finished;
 - `cell_claims`: exactly-once across concurrent drivers (a table of our own);
 - `writes` / `reads`: a run's trials in, a group's `StudyData` out;
-- `access`: the two ways to Optuna's trials — its tables (`optuna_tables`, on the tested
-  versions only) or its public API (`optuna_api`) — behind one interface.
+- `backends`: which of the two ways to Optuna's trials a connection takes — its tables
+  (`optuna_tables`, on the tested versions only) or its public API (`optuna_api`) — both behind
+  one interface, `access`.
 """
 
 from hpsearch.storage.cell_claims import STALE_SECONDS, STUDY_NAME_LENGTH, CellClaims, pid_alive

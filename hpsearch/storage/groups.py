@@ -15,7 +15,8 @@ import optuna
 from optuna.study import StudyDirection
 
 from hpsearch.errors import UserInputError
-from hpsearch.storage.access import StoredStudy, TrialAccess, reader_access, writer_access
+from hpsearch.storage.access import StoredStudy, TrialAccess
+from hpsearch.storage.backends import reader_access, writer_access
 from hpsearch.storage.connection import (
     jsonable,
     open_storage,
@@ -83,7 +84,19 @@ def check_group(url: str, group: GroupInfo, *, force: bool = False) -> None:
     engine = read_engine(url, missing_ok=True)
     if engine is None:
         return
-    for study in group_studies(reader_access(url, engine), group.name):
+    access = reader_access(url, engine)
+    ours = {f"{group.name}.{optimizer}" for optimizer in group.optimizers}
+    for stored in access.studies():
+        owner = stored.user_attrs.get("hpsearch_group")
+        if stored.name in ours and owner is not None and owner != group.name:
+            # Only an older hpsearch let an optimizer name hold a `.`: study `x` with `y.adam`
+            # is the Optuna study of study `x.y` with `adam`. Never take another group's over.
+            raise UserInputError(
+                f"The Optuna study `{stored.name}` in `{redact_url(url)}` belongs to the study "
+                f"`{owner}`, not `{group.name}`; rename this study (`name = ...`) or use another "
+                "`--storage`."
+            )
+    for study in group_studies(access, group.name):
         old = study.user_attrs.get("spec_hash")
         if old is None:
             # Created but not yet labelled: another driver is inside `prepare_group` right now

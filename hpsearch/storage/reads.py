@@ -15,7 +15,8 @@ import pandas as pd
 
 from hpsearch.errors import UnknownStudyError
 from hpsearch.recording import curves, final_metrics, trial_row
-from hpsearch.storage.access import StoredTrial, reader_access
+from hpsearch.storage.access import StoredTrial
+from hpsearch.storage.backends import reader_access
 from hpsearch.storage.connection import read_engine, reports_storage_errors
 from hpsearch.storage.groups import group_names, group_studies
 from hpsearch.storage.urls import redact_url
