@@ -72,8 +72,6 @@ def figure_config(name: str) -> Any:  # a plain dict: dcc.Graph types it as its 
         "displaylogo": False,
         "responsive": True,
         "showSendToCloud": False,
-        "showEditInChartStudio": False,
-        "showLink": False,
         "modeBarButtonsToRemove": ["sendDataToCloud", "editInChartStudio"],
         "toImageButtonOptions": {"format": "png", "filename": name, "scale": 2},
     }
