@@ -58,7 +58,10 @@ def main() -> None:
     except HpsearchError as error:
         if _debug:
             raise
-        typer.echo(f"Error: {error}", err=True)
+        from hpsearch.names import printable
+
+        # A value quoted from a spec or a storage reaches the terminal with no escape sequence.
+        typer.echo(f"Error: {printable(error, lines=True)}", err=True)
         sys.exit(error.exit_code)
     except typer.Exit as done:
         sys.exit(done.exit_code)
