@@ -383,3 +383,20 @@ def test_no_error_message_carries_an_escape_sequence_to_the_terminal(
     err = capsys.readouterr().err
     assert "\x1b" not in err and "fake: line" in err
     assert not any(line.startswith("fake") for line in err.splitlines())
+
+
+def test_every_built_in_name_obeys_the_rule() -> None:
+    from hpsearch.optim import list_optimizers
+    from hpsearch.tasks import list_tasks
+
+    tasks = list_tasks()
+    metrics = {m for task in tasks for m in task.metrics}
+    for info in list_optimizers():
+        assert optimizer_name_problem(info.name) is None, info.name
+        for hp in info.hyperparameters:
+            assert (
+                identifier_problem("hyperparameter", hp.name, columns=True, metrics=metrics) is None
+            )
+    for task in tasks:
+        for option in task.options:
+            assert identifier_problem("task option", option.name) is None, (task.name, option)
