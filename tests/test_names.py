@@ -370,3 +370,33 @@ def test_a_model_larger_than_memory_fails_its_cell_before_allocating(
     assert "UserInputError: The model of task `square_task:make_task` has 1,000,006,000,002" in (
         result.error or ""
     )
+
+
+def test_no_error_message_carries_an_escape_sequence_to_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Whatever a spec quotes back (here an unknown metric and an override), the error line
+    shows its control characters escaped: no fake line, no terminal escape."""
+    path = write(tmp_path)
+    metric = 'run.metric="x\\u001b[2J\\nfake: line"'  # TOML escapes: a real ESC and newline
+    assert cli("validate", str(path), "--set", metric, cwd=tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "fake: line" in err
+    assert not any(line.startswith("fake") for line in err.splitlines())
+
+
+def test_every_built_in_name_obeys_the_rule() -> None:
+    from hpsearch.optim import list_optimizers
+    from hpsearch.tasks import list_tasks
+
+    tasks = list_tasks()
+    metrics = {m for task in tasks for m in task.metrics}
+    for info in list_optimizers():
+        assert optimizer_name_problem(info.name) is None, info.name
+        for hp in info.hyperparameters:
+            assert (
+                identifier_problem("hyperparameter", hp.name, columns=True, metrics=metrics) is None
+            )
+    for task in tasks:
+        for option in task.options:
+            assert identifier_problem("task option", option.name) is None, (task.name, option)
