@@ -175,6 +175,7 @@ def validate(
     max_cells: _MaxCellsOption = None,
 ) -> None:
     """Check study files without running them; print each one's number of cells."""
+    from hpsearch.sequential import schedule_of
     from hpsearch.spec import expand_cells, load_spec
 
     for path in specs:
@@ -184,6 +185,13 @@ def validate(
             f"{opt} {sum(c.optimizer == opt for c in cells)}" for opt in spec.optimizers
         )
         typer.echo(f"{path}: OK, study `{spec.name}`, {len(cells)} cells ({per})")
+        schedule = schedule_of(spec)
+        if schedule is not None:
+            first = len(expand_cells(spec, seeds=schedule.seeds_at(1)))
+            typer.echo(
+                f"  sequential: {schedule.describe()}; {first} cells at the first look, "
+                f"{len(cells)} if every claim stays open to the last"
+            )
 
 
 @app.command()

@@ -157,3 +157,17 @@ def test_the_state_read_back_says_the_look_and_why_it_ended() -> None:
     assert state is not None and state.ended == "decided" and state.current == 2
     assert state.final() == {"a": ("REFUTED", 1), "b": ("SUPPORTED", 2)}  # final stays final
     assert "every claim decided" in state.describe()
+
+
+def test_the_budget_leaves_out_a_look_that_would_not_fit() -> None:
+    from hpsearch.looks import _over_budget
+    from hpsearch.sequential import Budget, SequentialState
+
+    schedule = Schedule(looks=(2, 4), seeds=tuple(range(4)), split=(0.1, 0.9), alpha=0.025)
+    state = SequentialState(schedule, [{"minutes": 2.0, "ran": 10, "open_optimizers": ["a"]}])
+    assert _over_budget(Budget(), state, total=30, added=20) is None
+    assert _over_budget(Budget(max_cells=30), state, total=30, added=20) is None
+    assert "over the budget of 29" in str(_over_budget(Budget(max_cells=29), state, 30, 20))
+    # 2 minutes for 10 cells: 20 more would take about 4, 6 in all
+    assert _over_budget(Budget(max_minutes=6.5), state, total=30, added=20) is None
+    assert "about 6.0" in str(_over_budget(Budget(max_minutes=5), state, total=30, added=20))
