@@ -272,8 +272,9 @@ def test_lr_one_compares_defaults_tuned_and_best_from_the_tables(
     tuned = configs.loc[("adabound", ada.tuned_config)]
     assert (ada.tuned_diverged, ada.tuned_seeds) == (tuned["n_diverged"], tuned["n_seeds"])
     assert f"diverged {ada.tuned_diverged} of {ada.tuned_seeds}" in row["lr = 1, others tuned"]
-    assert f"diverged {ada.default_diverged} of {ada.default_seeds}" in (
-        row["lr = 1, others at defaults"]
+    assert (
+        f"diverged {ada.default_diverged} of {ada.default_seeds}"
+        in (row["lr = 1, others at defaults"])
     )
     points = (ada.best.value - ada.tuned.value) * 100
     assert row["tuned: below the best"].startswith(f"{points:.2f}")
