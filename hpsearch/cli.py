@@ -140,7 +140,10 @@ def _print_catalog(what: str) -> None:
             typer.echo(f"  {task.name:<20} {printable(task.description)} ({data})")
             for option in task.options:
                 default = printable(option.default)
-                typer.echo(f"      {option.name:<15} default {default:<10} {printable(option.doc)}")
+                values = f"range {option.range_text()}  " if option.range_text() else ""
+                typer.echo(
+                    f"      {option.name:<15} default {default:<10} {values}{printable(option.doc)}"
+                )
 
 
 # --- study verbs: validate, run, list, status (spec / storage / scheduling) ---------------------
