@@ -419,8 +419,14 @@ def show(
         f"{s.n_completed} completed, {s.n_diverged} diverged, {s.n_error} failed, "
         f"{s.n_running} running"
     )
-    for line in _sequential_lines(resolve_storage_url(storage), name):
+    sequential = _sequential_lines(resolve_storage_url(storage), name)
+    for line in sequential:
         typer.echo(line)
+    if sequential:
+        typer.echo(
+            "  (the table below analyses every seed at once, at the study's confidence; the "
+            "claims final above were decided look by look, each at its share of α)"
+        )
     if not analysis.verdicts:
         typer.echo("No claims to decide (no finished cells yet, or no hyperparameter varies).")
     else:

@@ -171,3 +171,36 @@ def test_the_budget_leaves_out_a_look_that_would_not_fit() -> None:
     # 2 minutes for 10 cells: 20 more would take about 4, 6 in all
     assert _over_budget(Budget(max_minutes=6.5), state, total=30, added=20) is None
     assert "about 6.0" in str(_over_budget(Budget(max_minutes=5), state, total=30, added=20))
+
+
+def test_status_and_show_say_the_look_and_the_final_claims(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hpsearch.analysis.synthetic import store_study
+    from hpsearch.cli import main
+    from hpsearch.storage import close_storages, open_storage, set_group_attrs
+
+    url = f"sqlite:///{tmp_path / 'seq.db'}"
+    data = synthetic_study(GRIDS, _truth, seeds=range(2), name="seq")
+    store_study(url, data, claims={"insensitive": ["flat.lr", "sharp.lr"], "compare": []})
+    schedule = Schedule(looks=(2, 4), seeds=tuple(range(4)), split=(0.1, 0.9), alpha=0.025)
+    look = {
+        "look": 1,
+        "alpha": 0.0025,
+        "results": {"sharp claim": "REFUTED", "flat claim": "INCONCLUSIVE"},
+        "final": ["sharp claim"],
+        "open_optimizers": ["flat"],
+    }
+    ids = [open_storage(url).get_study_id_from_name(f"seq.{o}") for o in GRIDS]
+    set_group_attrs(url, ids, {SCHEDULE_ATTR: schedule.to_json(), LOOK_ATTR.format(1): look})
+    for verb in ("status", "show"):
+        monkeypatch.setattr("sys.argv", ["hpsearch", verb, "seq", "--storage", url])
+        try:
+            main()
+        except SystemExit as done:
+            assert not done.code
+        finally:
+            close_storages()
+        text = capsys.readouterr().out
+        assert "sequential: look 2 of 2 (4 seeds per cell): 1 claims final, 1 open" in text
+        assert "final at look 1: REFUTED       sharp claim" in text
