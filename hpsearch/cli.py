@@ -140,7 +140,10 @@ def _print_catalog(what: str) -> None:
             typer.echo(f"  {task.name:<20} {printable(task.description)} ({data})")
             for option in task.options:
                 default = printable(option.default)
-                typer.echo(f"      {option.name:<15} default {default:<10} {printable(option.doc)}")
+                values = f"range {option.range_text()}  " if option.range_text() else ""
+                typer.echo(
+                    f"      {option.name:<15} default {default:<10} {values}{printable(option.doc)}"
+                )
 
 
 # --- study verbs: validate, run, list, status (spec / storage / scheduling) ---------------------
@@ -175,6 +178,7 @@ def validate(
     max_cells: _MaxCellsOption = None,
 ) -> None:
     """Check study files without running them; print each one's number of cells."""
+    from hpsearch.sequential import schedule_of
     from hpsearch.spec import expand_cells, load_spec
 
     for path in specs:
@@ -184,6 +188,13 @@ def validate(
             f"{opt} {sum(c.optimizer == opt for c in cells)}" for opt in spec.optimizers
         )
         typer.echo(f"{path}: OK, study `{spec.name}`, {len(cells)} cells ({per})")
+        schedule = schedule_of(spec)
+        if schedule is not None:
+            first = len(expand_cells(spec, seeds=schedule.seeds_at(1)))
+            typer.echo(
+                f"  sequential: {schedule.describe()}; {first} cells at the first look, "
+                f"{len(cells)} if every claim stays open to the last"
+            )
 
 
 @app.command()
@@ -408,8 +419,14 @@ def show(
         f"{s.n_completed} completed, {s.n_diverged} diverged, {s.n_error} failed, "
         f"{s.n_running} running"
     )
-    for line in _sequential_lines(resolve_storage_url(storage), name):
+    sequential = _sequential_lines(resolve_storage_url(storage), name)
+    for line in sequential:
         typer.echo(line)
+    if sequential:
+        typer.echo(
+            "  (the table below analyses every seed at once, at the study's confidence; the "
+            "claims final above were decided look by look, each at its share of α)"
+        )
     if not analysis.verdicts:
         typer.echo("No claims to decide (no finished cells yet, or no hyperparameter varies).")
     else:

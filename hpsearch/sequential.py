@@ -20,13 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hpsearch.analysis import Verdict, analyze
 from hpsearch.claims import ClaimsSpec
 from hpsearch.errors import UserInputError
 from hpsearch.spec import SequentialSeeds, StudySpec
 from hpsearch.studydata import StudyData
+
+if TYPE_CHECKING:  # the statistics load only where a look is decided
+    from hpsearch.analysis import Verdict
 
 FIRST_SHARE = 0.1  # of α, spent at the first look; the rest in equal shares over the others
 
@@ -195,6 +197,8 @@ def decide_look(
     that names it is neither final before (`final`) nor decided now.
 
     Pure: a function of the data, the claims, the look and the schedule."""
+    from hpsearch.analysis import analyze
+
     alpha = schedule.alpha_at(look)
     analysis = analyze(
         look_data(data, schedule, look),

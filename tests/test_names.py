@@ -181,6 +181,10 @@ def test_an_oversized_model_option_is_refused_before_a_model_is_built(
 ) -> None:
     message = refused(tmp_path, capsys, task_extra="hidden = 100000000000")
     assert "Option `hidden` of task `digits-mlp` must be an integer in [1, 65536]" in message
+    assert cli("catalog", "tasks", cwd=tmp_path) == 0  # the bound is where users look it up
+    assert "hidden          default 128        range [1, 65536]  hidden units" in (
+        capsys.readouterr().out
+    )
 
 
 def test_an_undeclared_bound_still_caps_a_plugin_tasks_integer_option() -> None:
