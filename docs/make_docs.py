@@ -72,7 +72,7 @@ def demo_section(verdicts: pd.DataFrame, run: dict[str, object]) -> str:
         "|---|---|---|---|",
     ]
     for _, row in verdicts.iterrows():
-        key = str(row.get("decided_by") or ("max_regret" if row["kind"] == "V1" else "delta_W"))
+        key = str(row["decided_by"])
         reason = str(row["reasons"]).split("; ")[0] if pd.notna(row["reasons"]) else ""
         lines.append(
             f"| {row['result']} | {row['claim']} | {key} = {_number(row, key)} | {reason} |"
@@ -99,25 +99,24 @@ def demo_section(verdicts: pd.DataFrame, run: dict[str, object]) -> str:
 
 
 def seeds_to_decide(row: pd.Series) -> str:
-    """Seeds an INCONCLUSIVE verdict would need to be decided, from its own interval."""
-    key = str(row.get("decided_by") or ("max_regret" if row["kind"] == "V1" else "delta_W"))
+    """Seeds an INCONCLUSIVE verdict would need to be decided, from its own interval.
+
+    Each kind decides its number against a target: V1 the largest regret against m (above:
+    REFUTED), V3 a value's regret against m (above: SUPPORTED, it fails), V2 ΔT against 0 (above:
+    SUPPORTED).
+    """
+    key = str(row["decided_by"])
     point, low, high = (float(row.get(f"{key}{x}", float("nan"))) for x in ("", "_low", "_high"))
     s = int(row["S"])
-    target = float(row["tolerance_points"]) if row["kind"] == "V1" else 0.0
-    if any(pd.isna(v) for v in (point, low, high)) or point == target:
-        return "no number of seeds: the estimate sits on the boundary"
+    target = 0.0 if row["kind"] == "V2" else float(row["tolerance_points"])
+    above = "REFUTED" if row["kind"] == "V1" else "SUPPORTED"
+    below = "SUPPORTED" if row["kind"] == "V1" else "REFUTED"
+    if any(pd.isna(v) or math.isinf(v) for v in (point, low, high)) or point == target:
+        return "no number of seeds: the estimate sits on the boundary, or has no bound yet"
     if point > target:
-        result, half, room = (
-            ("REFUTED" if row["kind"] == "V1" else "SUPPORTED"),
-            point - low,
-            point - target,
-        )
+        result, half, room = above, point - low, point - target
     else:
-        result, half, room = (
-            ("SUPPORTED" if row["kind"] == "V1" else "REFUTED"),
-            high - point,
-            target - point,
-        )
+        result, half, room = below, high - point, target - point
     needed = max(s + 1, math.ceil(s * (half / room) ** 2))
     return f"about {needed} seeds would make it {result} (now {s})"
 

@@ -41,7 +41,7 @@ import numpy as np
 
 from hpsearch.analysis.bootstrap import interval, seed_rate, t_interval
 from hpsearch.analysis.grid import Grid, format_value
-from hpsearch.analysis.pairwise import cell_moments, cell_regret_bounds
+from hpsearch.analysis.pairwise import cell_regret_bounds
 from hpsearch.analysis.records import AnalysisSettings, Estimate, Result, Verdict
 from hpsearch.analysis.stats import HyperparameterStats, OptimizerStats
 from hpsearch.analysis.tunability import Scores, difference_bounds, mean_regret
@@ -222,10 +222,15 @@ def decide_insensitive(
     tol = f"{units.pts(m)} point{'s' if m != units.points else ''}"
     regret_text = f"largest regret {units.points_ci(max_regret)}"
     if result == "SUPPORTED":
+        if k.sum():
+            diverged = (
+                f"most divergence at {h} = {format_value(values[most])}: "
+                f"{rate_text(int(k[most]), int(n[most]), s_count, conf)}"
+            )
+        else:
+            diverged = f"none of {int(n.sum())} runs diverged"
         sentence = (
-            f"{optimizer}: insensitive to {h} on {span} within {tol}; {regret_text}; most "
-            f"divergence at {h} = {format_value(values[most])}: "
-            f"{rate_text(int(k[most]), int(n[most]), s_count, conf)}."
+            f"{optimizer}: insensitive to {h} on {span} within {tol}; {regret_text}; {diverged}."
         )
     elif result == "REFUTED":
         i = int(np.argmax(np.where(fails, low_joint, -np.inf)))
@@ -359,7 +364,6 @@ def decide_fails(
                     + ", ".join(f"{x} = {format_value(defaults[x])}" for x in others)  # type: ignore[index]
                     + f" at {h} = {shown}"
                 )
-    cells = cell_moments(grid.sel, grid.mask)
     best = Estimate(*hs.bounds.best)
     verdicts = []
     for view in ("defaults", "tuned"):
@@ -378,7 +382,7 @@ def decide_fails(
         elif default_row is None:
             reasons.append(missing_default)
         else:
-            regret = Estimate(*cell_regret_bounds(cells, default_row, alpha))
+            regret = Estimate(*cell_regret_bounds(grid.sel, grid.mask, default_row, alpha))
             mean, low, high = t_interval(grid.sel[default_row], grid.mask[default_row], conf)
             level = Estimate(float(mean), float(low), float(high))
             k = int((grid.diverged[default_row] * grid.mask[default_row]).sum())
