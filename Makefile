@@ -38,7 +38,7 @@ test: lint
 lint: $(STAMP)
 	$(BIN)/ruff check hpsearch dashboards tests benchmarks docs
 	$(BIN)/ruff format --check hpsearch dashboards tests benchmarks docs
-	$(BIN)/mypy hpsearch
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

@@ -2,7 +2,7 @@
 where the first paint of the demo study's page goes in a real headless Chromium.
 
 Prints the analysis time (hpsearch.analysis, not the dashboard), the page render time (building
-every figure and serialising the page as Dash sends it; target ≤ 3 s), a ratio against a naive
+every figure and serialising the page as Dash sends it; target ≤ 0.5 s), a ratio against a naive
 baseline measured in the same run (one scatter of all trials serialised), and the size of the
 self-contained HTML report (target ≤ 8 MB).
 
@@ -305,8 +305,8 @@ def main() -> None:
     print(
         f"page render: {render_s:.2f} s ({n_figures} figures built in {figures_s:.2f} s, "
         f"serialised in {serialise_s:.2f} s, {len(payload) / 1e6:.2f} MB JSON; CPU time "
-        f"{render_cpu_s:.2f} s: wall >> CPU means a loaded machine); "
-        f"target <= 3 s: {'met' if render_s <= 3 else 'MISSED'}"
+        f"{render_cpu_s:.2f} s: wall >> CPU means a loaded machine; load avg "
+        f"{os.getloadavg()[0]:.2f}); target <= 0.5 s: {'met' if render_s <= 0.5 else 'MISSED'}"
     )
 
     # Baseline: the cheapest possible "page", one scatter of every trial, serialised.

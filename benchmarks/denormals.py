@@ -17,7 +17,9 @@ import argparse
 import importlib
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
+from unittest import mock
 
 import torch
 
@@ -33,13 +35,14 @@ OPTIONS = {"batch_size": 32}
 def timed(flush: bool, work: Callable[[], Any]) -> tuple[float, Any]:
     """CPU seconds of `work()` with flushing as asked (the training scope's rule replaced)."""
     rule = training.flushes_denormals
-    training.flushes_denormals = lambda device, threads: flush and rule(device, threads)
-    try:
+
+    def flushes(device: torch.device, threads: int) -> bool:
+        return flush and rule(device, threads)
+
+    with mock.patch.object(training, "flushes_denormals", flushes):
         started = time.process_time()
         result = work()
         return time.process_time() - started, result
-    finally:
-        training.flushes_denormals = rule
 
 
 def finals(results: Any) -> list[tuple[str, Any]]:
@@ -62,10 +65,8 @@ def main() -> None:
             "mnist1d-mlp", "adabound", members, epochs=args.epochs, options=OPTIONS
         ),
         **{
-            f"one cell, lr {lr:g}": (
-                lambda lr=lr: train(
-                    "mnist1d-mlp", "adabound", {"lr": lr}, 0, epochs=args.epochs, options=OPTIONS
-                )
+            f"one cell, lr {lr:g}": partial(
+                train, "mnist1d-mlp", "adabound", {"lr": lr}, 0, epochs=args.epochs, options=OPTIONS
             )
             for lr in (1e-3, 1e-1)
         },

@@ -71,7 +71,7 @@ def bench(
     optimizers = {}
     first: dict[str, float] = {}
     for name in names:
-        params = [torch.nn.Parameter(t.clone().to(device)) for t in init]
+        params: list[torch.Tensor] = [torch.nn.Parameter(t.clone().to(device)) for t in init]
         for p, g in zip(params, grads, strict=True):
             p.grad = g  # shared: no optimizer writes to a gradient
         optimizers[name] = optimizer = CANDIDATES[name](params)

@@ -134,6 +134,7 @@ def matmul_floor(task: str, epochs: int, k: int) -> float:
     import torch
 
     from hpsearch.tasks.registry import build_workload, resolve_options
+    from hpsearch.tasks.workload import Tokens
 
     torch.set_num_threads(1)
     options = resolve_options(task)
@@ -160,7 +161,9 @@ def matmul_floor(task: str, epochs: int, k: int) -> float:
     for _ in range(repeats):
         step()
     per_step = (time.process_time() - started) / repeats
-    steps = math.ceil(len(workload.data.y_train) / batch) * epochs
+    data = workload.data
+    assert not isinstance(data, Tokens), task  # an MLP task: examples, not a token stream
+    steps = math.ceil(len(data.y_train) / batch) * epochs
     return per_step * steps
 
 

@@ -72,9 +72,11 @@ def main() -> None:
             continue
         per_epoch, cpu, setup = time_task(info.name, epochs)
         target = TARGETS.get(info.name)
-        ratio = f"{per_epoch / target:6.2f} {cpu / target:6.2f}" if target else f"{'-':>6} {'-':>6}"
+        ratios = (
+            f"{per_epoch / target:6.2f} {cpu / target:6.2f}" if target else f"{'-':>6} {'-':>6}"
+        )
         target_text = f"{target:7.2f}" if target else f"{'-':>7}"
-        print(f"{info.name:<14} {per_epoch:9.3f} {cpu:9.3f} {setup:8.2f} {target_text} {ratio}")
+        print(f"{info.name:<14} {per_epoch:9.3f} {cpu:9.3f} {setup:8.2f} {target_text} {ratios}")
         sys.stdout.flush()
 
     seeds = 2 if args.smoke_test else args.seeds

@@ -27,19 +27,23 @@ from typing import Any, Literal
 from urllib.parse import quote, unquote
 
 import dash
-from dash import ALL, Input, Output, State, dash_table, dcc, html
+import dash_ag_grid as dag
+from dash import ALL, MATCH, Input, Output, State, dcc, html
 
 from dashboards import figures
-from dashboards.page import Page, VerdictCard, build_page
+from dashboards.answer import answer_count
+from dashboards.page import Page, VerdictCard, build_page, numeric_columns
 from dashboards.report import BOARD_HEAD, CSS
+from dashboards.security import secure
 from dashboards.study import (
     Analyzer,
     analyze_study,
     filter_study,
     fingerprint,
     hidden_claims,
-    optimizer_defaults,
 )
+from dashboards.theme import VERDICT_COLORS, figure_config
+from hpsearch.analysis.defaults import optimizer_defaults
 from hpsearch.errors import HpsearchError
 from hpsearch.studydata import OUTCOMES, StudyData
 
@@ -86,9 +90,9 @@ def _card(card: VerdictCard) -> html.Details:
     summary = html.Summary(
         [
             html.Span(card.result, className="badge result"),
-            html.Span(card.claim, className="one-line claim-text", title=card.claim),
+            html.Span(card.claim, className="claim-text"),
             html.Span(head.children or card.headline, className="headline"),
-            html.Span(card.reason, className="one-line", title=card.reason),
+            html.Span(card.reason, className="reason"),
         ]
     )
     children: list[Any] = [html.P(card.sentence)]
@@ -134,9 +138,39 @@ def _table(columns: list[str], rows: list[list[str]]) -> html.Table:
     )
 
 
+def render_answer(page: Page) -> html.Section:
+    """The answer in plain words above the board: one line per claim, the claim in full."""
+    items = []
+    for line in page.answers:
+        parts: list[Any] = [
+            html.Span(line.result, className="badge result"),
+            " ",
+            html.A(html.B(line.answer), href=f"#{line.anchor}"),
+            f" — {line.claim} {line.verb}",
+        ]
+        if line.number:
+            parts += [": ", html.Span(f"{line.label} {line.number}", className="decided")]
+        items.append(
+            html.Li(
+                [*parts, "."],
+                className="answer-line",
+                style={"--verdict": VERDICT_COLORS.get(line.result, "#444")},
+            )
+        )
+    return html.Section(
+        [
+            html.H2("The answer", className="compact"),
+            html.P(answer_count(page.answers), className="meta"),
+            html.Ul(items),
+        ],
+        id="answer",
+        className="answer",
+    )
+
+
 def render_verdicts(page: Page) -> list[Any]:
     """The claim board, the claims hidden by the filters and the notes, as Dash components."""
-    out: list[Any] = []
+    out: list[Any] = [render_answer(page)] if page.answers else []
     if page.cards:
         head = html.Div([html.Span(h) for h in BOARD_HEAD], className="board-head")
         out.append(
@@ -166,7 +200,6 @@ def render_sections(page: Page, part: Literal["all", "first", "rest"] = "all") -
     (plotly.js draws the figures of one answer in one go; benchmarks/dashboard.py --browser).
     """
     out: list[Any] = []
-    config: Any = {"displaylogo": False, "responsive": True}
     for number, section in enumerate(page.sections):
         for index, (anchor, fig) in enumerate(section.figures):
             is_first = number == 0 and index == 0
@@ -177,8 +210,16 @@ def render_sections(page: Page, part: Literal["all", "first", "rest"] = "all") -
                     html.H2(section.title, id=section.anchor, className="compact"),
                     html.P(section.text, className="meta"),
                 ]
-            graph = dcc.Graph(figure=fig, config=config, id={"type": "figure", "anchor": anchor})
-            out.append(html.Div(graph, id=anchor, className="figure"))
+            graph = dcc.Graph(
+                figure=fig, config=figure_config(anchor), id={"type": "figure", "anchor": anchor}
+            )
+            svg = html.Button(
+                "SVG",
+                id={"type": "svg", "anchor": anchor},
+                className="svg-download",
+                title=f"download {anchor} as SVG",
+            )
+            out.append(html.Div([graph, svg], id=anchor, className="figure"))
             if index == 0 and section.table is not None:
                 out.append(_table(*section.table))
     if part == "first":
@@ -191,23 +232,56 @@ def render_sections(page: Page, part: Literal["all", "first", "rest"] = "all") -
     return out
 
 
+TRIALS_PAGE_SIZE = 20
+
+
+def trial_column_defs(columns: list[str], numeric: list[str]) -> list[dict[str, Any]]:
+    """AG Grid columns: numbers sort and filter as numbers (`4` in seed is seed = 4; `>`, `<`
+    and ranges from the filter's menu), text by "contains"."""
+    defs = []
+    for c in columns:
+        number = c in numeric
+        defs.append(
+            {
+                "field": c,
+                "headerName": c,
+                "filter": "agNumberColumnFilter" if number else "agTextColumnFilter",
+                "filterParams": {"buttons": ["reset"], "maxNumConditions": 2},
+                "type": "numericColumn" if number else None,
+                "minWidth": 90 if number else 120,
+            }
+        )
+    return [{k: v for k, v in d.items() if v is not None} for d in defs]
+
+
 def render_trials(columns: list[str], rows: list[dict[str, Any]]) -> list[Any]:
-    """Every trial of the selection: sort by a column header, filter by typing under it."""
+    """Every trial of the selection in pages: sort by a column header, filter under it, and
+    download the rows that pass the filters as CSV."""
     return [
         html.H2("Trials", id="trials"),
         html.P(
-            "Sort by clicking a column; filter by typing under it (e.g. `diverged`, `> 60`).",
+            "A column per hyperparameter. Sort by clicking a header; filter under it (numbers: "
+            "type 4 for = 4, or pick greater than / in range from the column's menu). "
+            "The CSV holds the rows the filters keep, in the order shown.",
             className="meta",
         ),
-        dash_table.DataTable(  # type: ignore[attr-defined]  # Dash's lazy export
+        html.Button("Download the filtered trials (CSV)", id="trials-csv", n_clicks=0),
+        dag.AgGrid(
             id="trial-table",
-            columns=[{"name": c, "id": c} for c in columns],
-            data=rows,
-            sort_action="native",
-            filter_action="native",
-            page_size=15,
-            style_table={"overflowX": "auto"},
-            style_cell={"fontSize": "0.85em", "textAlign": "left", "maxWidth": "280px"},
+            columnDefs=trial_column_defs(columns, numeric_columns(columns, rows)),
+            rowData=rows,
+            defaultColDef={"sortable": True, "floatingFilter": True, "resizable": True},
+            dashGridOptions={
+                "pagination": True,
+                "paginationPageSize": TRIALS_PAGE_SIZE,
+                "paginationPageSizeSelector": [TRIALS_PAGE_SIZE, 100, 500],
+                "suppressFieldDotNotation": True,  # a name with a dot is one column
+                "suppressColumnVirtualisation": True,  # every column in the page, for tests
+                "domLayout": "autoHeight",
+                "enableCellTextSelection": True,
+            },
+            csvExportParams={"fileName": "trials.csv"},
+            style={"width": "100%"},
         ),
     ]
 
@@ -229,7 +303,7 @@ def render_drill(view: Any, optimizer: str, config: str) -> list[Any]:
         html.H3(f"{optimizer}: {config}"),
         html.P(f"{len(mine)} trials of this configuration", className="meta"),
         _table(shown, [["" if r[c] is None else str(r[c]) for c in shown] for r in mine]),
-        dcc.Graph(figure=curves, config={"displaylogo": False}, id="drill-curves"),
+        dcc.Graph(figure=curves, config=figure_config("drill-curves"), id="drill-curves"),
     ]
 
 
@@ -412,7 +486,11 @@ def create_app(
                 # An empty graph in the first layout makes Dash fetch plotly.js (4.8 MB) while the
                 # callbacks analyse the study, not after the figures have arrived (measured by
                 # benchmarks/dashboard.py --browser).
-                dcc.Graph(id="plotly-preload", style={"display": "none"}),
+                dcc.Graph(
+                    id="plotly-preload",
+                    style={"display": "none"},
+                    config=figure_config("plotly-preload"),
+                ),
                 dcc.Store(id="shown"),
                 dcc.Interval(
                     id="refresh", interval=int(1000 * (refresh_seconds or IDLE_REFRESH_S))
@@ -607,6 +685,30 @@ def create_app(
             return []
         return render_sections(view["page"], "rest") + render_trials(*view["trials"])
 
+    # The SVG button under a figure: plotly.js draws the file in the browser.
+    app.clientside_callback(
+        """function (clicks) {
+            const ctx = window.dash_clientside.callback_context;
+            const anchor = ctx.triggered_id && ctx.triggered_id.anchor;
+            const gd = anchor && document.querySelector(
+                '#' + CSS.escape(anchor) + ' .js-plotly-plot');
+            if (clicks && gd) Plotly.downloadImage(gd, {format: 'svg', filename: anchor});
+            return window.dash_clientside.no_update;
+        }""",
+        Output({"type": "svg", "anchor": MATCH}, "title"),
+        Input({"type": "svg", "anchor": MATCH}, "n_clicks"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(
+        Output("trial-table", "exportDataAsCsv"),
+        Input("trials-csv", "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def download_trials(clicks: int) -> bool:
+        """AG Grid writes the CSV in the browser: the rows its filters keep, as sorted."""
+        return bool(clicks)
+
     @app.callback(
         Output("drill-body", "children"),
         Output("drill", "style"),
@@ -636,4 +738,4 @@ def create_app(
 
     if analyse_first:
         threading.Thread(target=analyse_first_page, name="analyse-first", daemon=True).start()
-    return app
+    return secure(app)  # CSP and frame headers, Host check (dashboards/security.py)

@@ -18,6 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboards import figures
+from dashboards.answer import AnswerLine, answer_lines, number_label, short_label
 from dashboards.theme import VERDICT_COLORS
 from hpsearch import units
 from hpsearch.analysis.records import Estimate, StudyAnalysis, Verdict
@@ -69,6 +70,7 @@ class Page:
     summary_rows: list[list[str]]
     hidden: list[str] = field(default_factory=list)  # claims the filters hide, in words
     trials: tuple[list[str], list[dict[str, Any]]] | None = None  # `trial_table`, when known
+    answers: list[AnswerLine] = field(default_factory=list)  # the claims in plain words
 
 
 def slug(text: str) -> str:
@@ -135,35 +137,6 @@ def lr1_failure(verdict: Verdict, analysis: StudyAnalysis) -> str | None:
             )
         parts.append(words)
     return ". ".join(parts) + "." if parts else None
-
-
-def number_label(name: str, optimizers: tuple[str, ...]) -> str:
-    """A readable label for a verdict number (`W_a` -> `W(δ) adabound`); unknown names with
-    spaces for underscores."""
-    fixed = {
-        "max_regret": "largest regret over the grid",
-        "best": "best seed mean m*",
-        "worst_profile": "worst profile value",
-        "max_divergence": "largest divergence rate",
-        "delta_T": "ΔT (mean regret over the range, B − A)",
-        "delta_W": "ΔW (good-region width, A − B)",
-        "delta_E1": "ΔE(1) (random config, A − B)",
-        "regret_at": "regret at the claimed value",
-        "at_value": "seed mean at the claimed value",
-    }
-    if name in fixed:
-        return fixed[name]
-    stem, _, side = name.rpartition("_")
-    if stem in ("W", "E1", "D", "T") and side in ("a", "b") and len(optimizers) == 2:
-        what = {"W": "W(δ)", "E1": "E(1)", "D": "divergence rate", "T": "mean regret"}[stem]
-        return f"{what} {optimizers[0 if side == 'a' else 1]}"
-    return name.replace("_", " ")  # a number this page has no words for yet, still readable
-
-
-def short_label(name: str, optimizers: tuple[str, ...]) -> str:
-    """`number_label` without its explanation in brackets, for the one-line board."""
-    label = number_label(name, optimizers).split(" (")[0]
-    return label.removesuffix(" over the grid")
 
 
 def verdict_card(verdict: Verdict, analysis: StudyAnalysis, index: int) -> VerdictCard:
@@ -274,31 +247,44 @@ def lr_one_table(
     def est(e: Estimate | None) -> str:
         return units.format_estimate("best", e, settings, short=True) if e else "not in the grid"
 
+    sign = 1 if settings.direction == "minimize" else -1
+
+    def gap(at: Estimate | None, r: figures.LrOne) -> str:
+        return units.format_points((at.value - r.best.value) * sign, settings) if at else "—"
+
     def at_defaults(r: figures.LrOne) -> str:
         if not r.defaults_known:
             return f"unknown: `{r.optimizer}`'s defaults are not registered in this process"
-        return f"{est(r.default)}" + (f" ({r.default_config})" if r.default_config else "")
+        if r.default is None:
+            return est(None)
+        return (
+            f"{est(r.default)} ({r.default_config}); its seeds diverged "
+            f"{r.default_diverged} of {r.default_seeds}"
+        )
 
+    # Each lr = 1 number with the seeds it is about: tuned and at defaults are one
+    # configuration each, with their own divergence counts; the last column every
+    # configuration at lr = 1.
     columns = [
         "optimizer",
         "best (any lr)",
         "lr = 1, others tuned",
+        "tuned: below the best",
         "lr = 1, others at defaults",
-        "lr = 1 below the best",
-        "diverged at lr = 1",
+        "defaults: below the best",
+        "diverged at lr = 1, every configuration",
     ]
     rows = []
     for r in records:
-        at = r.default if r.default is not None else r.tuned
-        gap = (at.value - r.best.value) * (1 if settings.direction == "minimize" else -1)
         rows.append(
             [
                 r.optimizer,
                 est(r.best),
-                f"{est(r.tuned)} ({r.tuned_config})",
+                f"{est(r.tuned)} ({r.tuned_config}); its seeds diverged "
+                f"{r.tuned_diverged} of {r.tuned_seeds}",
+                gap(r.tuned, r),
                 at_defaults(r),
-                units.format_points(gap, settings)
-                + (" (defaults)" if r.default is not None else " (tuned)"),
+                gap(r.default, r),
                 f"{r.n_diverged} of {r.n_trials} runs",
             ]
         )
@@ -445,19 +431,25 @@ def build_page(
         summary_rows=rows,
         hidden=list(hidden or []),
         trials=trial_table(data, analysis) if data is not None else None,
+        answers=answer_lines(analysis.verdicts, settings),
     )
 
 
 def trial_table(data: StudyData, analysis: StudyAnalysis) -> tuple[list[str], list[dict[str, Any]]]:
-    """Every trial as a row for the sortable, filterable table: accuracy in %, times in s."""
+    """Every trial as a row for the sortable, filterable table: a column per hyperparameter
+    (a filter on `lr` never matches `final_lr`), accuracy in %, times in s. A column is numeric
+    when every value in it is a number (`numeric_columns`)."""
     from hpsearch.export import trials_frame
 
     frame = trials_frame(data)
     settings = analysis.settings
     scale = 100.0 if units.is_percent(settings) else 1.0
+    hps = [h for h in dict.fromkeys(h for names in data.hyperparameters.values() for h in names)]
+    hps = [h for h in hps if h in frame and h not in TRIAL_TABLE_FIXED]
     columns = [
         "optimizer",
         "config",
+        *hps,
         "seed",
         "outcome",
         settings.metric,
@@ -472,6 +464,7 @@ def trial_table(data: StudyData, analysis: StudyAnalysis) -> tuple[list[str], li
         {
             "optimizer": frame["optimizer"],
             "config": frame["config"],
+            **{h: pd.to_numeric(frame[h], errors="coerce") for h in hps},
             "seed": frame["seed"],
             "outcome": frame["outcome"],
             settings.metric: (frame["value"].astype(float) * scale).round(2),
@@ -485,3 +478,26 @@ def trial_table(data: StudyData, analysis: StudyAnalysis) -> tuple[list[str], li
     )
     out = out.astype(object).where(out.notna(), None)
     return columns, out.to_dict("records")
+
+
+# Columns of the trial table that are not hyperparameters (a hyperparameter of that name would
+# shadow one of them).
+TRIAL_TABLE_FIXED = frozenset(
+    {"optimizer", "config", "seed", "outcome", "diverged_epoch", "divergence_reason", "error"}
+    | {"wall_seconds", "trial_number", "study"}
+)
+
+
+def numeric_columns(columns: list[str], rows: list[dict[str, Any]]) -> list[str]:
+    """The columns whose every value (blanks aside) is a number: they sort and filter as numbers
+    (`4` in `seed` means seed = 4, not "contains 4")."""
+    return [
+        c
+        for c in columns
+        if any(r.get(c) is not None for r in rows)
+        and all(
+            isinstance(r.get(c), int | float) and not isinstance(r.get(c), bool)
+            for r in rows
+            if r.get(c) is not None
+        )
+    ]

@@ -16,7 +16,9 @@ from pathlib import Path
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from dashboards.page import Page, VerdictCard
+from dashboards.answer import AnswerLine, answer_count
+from dashboards.page import Page, VerdictCard, numeric_columns
+from dashboards.theme import VERDICT_COLORS, figure_config
 from hpsearch import __version__
 from hpsearch.outputs import write_atomically
 from hpsearch.studydata import StudyData
@@ -38,7 +40,9 @@ th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-al
 th { background: #f0f0f0; }
 dl.kv { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; margin: 4px 0; }
 dl.kv dt { color: #555; } dl.kv dd { margin: 0; }
-.figure { margin: 8px 0 20px 0; }
+.figure { margin: 8px 0 20px 0; position: relative; }
+.svg-download { font-size: 0.75em; color: #555; background: #fff; border: 1px solid #ccc;
+                border-radius: 3px; padding: 1px 6px; cursor: pointer; }
 ul.notes li { color: #7a4b00; }
 .board { border: 1px solid #ddd; border-radius: 6px; margin: 6px 0 8px; }
 .board-head, details.claim-row > summary {
@@ -52,9 +56,14 @@ details.claim-row > summary::-webkit-details-marker { display: none; }
 details.claim-row > summary:hover, details.claim-row[open] > summary { background: #f2f6fb; }
 .badge { font-weight: 700; font-size: 0.78em; color: #fff; background: var(--verdict);
          border-radius: 3px; padding: 2px 6px; letter-spacing: 0.03em; text-align: center; }
-.one-line { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.headline { font-variant-numeric: tabular-nums; white-space: nowrap; overflow: hidden;
-            text-overflow: ellipsis; }
+.claim-text, .reason { overflow-wrap: anywhere; }
+.headline { font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
+.answer ul { list-style: none; padding: 0; margin: 4px 0 10px; }
+.answer-line { border-left: 6px solid var(--verdict); padding: 3px 8px; margin: 3px 0;
+               background: #fafafa; overflow-wrap: anywhere; }
+.answer-line .badge { font-size: 0.7em; vertical-align: 1px; }
+.answer-line a { color: inherit; }
+.decided { font-variant-numeric: tabular-nums; font-weight: 600; }
 .headline small, .board small { color: #666; }
 .claim-details { padding: 4px 12px 10px 134px; font-size: 0.92em; }
 .hidden-claims { color: #555; font-size: 0.9em; margin: 2px 0 8px; }
@@ -62,7 +71,11 @@ details.claim-row > summary:hover, details.claim-row[open] > summary { backgroun
          overflow: auto; background: #fff; border: 1px solid #bbb; border-radius: 6px;
          box-shadow: 0 4px 18px rgba(0,0,0,0.2); padding: 8px 14px; z-index: 40; }
 .drill button { float: right; }
-#trial-filter { width: 320px; padding: 3px 6px; margin: 4px 0; }
+.table-scroll { max-width: 100%; overflow-x: auto; }
+#trial-table th input { width: 100%; min-width: 60px; box-sizing: border-box; font-size: 0.9em; }
+#trial-table button.sort { border: 0; background: none; font: inherit; font-weight: 600;
+                           cursor: pointer; padding: 0; }
+#trial-table td.num { text-align: right; font-variant-numeric: tabular-nums; }
 h2.compact { margin: 0.8em 0 0; }
 h2.compact + p.meta { margin: 2px 0; }
 ul.notes { margin: 4px 0; font-size: 0.9em; }
@@ -88,11 +101,11 @@ def _card(card: VerdictCard) -> str:
         f"<details class='claim-row' id='{_e(card.anchor)}' style='--verdict: {_e(card.color)}'>",
         "<summary>",
         f"<span class='badge result'>{_e(card.result)}</span>",
-        f"<span class='one-line claim-text' title='{_e(card.claim)}'>{_e(card.claim)}</span>",
+        f"<span class='claim-text'>{_e(card.claim)}</span>",
         f"<span class='headline' title='{_e(card.headline_label)}'>{_e(card.headline)}"
         + (f" <small>{_e(card.headline_label)}</small>" if card.headline_label else "")
         + "</span>",
-        f"<span class='one-line' title='{_e(card.reason)}'>{_e(card.reason)}</span>",
+        f"<span class='reason'>{_e(card.reason)}</span>",
         "</summary><div class='claim-details'>",
         f"<p>{_e(card.sentence)}</p>",
     ]
@@ -118,6 +131,28 @@ def _card(card: VerdictCard) -> str:
     return "".join(parts)
 
 
+def _answer(lines: list[AnswerLine]) -> str:
+    """The answer in plain words above the board: one line per claim, the claim in full."""
+    items = "".join(
+        f"<li class='answer-line' style='--verdict: {_e(VERDICT_COLORS.get(line.result, '#444'))}'>"
+        f"<span class='badge result'>{_e(line.result)}</span> "
+        f"<a href='#{_e(line.anchor)}'><b>{_e(line.answer)}</b></a> — {_e(line.claim)} "
+        f"{_e(line.verb)}"
+        + (
+            f": <span class='decided'>{_e(line.label)} {_e(line.number)}</span>"
+            if line.number
+            else ""
+        )
+        + ".</li>"
+        for line in lines
+    )
+    return (
+        "<section id='answer' class='answer' aria-label='the answer in plain words, one line per "
+        f"claim'><h2 class='compact'>The answer</h2><p class='meta'>{_e(answer_count(lines))}</p>"
+        f"<ul>{items}</ul></section>"
+    )
+
+
 def _table(columns: list[str], rows: list[list[str]]) -> str:
     return (
         "<table><thead><tr>"
@@ -130,47 +165,109 @@ def _table(columns: list[str], rows: list[list[str]]) -> str:
 
 # The report's drill-down and trial table: the same as the dashboard's, in plain JavaScript over
 # the trials embedded as JSON (every text goes in through textContent, never as HTML).
+# The SVG button under each figure (the camera in its modebar downloads a PNG).
+SVG_JS = """
+document.addEventListener('click', e => {
+  const b = e.target.closest && e.target.closest('button[data-svg]');
+  if (b) Plotly.downloadImage(document.getElementById(b.dataset.svg),
+                              {format: 'svg', filename: b.dataset.svg});
+});
+"""
+
 TRIALS_JS = """
 (function () {
   const data = JSON.parse(document.getElementById('trial-data').textContent);
-  const cols = data.columns, rows = data.rows;
+  const cols = data.columns, rows = data.rows, numeric = new Set(data.numeric);
   const table = document.getElementById('trial-table');
-  const filter = document.getElementById('trial-filter');
   const count = document.getElementById('trial-count');
-  let sortCol = null, asc = true;
+  const PAGE = 25;
+  let sortCol = null, asc = true, page = 0;
+  const filters = {};
   const text = v => (v === null || v === undefined) ? '' : String(v);
-  function fill(tableEl, columns, items) {
-    const head = tableEl.createTHead().insertRow();
-    for (const c of columns) {
-      const th = document.createElement('th'); th.textContent = c; head.appendChild(th);
-    }
-    const body = tableEl.createTBody();
-    for (const r of items) {
-      const tr = body.insertRow();
-      for (const c of columns) tr.insertCell().textContent = text(r[c]);
-    }
-    return head;
+  // A numeric filter: `4` is = 4; `>4`, `>=4`, `<4`, `<=4`, `=4`, `!=4`; `a..b` a range.
+  function numberTest(q) {
+    let m = q.match(/^(-?[\\d.eE+-]+)\\s*\\.\\.\\s*(-?[\\d.eE+-]+)$/);
+    if (m) { const a = +m[1], b = +m[2]; return v => v !== null && v >= a && v <= b; }
+    m = q.match(/^(>=|<=|!=|>|<|=)?\\s*(-?[\\d.eE+-]+)$/);
+    if (!m || isNaN(+m[2])) return null;
+    const x = +m[2], op = m[1] || '=';
+    return {'=': v => v === x, '!=': v => v !== x, '>': v => v > x, '<': v => v < x,
+            '>=': v => v >= x, '<=': v => v <= x}[op];
   }
-  function draw() {
-    const q = filter.value.trim().toLowerCase();
-    const shown = rows.filter(r => !q || cols.some(c => text(r[c]).toLowerCase().includes(q)));
+  function keep(r) {
+    for (const c in filters) {
+      const q = filters[c].trim();
+      if (!q) continue;
+      if (numeric.has(c)) {
+        const t = numberTest(q);
+        if (t === null || !t(r[c])) return false;
+      } else if (!text(r[c]).toLowerCase().includes(q.toLowerCase())) return false;
+    }
+    return true;
+  }
+  function shownRows() {
+    const shown = rows.filter(keep);
     if (sortCol !== null) shown.sort((a, b) => {
       const x = a[sortCol], y = b[sortCol];
       const k = (typeof x === 'number' && typeof y === 'number') ? x - y
         : text(x).localeCompare(text(y), undefined, {numeric: true});
       return asc ? k : -k;
     });
-    count.textContent = shown.length + ' of ' + rows.length + ' trials'
-      + (shown.length > 200 ? ' (the first 200 shown)' : '');
-    table.replaceChildren();
-    const head = fill(table, cols, shown.slice(0, 200));
-    head.querySelectorAll('th').forEach((th, i) => {
-      th.style.cursor = 'pointer';
-      th.title = 'sort';
-      th.onclick = () => { asc = sortCol === cols[i] ? !asc : true; sortCol = cols[i]; draw(); };
-    });
+    return shown;
   }
-  filter.oninput = draw;
+  function fill(tableEl, columns, items) {
+    const body = tableEl.createTBody();
+    for (const r of items) {
+      const tr = body.insertRow();
+      for (const c of columns) {
+        const td = tr.insertCell(); td.textContent = text(r[c]);
+        if (numeric.has(c)) td.className = 'num';
+      }
+    }
+  }
+  // The header (sort buttons, one filter box per column) is built once, so typing keeps focus.
+  const head = table.createTHead(), names = head.insertRow(), boxes = head.insertRow();
+  for (const c of cols) {
+    const th = document.createElement('th');
+    const b = document.createElement('button'); b.className = 'sort'; b.textContent = c;
+    b.title = 'sort by ' + c;
+    b.onclick = () => { asc = sortCol === c ? !asc : true; sortCol = c; page = 0; draw(); };
+    th.appendChild(b); names.appendChild(th);
+    const fh = document.createElement('th'), input = document.createElement('input');
+    input.setAttribute('aria-label', 'filter ' + c);
+    input.placeholder = numeric.has(c) ? '= > < a..b' : 'contains';
+    input.oninput = () => { filters[c] = input.value; page = 0; draw(); };
+    fh.appendChild(input); boxes.appendChild(fh);
+  }
+  const pager = document.getElementById('trial-pages');
+  function draw() {
+    const shown = shownRows(), pages = Math.max(1, Math.ceil(shown.length / PAGE));
+    page = Math.min(page, pages - 1);
+    for (const th of names.children) {
+      const c = th.firstChild.textContent;
+      th.setAttribute('aria-sort', c !== sortCol ? 'none' : asc ? 'ascending' : 'descending');
+    }
+    count.textContent = shown.length + ' of ' + rows.length + ' trials; page ' + (page + 1)
+      + ' of ' + pages;
+    for (const body of [...table.tBodies]) body.remove();
+    fill(table, cols, shown.slice(page * PAGE, (page + 1) * PAGE));
+    pager.querySelector('[data-go=prev]').disabled = page === 0;
+    pager.querySelector('[data-go=next]').disabled = page >= pages - 1;
+  }
+  pager.querySelector('[data-go=prev]').onclick = () => { page -= 1; draw(); };
+  pager.querySelector('[data-go=next]').onclick = () => { page += 1; draw(); };
+  // The rows the filters keep, as sorted, as CSV (RFC 4180 quoting).
+  document.getElementById('trial-csv').onclick = () => {
+    const q = v => {
+      const t = text(v);
+      return /[",\\n]/.test(t) ? '"' + t.replace(/"/g, '""') + '"' : t;
+    };
+    const lines = [cols.map(q).join(',')]
+      .concat(shownRows().map(r => cols.map(c => q(r[c])).join(',')));
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(new Blob([lines.join('\\n') + '\\n'], {type: 'text/csv'}));
+    a.download = 'trials.csv'; document.body.appendChild(a); a.click(); a.remove();
+  };
   draw();
   const drill = document.getElementById('drill'), drillBody = document.getElementById('drill-body');
   document.getElementById('drill-close').onclick = () => { drill.hidden = true; };
@@ -182,9 +279,15 @@ TRIALS_JS = """
     const h = document.createElement('h3'); h.textContent = optimizer + ': ' + config;
     const p = document.createElement('p'); p.className = 'meta';
     p.textContent = mine.length + ' trials of this configuration';
-    const t = document.createElement('table'); fill(t, show, mine);
+    const t = document.createElement('table');
+    const hr = t.createTHead().insertRow();
+    for (const c of show) {
+      const th = document.createElement('th'); th.textContent = c; hr.appendChild(th);
+    }
+    fill(t, show, mine);
     drillBody.replaceChildren(h, p, t);
     drill.hidden = false;
+    document.getElementById('drill-close').focus();
   }
   for (const gd of document.querySelectorAll('.js-plotly-plot')) {
     gd.on('plotly_click', e => {
@@ -198,13 +301,20 @@ TRIALS_JS = """
 
 def _trials(columns: list[str], rows: list[dict[str, object]]) -> str:
     """The trial table's shell, the drill-down panel and the trials as inert JSON."""
-    payload = json.dumps({"columns": columns, "rows": rows}, default=str, allow_nan=False)
+    numeric = numeric_columns(columns, rows)
+    payload = json.dumps(
+        {"columns": columns, "numeric": numeric, "rows": rows}, default=str, allow_nan=False
+    )
     payload = payload.replace("<", "\\u003c")  # no `</script>` (or `<!--`) inside the element
     return (
-        "<h2 id='trials'>Trials</h2><p class='meta'>Click a column to sort; type to filter; "
-        "click a point of a sensitivity curve or a heatmap cell for that configuration's "
-        "seeds.</p><input id='trial-filter' placeholder='filter, e.g. diverged'>"
-        "<span id='trial-count' class='meta'></span><table id='trial-table'></table>"
+        "<h2 id='trials'>Trials</h2><p class='meta'>Every trial, a column per hyperparameter. "
+        "Click a column's name to sort; filter under it (numbers: 4 is = 4, or &gt;4, &lt;=4, "
+        "0.01..1); click a point of a sensitivity curve or a heatmap cell for that "
+        "configuration's seeds.</p><p><button id='trial-csv'>Download the filtered trials "
+        "(CSV)</button> <span id='trial-count' class='meta' aria-live='polite'></span></p>"
+        "<div class='table-scroll'><table id='trial-table'></table></div>"
+        "<p id='trial-pages'><button data-go='prev'>‹ previous page</button> "
+        "<button data-go='next'>next page ›</button></p>"
         "<div id='drill' class='drill' hidden><button id='drill-close'>close ×</button>"
         "<div id='drill-body'></div></div>"
         f"<script type='application/json' id='trial-data'>{payload}</script>"
@@ -220,6 +330,8 @@ def render_report(page: Page) -> str:
         f"{_e(datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC'))}; click a claim for its "
         "numbers, reasons and settings</p>",
     ]
+    if page.answers:
+        body.append(_answer(page.answers))
     if page.cards:
         body.append(
             "<div class='board' id='verdicts'><div class='board-head'>"
@@ -244,7 +356,6 @@ def render_report(page: Page) -> str:
         "<h2 id='summary'>Summary</h2>" + _table(page.summary_columns, page.summary_rows),
         "<h2 id='settings'>Settings</h2>" + _kv(page.overview),
     ]
-    config = {"displaylogo": False, "responsive": True}
     for section in page.sections:
         body.append(
             f"<h2 class='compact' id='{_e(section.anchor)}'>{_e(section.title)}</h2>"
@@ -256,10 +367,13 @@ def render_report(page: Page) -> str:
                 include_plotlyjs=False,
                 full_html=False,
                 div_id=anchor,
-                config=config,
+                config=figure_config(anchor),
                 default_width="100%",
             )
-            body.append(f"<div class='figure'>{div}</div>")
+            body.append(
+                f"<div class='figure'>{div}<button class='svg-download' data-svg='{_e(anchor)}' "
+                f"title='download {_e(anchor)} as SVG'>SVG</button></div>"
+            )
             if index == 0 and section.table is not None:  # the numbers under their figure
                 body.append(_table(*section.table))
     body += tail
@@ -269,7 +383,7 @@ def render_report(page: Page) -> str:
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>hpsearch: {_e(page.title)}</title><style>{CSS}</style>"
         f"<script type='text/javascript'>{get_plotlyjs()}</script>"
-        "</head><body>" + "\n".join(body) + "</body></html>"
+        "</head><body>" + "\n".join(body) + f"<script>{SVG_JS}</script></body></html>"
     )
 
 
@@ -320,7 +434,8 @@ def study_page(data: StudyData) -> Page:
     """A whole study's page for the report: analysed, with the optimizers' defaults (for the
     lr = 1 answer) and every trial (for the drill-down and the trial table)."""
     from dashboards.page import build_page
-    from dashboards.study import analyze_study, optimizer_defaults
+    from dashboards.study import analyze_study
+    from hpsearch.analysis.defaults import optimizer_defaults
 
     return build_page(
         analyze_study(data),

@@ -58,7 +58,10 @@ def main() -> None:
     except HpsearchError as error:
         if _debug:
             raise
-        typer.echo(f"Error: {error}", err=True)
+        from hpsearch.names import printable
+
+        # A value quoted from a spec or a storage reaches the terminal with no escape sequence.
+        typer.echo(f"Error: {printable(error, lines=True)}", err=True)
         sys.exit(error.exit_code)
     except typer.Exit as done:
         sys.exit(done.exit_code)
@@ -100,36 +103,44 @@ def catalog(
     """List the optimizers and tasks with their hyperparameters, options and defaults: built-in,
     registered by installed packages (entry points `hpsearch.optimizers`, `hpsearch.tasks`), and
     with `--spec`, those a study names by import path."""
+    import contextlib
+
     from hpsearch.errors import UserInputError
-    from hpsearch.optim import list_optimizers
     from hpsearch.plugins import load_entry_points
-    from hpsearch.tasks import list_tasks
+    from hpsearch.spec import load_spec
 
     if what not in ("optimizers", "tasks", "all"):
         raise UserInputError(f"`catalog` lists `optimizers`, `tasks` or `all`, not `{what}`.")
     for problem in load_entry_points():
         typer.echo(f"plugin skipped: {problem}", err=True)
-    if spec is not None:
-        from hpsearch.spec import load_spec
+    # The study's plugins are listed with the rest (imported, registered while listing).
+    with load_spec(spec).registered() if spec is not None else contextlib.nullcontext():
+        _print_catalog(what)
 
-        load_spec(spec)  # registers the study's plugins
+
+def _print_catalog(what: str) -> None:
+    from hpsearch.names import printable
+    from hpsearch.optim import list_optimizers
+    from hpsearch.tasks import list_tasks
+
     if what in ("optimizers", "all"):
         typer.echo("Optimizers:")
         for info in list_optimizers():
-            typer.echo(f"  {info.name:<10} {info.description}")
+            typer.echo(f"  {info.name:<10} {printable(info.description)}")
             for hp in info.hyperparameters:
                 scale = ", log scale" if hp.log else ""
                 typer.echo(
                     f"      {hp.name:<13} default {hp.default!s:<8} "
-                    f"range {hp.range_text()}{scale}  {hp.doc}"
+                    f"range {hp.range_text()}{scale}  {printable(hp.doc)}"
                 )
     if what in ("tasks", "all"):
         typer.echo("Tasks:")
         for task in list_tasks():
             data = "offline" if task.offline else "needs --data-dir"
-            typer.echo(f"  {task.name:<20} {task.description} ({data})")
+            typer.echo(f"  {task.name:<20} {printable(task.description)} ({data})")
             for option in task.options:
-                typer.echo(f"      {option.name:<15} default {option.default!s:<10} {option.doc}")
+                default = printable(option.default)
+                typer.echo(f"      {option.name:<15} default {default:<10} {printable(option.doc)}")
 
 
 # --- study verbs: validate, run, list, status (spec / storage / scheduling) ---------------------
@@ -252,7 +263,8 @@ def run(
 
 @app.command("list")
 def list_(storage: _StorageOption = None) -> None:
-    """List the study groups in a storage with their cells by outcome."""
+    """List the study groups in a storage with their cells by outcome and their descriptions."""
+    from hpsearch.names import printable
     from hpsearch.storage import list_study_groups, resolve_storage_url
 
     groups = list_study_groups(resolve_storage_url(storage))
@@ -265,11 +277,17 @@ def list_(storage: _StorageOption = None) -> None:
     )
     for g in groups:
         c = g.counts
+        name = printable(g.name)  # a name stored before names were checked may hold anything
+        if g.problem is not None:
+            typer.echo(f"{name:<28}{printable(g.problem)}")
+            continue
         typer.echo(
-            f"{g.name:<28}{g.task:<16}{g.metric:<16}{c['completed']:>10}"
+            f"{name:<28}{printable(g.task):<16}{printable(g.metric):<16}{c['completed']:>10}"
             f"{c['diverged']:>10}{c['error']:>7}{c['running']:>9}  "
-            f"{', '.join(g.optimizers)}"
+            f"{', '.join(printable(o) for o in g.optimizers)}"
         )
+        if g.description:
+            typer.echo(f"    {printable(g.description)}")
 
 
 @app.command()
@@ -278,6 +296,7 @@ def status(
     storage: _StorageOption = None,
 ) -> None:
     """Show one study: cells by optimizer and outcome, and the failures' messages."""
+    from hpsearch.names import printable
     from hpsearch.storage import load_study_data, resolve_storage_url
 
     data = load_study_data(resolve_storage_url(storage), name)
@@ -299,9 +318,9 @@ def status(
         parts = ", ".join(
             f"{k} {counts.get(k, 0)}" for k in ("completed", "diverged", "error", "running")
         )
-        typer.echo(f"  {optimizer:<12}{len(sub):>5} cells: {parts}")
+        typer.echo(f"  {printable(optimizer):<12}{len(sub):>5} cells: {parts}")
     for row in trials[trials["outcome"] == "error"].head(10).itertuples():
-        typer.echo(f"  FAIL {row.cell}: {row.error}")
+        typer.echo(f"  FAIL {printable(row.cell)}: {printable(row.error)}")
 
 
 @app.command()
@@ -336,6 +355,7 @@ def show(
 ) -> None:
     """Print a study's verdicts (SUPPORTED / REFUTED / INCONCLUSIVE) with their numbers."""
     from hpsearch.analysis import analyze
+    from hpsearch.names import printable
     from hpsearch.storage import load_study_data, resolve_storage_url
     from hpsearch.units import format_estimate, format_points
 
@@ -361,10 +381,10 @@ def show(
         width = max(len(h) for h in headlines) + 2
         typer.echo(f"{'result':<14}{'kind':<6}{'decided by':<{width}}claim")
         for v, headline in zip(analysis.verdicts, headlines, strict=True):
-            typer.echo(f"{v.result:<14}{v.kind:<6}{headline:<{width}}{v.claim}")
+            typer.echo(f"{v.result:<14}{v.kind:<6}{headline:<{width}}{printable(v.claim)}")
         typer.echo("")
         for v in analysis.verdicts:
-            typer.echo(f"[{v.result}] {v.sentence}")
+            typer.echo(f"[{v.result}] {printable(v.sentence)}")
             if v.safe_range and v.result != "SUPPORTED":
                 low, high = v.safe_range
                 where = (
@@ -372,12 +392,12 @@ def show(
                 )
                 typer.echo(f"    passes with simultaneous bounds: {where}")
             for block in v.blocking[:5]:
-                typer.echo(f"    {block}")
+                typer.echo(f"    {printable(block)}")
         decisive = [v for v in analysis.verdicts if v.result != "INCONCLUSIVE"]
         typer.echo("")
         typer.echo(f"guarantee: {(decisive or analysis.verdicts)[0].guarantee}")
     for note in analysis.notes:
-        typer.echo(f"note: {note}", err=True)
+        typer.echo(f"note: {printable(note)}", err=True)
 
 
 # --- presentation verbs: report, dashboard (dashboards/) -----------------------------------------
@@ -426,6 +446,7 @@ def dashboard(
     import logging
 
     from dashboards.app import create_app
+    from dashboards.security import allow_bind_host, bind_warning
     from hpsearch.errors import UserInputError
     from hpsearch.storage import (
         list_study_groups,
@@ -440,6 +461,9 @@ def dashboard(
     if not 0 < port < 65536:
         raise UserInputError(f"`--port` must be between 1 and 65535, got {port}.")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    warning = bind_warning(host)
+    if warning is not None:
+        typer.echo(warning, err=True)
     typer.echo(
         f"hpsearch dashboard: http://{host}:{port}/ ({len(groups)} studies in {redact_url(url)}); "
         "Ctrl+C stops it.",
@@ -449,6 +473,7 @@ def dashboard(
         # The first study is analysed in the background while the server starts: the first
         # visit finds its page ready.
         dashboard_app = create_app(url, refresh_seconds=refresh, analyse_first=True)
+        allow_bind_host(dashboard_app, host)
         dashboard_app.run(host=host, port=port, debug=False)
     except OSError as error:
         raise UserInputError(f"Cannot listen on {host}:{port}: {error}") from error

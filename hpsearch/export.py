@@ -90,7 +90,13 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells that a spreadsheet would run as a formula with `'`."""
+    """Prefix text cells, and headers, that a spreadsheet would run as a formula with `'` (a
+    header from a storage written before hyperparameter names were checked may be one)."""
+    headers = [
+        "'" + c if isinstance(c, str) and c.startswith(_FORMULA_START) else c for c in frame.columns
+    ]
+    if headers != list(frame.columns):
+        frame = frame.set_axis(headers, axis=1)
     out = frame
     for column in frame.columns:
         series = frame[column]

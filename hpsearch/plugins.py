@@ -15,6 +15,7 @@ Python config file would.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import hashlib
@@ -22,21 +23,30 @@ import importlib
 import importlib.metadata
 import inspect
 import math
+import os
 import socket
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hpsearch.errors import UnknownNameError, UserInputError
+from hpsearch.names import identifier_problem, printable
+
+if TYPE_CHECKING:  # both registries import torch
+    from hpsearch.optim.registry import OptimizerInfo
+    from hpsearch.tasks.registry import TaskDefinition
 
 OPTIMIZER_GROUP = "hpsearch.optimizers"
 TASK_GROUP = "hpsearch.tasks"
 # The class attribute a plugin optimizer may declare its hyperparameters in (HyperParameter
 # records or dicts of their fields).
 DECLARATION_ATTRIBUTE = "hpsearch_hyperparameters"
+# A class attribute by which a plugin that is not a `torch.optim.Optimizer` subclass (a factory, a
+# wrapper) declares that calling it returns one.
+OPTIMIZER_DECLARATION = "hpsearch_optimizer"
 # The common options the shared training loop reads (`hpsearch.tasks.common_options`).
 LOOP_OPTIONS = ("epochs", "batch_size", "lr_decay_epochs", "lr_decay_factor", "threads", "amp")
 
@@ -106,7 +116,8 @@ def import_object(path: str, *, where: str) -> Any:
             f"{where}: `{path}` is not an import path; expected `package.module:Name`."
         )
     try:
-        module = importlib.import_module(module_name)
+        with _working_directory_importable():
+            module = importlib.import_module(module_name)
     except Exception as error:  # the plugin's own code may raise anything while importing
         raise PluginImportError(
             f"{where}: cannot import `{module_name}` (for `{path}`): "
@@ -120,6 +131,21 @@ def import_object(path: str, *, where: str) -> Any:
             known = [n for n in dir(module) if not n.startswith("_")]
             raise UnknownNameError(f"name in `{module_name}` (for {where})", part, known) from None
     return target
+
+
+@contextlib.contextmanager
+def _working_directory_importable() -> Iterator[None]:
+    """Modules in the working directory import, as on the Ray workers (Ray puts the driver's
+    working directory on their `sys.path`), though the console script's `sys.path` lacks it."""
+    here = os.getcwd()
+    added = here not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(1 if sys.path else 0, here)
+    try:
+        yield
+    finally:
+        if added and here in sys.path:
+            sys.path.remove(here)
 
 
 def plugin_version(obj: Any) -> str:
@@ -263,6 +289,7 @@ def resolve_optimizer(
         if path is None:
             raise UserInputError(f"{where}: no optimizer plugin named `{name}`.")
     cls = import_object(path, where=where)
+    _check_optimizer_class(cls, where, path)
     named, any_keyword = _constructor(cls, where, path)
     merged = _signature_hyperparameters(named)
     layers: list[tuple[str, Any]] = [
@@ -278,6 +305,9 @@ def resolve_optimizer(
     accepted = set(named) | ({"beta1", "beta2"} if "betas" in named else set())
     records: list[dict[str, Any]] = []
     for hp_name, fields in merged.items():
+        problem = identifier_problem("hyperparameter", hp_name, columns=True)
+        if problem is not None:
+            raise UserInputError(f"{where}.hyperparameters: {problem}")
         if not any_keyword and hp_name not in accepted:
             close = difflib.get_close_matches(hp_name, sorted(accepted), n=3, cutoff=0.5)
             hint = f" Did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
@@ -300,6 +330,22 @@ def resolve_optimizer(
             raise UserInputError(f"{where}.hyperparameters.{hp_name}: {error}") from None
         records.append(dataclasses.asdict(record))
     return OptimizerPlugin(name, path, plugin_version(cls), tuple(records), source)
+
+
+def _check_optimizer_class(cls: Any, where: str, path: str) -> None:
+    """Refuse what is not an optimizer (`class = "os:system"`) before a cell is counted: a
+    `torch.optim.Optimizer` subclass, or a factory or wrapper declaring that it returns one."""
+    import torch
+
+    if getattr(cls, OPTIMIZER_DECLARATION, False) is True:
+        return
+    if isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer):
+        return
+    raise UserInputError(
+        f"{where}.class: `{printable(path)}` is not a `torch.optim.Optimizer` subclass (got "
+        f"{printable(repr(cls))}); a factory or wrapper that returns an optimizer says so with "
+        f"the attribute `{OPTIMIZER_DECLARATION} = True`."
+    )
 
 
 def _by_name(records: Iterable[Any], origin: str) -> list[tuple[str, Any]]:
@@ -342,13 +388,7 @@ def _equal(value: Any, default: Any) -> bool:
 
 def register_optimizer(plugin: OptimizerPlugin, *, where: str) -> None:
     """Put `plugin` in the optimizer registry under its name; a built-in name is refused."""
-    from hpsearch.optim.registry import (
-        HyperParameter,
-        OptimizerInfo,
-        get_optimizer_info,
-        list_optimizers,
-        register,
-    )
+    from hpsearch.optim.registry import get_optimizer_info, list_optimizers, register
 
     list_optimizers()  # the built-ins first, so a clash is seen
     if plugin.name not in _OPTIMIZERS:
@@ -363,27 +403,31 @@ def register_optimizer(plugin: OptimizerPlugin, *, where: str) -> None:
             )
     elif _OPTIMIZERS[plugin.name] == plugin:
         return
+    register(optimizer_entry(plugin, where=where), replace=True)
+    _OPTIMIZERS[plugin.name] = plugin
+
+
+def optimizer_entry(plugin: OptimizerPlugin, *, where: str) -> OptimizerInfo:
+    """The registry entry of a resolved plugin optimizer (registered nowhere)."""
+    from hpsearch.optim.registry import HyperParameter, OptimizerInfo
+
     cls = import_object(plugin.path, where=where)
     named, _ = _constructor(cls, where, plugin.path)
-    hyperparameters = tuple(HyperParameter(**fields) for fields in plugin.hyperparameters)
-    register(
-        OptimizerInfo(
-            name=plugin.name,
-            description=f"{plugin.path} ({plugin.version}; plugin, {plugin.source})",
-            factory=_optimizer_factory(cls, named),
-            hyperparameters=hyperparameters,
-        ),
-        replace=True,
+    return OptimizerInfo(
+        name=plugin.name,
+        description=f"{plugin.path} ({plugin.version}; plugin, {plugin.source})",
+        factory=_optimizer_factory(cls, named),
+        hyperparameters=tuple(HyperParameter(**fields) for fields in plugin.hyperparameters),
     )
-    _OPTIMIZERS[plugin.name] = plugin
 
 
 # --- tasks ----------------------------------------------------------------------------------
 
 
-def resolve_task(name: str, *, where: str) -> TaskPlugin | None:
-    """The plugin behind task `name` (an import path or an entry point), registered; None for a
-    built-in task. Raises `UserInputError` for a factory that breaks the task contract."""
+def load_task(name: str, *, where: str) -> tuple[TaskPlugin, TaskDefinition] | None:
+    """The plugin behind task `name` (an import path or an entry point) and its checked
+    definition, registered nowhere; None for a built-in task. Raises `UserInputError` for a
+    factory that breaks the task contract."""
     from hpsearch.tasks.registry import list_tasks
 
     if name in {t.name for t in list_tasks()} and name not in _TASKS:
@@ -397,17 +441,38 @@ def resolve_task(name: str, *, where: str) -> TaskPlugin | None:
         path, source = found, "entry point"
     factory = import_object(path, where=where)
     plugin = TaskPlugin(name, path, plugin_version(factory), source)
-    register_task(plugin, where=where, factory=factory)
+    return plugin, task_definition(plugin, where=where, factory=factory)
+
+
+def resolve_task(name: str, *, where: str) -> TaskPlugin | None:
+    """`load_task`, registered (for `hpsearch catalog`'s entry points)."""
+    loaded = load_task(name, where=where)
+    if loaded is None:
+        return None
+    plugin, definition = loaded
+    _register_task_definition(plugin, definition)
     return plugin
 
 
 def register_task(plugin: TaskPlugin, *, where: str, factory: Any = None) -> None:
     """Call the plugin's factory, check what it returns and register it under `plugin.name`."""
-    from hpsearch.tasks.base import TaskInfo
-    from hpsearch.tasks.registry import TaskDefinition, register
-
     if _TASKS.get(plugin.name) == plugin:
         return
+    _register_task_definition(plugin, task_definition(plugin, where=where, factory=factory))
+
+
+def _register_task_definition(plugin: TaskPlugin, definition: TaskDefinition) -> None:
+    from hpsearch.tasks.registry import register
+
+    register(definition.info, definition.build, replace=True)
+    _TASKS[plugin.name] = plugin
+
+
+def task_definition(plugin: TaskPlugin, *, where: str, factory: Any = None) -> TaskDefinition:
+    """Call the plugin's factory and check what it returns: the definition under `plugin.name`."""
+    from hpsearch.tasks.base import TaskInfo
+    from hpsearch.tasks.registry import TaskDefinition
+
     factory = factory if factory is not None else import_object(plugin.path, where=where)
     try:
         definition = factory()
@@ -436,8 +501,56 @@ def register_task(plugin: TaskPlugin, *, where: str, factory: Any = None) -> Non
         raise UserInputError(
             f"{where}: the task `{plugin.path}` has a `build` that is not callable."
         )
-    register(dataclasses.replace(info, name=plugin.name), definition.build, replace=True)
-    _TASKS[plugin.name] = plugin
+    for option in info.options:
+        problem = identifier_problem("task option", option.name)
+        if problem is not None:
+            raise UserInputError(f"{where}: the task `{plugin.path}` has an option {problem}")
+    for metric in info.metrics:
+        problem = identifier_problem("metric", metric)
+        if problem is not None:
+            raise UserInputError(f"{where}: the task `{plugin.path}` has a metric {problem}")
+    return TaskDefinition(dataclasses.replace(info, name=plugin.name), definition.build)
+
+
+@contextlib.contextmanager
+def registered(
+    optimizers: Iterable[tuple[OptimizerPlugin, OptimizerInfo]],
+    task: tuple[TaskPlugin, TaskDefinition] | None = None,
+) -> Iterator[None]:
+    """The given plugin entries in the global registries inside the block (a run's driver
+    builds the task and sizes packs by name), and the registries as they were afterwards."""
+    from hpsearch.optim import registry as optimizer_registry
+    from hpsearch.tasks import registry as task_registry
+
+    saved_optimizers, saved_tasks = dict(_OPTIMIZERS), dict(_TASKS)
+    before_optimizers: dict[str, OptimizerInfo | None] = {}
+    before_tasks: dict[str, TaskDefinition | None] = {}
+    try:
+        for plugin, info in optimizers:
+            before_optimizers.setdefault(plugin.name, optimizer_registry.find(plugin.name))
+            optimizer_registry.register(info, replace=True)
+            _OPTIMIZERS[plugin.name] = plugin
+        if task is not None:
+            plugin_task, definition = task
+            before_tasks.setdefault(plugin_task.name, task_registry.find(plugin_task.name))
+            task_registry.register(definition.info, definition.build, replace=True)
+            _TASKS[plugin_task.name] = plugin_task
+        yield
+    finally:
+        for name, old_info in before_optimizers.items():
+            if old_info is None:
+                optimizer_registry.unregister(name)
+            else:
+                optimizer_registry.register(old_info, replace=True)
+        for name, old_definition in before_tasks.items():
+            if old_definition is None:
+                task_registry.unregister(name)
+            else:
+                task_registry.register(old_definition.info, old_definition.build, replace=True)
+        _OPTIMIZERS.clear()
+        _OPTIMIZERS.update(saved_optimizers)
+        _TASKS.clear()
+        _TASKS.update(saved_tasks)
 
 
 # --- a spec's plugins, on the driver and on the workers ----------------------------------------

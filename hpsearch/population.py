@@ -4,18 +4,17 @@ Whether cells may share a population at all is the registries' word
 (`hpsearch.tasks.population.population_unsupported`); how they train is
 `hpsearch.tasks.population.train_population`. This module only sizes packs: large enough to
 amortise per-step overhead, small enough that every worker gets work and the stack fits memory.
+It reads the model's size from the workload the driver built (`hpsearch.runner`); it builds none.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
 
 import torch
 
-from hpsearch.errors import UserInputError
-from hpsearch.tasks.registry import build_workload, get_task_info, resolve_options
+from hpsearch.tasks.registry import get_task_info
+from hpsearch.tasks.workload import Workload, model_numel
 
 # Default pack size caps: enough members to amortise per-step overhead on a CPU core, and to fill
 # a GPU with a small model; memory is K times one cell's (weights, moments, one batch).
@@ -27,7 +26,7 @@ _MAX_PACK_FLOATS = 64 * 1024 * 1024
 
 def default_population(
     task: str,
-    options: Mapping[str, Any] | None,
+    workload: Workload | None,
     *,
     cells: int,
     workers: int,
@@ -36,13 +35,14 @@ def default_population(
     """The pack size `hpsearch run` uses when `--population` is not given.
 
     Up to 32 members per CPU trial (128 per GPU trial), but never fewer packs than workers, so a
-    short study still uses every core; 1 for tasks that do not support populations.
+    short study still uses every core; 1 for tasks that do not support populations. `workload`
+    is the task's, as the driver built it (None: its data is not here, e.g. on a cluster).
     """
     info = get_task_info(task)
     if not info.supports_population:
         return 1
     cap = GPU_POPULATION if gpu else CPU_POPULATION
-    cap = min(cap, max_population(task, options))
+    cap = min(cap, max_population(workload))
     per_worker = math.ceil(max(cells, 1) / max(workers, 1))
     return max(1, min(cap, per_worker))
 
@@ -56,14 +56,14 @@ def balanced_pack_size(cells: int, cap: int) -> int:
     return math.ceil(cells / math.ceil(cells / max(cap, 1)))
 
 
-def max_population(task: str, options: Mapping[str, Any] | None = None) -> int:
-    """The most members whose weights and optimizer state fit the per-pack memory budget."""
-    resolved = resolve_options(task, options)
-    try:
-        workload = build_workload(task, resolved)
-    except UserInputError:  # missing data: each cell will report it when it trains
+def max_population(workload: Workload | None) -> int:
+    """The most members whose weights and optimizer state fit the per-pack memory budget (no
+    bound of its own without a workload: the device's cap decides)."""
+    if workload is None:
         return GPU_POPULATION
-    with torch.random.fork_rng():  # drawing weights must not move the caller's RNG
-        model = workload.make_model()
-    floats = 5 * sum(p.numel() for p in model.parameters())  # weights, grads, up to 3 moments
+    numel = model_numel(workload.make_model)  # on the meta device: no memory, no draws
+    if numel is None:
+        with torch.random.fork_rng():  # drawing weights must not move the caller's RNG
+            numel = sum(p.numel() for p in workload.make_model().parameters())
+    floats = 5 * numel  # weights, grads, up to 3 moments
     return max(1, _MAX_PACK_FLOATS // max(floats, 1))

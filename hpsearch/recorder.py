@@ -1,10 +1,11 @@
 """The driver's single writer during a run: every cell's trial started, extended, finished once.
 
-`RunRecorder` knows nothing of Ray: the Tune callback in `hpsearch.scheduling` only decodes Tune's
-events into its four calls (`start_cells`, `add_epochs`, `finish_cell`, `heartbeat`). It never
-raises: an exception in a Tune callback would abort the whole `fit()`. While the database is
-unreachable it retries (`hpsearch.storage.with_retries`, bounded by `retry_seconds`) with the
-results held in memory; past the bound it gives the database up (`lost`) and asks the run to stop.
+`RunRecorder` knows nothing of Ray: the Tune callback in `hpsearch.scheduling.events` only
+decodes Tune's events into its four calls (`start_cells`, `add_epochs`, `finish_cell`,
+`heartbeat`). It never raises: an exception in a Tune callback would abort the whole `fit()`.
+While the database is unreachable it retries (`hpsearch.storage.with_retries`, bounded by
+`retry_seconds`) with the results held in memory; past the bound it gives the database up
+(`lost`) and asks the run to stop.
 """
 
 from __future__ import annotations

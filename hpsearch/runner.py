@@ -13,13 +13,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from hpsearch.errors import StorageError, UserInputError
 from hpsearch.recording import Scoring
 from hpsearch.spec import Cell, StudySpec, expand_cells, load_spec, search_space
 from hpsearch.storage import (
     RETRY_ENV,
+    CellClaims,
     GroupInfo,
     TrialWriter,
     check_group,
@@ -35,6 +36,9 @@ from hpsearch.storage import (
 )
 from hpsearch.studydata import StudyData
 from hpsearch.tasks import get_task_info, metric_direction
+
+if TYPE_CHECKING:
+    from hpsearch.tasks.workload import Workload
 
 
 def group_info(spec: StudySpec) -> GroupInfo:
@@ -111,17 +115,44 @@ def run_study(
     `population` is the most cells of one optimizer trained at once in one Ray trial
     (`hpsearch.population`); None picks it from the task and the cluster, 1 is one cell per trial.
     """
-    out = out or sys.stdout
-    err = err or sys.stderr
     spec = load_spec(spec_path, overrides, max_cells=max_cells)
+    with spec.registered():  # the spec's plugins, for the driver's checks and pack sizes
+        return _run_resolved(
+            spec,
+            storage=storage,
+            ray_address=ray_address,
+            max_concurrent=max_concurrent,
+            gpus_per_trial=gpus_per_trial,
+            dry_run=dry_run,
+            force=force,
+            out=out or sys.stdout,
+            err=err or sys.stderr,
+            faults=faults,
+            population=population,
+        )
+
+
+def _run_resolved(
+    spec: StudySpec,
+    *,
+    storage: str | None,
+    ray_address: str | None,
+    max_concurrent: int | None,
+    gpus_per_trial: float | None,
+    dry_run: bool,
+    force: bool,
+    out: TextIO,
+    err: TextIO,
+    faults: Mapping[str, str] | None,
+    population: int | None,
+) -> RunReport:
     url = resolve_storage_url(storage)
     _check_options(max_concurrent, gpus_per_trial, url)
     if population is not None and population < 1:
         raise UserInputError(f"`--population` must be at least 1, got {population}.")
     cells = expand_cells(spec)
     group = group_info(spec)
-    if ray_address is None and not dry_run:
-        _check_task_data(spec)
+    workload = _check_task_data(spec) if ray_address is None and not dry_run else None
     check_group(url, group, force=force)  # reads only: a changed spec is refused before writes
     shown = redact_url(url)
     report = RunReport(name=spec.name, storage=url, total=len(cells), missing=len(cells))
@@ -159,6 +190,7 @@ def run_study(
             spec,
             todo,
             population,
+            workload=workload,
             workers=max_concurrent or scheduling.cluster_cpus(),
             gpu=scheduling.cluster_gpus() > 0 and gpus_per_trial != 0,
         )
@@ -170,12 +202,16 @@ def run_study(
             )
         err.write("starting the trials: Ray workers load torch and the data first (seconds)\n")
         err.flush()
+        store = scheduling.CellStore(
+            url,
+            {opt: spec.study_name(opt) for opt in spec.optimizers},
+            study_ids,
+            CellClaims(url),
+        )
         result = scheduling.run_cells(
             todo,
-            url=url,
+            store=store,
             writer=writer,
-            study_names={opt: spec.study_name(opt) for opt in spec.optimizers},
-            study_ids=study_ids,
             scoring=Scoring(spec.metric, metric_direction(spec.metric), task.num_classes),
             task={
                 "name": task.name,
@@ -238,30 +274,43 @@ def population_sizes(
     todo: Sequence[Cell],
     requested: int | None,
     *,
+    workload: Workload | None,
     workers: int,
     gpu: bool,
 ) -> dict[str, int]:
     """Per optimizer, the most cells one trial trains at once: up to `requested`, or a default
     from the task and device, evened out over that optimizer's cells; 1 where the task or
-    optimizer has no population support."""
+    optimizer has no population support. The default needs the model's size: from `workload`
+    (the one `_check_task_data` built), else from one built here, once."""
     from hpsearch.population import balanced_pack_size, default_population
     from hpsearch.tasks.population import population_unsupported
 
     options = spec.task.options()
-    sizes: dict[str, int] = {}
-    for optimizer in spec.optimizers:
-        if population_unsupported(spec.task.name, optimizer, options) is not None:
-            sizes[optimizer] = 1
-            continue
-        cap = (
-            requested
-            if requested is not None
-            else default_population(
-                spec.task.name, options, cells=len(todo), workers=workers, gpu=gpu
-            )
+    stacking = [
+        optimizer
+        for optimizer in spec.optimizers
+        if population_unsupported(spec.task.name, optimizer, options) is None
+    ]
+    if not stacking:
+        return dict.fromkeys(spec.optimizers, 1)
+    cap = requested
+    if cap is None:
+        if workload is None:
+            try:
+                workload = _build_workload(spec)
+            except UserInputError:  # data only on a cluster's workers: each cell reports it
+                workload = None
+        cap = default_population(
+            spec.task.name, workload, cells=len(todo), workers=workers, gpu=gpu
         )
-        sizes[optimizer] = balanced_pack_size(sum(c.optimizer == optimizer for c in todo), cap)
-    return sizes
+    return {
+        optimizer: (
+            balanced_pack_size(sum(c.optimizer == optimizer for c in todo), cap)
+            if optimizer in stacking
+            else 1
+        )
+        for optimizer in spec.optimizers
+    }
 
 
 def _finished_if_exists(url: str, spec: StudySpec) -> set[str]:
@@ -298,8 +347,10 @@ def failure_messages(data: StudyData) -> list[str]:
 
 
 def write_summary(report: RunReport, spec: StudySpec, data: StudyData, out: TextIO) -> None:
-    """One row per optimizer: cells by outcome and the best seed-mean value, in the units every
-    other reader shows (an accuracy in %, as `hpsearch.units` decides)."""
+    """One row per optimizer: cells by outcome and the best seed-mean value (the analysis'
+    `best_seed_mean`), in the units every other reader shows (an accuracy in %, as
+    `hpsearch.units` decides)."""
+    from hpsearch.analysis.stats import best_seed_mean
     from hpsearch.units import format_level, is_percent_metric
 
     trials = data.trials
@@ -310,13 +361,12 @@ def write_summary(report: RunReport, spec: StudySpec, data: StudyData, out: Text
     out.write(header + "\n")
     for optimizer in spec.optimizers:
         counts = report.counts.get(optimizer, {})
-        sub = trials[(trials["optimizer"] == optimizer) & trials["value"].notna()]
-        hps = [h for h in data.hyperparameters.get(optimizer, []) if h in sub.columns]
-        best = "-"
-        if not sub.empty:
-            means = sub.groupby(hps, dropna=False)["value"].mean() if hps else sub["value"]
-            value = means.max() if data.direction == "maximize" else means.min()
-            best = format_level(float(value), percent=percent)
+        value = best_seed_mean(
+            trials[trials["optimizer"] == optimizer],
+            data.hyperparameters.get(optimizer, []),
+            maximize=data.direction == "maximize",
+        )
+        best = "-" if math.isnan(value) else format_level(value, percent=percent)
         total = sum(counts.values())
         out.write(
             f"{optimizer:<12}{total:>7}"
@@ -334,14 +384,19 @@ def _worker_options(spec: StudySpec) -> dict[str, Any]:
     return options
 
 
-def _check_task_data(spec: StudySpec) -> None:
+def _check_task_data(spec: StudySpec) -> Workload | None:
     """Read a real-data task's files once, before anything is written, so a missing or malformed
-    data directory is bad input (exit 2) rather than a study full of failed trials. Skipped on a
-    cluster (`--ray-address`), where the data lies on the workers, not necessarily here."""
+    data directory is bad input (exit 2) rather than a study full of failed trials; the workload
+    goes on to size the packs. Skipped on a cluster (`--ray-address`), where the data lies on
+    the workers, not necessarily here, and for an offline task (None: built if packs need it)."""
+    if get_task_info(spec.task.name).offline:
+        return None
+    return _build_workload(spec)
+
+
+def _build_workload(spec: StudySpec) -> Workload:
+    """The task's data and model factory, as the workers build them."""
     from hpsearch.tasks.registry import build_workload, resolve_options
 
-    task = get_task_info(spec.task.name)
-    if not task.offline:
-        build_workload(
-            task.name, resolve_options(task.name, _worker_options(spec), spec.task.epochs)
-        )
+    name = spec.task.name
+    return build_workload(name, resolve_options(name, _worker_options(spec), spec.task.epochs))

@@ -1,4 +1,11 @@
-"""Study specs: TOML files → validated `StudySpec` → cells.
+"""Study specs: TOML files → validated `StudySpec` → resolved `StudySpec` → cells.
+
+Three steps, none of which changes the process: `read_spec` reads a file and its `--set`
+overrides into a `StudySpec` (TOML and the schema only); `resolve_spec` returns a new spec checked
+against the task and optimizer catalogs, with its plugins imported and their entries held by the
+spec (nothing is registered globally: `StudySpec.registered` does that for a run's driver, for the
+length of the run) and its metric filled in; `expand_cells` lists its cells. `load_spec` is the
+first two.
 
 A spec names a task, the seeds, the selection metric and, per optimizer, its search space: a
 list is grid values, a scalar is fixed, a table `{low, high, log}` is a distribution for sampled
@@ -13,24 +20,41 @@ drivers.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import itertools
 import json
 import math
 import os
-import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from hpsearch.claims import ClaimsSpec
 from hpsearch.errors import HpsearchError, UnknownNameError, UserInputError
+from hpsearch.names import (
+    STUDY_PATTERN,
+    has_control,
+    identifier_problem,
+    optimizer_name_problem,
+    printable,
+)
 
-if TYPE_CHECKING:  # the task registry imports torch: only when a spec is checked
+if TYPE_CHECKING:  # the registries import torch: only when a spec is checked
+    from hpsearch.optim.registry import OptimizerInfo
     from hpsearch.tasks.registry import TaskInfo
 
 Scalar = bool | int | float
@@ -38,7 +62,7 @@ Scalar = bool | int | float
 SEED_LIMIT = 2**32  # torch, numpy and Python RNGs reduce seeds modulo 2**32: 0 and 2**32 are twins
 DEFAULT_MAX_CELLS = 100_000
 MAX_CELLS_ENV = "HPSEARCH_MAX_CELLS"
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+NAME_PATTERN = STUDY_PATTERN
 
 
 class Distribution(BaseModel):
@@ -63,24 +87,80 @@ class TaskSpec(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     name: str
-    epochs: int | None = Field(default=None, gt=0)
+    epochs: int | None = Field(default=None, gt=0, strict=True)  # TOML `true` is not 1 epoch
 
     def options(self) -> dict[str, Any]:
         """The task's options other than `name` and `epochs`."""
         return dict(self.model_extra or {})
 
 
+Seed = Annotated[int, Field(strict=True)]  # strict: TOML `true` is not seed 1
+_SEED_LIST, _SEED_TABLE = "seed list", "sequential table"  # the forms of `run.seeds`
+
+
+class SequentialSeeds(BaseModel):
+    """`[run] seeds = { first = 5, max = 40 }` or `{ looks = [5, 10, 20, 40] }`: seeds are added
+    look by look, only where a claim is still open (`hpsearch.sequential`).
+
+    `first` / `max` double the seeds per cell from `first` up to `max` (5, 10, 20, 40); `looks`
+    names them. `order` is the order seeds are drawn in (default 0, 1, 2, ...); `split` the share
+    of α each look spends (default 0.1 at the first look, the rest in equal shares). The budget,
+    `max_cells` (cells in the study) and `max_minutes` (the looks' running time), only ends the
+    study earlier: a look is started only when it fits."""
+
+    model_config = ConfigDict(extra="forbid")
+    first: int | None = Field(default=None, gt=0, strict=True)
+    max: int | None = Field(default=None, gt=0, strict=True)
+    looks: list[Annotated[int, Field(gt=0, strict=True)]] | None = Field(default=None, min_length=1)
+    order: list[Seed] | None = Field(default=None, min_length=1)
+    split: list[Annotated[float, Field(gt=0, le=1)]] | None = None
+    max_cells: int | None = Field(default=None, gt=0, strict=True)
+    max_minutes: float | None = Field(default=None, gt=0)
+
+    def look_sizes(self) -> list[int]:
+        """Seeds per cell at each look: `looks`, or doubling from `first` and ending at `max`."""
+        if self.looks is not None:
+            return list(self.looks)
+        first = self.first or 5
+        last = max(self.max or first, first)
+        sizes = [first]
+        while sizes[-1] < last:
+            sizes.append(min(2 * sizes[-1], last))
+        return sizes
+
+    def seed_order(self) -> list[int]:
+        """Every seed the last look may use, in the order they are drawn."""
+        if self.order is not None:
+            return list(self.order)
+        return list(range(self.look_sizes()[-1]))
+
+
 class RunSpec(BaseModel):
     """`[run]`: seeds (paired design), the selection metric and how configs are chosen."""
 
     model_config = ConfigDict(extra="forbid")
-    # Strict: TOML `true` is not seed 1. Range and repeats are checked in `load_spec`.
-    seeds: list[Annotated[int, Field(strict=True)]] = Field(
-        default_factory=lambda: [0], min_length=1
-    )
+    # A list: every cell runs each seed. A table: sequential looks (`SequentialSeeds`). Range
+    # and repeats are checked in `load_spec`.
+    seeds: Annotated[
+        Annotated[Annotated[list[Seed], Field(min_length=1)], Tag(_SEED_LIST)]
+        | Annotated[SequentialSeeds, Tag(_SEED_TABLE)],
+        Discriminator(
+            lambda v: _SEED_TABLE if isinstance(v, dict | SequentialSeeds) else _SEED_LIST
+        ),
+    ] = Field(default_factory=lambda: [0])
     metric: str | None = None  # default: the task's default metric
     sampler: Literal["grid", "sobol", "random"] = "grid"
     samples: int | None = Field(default=None, gt=0)
+
+    @property
+    def sequential(self) -> SequentialSeeds | None:
+        return self.seeds if isinstance(self.seeds, SequentialSeeds) else None
+
+    def seed_list(self) -> list[int]:
+        """The seeds a cell may run: the list, or every seed of a sequential study's last look."""
+        if isinstance(self.seeds, SequentialSeeds):
+            return self.seeds.seed_order()[: self.seeds.look_sizes()[-1]]
+        return list(self.seeds)
 
 
 SpaceValue = Scalar | list[Scalar] | Distribution
@@ -96,21 +176,59 @@ class StudySpec(BaseModel):
     run: RunSpec = Field(default_factory=RunSpec)
     optimizers: dict[str, dict[str, SpaceValue]] = Field(min_length=1)
     claims: ClaimsSpec = Field(default_factory=lambda: ClaimsSpec.model_validate({}))
-    # Plugins (`hpsearch.plugins`) the loader resolved: the optimizers' import paths, versions
-    # and hyperparameter declarations, and the task's factory. Filled by `load_spec`.
+    # Plugins (`hpsearch.plugins`) `resolve_spec` resolved: the optimizers' import paths,
+    # versions and hyperparameter declarations, and the task's factory; with their registry
+    # entries, which no global registry holds.
     _plugins: list[Any] = PrivateAttr(default_factory=list)
+    _optimizer_entries: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _task_entry: Any = PrivateAttr(default=None)  # (TaskPlugin, TaskDefinition) or None
+    # What `read_spec` knew: the file, whether `name` was set in it, and each optimizer's
+    # `class` and `hyperparameters` tables (NAME -> (import path or None, declarations)).
+    _source: str = PrivateAttr(default="")
+    _named: bool = PrivateAttr(default=True)
+    _declared: dict[str, tuple[str | None, dict[str, Any]]] = PrivateAttr(default_factory=dict)
 
     def plugin_payload(self) -> list[dict[str, Any]]:
         """What Ray workers need to import and register this spec's plugins."""
         return [plugin.payload() for plugin in self._plugins]
 
+    def optimizer_info(self, name: str) -> OptimizerInfo:
+        """The catalog entry of optimizer `name`: the spec's own for a plugin, else the
+        registry's."""
+        entry = self._optimizer_entries.get(name)
+        if entry is not None:
+            return entry  # type: ignore[no-any-return]
+        from hpsearch.optim import get_optimizer_info
+
+        return get_optimizer_info(name)
+
+    def task_info(self) -> TaskInfo:
+        """The catalog entry of the task: the spec's own for a plugin, else the registry's."""
+        if self._task_entry is not None:
+            return self._task_entry[1].info  # type: ignore[no-any-return]
+        from hpsearch.tasks import get_task_info
+
+        return get_task_info(self.task.name)
+
+    @contextlib.contextmanager
+    def registered(self) -> Iterator[None]:
+        """This spec's plugins in the global registries inside the block, as they were after
+        it: a run's driver builds the task and sizes populations by registry name."""
+        from hpsearch import plugins
+
+        optimizers = [
+            (plugin, self._optimizer_entries[plugin.name])
+            for plugin in self._plugins
+            if isinstance(plugin, plugins.OptimizerPlugin)
+        ]
+        with plugins.registered(optimizers, self._task_entry):
+            yield
+
     @property
     def metric(self) -> str:
-        """The selection metric (resolved by `load_spec`, so never None afterwards)."""
+        """The selection metric (filled in by `resolve_spec`, so never None afterwards)."""
         if self.run.metric is None:
-            from hpsearch.tasks import get_task_info
-
-            return get_task_info(self.task.name).default_metric
+            return self.task_info().default_metric
         return self.run.metric
 
     def resolved(self) -> dict[str, Any]:
@@ -136,6 +254,10 @@ class StudySpec(BaseModel):
         needs no `--force`."""
         resolved = self.resolved()
         decisive = {k: v for k, v in resolved.items() if k not in ("description", "claims")}
+        if isinstance(decisive["run"]["seeds"], dict):  # a budget changes no cell's result
+            budget = ("max_cells", "max_minutes")
+            seeds = {k: v for k, v in decisive["run"]["seeds"].items() if k not in budget}
+            decisive["run"] = {**decisive["run"], "seeds": seeds}
         decisive["task"] = {k: v for k, v in decisive["task"].items() if k != "data_dir"}
         text = json.dumps(decisive, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -233,6 +355,8 @@ def _is_union_tag(part: int | str) -> bool:
 
 # pydantic names union members in error locations (`list[...]`, `Distribution`); users don't.
 _UNION_TAGS = {
+    _SEED_LIST,
+    _SEED_TABLE,
     "bool",
     "int",
     "float",
@@ -271,14 +395,9 @@ def _apply_override(data: dict[str, Any], parts: list[str], value: Any) -> None:
     target[parts[-1]] = value
 
 
-def load_spec(
-    path: str | Path, overrides: Sequence[str] = (), *, max_cells: int | None = None
-) -> StudySpec:
-    """Read, override (`--set key=value`) and validate a study file; all errors are user errors.
-
-    `max_cells` (default `$HPSEARCH_MAX_CELLS`, else `DEFAULT_MAX_CELLS`) bounds the study's
-    size, counted without expanding a single cell.
-    """
+def read_spec(path: str | Path, overrides: Sequence[str] = ()) -> StudySpec:
+    """Read a study file and its overrides (`--set key=value`) into a `StudySpec`: TOML and the
+    schema only, importing nothing and registering nothing; all errors are user errors."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -298,20 +417,72 @@ def load_spec(
         spec = StudySpec.model_validate(data)
     except ValidationError as error:
         raise UserInputError(_validation_message(path, error, data)) from None
-    named = bool(spec.name)
-    if not named:
+    spec._source = str(path)
+    spec._declared = declared
+    spec._named = bool(spec.name)
+    if not spec.name:
         spec.name = path.stem
-    try:
-        _check_against_registries(spec, declared)
-        check_study_name(
-            spec.name,
-            spec.optimizers,
-            source="`name`" if named else "the file name (the spec sets no `name`)",
-        )
-        check_cell_count(spec, max_cells)
-    except HpsearchError as error:
-        raise UserInputError(f"{path}: {error}") from None
     return spec
+
+
+def resolve_spec(spec: StudySpec, *, max_cells: int | None = None) -> StudySpec:
+    """A new spec, `spec` checked against the task and optimizer catalogs: names (`hpsearch.names`),
+    plugins imported and their entries kept by the new spec (no global registry changes), task
+    options, metric (filled in), seeds, search spaces and size. `max_cells` (default
+    `$HPSEARCH_MAX_CELLS`, else `DEFAULT_MAX_CELLS`) bounds the study's size, counted without
+    expanding a single cell."""
+    resolved = spec.model_copy(deep=True)
+    resolved._plugins, resolved._optimizer_entries, resolved._task_entry = [], {}, None
+    source = "`name`" if spec._named else "the file name (the spec sets no `name`)"
+    try:
+        _check_names(resolved, source)
+        _resolve_plugins(resolved)
+        _check_against_catalog(resolved)
+        check_study_name(resolved.name, resolved.optimizers, source=source)
+        check_cell_count(resolved, max_cells)
+    except HpsearchError as error:
+        raise UserInputError(f"{spec._source or 'the study spec'}: {error}") from None
+    resolved.run.metric = resolved.metric  # the task's default unless the spec names one
+    return resolved
+
+
+def load_spec(
+    path: str | Path, overrides: Sequence[str] = (), *, max_cells: int | None = None
+) -> StudySpec:
+    """`read_spec`, then `resolve_spec`: a checked, resolved spec; all errors are user errors."""
+    return resolve_spec(read_spec(path, overrides), max_cells=max_cells)
+
+
+def _check_names(spec: StudySpec, source: str) -> None:
+    """The names and words a spec carries to storage and terminals, before any is imported."""
+    problems = []
+    for name in spec.optimizers:
+        problem = optimizer_name_problem(name)
+        if problem is not None:
+            problems.append(f"optimizers: {problem}")
+        for hp_name in spec.optimizers[name]:
+            problem = identifier_problem("hyperparameter", hp_name, columns=True)
+            if problem is not None and optimizer_name_problem(name) is None:
+                problems.append(f"optimizers.{name}: {problem}")
+    for key in spec.task.options():
+        problem = identifier_problem("task option", key)
+        if problem is not None:
+            problems.append(f"task: {problem}")
+    if has_control(spec.task.name):
+        problems.append(f"task.name: {spec.task.name!r} holds a control character.")
+    if has_control(spec.description):
+        problems.append(
+            f"description: {spec.description!r} holds a control character (a newline, a tab, "
+            "an escape); write it on one line."
+        )
+    if has_control(spec.name):
+        check_study_name(spec.name, (), source=source)
+    if len(problems) == 1:
+        raise UserInputError(problems[0])
+    if problems:
+        raise UserInputError(
+            "the study spec is not valid:\n" + "\n".join(f"  • {line}" for line in problems)
+        )
 
 
 def _take_plugin_declarations(
@@ -350,7 +521,7 @@ def check_study_name(name: str, optimizers: Sequence[str] | Mapping[str, Any], s
 
     longest = max((len(o) for o in optimizers), default=0)
     limit = STUDY_NAME_LENGTH - 1 - longest
-    if not NAME_PATTERN.fullmatch(name):
+    if not STUDY_PATTERN.fullmatch(name):
         raise UserInputError(
             f"name: {name!r} (from {source}) is not a valid study name; use letters, digits, "
             f'`.`, `_` and `-`, starting with a letter or digit (set `name = "..."` in the spec).'
@@ -373,7 +544,7 @@ def count_cells(spec: StudySpec) -> dict[str, int]:
             configs = math.prod(len(v) for v in searched if isinstance(v, list))
         else:
             configs = (spec.run.samples or 1) if searched else 1
-        counts[opt_name] = configs * len(spec.run.seeds)
+        counts[opt_name] = configs * len(spec.run.seed_list())
     return counts
 
 
@@ -409,19 +580,18 @@ def check_cell_count(spec: StudySpec, max_cells: int | None = None) -> None:
         )
 
 
-def _register_plugins(
-    spec: StudySpec, declared: Mapping[str, tuple[str | None, dict[str, Any]]]
-) -> None:
-    """Resolve and register the spec's task and optimizer plugins (importing them runs their
-    code); a built-in name stays the built-in."""
+def _resolve_plugins(spec: StudySpec) -> None:
+    """Resolve the spec's task and optimizer plugins into entries the spec keeps (importing them
+    runs their code; no registry changes); a built-in name stays the built-in."""
     from hpsearch import plugins
 
-    task = plugins.resolve_task(spec.task.name, where="task.name")
+    task = plugins.load_task(spec.task.name, where="task.name")
     if task is not None:
-        spec._plugins.append(task)
+        spec._plugins.append(task[0])
+        spec._task_entry = task
     builtin = plugins.builtin_optimizer_names()
     for opt_name in spec.optimizers:
-        cls, hyperparameters = declared.get(opt_name, (None, {}))
+        cls, hyperparameters = spec._declared.get(opt_name, (None, {}))
         where = f"optimizers.{opt_name}"
         if cls is None and opt_name in builtin:
             if hyperparameters:
@@ -437,40 +607,42 @@ def _register_plugins(
                 f"{where}: {error} For an optimizer hpsearch does not ship, give its class: "
                 f'`class = "package.module:Class"`.'
             )
+        if opt_name in builtin:
+            raise UserInputError(
+                f"{where}: `{opt_name}` is a built-in optimizer; give the plugin another name, "
+                f'e.g. `[optimizers.my-{opt_name}]` with `class = "{cls}"`.'
+            )
         plugin = plugins.resolve_optimizer(opt_name, cls, hyperparameters, where=where)
-        plugins.register_optimizer(plugin, where=where)
+        spec._optimizer_entries[opt_name] = plugins.optimizer_entry(plugin, where=where)
         spec._plugins.append(plugin)
 
 
-def _check_against_registries(
-    spec: StudySpec, declared: Mapping[str, tuple[str | None, dict[str, Any]]] | None = None
-) -> None:
-    """Check the spec against the task and optimizer registries; one error names every problem
-    found, so a user fixes a file in one pass. An unknown task or plugin stops the checks at
-    once: the rest are read against it."""
+def _check_against_catalog(spec: StudySpec) -> None:
+    """Check the spec against the task and optimizer catalogs (the spec's plugin entries, else
+    the registries); one error names every problem found, so a user fixes a file in one pass.
+    An unknown task or plugin stops the checks at once: the rest are read against it."""
     from hpsearch.tasks.registry import resolve_options
 
-    _register_plugins(spec, declared or {})
-    task = _registered_task(spec.task.name)
+    task = spec.task_info() if spec._task_entry is not None else _registered_task(spec.task.name)
     problems: list[str] = []
     try:
-        resolve_options(task.name, spec.task.options(), spec.task.epochs)
+        resolve_options(task, spec.task.options(), spec.task.epochs)
     except UserInputError as error:
         problems.append(f"task: {error}")
-    if spec.run.metric is None:
-        spec.run.metric = task.default_metric
-    elif spec.run.metric not in task.metrics:
+    if spec.run.metric is not None and spec.run.metric not in task.metrics:
         problems.append(
-            f"run.metric: `{spec.run.metric}` is not a metric of `{task.name}`; expected one of "
-            f"{', '.join(task.metrics)}."
+            f"run.metric: `{printable(spec.run.metric)}` is not a metric of `{task.name}`; "
+            f"expected one of {', '.join(task.metrics)}."
         )
     problems += _seed_problems(spec.run.seeds)
+    if spec.run.sequential is not None:
+        problems += _sequential_problems(spec.run.sequential)
     if spec.run.sampler != "grid" and spec.run.samples is None:
         problems.append(
             f"run.samples: sampler `{spec.run.sampler}` needs `samples` (configs per optimizer)."
         )
     for opt_name, space in spec.optimizers.items():
-        problems += _space_problems(opt_name, space, spec.run.sampler)
+        problems += _space_problems(spec, opt_name, space, task.metrics)
     if len(problems) == 1:
         raise UserInputError(problems[0])
     if problems:
@@ -498,9 +670,14 @@ def _registered_task(name: str) -> TaskInfo:
         ) from None
 
 
-def _seed_problems(seeds: Sequence[int]) -> list[str]:
+def _seed_problems(seeds: Sequence[int] | SequentialSeeds) -> list[str]:
+    where = "run.seeds"
+    if isinstance(seeds, SequentialSeeds):
+        if seeds.order is None:
+            return []
+        where, seeds = "run.seeds.order", seeds.order
     problems = [
-        f"run.seeds[{i}]: {seed} is outside [0, 2**32 - 1]; the random number generators "
+        f"{where}[{i}]: {seed} is outside [0, 2**32 - 1]; the random number generators "
         f"reduce seeds modulo 2**32, so larger or negative seeds would repeat others."
         for i, seed in enumerate(seeds)
         if not 0 <= seed < SEED_LIMIT
@@ -508,21 +685,65 @@ def _seed_problems(seeds: Sequence[int]) -> list[str]:
     if len(set(seeds)) != len(seeds):
         repeated = sorted(s for s, n in collections.Counter(seeds).items() if n > 1)
         problems.append(
-            f"run.seeds: seeds repeat in {list(seeds)} ({', '.join(map(str, repeated))}); "
+            f"{where}: seeds repeat in {list(seeds)} ({', '.join(map(str, repeated))}); "
             f"each seed must be distinct, or the paired bootstrap counts a run twice."
         )
     return problems
 
 
-def _space_problems(opt_name: str, space: Mapping[str, Any], sampler: str) -> list[str]:
-    """What is wrong with one optimizer's search space: each hyperparameter's own problems."""
-    from hpsearch.optim import get_optimizer_info
+def _sequential_problems(seq: SequentialSeeds) -> list[str]:
+    """A sequential schedule's problems: looks given twice or not at all, looks that do not
+    grow, an α split that does not fit the looks, an order too short for the last look."""
+    problems = []
+    if seq.looks is not None and (seq.first is not None or seq.max is not None):
+        problems.append("run.seeds: give either `looks = [...]` or `first` and `max`, not both.")
+    if seq.looks is None and (seq.first is None or seq.max is None):
+        problems.append(
+            "run.seeds: a sequential study needs `first` and `max` (seeds per cell at the first "
+            "and last look, doubling between) or `looks = [5, 10, 20, 40]`."
+        )
+    if seq.first is not None and seq.max is not None and seq.max < seq.first:
+        problems.append(f"run.seeds.max: {seq.max} is below `first` = {seq.first}.")
+    looks = seq.look_sizes()
+    if any(b <= a for a, b in itertools.pairwise(looks)):
+        problems.append(f"run.seeds.looks: {looks} must grow from look to look.")
+    if looks[0] < 2:
+        problems.append(
+            f"run.seeds: the first look has {looks[0]} seed; at least 2 are needed for an interval."
+        )
+    if seq.split is not None:
+        if len(seq.split) != len(looks):
+            problems.append(
+                f"run.seeds.split: {len(seq.split)} shares for {len(looks)} looks {looks}; give "
+                "one share of α per look."
+            )
+        if sum(seq.split) > 1 + 1e-9:
+            problems.append(
+                f"run.seeds.split: the shares {seq.split} add up to {sum(seq.split):g}; at most 1 "
+                "of α may be spent over the looks."
+            )
+    if seq.order is not None and len(seq.order) < looks[-1]:
+        problems.append(
+            f"run.seeds.order: {len(seq.order)} seeds, but the last look needs {looks[-1]}."
+        )
+    return problems
 
+
+def _space_problems(
+    spec: StudySpec, opt_name: str, space: Mapping[str, Any], metrics: Sequence[str]
+) -> list[str]:
+    """What is wrong with one optimizer's search space: each hyperparameter's own problems, and
+    a hyperparameter named like one of the task's metrics (both are columns of trials.csv)."""
+    sampler = spec.run.sampler
     try:
-        info = get_optimizer_info(opt_name)
+        info = spec.optimizer_info(opt_name)
     except UserInputError as error:
         return [f"optimizers.{opt_name}: {error}"]
     problems: list[str] = []
+    for hp in info.hyperparameters:
+        problem = identifier_problem("hyperparameter", hp.name, columns=True, metrics=metrics)
+        if problem is not None:
+            problems.append(f"optimizers.{opt_name}: {problem}")
     for hp_name, value in space.items():
         where = f"optimizers.{opt_name}.{hp_name}"
         try:
@@ -576,13 +797,20 @@ def _normalise(hp: Any, value: Scalar) -> Scalar:
     return float(value)
 
 
-def expand_cells(spec: StudySpec) -> list[Cell]:
-    """Every cell of the study, in a stable order (optimizer, config, seed)."""
-    from hpsearch.optim import get_optimizer_info
-
+def expand_cells(
+    spec: StudySpec,
+    *,
+    seeds: Sequence[int] | None = None,
+    optimizers: Sequence[str] | None = None,
+) -> list[Cell]:
+    """Every cell of the study, in a stable order (optimizer, config, seed); `seeds` and
+    `optimizers` narrow it (a sequential study's look: its seeds, its open optimizers)."""
+    seed_list = list(seeds) if seeds is not None else spec.run.seed_list()
     cells: list[Cell] = []
     for opt_name, space in spec.optimizers.items():
-        info = get_optimizer_info(opt_name)
+        if optimizers is not None and opt_name not in optimizers:
+            continue
+        info = spec.optimizer_info(opt_name)
         fixed = {
             k: _normalise(info.hyperparameter(k), v)
             for k, v in space.items()
@@ -590,7 +818,7 @@ def expand_cells(spec: StudySpec) -> list[Cell]:
         }
         searched = {k: v for k, v in space.items() if isinstance(v, list | Distribution)}
         for config in _configs(spec, opt_name, searched, info):
-            for seed in spec.run.seeds:
+            for seed in seed_list:
                 cells.append(Cell(opt_name, config, fixed, seed))
     return cells
 
@@ -647,9 +875,7 @@ def _sampled_configs(
 def search_space(spec: StudySpec, optimizer: str) -> dict[str, dict[str, Any]]:
     """Per searched hyperparameter: kind, low, high, log, choices — storage builds Optuna
     distributions from this, so optuna-dashboard shows the space as the spec meant it."""
-    from hpsearch.optim import get_optimizer_info
-
-    info = get_optimizer_info(optimizer)
+    info = spec.optimizer_info(optimizer)
     out: dict[str, dict[str, Any]] = {}
     for name, value in spec.optimizers[optimizer].items():
         hp = info.hyperparameter(name)

@@ -16,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import numpy as np
@@ -190,6 +191,8 @@ def test_dashboard_renders_verdicts_and_plots(browser: object, server: str, tmp_
     assert results <= {"SUPPORTED", "REFUTED", "INCONCLUSIVE"} and results
     body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
     assert "adabound is insensitive to lr" in body
+    _check_answer(driver, len(cards))
+    _check_downloads(driver, tmp_path)
     # The synthetic AdaBound diverges at lr = 1 with a small gamma: the lr = 1 section says so.
     assert "Does lr = 1 fail?" in body and "lr = 1, others at defaults" in body
     _check_lr_one_markers(driver)
@@ -204,6 +207,55 @@ def test_dashboard_renders_verdicts_and_plots(browser: object, server: str, tmp_
         "return performance.getEntriesByType('resource').map(e => e.name)"
     )
     assert resources and all(r.startswith(server) for r in resources), resources
+
+
+def _check_answer(driver: object, n_claims: int) -> None:
+    """The answer above the board: one line per claim, each claim whole (not cut off with an
+    ellipsis: the line is as tall as its text needs) and with the number that decided it."""
+    from selenium.webdriver.common.by import By
+
+    answer = driver.find_element(By.ID, "answer")  # type: ignore[attr-defined]
+    board = driver.find_element(By.ID, "verdicts")  # type: ignore[attr-defined]
+    assert answer.location["y"] < board.location["y"]
+    lines = answer.find_elements(By.CSS_SELECTOR, ".answer-line")
+    assert len(lines) == n_claims > 0
+    claims = driver.find_elements(By.CSS_SELECTOR, ".board .claim-text")  # type: ignore[attr-defined]
+    for line, claim in zip(lines, claims, strict=True):
+        assert claim.text and claim.text in line.text
+        assert line.text.split(" — ")[0].split()[-1] in ("Yes", "No", "Undecided")
+        assert line.find_elements(By.CSS_SELECTOR, ".decided") or "Undecided" in line.text
+    clipped = driver.execute_script(  # type: ignore[attr-defined]
+        "return [...document.querySelectorAll('.answer-line, .board .claim-text')]"
+        ".filter(e => e.scrollWidth > e.clientWidth + 1).length"
+    )
+    assert clipped == 0
+
+
+def _check_downloads(driver: object, folder: Path) -> None:
+    """No figure offers the cloud; the camera downloads a PNG and the SVG button an SVG."""
+    from selenium.webdriver.common.by import By
+
+    titles = set(
+        driver.execute_script(  # type: ignore[attr-defined]
+            "return [...document.querySelectorAll('.modebar-btn')]"
+            ".map(b => b.getAttribute('data-title'))"
+        )
+    )
+    assert "Download plot as a PNG" in titles, titles
+    assert not {t for t in titles if "Share" in t or "Chart Studio" in t or "Edit" in t}, titles
+    driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(folder)}
+    )
+    button = driver.find_element(
+        By.CSS_SELECTOR, "#fig-lr-one .svg-download, [data-svg='fig-lr-one']"
+    )  # type: ignore[attr-defined]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)  # type: ignore[attr-defined]
+    button.click()
+    target = folder / "fig-lr-one.svg"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not target.exists():
+        time.sleep(0.3)
+    assert target.exists() and target.read_text().lstrip().startswith("<svg")
 
 
 def test_study_name_with_script_renders_as_text(
@@ -256,15 +308,31 @@ def test_report_opens_offline_with_verdicts(
         body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
         assert "adabound is insensitive to lr" in body
         assert EVIL in body
+        _check_answer(driver, len(driver.find_elements(By.CSS_SELECTOR, ".board .result")))  # type: ignore[attr-defined]
         assert driver.execute_script(  # type: ignore[attr-defined]
             "return window.__xss === undefined"
         )
         _check_lr_one_markers(driver)
-        # The trial table filters as you type; a heatmap cell opens its configuration.
+        _check_downloads(driver, tmp_path)
+        # Every trial, in pages; a bare number filters a numeric column by equality, and lr
+        # has its own column; a heatmap cell opens its configuration.
+        n = len(lr_one_study(EVIL, grids=GRIDS, seeds=2, epochs=4).trials)
         count = driver.find_element(By.ID, "trial-count").text  # type: ignore[attr-defined]
-        driver.find_element(By.ID, "trial-filter").send_keys("diverged")  # type: ignore[attr-defined]
+        assert count.startswith(f"{n} of {n} trials; page 1 of {-(-n // 25)}"), count
+        for column, value in (("seed", "1"), ("lr", "1"), ("outcome", "diverged")):
+            box = driver.find_element(  # type: ignore[attr-defined]
+                By.CSS_SELECTOR, f"#trial-table input[aria-label='filter {column}']"
+            )
+            box.send_keys(value)
+        kept = driver.execute_script(  # type: ignore[attr-defined]
+            "const t = document.getElementById('trial-table');"
+            "const names = [...t.tHead.rows[0].cells].map(c => c.textContent);"
+            "return [...t.tBodies[0].rows].map(r => Object.fromEntries("
+            "[...r.cells].map((c, i) => [names[i], c.textContent])));"
+        )
         narrowed = driver.find_element(By.ID, "trial-count").text  # type: ignore[attr-defined]
-        assert narrowed != count and narrowed.split()[0] != "0", (count, narrowed)
+        assert kept and narrowed.startswith(f"{len(kept)} of {n} trials"), narrowed
+        assert {(r["seed"], r["lr"], r["outcome"]) for r in kept} == {("1", "1", "diverged")}
         _click_first_heatmap_cell(driver)
         drill = _wait_text(driver, "#drill", lambda t: "trials of this configuration" in t)
         assert "adabound:" in drill
@@ -412,28 +480,89 @@ def test_clicking_a_point_opens_its_configuration(browser: object, server: str) 
     assert _severe(driver) == []
 
 
-def test_trial_table_sorts_and_filters(browser: object, server: str) -> None:
+# The rows AG Grid keeps after its filters, in the order shown, read through its API.
+GRID_ROWS = """
+const done = arguments[arguments.length - 1];
+dash_ag_grid.getApiAsync('trial-table').then(api => {
+  const rows = [];
+  api.forEachNodeAfterFilterAndSort(n => rows.push(n.data));
+  done({model: api.getFilterModel(), rows: rows,
+        all: (() => { let k = 0; api.forEachNode(() => k++); return k; })(),
+        pageSize: api.paginationGetPageSize(), pages: api.paginationGetTotalPages()});
+});
+"""
+
+
+def _grid(driver: object) -> dict[str, Any]:
+    return dict(driver.execute_async_script(GRID_ROWS))  # type: ignore[attr-defined]
+
+
+def _type_filter(driver: object, column: str, text: str) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
+
+    box = _wait_for(driver, f"#trial-table .ag-floating-filter[col-id='{column}'] input")[0]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)  # type: ignore[attr-defined]
+    box.clear()  # type: ignore[attr-defined]
+    box.send_keys(text)  # type: ignore[attr-defined]
+    del By
+
+
+def _wait_rows(driver: object, predicate: Any, timeout: float = 10) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    grid = _grid(driver)
+    while time.monotonic() < deadline and not predicate(grid):
+        time.sleep(0.3)
+        grid = _grid(driver)
+    return grid
+
+
+def test_trial_table_filters_numbers_per_hyperparameter_and_downloads_csv(
+    browser: object, server: str, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
 
     driver = browser
     _open_study(driver, server)
-    box = _wait_for(driver, "#trial-table th.dash-filter[data-dash-column='outcome'] input")[0]
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)  # type: ignore[attr-defined]
-    box.send_keys("diverged" + Keys.ENTER)  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 10
-    cells: list[str] = []
-    while time.monotonic() < deadline:
-        cells = [
-            c.text
-            for c in driver.find_elements(  # type: ignore[attr-defined]
-                By.CSS_SELECTOR, "#trial-table td[data-dash-column='outcome']"
-            )
-        ]
-        if cells and set(cells) == {"diverged"}:
-            break
+    _wait_for(driver, "#trial-table .ag-row", 1)
+    grid = _grid(driver)
+    every = grid["all"]
+    # Every trial is in the grid, in pages.
+    assert every == len(lr_one_study(STUDY, grids=GRIDS, seeds=2, epochs=4).trials)
+    assert grid["pages"] == -(-every // grid["pageSize"]) > 1
+    # A bare number in a numeric column is that number: seed 1, not "contains 1".
+    _type_filter(driver, "seed", "1")
+    grid = _wait_rows(driver, lambda g: 0 < len(g["rows"]) < every)
+    assert grid["rows"] and {r["seed"] for r in grid["rows"]} == {1}
+    assert grid["model"]["seed"]["filterType"] == "number"
+    assert grid["model"]["seed"]["type"] == "equals" and grid["model"]["seed"]["filter"] == 1
+    # lr has its own column: lr = 1 never matches final_lr or gamma.
+    _type_filter(driver, "lr", "1")
+    grid = _wait_rows(driver, lambda g: all(r["lr"] == 1 for r in g["rows"]))
+    rows = grid["rows"]
+    assert rows and all(r["lr"] == 1 and r["seed"] == 1 for r in rows)
+    # The CSV button downloads exactly the filtered rows.
+    driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
+    )
+    button = driver.find_element(By.ID, "trials-csv")  # type: ignore[attr-defined]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)  # type: ignore[attr-defined]
+    button.click()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (tmp_path / "trials.csv").exists():
         time.sleep(0.3)
-    assert cells and set(cells) == {"diverged"}, cells
+    import csv
+
+    with (tmp_path / "trials.csv").open() as f:
+        written = list(csv.DictReader(f))
+    assert len(written) == len(rows)
+    assert {float(r["lr"]) for r in written} == {1.0} and {r["seed"] for r in written} == {"1"}
+    assert _severe(driver) == []
+    # The grid's scripts and styles come from our own server (it works offline).
+    resources = driver.execute_script(  # type: ignore[attr-defined]
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    assert any("ag_grid" in r or "ag-grid" in r for r in resources), resources
+    assert all(r.startswith(server) for r in resources), resources
 
 
 def test_the_demo_shaped_page_draws_every_figure(browser: object, server: str) -> None:

@@ -266,6 +266,23 @@ def test_lr_one_compares_defaults_tuned_and_best_from_the_tables(
     page = build_page(analysis, data.curves, defaults=DEFAULTS)
     lr_one = next(s for s in page.sections if s.anchor == "lr-one")
     assert lr_one.table is not None and len(lr_one.table[1]) == 3
+    # Tuned and defaults each show their own gap and their own configuration's divergence.
+    columns, table_rows = lr_one.table
+    row = dict(zip(columns, next(r for r in table_rows if r[0] == "adabound"), strict=True))
+    tuned = configs.loc[("adabound", ada.tuned_config)]
+    assert (ada.tuned_diverged, ada.tuned_seeds) == (tuned["n_diverged"], tuned["n_seeds"])
+    assert f"diverged {ada.tuned_diverged} of {ada.tuned_seeds}" in row["lr = 1, others tuned"]
+    assert (
+        f"diverged {ada.default_diverged} of {ada.default_seeds}"
+        in (row["lr = 1, others at defaults"])
+    )
+    points = (ada.best.value - ada.tuned.value) * 100
+    assert row["tuned: below the best"].startswith(f"{points:.2f}")
+    points = (ada.best.value - ada.default.value) * 100
+    assert row["defaults: below the best"].startswith(f"{points:.2f}")
+    assert row["diverged at lr = 1, every configuration"] == (
+        f"{ada.n_diverged} of {ada.n_trials} runs"
+    )
 
 
 def test_paper_grid_has_one_panel_per_lr_with_every_optimizer(
@@ -312,4 +329,132 @@ def test_report_embeds_the_trials_as_inert_json(data: StudyData) -> None:
     start = html.index("id='trial-data'>") + len("id='trial-data'>")
     payload = json.loads(html[start : html.index("</script>", start)])
     assert payload["rows"][0]["error"] == "</script><script>window.__x=1</script>"
-    assert payload["columns"][:4] == ["optimizer", "config", "seed", "outcome"]
+    hps = list(dict.fromkeys(h for names in evil.hyperparameters.values() for h in names))
+    assert payload["columns"][: 4 + len(hps)] == ["optimizer", "config", *hps, "seed", "outcome"]
+    # A column per hyperparameter, typed: numbers filter and sort as numbers.
+    assert set(hps) | {"seed", "trial_number"} <= set(payload["numeric"])
+    assert not {"optimizer", "config", "outcome", "error"} & set(payload["numeric"])
+    assert all(r["lr"] is None or isinstance(r["lr"], float) for r in payload["rows"])
+
+
+def test_curve_table_averages_finite_values_and_keeps_every_trial() -> None:
+    import pandas as pd
+
+    rows = pd.DataFrame(
+        {
+            "trial_number": [1, 1, 1, 2, 2, 3],
+            "epoch": [1, 2, 2, 1, 2, 1],
+            "value": [0.5, 0.6, 0.8, np.inf, 0.4, np.nan],
+        }
+    )
+    table = figures._curve_table(rows)
+    assert list(table.columns) == [1, 2, 3]
+    assert list(table.index) == [1.0, 2.0]
+    assert table.loc[2.0, 1] == pytest.approx(0.7)
+    assert math.isnan(table.loc[1.0, 2]) and table.loc[2.0, 2] == pytest.approx(0.4)
+    assert table[3].isna().all()
+
+
+def test_lr_panels_keep_the_ends_and_lr_one_within_the_cap() -> None:
+    few = [1e-3, 1e-2, 1e-1, 1.0]
+    assert figures.lr_panels(few) == few
+    many = list(np.logspace(-5, 0.5, 23))
+    many[20] = 1.0
+    picked = figures.lr_panels(many)
+    assert len(picked) == figures.MAX_LR_PANELS
+    assert picked[0] == many[0] and picked[-1] == many[-1] and 1.0 in picked
+
+
+def test_lr_curves_of_a_wide_grid_draw_at_most_the_capped_panels() -> None:
+    grid = {"adam": {"lr": list(np.logspace(-4, 0, 12))}}
+    wide = lr_one_study("wide", grids=grid, seeds=2, epochs=3)
+    analysis = analyze(wide, CLAIMS)
+    fig = figures.lr_curves_figure(analysis, wide.curves, figures.lr_curve_configs(analysis))
+    titles = [a.text for a in fig.layout.annotations if a.text.startswith("lr = ")]
+    assert len(titles) == figures.MAX_LR_PANELS and "lr = 1" in titles
+    assert f"{figures.MAX_LR_PANELS} of the 12 lr values" in fig.layout.title.text
+
+
+def test_answer_has_one_line_per_claim_with_its_deciding_number(
+    analysis: StudyAnalysis, data: StudyData
+) -> None:
+    from dashboards.answer import answer_lines
+
+    lines = answer_lines(analysis.verdicts, analysis.settings)
+    assert len(lines) == len(analysis.verdicts) > 0
+    page = build_page(analysis, data.curves)
+    assert [line.text for line in page.answers] == [line.text for line in lines]
+    for line, verdict in zip(lines, analysis.verdicts, strict=True):
+        assert line.claim == verdict.claim and line.result == verdict.result
+        if verdict.decided_by not in verdict.numbers:
+            assert line.number == ""
+            continue
+        expected = format_estimate(
+            verdict.decided_by, verdict.numbers[verdict.decided_by], analysis, short=True
+        )
+        assert line.number == expected and expected in line.text
+        assert line.answer == {"SUPPORTED": "Yes", "REFUTED": "No"}.get(verdict.result, "Undecided")
+    html = render_report(page)
+    assert "id='answer'" in html and html.index("id='answer'") < html.index("id='verdicts'")
+    assert all(line.claim in html for line in lines)
+    assert any(line.number for line in lines)
+
+
+def test_answer_of_a_kind_it_has_no_phrase_for_is_still_written() -> None:
+    from dataclasses import replace
+
+    from dashboards.answer import answer_line
+    from hpsearch.analysis.records import Verdict
+
+    settings = analyze(lr_one_study("k", seeds=3, epochs=4), CLAIMS).settings
+    verdict = Verdict(
+        claim="lr = 1 fails for adabound",
+        kind="V3",  # type: ignore[arg-type]  # a kind added after this module was written
+        optimizers=("adabound",),
+        hyperparameter="lr",
+        result="SUPPORTED",
+        numbers={"regret_at_value": Estimate(0.2, 0.15, 0.25)},
+        settings={},
+        sentence="",
+        decided_by="regret_at_value",
+    )
+    line = answer_line(verdict, settings)
+    assert line.text.startswith("Yes — lr = 1 fails for adabound holds: regret at value ")
+    assert line.number and line.number in line.text
+    undecided = answer_line(replace(verdict, decided_by="", result="INCONCLUSIVE"), settings)
+    assert undecided.number == "" and undecided.text.startswith("Undecided — ")
+
+
+def test_figures_offer_no_cloud_and_download_png_and_svg(data: StudyData) -> None:
+    page = build_page(analyze(data, CLAIMS), data.curves)
+    html = render_report(page)
+    anchors = [a for s in page.sections for a, _ in s.figures]
+    # Every figure's config: no cloud buttons, the camera a PNG named after the figure.
+    for anchor in anchors:
+        start = html.index(f'Plotly.newPlot(                        "{anchor}"')
+        tail = html[start : html.index("</script>", start)]
+        assert '"showSendToCloud": false' in tail and '"displaylogo": false' in tail
+        assert '"sendDataToCloud"' in tail and f'"filename": "{anchor}"' in tail
+        assert f"data-svg='{anchor}'" in html
+
+
+def test_a_heatmap_cell_is_about_one_configuration(analysis: StudyAnalysis) -> None:
+    """Colour, × count, hover and the drill-down's configuration: the same seeds."""
+    fig = figures.heatmap_figure(analysis, "adabound", "lr", "gamma")
+    heat = fig.data[0]
+    configs = analysis.configs[analysis.configs["optimizer"] == "adabound"].set_index("config")
+    checked = 0
+    for i in range(len(heat.y)):
+        for j in range(len(heat.x)):
+            config, optimizer, hover = heat.customdata[i][j]
+            if not config:
+                continue
+            row = configs.loc[config]
+            assert optimizer == "adabound"
+            assert heat.z[i][j] == pytest.approx(float(row["mean"]))  # the colour
+            k, n = int(row["n_diverged"]), int(row["n_seeds"])
+            assert (f"× {k}/{n} div." in heat.text[i][j]) == (k > 0)  # the annotation
+            assert f"its seeds diverged: {k} of {n}" in hover and config in hover
+            assert "every final_lr at this cell" in hover  # the wider share, named as such
+            checked += k > 0
+    assert checked  # some cell has diverged seeds

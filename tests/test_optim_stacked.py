@@ -10,7 +10,7 @@ import torch
 
 from hpsearch.errors import UserInputError
 from hpsearch.optim import build_optimizer, get_optimizer_info
-from hpsearch.optim.stacked import build_stacked_optimizer, stacking_optimizers
+from hpsearch.optim.registry import build_stacked_optimizer, stacking_optimizers
 
 SHAPES = [(4, 3), (3,)]  # a weight matrix and a bias
 STEPS = 25

@@ -57,8 +57,11 @@ def test_a_plugin_optimizer_and_task_are_studied_like_built_ins(tmp_path: Path) 
         "lr": {"kind": "float", "low": 0.01, "high": 0.1, "log": True}
     }
     assert spec.metric == "test_accuracy"
-    assert get_task_info(f"{TOY}:make_blobs_task").num_classes == 3
-    optimizer = build_optimizer("heavyball", [torch.nn.Parameter(torch.ones(2))], {"lr": 0.5})
+    assert spec.task_info().num_classes == 3
+    with spec.registered():  # as a run's driver and its workers see them
+        assert get_task_info(f"{TOY}:make_blobs_task").num_classes == 3
+        optimizer = build_optimizer("heavyball", [torch.nn.Parameter(torch.ones(2))], {"lr": 0.5})
+    assert f"{TOY}:make_blobs_task" not in {t.name for t in list_tasks()}
     assert type(optimizer).__name__ == "HeavyBall"
     assert optimizer.param_groups[0]["lr"] == 0.5 and optimizer.param_groups[0]["mu"] == 0.9
     plugins_table = spec.resolved()["plugins"]
@@ -88,7 +91,7 @@ def test_spec_declarations_override_the_class_and_are_checked(tmp_path: Path) ->
     text = "mu = [0.0, 0.94]\n[optimizers.heavyball.hyperparameters]\n"
     text += "mu = { low = 0, high = 0.95, doc = 'heavy-ball momentum' }"
     spec = load_spec(write(tmp_path, text))
-    hp = get_optimizer_info("heavyball").hyperparameter("mu")
+    hp = spec.optimizer_info("heavyball").hyperparameter("mu")
     assert (hp.default, hp.high, hp.high_inclusive, hp.doc) == (
         0.9,
         0.95,
@@ -202,12 +205,13 @@ def test_a_class_without_a_declaration_takes_its_constructor_defaults_and_flat_b
         f"{TOY}:HeavyBall", "torch.optim:Adamax"
     )
     spec = load_spec(write(tmp_path, text=text))
-    info = get_optimizer_info("heavyball")
+    info = spec.optimizer_info("heavyball")
     assert {"lr", "beta1", "beta2", "eps", "weight_decay"} <= {h.name for h in info.hyperparameters}
     cell = expand_cells(spec)[0]
-    optimizer = build_optimizer(
-        "heavyball", [torch.nn.Parameter(torch.ones(1))], cell.hyperparameters()
-    )
+    with spec.registered():
+        optimizer = build_optimizer(
+            "heavyball", [torch.nn.Parameter(torch.ones(1))], cell.hyperparameters()
+        )
     assert isinstance(optimizer, torch.optim.Adamax)
     assert optimizer.param_groups[0]["betas"] == (0.8, 0.999)
     assert spec.resolved()["plugins"]["optimizer.heavyball"]["version"].startswith("torch ")
@@ -232,7 +236,7 @@ def test_entry_points_register_optimizers_and_tasks_by_name(
     text = 'name = "ep"\ntask = "blobs"\n[optimizers.heavy]\nlr = [0.1]\n'
     spec = load_spec(write(tmp_path, text=text))
     assert [c.key for c in expand_cells(spec)] == ["heavy:lr=0.1:seed=0"]
-    assert get_task_info("blobs").num_classes == 3
+    assert spec.task_info().num_classes == 3
     assert spec.resolved()["plugins"]["optimizer.heavy"]["path"] == f"{TOY}:HeavyBall"
     with pytest.raises(UserInputError, match=r"Unknown task `blobz`\. Did you mean `blobs`\?"):
         load_spec(write(tmp_path, text=text.replace('"blobs"', '"blobz"')))
@@ -288,15 +292,17 @@ def test_the_readme_plugin_example_is_complete_and_trains(
     (tmp_path / "my_plugin.py").write_text(_readme_block("python", "def make_task"))
     spec_path = tmp_path / "heavyball-blobs.toml"
     spec_path.write_text(_readme_block("toml", 'class = "my_plugin:HeavyBall"'))
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # found in the working directory, as `hpsearch` finds it
     try:
         spec = load_spec(spec_path)
         assert len(expand_cells(spec)) == 30
         assert spec.resolved()["plugins"]["optimizer.heavyball"]["version"] == "1.0"
-        result = train(spec.task.name, "heavyball", {"lr": 0.1}, 0, epochs=2)
+        with spec.registered():
+            result = train(spec.task.name, "heavyball", {"lr": 0.1}, 0, epochs=2)
         assert result.outcome == "completed" and result.final["test_accuracy"] > 0.9
     finally:
         sys.modules.pop("my_plugin", None)
+    assert str(tmp_path) not in sys.path  # the working directory was on it for the import only
 
 
 def test_a_worker_refuses_a_plugin_of_another_version_than_the_drivers(tmp_path: Path) -> None:
@@ -321,7 +327,8 @@ def test_population_training_stays_opt_in_for_a_plugin_task(tmp_path: Path) -> N
     from hpsearch.tasks.population import population_unsupported
 
     spec = load_spec(write(tmp_path))
-    reason = population_unsupported(spec.task.name, "adabound")
+    with spec.registered():
+        reason = population_unsupported(spec.task.name, "adabound")
     assert reason == f"task `{TOY}:make_blobs_task` does not support population training"
 
 
@@ -331,24 +338,25 @@ def test_a_class_may_declare_its_hyperparameters_as_plain_dicts(
     toy = sys.modules.get(TOY) or __import__(TOY, fromlist=["HeavyBall"])
     declared = ({"name": "mu", "default": 0.5, "low": 0.0, "high": 0.9},)
     monkeypatch.setattr(toy.HeavyBall, "hpsearch_hyperparameters", declared)
-    load_spec(write(tmp_path, "lr = [0.1]"))
-    mu = get_optimizer_info("heavyball").hyperparameter("mu")
+    info = load_spec(write(tmp_path, "lr = [0.1]")).optimizer_info("heavyball")
+    mu = info.hyperparameter("mu")
     assert (mu.default, mu.high, mu.log) == (0.5, 0.9, False)
-    assert get_optimizer_info("heavyball").hyperparameter("lr").default == 0.1  # the constructor's
+    assert info.hyperparameter("lr").default == 0.1  # the constructor's
 
 
 def test_a_task_with_its_own_loss_trains_and_diverges_by_that_loss(tmp_path: Path) -> None:
     text = STUDY.format(heavyball="lr = [0.01, 3.0]").replace("make_blobs_task", "make_line_task")
     spec = load_spec(write(tmp_path, text=text))
     assert spec.metric == "test_loss"
-    good = train(spec.task.name, "heavyball", {"lr": 0.01}, 0)
+    with spec.registered():
+        good = train(spec.task.name, "heavyball", {"lr": 0.01}, 0)
+        bad = train(spec.task.name, "heavyball", {"lr": 3.0}, 0)
     assert good.outcome == "completed" and set(good.final) == {
         "train_loss",
         "test_loss",
         "epoch_seconds",
     }
     assert good.final["test_loss"] < 0.05 < good.initial["test_loss"]  # the noise is 0.01
-    bad = train(spec.task.name, "heavyball", {"lr": 3.0}, 0)
     assert bad.outcome == "diverged" and bad.diverged_epoch == 1
 
 
@@ -361,5 +369,6 @@ def test_a_task_declaring_a_metric_its_data_does_not_produce_fails_clearly(
     monkeypatch.setattr(toy, "make_line_task", lambda: line.__class__(info, line.build))
     text = STUDY.format(heavyball="lr = [0.01]").replace("make_blobs_task", "make_line_task")
     spec = load_spec(write(tmp_path, text=text))
-    with pytest.raises(UserInputError, match="declares the metrics test_accuracy, which the"):
+    declares = "declares the metrics test_accuracy, which the"
+    with spec.registered(), pytest.raises(UserInputError, match=declares):
         train(spec.task.name, "heavyball", {"lr": 0.01}, 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,10 +14,13 @@ from torch.func import stack_module_state
 
 from hpsearch.errors import UserInputError
 from hpsearch.optim import list_optimizers
-from hpsearch.optim.stacked import stacking_optimizers
+from hpsearch.optim.registry import stacking_optimizers
 from hpsearch.population import balanced_pack_size, default_population
-from hpsearch.tasks import TrialResult, models, train
+from hpsearch.runner import population_sizes
+from hpsearch.spec import expand_cells, load_spec
+from hpsearch.tasks import TrialResult, models, registry, train
 from hpsearch.tasks.population import population_unsupported, train_population
+from hpsearch.tasks.registry import build_workload, resolve_options
 from hpsearch.tasks.stacking import mlp_losses_and_gradients, mlp_plan
 
 EPOCHS = 2
@@ -46,6 +50,8 @@ MEMBERS: dict[str, list[tuple[dict[str, Any], int]]] = {
         ({"lr": 0.1, "momentum": 0.5, "nesterov": True}, 2),
     ],
 }
+
+SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.toml"
 
 
 def assert_same_as_alone(
@@ -221,9 +227,11 @@ def test_large_or_unsupported_work_falls_back_to_one_cell_per_trial() -> None:
     assert "amp" in (population_unsupported("digits-mlp", "adam", {"amp": True}) or "")
     assert default_population("charlstm", None, cells=64, workers=2) == 1
     # never fewer packs than workers, never more than the CPU cap
-    assert default_population("mnist1d-mlp", None, cells=64, workers=2) == 32
-    assert default_population("mnist1d-mlp", None, cells=6, workers=2) == 3
-    assert default_population("mnist1d-mlp", None, cells=1000, workers=2) == 32
+    mlp = build_workload("mnist1d-mlp", resolve_options("mnist1d-mlp"))
+    assert default_population("mnist1d-mlp", mlp, cells=64, workers=2) == 32
+    assert default_population("mnist1d-mlp", mlp, cells=6, workers=2) == 3
+    assert default_population("mnist1d-mlp", mlp, cells=1000, workers=2) == 32
+    assert default_population("mnist1d-mlp", None, cells=1000, workers=2) == 32  # data not here
     with pytest.raises(UserInputError, match="charlstm"):
         train_population("charlstm", "adam", [({}, 0)], epochs=1)
 
@@ -231,3 +239,27 @@ def test_large_or_unsupported_work_falls_back_to_one_cell_per_trial() -> None:
 def test_bad_member_hyperparameters_fail_before_training() -> None:
     with pytest.raises(UserInputError, match="lr"):
         train_population("digits-mlp", "adam", [({"lr": 1e-3}, 0), ({"lr": -1.0}, 1)])
+
+
+def test_the_driver_builds_the_workload_once_for_all_optimizers_packs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = load_spec(SMOKE)
+    cells = expand_cells(spec)
+    built: list[str] = []
+    real = registry.build_workload
+
+    def counted(name: str, options: dict[str, Any]) -> Any:
+        built.append(name)
+        return real(name, options)
+
+    monkeypatch.setattr(registry, "build_workload", counted)
+    packs = population_sizes(spec, cells, None, workload=None, workers=2, gpu=False)
+    assert built == ["digits-mlp"]  # one build for three stacking optimizers
+    assert packs == {"adabound": 4, "adam": 4, "sgd": 2}  # 10 cells over 2 workers: up to 5
+    workload = real("digits-mlp", resolve_options("digits-mlp", spec.task.options()))
+    assert population_sizes(spec, cells, None, workload=workload, workers=2, gpu=False) == packs
+    assert population_sizes(spec, cells, 1, workload=None, workers=2, gpu=False) == dict.fromkeys(
+        packs, 1
+    )
+    assert built == ["digits-mlp"]  # a workload handed on, or no default needed: no build

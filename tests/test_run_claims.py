@@ -10,7 +10,9 @@ import pytest
 
 from hpsearch.recording import TrialRecord
 from hpsearch.runner import group_info
-from hpsearch.scheduling import CellSearcher, _await_other_drivers
+from hpsearch.scheduling import CellStore
+from hpsearch.scheduling.rounds import _await_other_drivers
+from hpsearch.scheduling.searcher import CellSearcher
 from hpsearch.spec import expand_cells, load_spec
 from hpsearch.storage import CellClaims, TrialWriter, finished_cells, prepare_group
 
@@ -36,14 +38,7 @@ def test_two_drivers_run_every_cell_exactly_once(url: str) -> None:
         claims = CellClaims(url)
         claims.pid = pid  # both "processes" are alive: this one and its parent
         claims.owner = f"{claims.host}:{pid}:{pid}"
-        return CellSearcher(
-            cells,
-            claims=claims,
-            url=url,
-            study_names=names,
-            study_ids=ids,
-            base_config={},
-        )
+        return CellSearcher(cells, store=CellStore(url, names, ids, claims), base_config={})
 
     a, b = driver(os.getpid()), driver(os.getppid())
     ran: dict[str, list[str]] = {"a": [], "b": []}
@@ -62,19 +57,12 @@ def test_two_drivers_run_every_cell_exactly_once(url: str) -> None:
                 cell["optimizer"], cell["key"], cell["params"], {"seed": cell["seed"]}
             )
             writer.finish(record, TrialRecord("COMPLETE", 0.5, {"outcome": "completed"}))
-            searcher._claims.release(names[cell["optimizer"]], cell["key"])
+            searcher.store.claims.release(names[cell["optimizer"]], cell["key"])
         running.clear()
     assert a.suggest("t") == b.suggest("t") == "FINISHED"
     # What a searcher deferred to the other driver was finished there: nothing is left to wait for.
     for searcher in (a, b):
-        assert not _await_other_drivers(
-            searcher.deferred,
-            claims=searcher._claims,
-            url=url,
-            study_names=names,
-            study_ids=ids,
-            poll_seconds=0.01,
-        )
+        assert not _await_other_drivers(searcher.deferred, searcher.store, poll_seconds=0.01)
     assert not set(ran["a"]) & set(ran["b"])  # nobody ran a cell twice
     assert sorted(ran["a"] + ran["b"]) == sorted(c.key for c in cells)  # nothing missing
     assert ran["a"] and ran["b"]  # the work was shared
@@ -94,7 +82,5 @@ def test_a_cell_held_by_a_dead_driver_is_handed_back_for_another_round(url: str)
     for cell in cells:
         assert dead.claim(names[cell.optimizer], cell.key)
     ours = CellClaims(url)
-    back = _await_other_drivers(
-        cells, claims=ours, url=url, study_names=names, study_ids=ids, poll_seconds=0.01
-    )
+    back = _await_other_drivers(cells, CellStore(url, names, ids, ours), poll_seconds=0.01)
     assert [c.key for c in back] == [c.key for c in cells]

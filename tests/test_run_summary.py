@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pytest
+
+from hpsearch.analysis.stats import best_seed_mean
 from hpsearch.analysis.synthetic import store_study, synthetic_study
 from hpsearch.runner import RunReport, write_summary
 from hpsearch.spec import load_spec
@@ -40,3 +46,11 @@ def test_the_summary_shows_the_best_accuracy_in_percent(tmp_path: Path) -> None:
     assert rows["adabound"].endswith("  71.2 %"), rows["adabound"]
     assert rows["sgd"].endswith("  50.0 %"), rows["sgd"]
     assert "0.6382" not in out.getvalue()
+
+
+def test_the_best_seed_mean_is_the_analysis_one() -> None:
+    trials = pd.DataFrame({"lr": [0.1, 0.1, 1.0, 1.0, 1.0], "value": [0.6, 0.8, 0.9, 0.3, np.nan]})
+    assert best_seed_mean(trials, ["lr"], maximize=True) == pytest.approx(0.7)  # not 0.9
+    assert best_seed_mean(trials, ["lr"], maximize=False) == pytest.approx(0.6)
+    assert best_seed_mean(trials, [], maximize=True) == pytest.approx(0.65)  # one configuration
+    assert math.isnan(best_seed_mean(trials.iloc[4:], ["lr"], maximize=True))

@@ -19,19 +19,14 @@ import pytest
 
 from hpsearch.recording import Scoring
 from hpsearch.runner import group_info
-from hpsearch.scheduling import (
-    MESSAGE_KEY,
-    TUNE_DIR_PREFIX,
-    Progress,
-    RunStop,
-    TuneRecorder,
-    _stop_on_signals,
-    cell_config,
-    make_recorder,
-    remove_stale_tune_dirs,
-)
+from hpsearch.scheduling import CellStore
+from hpsearch.scheduling.events import RunStop, TuneRecorder, make_recorder
+from hpsearch.scheduling.progress import Progress
+from hpsearch.scheduling.rounds import TUNE_DIR_PREFIX, _stop_on_signals, remove_stale_tune_dirs
+from hpsearch.scheduling.searcher import cell_config
 from hpsearch.spec import expand_cells, load_spec
 from hpsearch.storage import CellClaims, TrialWriter, load_study_data, prepare_group
+from hpsearch.trainable import MESSAGE_KEY
 
 SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.toml"
 
@@ -54,8 +49,7 @@ def _recorder(
     progress = Progress(total=len(cells), stream=stream)
     recorder = make_recorder(
         TrialWriter(url, ids, group.optimizers, spec.metric),
-        claims,
-        names,
+        CellStore(url, names, ids, claims),
         Scoring(spec.metric, "maximize", 10),
         ["test_accuracy"],
         progress=progress,
@@ -167,10 +161,10 @@ def test_a_signal_asks_the_run_to_stop_and_a_second_one_stops_at_once(sig: int) 
 
 def test_the_eta_waits_for_a_measured_rate(monkeypatch: pytest.MonkeyPatch) -> None:
     """Start-up (Ray workers importing torch) must not make the first ETA hours long."""
-    import hpsearch.scheduling as scheduling
+    import hpsearch.scheduling.progress as progress_module
 
     clock = [0.0]
-    monkeypatch.setattr(scheduling.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock[0])
     stream = io.StringIO()
     progress = Progress(total=10, stream=stream)
     clock[0] = 100.0  # the first two cells finish together, 100 s after launch
@@ -201,3 +195,29 @@ def test_ray_messages_go_to_a_log_file_not_the_terminal(
     assert "Token authentication" not in captured.err + captured.out
     text = path.read_text()
     assert message in text and "Token authentication" in text
+
+
+def test_the_ray_log_lies_in_a_private_directory_no_symlink_can_redirect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another local user cannot plant a link where the log is opened for appending: the
+    default log lies in a directory this process created, mode 0700, under a fresh name."""
+    import stat
+
+    import hpsearch.scheduling.ray_runtime as scheduling
+
+    monkeypatch.delenv(scheduling.RAY_LOG_ENV, raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(scheduling, "_private_log_dirs", {})
+    victim = tmp_path / "victim"
+    victim.write_text("untouched")
+    # Where the log used to go: a name anyone could predict and link.
+    (tmp_path / f"hpsearch-ray-{os.getpid()}.log").symlink_to(victim)
+    path = Path(scheduling.ray_log_path())
+    assert path == Path(scheduling.ray_log_path())  # one file for the whole run
+    folder = path.parent
+    assert folder.parent == tmp_path and folder.name.startswith(f"hpsearch-ray-{os.getpid()}-")
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and folder.stat().st_uid == os.getuid()
+    with scheduling._stderr_to(str(path)):
+        os.write(2, b"a line of Ray's\n")
+    assert path.read_text() == "a line of Ray's\n" and victim.read_text() == "untouched"

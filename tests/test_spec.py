@@ -265,3 +265,47 @@ def test_a_huge_grid_is_counted_not_expanded_and_refused(
     monkeypatch.setenv("HPSEARCH_MAX_CELLS", "lots")
     with pytest.raises(UserInputError, match="HPSEARCH_MAX_CELLS"):
         load_spec(path, ["run.seeds=[0]"])
+
+
+def _registries() -> tuple[dict[str, object], ...]:
+    from hpsearch import plugins
+    from hpsearch.optim import list_optimizers
+    from hpsearch.tasks.registry import find, list_tasks
+
+    return (
+        {info.name: info for info in list_optimizers()},
+        {task.name: find(task.name) for task in list_tasks()},
+        dict(plugins._OPTIMIZERS),
+        dict(plugins._TASKS),
+    )
+
+
+def test_validate_leaves_the_registries_as_it_found_them(tmp_path: Path) -> None:
+    """Loading, resolving and expanding a spec that names a plugin optimizer and a plugin task
+    (what `hpsearch validate` does, here in this process) registers nothing anywhere."""
+    import sys
+
+    from test_run_cli import cli
+
+    from hpsearch.spec import read_spec, resolve_spec
+
+    toy = "tests.plugins.toyplugin"
+    path = write(
+        tmp_path,
+        text=f'name = "p"\ntask = "{toy}:make_blobs_task"\n[optimizers.heavy]\n'
+        f'class = "{toy}:HeavyBall"\nlr = [0.1, 0.2]\n[optimizers.adam]\nlr = [0.1]\n',
+    )
+    before, path_before = _registries(), list(sys.path)
+    assert cli("validate", str(path), cwd=tmp_path) == 0
+    assert _registries() == before
+    assert sys.path == path_before
+    read = read_spec(path)
+    resolved = resolve_spec(read)
+    assert resolved is not read and read.run.metric is None  # a new spec; the read one as read
+    assert resolved.metric == "test_accuracy" and len(expand_cells(resolved)) == 3
+    assert _registries() == before
+    with resolved.registered():  # a run's driver: registered for the run, then as before
+        from hpsearch.optim import get_optimizer_info
+
+        assert get_optimizer_info("heavy").name == "heavy"
+    assert _registries() == before

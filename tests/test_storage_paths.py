@@ -27,7 +27,7 @@ from hpsearch.storage import (
     load_study_data,
     prepare_group,
 )
-from hpsearch.storage.access import TABLES_ENV, reader_access, writer_access
+from hpsearch.storage.backends import TABLES_ENV, reader_access, writer_access
 from hpsearch.storage.connection import read_engine
 from hpsearch.storage.optuna_api import ApiAccess
 from hpsearch.storage.optuna_tables import TableAccess, supported

@@ -11,9 +11,11 @@ from hpsearch.optim.registry import (
     HyperParameter,
     OptimizerInfo,
     build_optimizer,
+    build_stacked_optimizer,
     get_optimizer_info,
     list_optimizers,
     resolve_hyperparameters,
+    stacking_optimizers,
 )
 
 __all__ = [
@@ -25,9 +27,11 @@ __all__ = [
     "adabound_update",
     "bound_schedule",
     "build_optimizer",
+    "build_stacked_optimizer",
     "get_optimizer_info",
     "list_optimizers",
     "resolve_hyperparameters",
+    "stacking_optimizers",
 ]
 
 if TYPE_CHECKING:

@@ -1,7 +1,12 @@
 """AdaBound, AMSBound and AdaBoundW (Luo et al., ICLR 2019), numerically the reference package.
 
-The reference is PyPI `adabound` 0.0.5 (`/work/shared/ADABOUND.md` §1 has its exact rules). We keep
-its trajectory for every argument and fix its latent bugs:
+The reference is PyPI `adabound` 0.0.5, whose `AdaBound` class updates each parameter as follows,
+with a per-parameter step counter t: coupled L2 (`g + weight_decay * p`), raw moment EMAs, the
+denominator `sqrt(v) + eps` (eps outside the square root), Adam's bias correction folded into the
+step size and so *inside* the clip, and the step clipped to `[f * (1 - 1 / (gamma * t + 1)),
+f * (1 + 1 / (gamma * t))]` with `f = final_lr * lr / initial_lr`. `tests/test_optim.py` checks
+our trajectories against that package bit for bit. We keep its trajectory for every argument
+and fix its latent bugs:
 
 - the initial lr lives in each param group as `initial_lr` (the key torch LR schedulers use), so it
   is saved in `state_dict`, a resumed run keeps scaling the bounds by `lr / initial_lr`, and groups
@@ -9,20 +14,22 @@ its trajectory for every argument and fix its latent bugs:
 - `lr=0` at construction is refused instead of dividing by zero at the first step;
 - `gamma=0` means "no upper bound" instead of a `ZeroDivisionError`.
 
-Three interchangeable code paths compute the same update:
+Interchangeable code paths compute the same update:
 
 - `adabound_update`: one tensor at a time, the reference's op order; public, and its
   hyperparameters may be tensors broadcastable against the parameter, so K stacked models can be
   trained at once with per-member hyperparameters (population training reuses exactly this);
-- the default, chosen by device and tensor size: it clamps the *denominator* instead of the rate
-  (same result up to rounding) so the whole step makes about as many passes over memory as
-  `torch.optim.Adam(foreach=True)`. Tensors under `FLAT_MAX_NUMEL` elements keep their state in
-  flat buffers and step as a handful of whole-buffer ops (per-tensor dispatch dominates for them);
-  larger ones step with the multi-tensor (`torch._foreach_*`) ops on an accelerator, and on CPU
-  one tensor at a time through a reused scratch buffer (`_scratch_update`, bitwise the same
-  numbers); `foreach=True` forces the multi-tensor ops everywhere;
+- the default, chosen by device and tensor size: the multi-tensor paths of
+  `hpsearch.optim.multi_tensor`, which clamp the *denominator* instead of the rate (same result
+  up to rounding) so the whole step makes about as many passes over memory as
+  `torch.optim.Adam(foreach=True)`: small tensors in flat buffers, larger ones with the foreach
+  ops on an accelerator and one at a time through a reused scratch buffer on CPU;
+  `foreach=True` forces the foreach ops everywhere;
 - `fused=True`: one compiled kernel per large tensor (`hpsearch.optim.fused`), opt-in because
   `torch.compile` costs seconds to minutes of warm-up per process.
+
+`AdaBound.step` buckets a group's tensors by step count, computes each bucket's scalars once (a
+`BoundedStep`) and hands the bucket to one of these paths.
 """
 
 from __future__ import annotations
@@ -34,6 +41,15 @@ from typing import Any, overload
 import numpy as np
 import torch
 from torch import Tensor
+
+from hpsearch.optim.multi_tensor import (
+    FLAT_MAX_NUMEL,
+    BoundedStep,
+    Bucket,
+    FlatState,
+    foreach_update,
+    scratch_update,
+)
 
 Scalar = float | Tensor
 Array = np.ndarray
@@ -196,207 +212,6 @@ def adabound_update(
     param.sub_(rate.mul_(exp_avg))
 
 
-def _foreach_update(
-    params: list[Tensor],
-    grads: list[Tensor],
-    exp_avgs: list[Tensor],
-    exp_avg_sqs: list[Tensor],
-    max_exp_avg_sqs: list[Tensor] | None,
-    *,
-    step_size: float,
-    lower: float,
-    upper: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-    decay: float,
-) -> None:
-    """The same step for many tensors that share a step count, in few full-memory passes.
-
-    Instead of clamping the rate `s / d` to `[lower, upper]` (which needs a rate buffer and three
-    more passes), clamp the denominator `d` to `[s / upper, s / lower]` and let `addcdiv_` apply
-    `s * m / d`: equal up to rounding, and no pass more than torch's foreach Adam.
-    """
-    if weight_decay != 0:
-        grads = list(torch._foreach_add(grads, params, alpha=weight_decay))
-    torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
-    torch._foreach_mul_(exp_avg_sqs, beta2)
-    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
-    second = exp_avg_sqs
-    if max_exp_avg_sqs is not None:
-        torch._foreach_maximum_(max_exp_avg_sqs, exp_avg_sqs)
-        second = max_exp_avg_sqs
-    if decay != 1:
-        torch._foreach_mul_(params, decay)
-    if not upper > 0:  # final_lr or lr is 0: every rate is clamped to 0
-        return
-    denom = torch._foreach_sqrt(second)
-    torch._foreach_add_(denom, eps)
-    low_denom = step_size / upper  # 0 when there is no upper bound
-    high_denom = step_size / lower if lower > 0 else math.inf
-    if low_denom > 0 and high_denom < math.inf:
-        # One clamp pass per tensor beats foreach clamp_min_ + clamp_max_ (two passes) once the
-        # tensor is large enough that the Python loop is noise.
-        small = []
-        for d in denom:
-            if d.numel() >= _CLAMP_LOOP_NUMEL:
-                d.clamp_(low_denom, high_denom)
-            else:
-                small.append(d)
-        if small:
-            torch._foreach_clamp_min_(small, low_denom)
-            torch._foreach_clamp_max_(small, high_denom)
-    elif low_denom > 0:
-        torch._foreach_clamp_min_(denom, low_denom)
-    elif high_denom < math.inf:
-        torch._foreach_clamp_max_(denom, high_denom)
-    torch._foreach_addcdiv_(params, exp_avgs, denom, value=-step_size)
-
-
-_CLAMP_LOOP_NUMEL = 1 << 15
-
-
-def _scratch_update(
-    params: list[Tensor],
-    grads: list[Tensor],
-    exp_avgs: list[Tensor],
-    exp_avg_sqs: list[Tensor],
-    max_exp_avg_sqs: list[Tensor] | None,
-    *,
-    scratch: Tensor,
-    step_size: float,
-    lower: float,
-    upper: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-    decay: float,
-) -> None:
-    """`_foreach_update` one tensor at a time, with its temporaries in `scratch` (CPU).
-
-    Why: on CPU a foreach op is a loop over the same per-tensor kernels, but `_foreach_sqrt` (and
-    the weight-decay add) allocate a new tensor per parameter every step. For a large model those
-    are fresh pages from the OS each time: about 19,000 page faults per ResNet-34 step, which cost
-    more than the arithmetic (the reference pays the same, twice over). Same ops in the same order
-    per tensor, so the numbers are bitwise those of the foreach path. `scratch` holds at least the
-    largest tensor's elements (twice that with weight decay); its contents are not kept.
-    """
-    low_denom = step_size / upper if upper > 0 else 0.0  # 0 when there is no upper bound
-    high_denom = step_size / lower if lower > 0 else math.inf
-    maxes = max_exp_avg_sqs if max_exp_avg_sqs is not None else [None] * len(params)
-    for p, grad, exp_avg, exp_avg_sq, max_sq in zip(
-        params, grads, exp_avgs, exp_avg_sqs, maxes, strict=True
-    ):
-        n = p.numel()
-        if weight_decay != 0:
-            grad = torch.add(grad, p, alpha=weight_decay, out=scratch[n : 2 * n].view(p.shape))
-        exp_avg.lerp_(grad, 1 - beta1)
-        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        second = exp_avg_sq
-        if max_sq is not None:
-            second = torch.maximum(max_sq, exp_avg_sq, out=max_sq)
-        if decay != 1:
-            p.mul_(decay)
-        if not upper > 0:  # final_lr or lr is 0: every rate is clamped to 0
-            continue
-        denom = torch.sqrt(second, out=scratch[:n].view(p.shape)).add_(eps)
-        if low_denom > 0 or high_denom < math.inf:
-            denom.clamp_(
-                low_denom if low_denom > 0 else None, high_denom if high_denom < math.inf else None
-            )
-        p.addcdiv_(exp_avg, denom, value=-step_size)
-
-
-# Tensors smaller than this share flat state buffers (see `_FlatState`).
-FLAT_MAX_NUMEL = 1 << 14
-
-
-class _FlatState:
-    """Flat moment buffers for a group's small tensors, so the step is a few whole-buffer ops.
-
-    On CPU a foreach op still dispatches one kernel per tensor, which dominates for hundreds of
-    tiny tensors (biases, norms). Here each parameter's `exp_avg`/`exp_avg_sq` in optimizer state
-    is a *view* into one flat buffer, so `state_dict` and the other paths see ordinary per-parameter
-    tensors. Per step: gather the gradients into a flat buffer (one foreach copy), update the
-    moments and the rate on the flat buffers, scatter the update with one foreach add.
-    """
-
-    def __init__(self, params: list[Tensor], states: list[dict[str, Any]], amsbound: bool) -> None:
-        self.params = params
-        self.keys = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if amsbound else [])
-        numels = [p.numel() for p in params]
-        like = params[0]
-        total = sum(numels)
-
-        def flat() -> tuple[Tensor, list[Tensor]]:
-            buffer = torch.empty(total, dtype=like.dtype, device=like.device)
-            views = [v.view(p.shape) for v, p in zip(buffer.split(numels), params, strict=True)]
-            return buffer, views
-
-        self.buffers: dict[str, Tensor] = {}
-        self.views: dict[str, list[Tensor]] = {}
-        for key in [*self.keys, "grad", "work"]:
-            self.buffers[key], self.views[key] = flat()
-        for key in self.keys:  # move the current state in, and point the state at the views
-            torch._foreach_copy_(self.views[key], [s[key] for s in states])
-            for state, view in zip(states, self.views[key], strict=True):
-                state[key] = view
-
-    def serves(self, params: list[Tensor], states: list[dict[str, Any]]) -> bool:
-        """Whether these buffers still back exactly these parameters' state."""
-        return (
-            len(params) == len(self.params)
-            and all(a is b for a, b in zip(params, self.params, strict=True))
-            and all(
-                state.get(key) is view
-                for key in self.keys
-                for state, view in zip(states, self.views[key], strict=True)
-            )
-        )
-
-    def update(
-        self,
-        *,
-        step_size: float,
-        lower: float,
-        upper: float,
-        beta1: float,
-        beta2: float,
-        eps: float,
-        weight_decay: float,
-        decay: float,
-    ) -> None:
-        """The rule of `_foreach_update` on the flat buffers (same rounding: s * (m / d))."""
-        grad, work = self.buffers["grad"], self.buffers["work"]
-        exp_avg, exp_avg_sq = self.buffers["exp_avg"], self.buffers["exp_avg_sq"]
-        torch._foreach_copy_(self.views["grad"], [p.grad for p in self.params])  # type: ignore[misc]
-        if weight_decay != 0:
-            torch._foreach_copy_(self.views["work"], self.params)
-            grad.add_(work, alpha=weight_decay)
-        exp_avg.lerp_(grad, 1 - beta1)
-        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        second = exp_avg_sq
-        if "max_exp_avg_sq" in self.buffers:
-            second = torch.maximum(
-                self.buffers["max_exp_avg_sq"], exp_avg_sq, out=self.buffers["max_exp_avg_sq"]
-            )
-        if decay != 1:
-            torch._foreach_mul_(self.params, decay)
-        if not upper > 0:
-            return
-        torch.sqrt(second, out=work).add_(eps)
-        low_denom = step_size / upper
-        high_denom = step_size / lower if lower > 0 else math.inf
-        if low_denom > 0 or high_denom < math.inf:
-            work.clamp_(
-                low_denom if low_denom > 0 else None, high_denom if high_denom < math.inf else None
-            )
-        torch.div(exp_avg, work, out=work)
-        torch._foreach_add_(self.params, self.views["work"], alpha=-step_size)
-
-
 def _check_hyperparameters(group: dict[str, Any]) -> None:
     """Raise ValueError naming the hyperparameter if a param group's value is out of range."""
     lr, initial_lr = group["lr"], group.get("initial_lr", group["lr"])
@@ -472,7 +287,7 @@ class AdaBound(torch.optim.Optimizer):
             foreach=foreach,
             fused=fused,
         )
-        self._flat: dict[int, _FlatState] = {}
+        self._flat: dict[int, FlatState] = {}
         self._scratch: dict[tuple[torch.dtype, torch.device], Tensor] = {}
         super().__init__(params, defaults)
 
@@ -505,9 +320,40 @@ class AdaBound(torch.optim.Optimizer):
         return loss
 
     def _step_group(self, index: int, group: dict[str, Any]) -> None:
-        amsbound = group["amsbound"]
-        # Parameters are bucketed by their own step count (the reference's per-parameter
-        # counter); normally there is one bucket.
+        """Step one param group: each bucket of tensors at one step count by the path its
+        options and device choose (the module docstring says which)."""
+        buckets = self._buckets(group)
+        for step, params in buckets.items():
+            if group["foreach"] is False and not group["fused"]:
+                self._step_single_tensor(group, step, params)
+                continue
+            states = [self.state[p] for p in params]  # one lookup each: hashing a tensor costs
+            bucket = Bucket(
+                params,
+                [p.grad for p in params if p.grad is not None],  # all of them: bucketed
+                [s["exp_avg"] for s in states],
+                [s["exp_avg_sq"] for s in states],
+                [s["max_exp_avg_sq"] for s in states] if group["amsbound"] else None,
+            )
+            bounded = self._bounded_step(group, step)
+            if len(buckets) == 1:
+                bucket = self._step_small_flat(index, group["amsbound"], bucket, bounded)
+            if not bucket.params:
+                continue
+            if group["fused"]:
+                from hpsearch.optim.fused import fused_update
+
+                fused_update(bucket, bounded)
+            elif group["foreach"] is None and _cpu_one_dtype(bucket.params):
+                copies = 2 if bounded.weight_decay != 0 else 1
+                scratch_update(bucket, bounded, self._scratch_for(bucket.params, copies))
+            else:
+                foreach_update(bucket, bounded)
+
+    def _buckets(self, group: dict[str, Any]) -> dict[int, list[Tensor]]:
+        """The group's parameters with a gradient by their own step count, counting this step
+        (the reference's per-parameter counter; normally there is one bucket). Creates the
+        state of a parameter's first step."""
         buckets: dict[int, list[Tensor]] = {}
         for p in group["params"]:
             if p.grad is None:
@@ -519,80 +365,63 @@ class AdaBound(torch.optim.Optimizer):
                 state["step"] = 0
                 state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            if amsbound and "max_exp_avg_sq" not in state:
+            if group["amsbound"] and "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             state["step"] += 1
             buckets.setdefault(state["step"], []).append(p)
+        return buckets
 
+    def _step_single_tensor(self, group: dict[str, Any], step: int, params: list[Tensor]) -> None:
+        """`foreach=False`: the reference's op order, tensor by tensor (`adabound_update`)."""
         beta1, beta2 = group["betas"]
-        foreach = group["foreach"] is not False and not torch.jit.is_scripting()
-        for step, params in buckets.items():
-            states = [self.state[p] for p in params]
-            if not foreach and not group["fused"]:
-                for p, state in zip(params, states, strict=True):
-                    assert p.grad is not None  # bucketed above
-                    adabound_update(
-                        p,
-                        p.grad,
-                        state["exp_avg"],
-                        state["exp_avg_sq"],
-                        step=step,
-                        lr=group["lr"],
-                        final_lr=group["final_lr"],
-                        gamma=group["gamma"],
-                        beta1=beta1,
-                        beta2=beta2,
-                        eps=group["eps"],
-                        weight_decay=group["weight_decay"],
-                        initial_lr=group["initial_lr"],
-                        max_exp_avg_sq=state["max_exp_avg_sq"] if amsbound else None,
-                        decoupled_weight_decay=self._decoupled,
-                    )
-                continue
-            step_size, lower, upper = bound_schedule(
-                step,
+        for p in params:
+            state = self.state[p]
+            assert p.grad is not None  # bucketed
+            adabound_update(
+                p,
+                p.grad,
+                state["exp_avg"],
+                state["exp_avg_sq"],
+                step=step,
                 lr=group["lr"],
                 final_lr=group["final_lr"],
                 gamma=group["gamma"],
                 beta1=beta1,
                 beta2=beta2,
-                initial_lr=group["initial_lr"],
-            )
-            weight_decay = group["weight_decay"]
-            decay = 1.0
-            if self._decoupled:
-                decay = 1 - weight_decay * group["lr"] / group["initial_lr"]
-                weight_decay = 0.0
-            tensors = (
-                params,
-                [p.grad for p in params],
-                [s["exp_avg"] for s in states],
-                [s["exp_avg_sq"] for s in states],
-                [s["max_exp_avg_sq"] for s in states] if amsbound else None,
-            )
-            scalars = dict(
-                step_size=float(step_size),
-                lower=float(lower),
-                upper=float(upper),
-                beta1=beta1,
-                beta2=beta2,
                 eps=group["eps"],
-                weight_decay=weight_decay,
-                decay=decay,
+                weight_decay=group["weight_decay"],
+                initial_lr=group["initial_lr"],
+                max_exp_avg_sq=state["max_exp_avg_sq"] if group["amsbound"] else None,
+                decoupled_weight_decay=self._decoupled,
             )
-            if len(buckets) == 1:
-                tensors = self._step_small_flat(index, amsbound, tensors, scalars)
-            if not tensors[0]:
-                continue
-            if group["fused"]:
-                from hpsearch.optim.fused import fused_update
 
-                fused_update(*tensors, **scalars)  # type: ignore[arg-type]
-            elif group["foreach"] is None and _cpu_one_dtype(tensors[0]):
-                scratch = self._scratch_for(tensors[0], 2 if weight_decay != 0 else 1)
-                _scratch_update(*tensors, scratch=scratch, **scalars)  # type: ignore[arg-type]
-            else:
-                _foreach_update(*tensors, **scalars)  # type: ignore[arg-type]
+    def _bounded_step(self, group: dict[str, Any], step: int) -> BoundedStep:
+        """The scalars every tensor of the group at step `step` shares."""
+        beta1, beta2 = group["betas"]
+        step_size, lower, upper = bound_schedule(
+            step,
+            lr=group["lr"],
+            final_lr=group["final_lr"],
+            gamma=group["gamma"],
+            beta1=beta1,
+            beta2=beta2,
+            initial_lr=group["initial_lr"],
+        )
+        weight_decay = group["weight_decay"]
+        decay = 1.0
+        if self._decoupled:
+            decay = 1 - weight_decay * group["lr"] / group["initial_lr"]
+            weight_decay = 0.0
+        return BoundedStep(
+            step_size=float(step_size),
+            lower=float(lower),
+            upper=float(upper),
+            beta1=beta1,
+            beta2=beta2,
+            eps=group["eps"],
+            weight_decay=weight_decay,
+            decay=decay,
+        )
 
     def _scratch_for(self, params: list[Tensor], copies: int) -> Tensor:
         """A reused buffer of `copies` x the largest tensor's elements, per dtype and device."""
@@ -605,24 +434,23 @@ class AdaBound(torch.optim.Optimizer):
         return buffer
 
     def _step_small_flat(
-        self, index: int, amsbound: bool, tensors: tuple[Any, ...], scalars: dict[str, float]
-    ) -> tuple[Any, ...]:
+        self, index: int, amsbound: bool, bucket: Bucket, step: BoundedStep
+    ) -> Bucket:
         """Step the small tensors through flat buffers; return the tensors still to step."""
-        params = tensors[0]
+        params = bucket.params
         small = [i for i, p in enumerate(params) if p.numel() < FLAT_MAX_NUMEL]
         if len(small) < 2:
-            return tensors
+            return bucket
         first = params[small[0]]
         if any(params[i].dtype != first.dtype or params[i].device != first.device for i in small):
-            return tensors
+            return bucket
         small_params = [params[i] for i in small]
         states = [self.state[p] for p in small_params]
         flat = self._flat.get(index)
         if flat is None or not flat.serves(small_params, states):
-            flat = self._flat[index] = _FlatState(small_params, states, amsbound)
-        flat.update(**scalars)
-        big = [i for i, p in enumerate(params) if p.numel() >= FLAT_MAX_NUMEL]
-        return tuple(None if t is None else [t[i] for i in big] for t in tensors)
+            flat = self._flat[index] = FlatState(small_params, states, amsbound)
+        flat.update(step)
+        return bucket.subset([i for i, p in enumerate(params) if p.numel() >= FLAT_MAX_NUMEL])
 
 
 def _cpu_one_dtype(params: list[Tensor]) -> bool:

@@ -1,4 +1,5 @@
-"""The built-in registry entries: variants are data, one record each.
+"""The built-in registry entries: variants are data, one record each (`BUILTINS`, what the
+registry starts with).
 
 Classes are named here, imported when an optimizer is built: reading the entries (a report's
 defaults, a spec's validation) must not load torch and the stacked kernels.
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from hpsearch.optim.registry import HyperParameter, OptimizerInfo, register
+from hpsearch.optim.info import HyperParameter, OptimizerInfo
 
 
 def _deferred(module: str, name: str) -> Callable[..., Any]:
@@ -52,68 +53,56 @@ def _with_betas(factory: Any, params: Any, beta1: float, beta2: float, **kwargs:
     return factory(params, betas=(beta1, beta2), **kwargs)
 
 
-register(
-    OptimizerInfo(
-        name="adam",
-        description="Adam (Kingma & Ba), torch.optim.Adam",
-        factory=partial(_with_betas, _Adam),
-        hyperparameters=(_lr(1e-3), _BETA1, _BETA2, _EPS, _WD),
-        stacked=partial(_StackedAdam, amsgrad=False, decoupled=False),
-    )
+ADAM = OptimizerInfo(
+    name="adam",
+    description="Adam (Kingma & Ba), torch.optim.Adam",
+    factory=partial(_with_betas, _Adam),
+    hyperparameters=(_lr(1e-3), _BETA1, _BETA2, _EPS, _WD),
+    stacked=partial(_StackedAdam, amsgrad=False, decoupled=False),
 )
-register(
-    OptimizerInfo(
-        name="amsgrad",
-        description="AMSGrad (Reddi et al.), torch.optim.Adam(amsgrad=True)",
-        factory=partial(_with_betas, _Adam),
-        hyperparameters=(_lr(1e-3), _BETA1, _BETA2, _EPS, _WD),
-        fixed={"amsgrad": True},
-        stacked=partial(_StackedAdam, amsgrad=True, decoupled=False),
-    )
+AMSGRAD = OptimizerInfo(
+    name="amsgrad",
+    description="AMSGrad (Reddi et al.), torch.optim.Adam(amsgrad=True)",
+    factory=partial(_with_betas, _Adam),
+    hyperparameters=(_lr(1e-3), _BETA1, _BETA2, _EPS, _WD),
+    fixed={"amsgrad": True},
+    stacked=partial(_StackedAdam, amsgrad=True, decoupled=False),
 )
-register(
-    OptimizerInfo(
-        name="adamw",
-        description="AdamW (Loshchilov & Hutter), decoupled weight decay, torch.optim.AdamW",
-        factory=partial(_with_betas, _AdamW),
-        hyperparameters=(
-            _lr(1e-3),
-            _BETA1,
-            _BETA2,
-            _EPS,
-            HyperParameter("weight_decay", 1e-2, "decoupled decay", low=0.0),
-        ),
-        stacked=partial(_StackedAdam, amsgrad=False, decoupled=True),
-    )
+ADAMW = OptimizerInfo(
+    name="adamw",
+    description="AdamW (Loshchilov & Hutter), decoupled weight decay, torch.optim.AdamW",
+    factory=partial(_with_betas, _AdamW),
+    hyperparameters=(
+        _lr(1e-3),
+        _BETA1,
+        _BETA2,
+        _EPS,
+        HyperParameter("weight_decay", 1e-2, "decoupled decay", low=0.0),
+    ),
+    stacked=partial(_StackedAdam, amsgrad=False, decoupled=True),
 )
-register(
-    OptimizerInfo(
-        name="sgd",
-        description="SGD with (optionally Nesterov) momentum, torch.optim.SGD",
-        factory=_SGD,
-        hyperparameters=(
-            _lr(0.1),
-            HyperParameter(
-                "momentum", 0.9, "momentum factor", low=0.0, high=1.0, high_inclusive=False
-            ),
-            HyperParameter("dampening", 0.0, "momentum dampening", low=0.0, high=1.0),
-            HyperParameter("nesterov", False, "Nesterov momentum", kind="bool"),
-            _WD,
-        ),
-        stacked=_StackedSGD,
-    )
+SGD = OptimizerInfo(
+    name="sgd",
+    description="SGD with (optionally Nesterov) momentum, torch.optim.SGD",
+    factory=_SGD,
+    hyperparameters=(
+        _lr(0.1),
+        HyperParameter("momentum", 0.9, "momentum factor", low=0.0, high=1.0, high_inclusive=False),
+        HyperParameter("dampening", 0.0, "momentum dampening", low=0.0, high=1.0),
+        HyperParameter("nesterov", False, "Nesterov momentum", kind="bool"),
+        _WD,
+    ),
+    stacked=_StackedSGD,
 )
-register(
-    OptimizerInfo(
-        name="adagrad",
-        description="Adagrad (Duchi et al.), torch.optim.Adagrad",
-        factory=_Adagrad,
-        hyperparameters=(
-            _lr(1e-2),
-            HyperParameter("eps", 1e-10, "denominator offset", low=0.0, log=True),
-            _WD,
-        ),
-    )
+ADAGRAD = OptimizerInfo(
+    name="adagrad",
+    description="Adagrad (Duchi et al.), torch.optim.Adagrad",
+    factory=_Adagrad,
+    hyperparameters=(
+        _lr(1e-2),
+        HyperParameter("eps", 1e-10, "denominator offset", low=0.0, log=True),
+        _WD,
+    ),
 )
 
 
@@ -138,34 +127,30 @@ _GAMMA = HyperParameter(
 )
 _ADABOUND_HPS = (_lr(1e-3), _FINAL_LR, _GAMMA, _BETA1, _BETA2, _EPS, _WD)
 
-register(
-    OptimizerInfo(
-        name="adabound",
-        description="AdaBound (Luo et al. 2019), Adam clipped into bounds closing on final_lr",
-        factory=partial(_with_betas, _AdaBound),
-        hyperparameters=_ADABOUND_HPS,
-        stacked=partial(_StackedAdaBound, amsbound=False, decoupled=False),
-    )
+ADABOUND = OptimizerInfo(
+    name="adabound",
+    description="AdaBound (Luo et al. 2019), Adam clipped into bounds closing on final_lr",
+    factory=partial(_with_betas, _AdaBound),
+    hyperparameters=_ADABOUND_HPS,
+    stacked=partial(_StackedAdaBound, amsbound=False, decoupled=False),
 )
-register(
-    OptimizerInfo(
-        name="amsbound",
-        description="AMSBound (Luo et al. 2019), AdaBound on the running max of the second moment",
-        factory=partial(_with_betas, _AdaBound),
-        hyperparameters=_ADABOUND_HPS,
-        fixed={"amsbound": True},
-        stacked=partial(_StackedAdaBound, amsbound=True, decoupled=False),
-    )
+AMSBOUND = OptimizerInfo(
+    name="amsbound",
+    description="AMSBound (Luo et al. 2019), AdaBound on the running max of the second moment",
+    factory=partial(_with_betas, _AdaBound),
+    hyperparameters=_ADABOUND_HPS,
+    fixed={"amsbound": True},
+    stacked=partial(_StackedAdaBound, amsbound=True, decoupled=False),
 )
-register(
-    OptimizerInfo(
-        name="adaboundw",
-        description="AdaBoundW, AdaBound with decoupled decay p *= 1 - weight_decay*lr/initial_lr",
-        factory=partial(_with_betas, _AdaBoundW),
-        hyperparameters=(
-            *_ADABOUND_HPS[:-1],
-            HyperParameter("weight_decay", 0.0, "decoupled decay per step", low=0.0),
-        ),
-        stacked=partial(_StackedAdaBound, amsbound=False, decoupled=True),
-    )
+ADABOUNDW = OptimizerInfo(
+    name="adaboundw",
+    description="AdaBoundW, AdaBound with decoupled decay p *= 1 - weight_decay*lr/initial_lr",
+    factory=partial(_with_betas, _AdaBoundW),
+    hyperparameters=(
+        *_ADABOUND_HPS[:-1],
+        HyperParameter("weight_decay", 0.0, "decoupled decay per step", low=0.0),
+    ),
+    stacked=partial(_StackedAdaBound, amsbound=False, decoupled=True),
 )
+
+BUILTINS = (ADAM, AMSGRAD, ADAMW, SGD, ADAGRAD, ADABOUND, AMSBOUND, ADABOUNDW)

@@ -11,12 +11,11 @@ on CPU, see `benchmarks/optim_step.py`) is paid once per process.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from torch import Tensor
 
-from hpsearch.optim.adabound import _foreach_update
+from hpsearch.optim.multi_tensor import BoundedStep, Bucket, foreach_update
 
 # Below this many elements a tensor goes through the foreach path: the compiled call's fixed
 # overhead (guards, launch) outweighs the passes it saves.
@@ -51,50 +50,34 @@ def _compiled_kernel() -> Callable[..., None]:
     return _compiled
 
 
-def fused_update(
-    params: list[Tensor],
-    grads: list[Tensor],
-    exp_avgs: list[Tensor],
-    exp_avg_sqs: list[Tensor],
-    max_exp_avg_sqs: list[Tensor] | None,
-    **scalars: Any,
-) -> None:
-    """The foreach step's contract; large contiguous tensors go through the compiled kernel."""
+def fused_update(bucket: Bucket, step: BoundedStep) -> None:
+    """`foreach_update`'s contract; large contiguous tensors go through the compiled kernel."""
     kernel = _compiled_kernel()
-    order = ("step_size", "lower", "upper", "beta1", "beta2", "eps", "weight_decay", "decay")
     packed: dict[tuple[torch.dtype, torch.device], Tensor] = {}
-    rest: list[list[Tensor]] = [[], [], [], [], []]
-    maxes = max_exp_avg_sqs if max_exp_avg_sqs is not None else [None] * len(params)
-    for p, g, m, v, vmax in zip(params, grads, exp_avgs, exp_avg_sqs, maxes, strict=True):
+    rest: list[int] = []
+    maxes = bucket.max_exp_avg_sqs
+    for i, (p, g, m, v) in enumerate(
+        zip(bucket.params, bucket.grads, bucket.exp_avgs, bucket.exp_avg_sqs, strict=True)
+    ):
+        vmax = None if maxes is None else maxes[i]
         flat_ok = (
             p.numel() >= FUSED_MIN_NUMEL
-            and all(t.is_contiguous() for t in (p, g, m, v) if t is not None)
+            and all(t.is_contiguous() for t in (p, g, m, v))
             and (vmax is None or vmax.is_contiguous())
         )
-        if flat_ok:
-            key = (p.dtype, p.device)
-            if key not in packed:
-                packed[key] = torch.tensor(
-                    [float(scalars[name]) for name in order], dtype=p.dtype, device=p.device
-                )
-            kernel(
-                p.view(-1),
-                g.view(-1),
-                m.view(-1),
-                v.view(-1),
-                None if vmax is None else vmax.view(-1),
-                packed[key],
-            )
-        else:
-            for bucket, tensor in zip(rest, (p, g, m, v, vmax), strict=True):
-                if tensor is not None:
-                    bucket.append(tensor)
-    if rest[0]:
-        _foreach_update(
-            rest[0],
-            rest[1],
-            rest[2],
-            rest[3],
-            rest[4] if max_exp_avg_sqs is not None else None,
-            **scalars,
+        if not flat_ok:
+            rest.append(i)
+            continue
+        key = (p.dtype, p.device)
+        if key not in packed:
+            packed[key] = torch.tensor(step.as_tuple(), dtype=p.dtype, device=p.device)
+        kernel(
+            p.view(-1),
+            g.view(-1),
+            m.view(-1),
+            v.view(-1),
+            None if vmax is None else vmax.view(-1),
+            packed[key],
         )
+    if rest:
+        foreach_update(bucket.subset(rest), step)

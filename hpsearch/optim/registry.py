@@ -1,112 +1,42 @@
 """The optimizer registry: every optimizer a study may name, as data.
 
-Each entry is a frozen record (name, factory, hyperparameters with defaults and valid ranges, and
-the stacked form population training uses, if any), so
-the CLI catalog, study validation and the tests all read the same facts, and a new optimizer is
-covered by every registry-parametrised test automatically.
+Each entry is a frozen record (`hpsearch.optim.info`: name, factory, hyperparameters with
+defaults and valid ranges, and the stacked form population training uses, if any), so the CLI
+catalog, study validation and the tests all read the same facts, and a new optimizer is covered
+by every registry-parametrised test automatically. The registry starts with the built-in entries
+(`hpsearch.optim.catalog`); plugins (`hpsearch.plugins`) add theirs.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from hpsearch.errors import UnknownNameError, UserInputError
+from hpsearch.optim.catalog import BUILTINS
+from hpsearch.optim.info import HyperParameter, OptimizerInfo, StackedFactory
 
 if TYPE_CHECKING:  # reading the registry (names, defaults, ranges) does not load torch
     import torch
 
     from hpsearch.optim.stacked import StackedOptimizer
 
-Kind = Literal["float", "int", "bool"]
+__all__ = [
+    "HyperParameter",
+    "OptimizerInfo",
+    "StackedFactory",
+    "build_optimizer",
+    "build_stacked_optimizer",
+    "find",
+    "get_optimizer_info",
+    "list_optimizers",
+    "register",
+    "resolve_hyperparameters",
+    "stacking_optimizers",
+    "unregister",
+]
 
-
-class StackedFactory(Protocol):
-    """Builds the stacked form of an optimizer: stacked weights, hyperparameter -> `[K]` values,
-    and whether to step with the one-pass CPU kernels (None: where the weights are on a CPU)."""
-
-    def __call__(
-        self,
-        params: list[torch.Tensor],
-        hyper: dict[str, torch.Tensor],
-        *,
-        kernels: bool | None = None,
-    ) -> StackedOptimizer: ...
-
-
-@dataclass(frozen=True)
-class HyperParameter:
-    """One hyperparameter: its default, valid range and natural search scale."""
-
-    name: str
-    default: float | bool
-    doc: str
-    low: float | None = None
-    high: float | None = None
-    low_inclusive: bool = True
-    high_inclusive: bool = True
-    log: bool = False  # searched on a log scale (lr, final_lr, gamma, eps)
-    kind: Kind = "float"
-
-    def range_text(self) -> str:
-        """The valid range in interval notation, e.g. `(0, 1)` or `[0, inf)`."""
-        if self.kind == "bool":
-            return "true or false"
-        lo = "-inf" if self.low is None else f"{self.low:g}"
-        hi = "inf" if self.high is None else f"{self.high:g}"
-        left = "[" if self.low is not None and self.low_inclusive else "("
-        right = "]" if self.high is not None and self.high_inclusive else ")"
-        return f"{left}{lo}, {hi}{right}"
-
-    def check(self, value: Any) -> None:
-        """Raise `UserInputError` naming the hyperparameter if `value` is not valid."""
-        if self.kind == "bool":
-            if not isinstance(value, bool):
-                raise UserInputError(f"`{self.name}` must be true or false, got {value!r}.")
-            return
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise UserInputError(f"`{self.name}` must be a number, got {value!r}.")
-        if self.kind == "int" and float(value) != int(value):
-            raise UserInputError(f"`{self.name}` must be an integer, got {value!r}.")
-        if not math.isfinite(value):
-            raise UserInputError(f"`{self.name}` must be finite, got {value!r}.")
-        too_low = self.low is not None and (
-            value < self.low or (value == self.low and not self.low_inclusive)
-        )
-        too_high = self.high is not None and (
-            value > self.high or (value == self.high and not self.high_inclusive)
-        )
-        if too_low or too_high:
-            raise UserInputError(f"`{self.name}` must be in {self.range_text()}, got {value!r}.")
-
-
-@dataclass(frozen=True)
-class OptimizerInfo:
-    """A registered optimizer: how to build it, which hyperparameters it takes, and whether it
-    stacks (`stacked`: its population form, `hpsearch.optim.stacked`; None: one cell per trial)."""
-
-    name: str
-    description: str
-    factory: Callable[..., torch.optim.Optimizer]
-    hyperparameters: tuple[HyperParameter, ...]
-    fixed: Mapping[str, Any] | None = None  # constructor arguments the entry always passes
-    stacked: StackedFactory | None = None
-
-    def hyperparameter(self, name: str) -> HyperParameter:
-        for hp in self.hyperparameters:
-            if hp.name == name:
-                return hp
-        raise UnknownNameError(
-            f"hyperparameter of `{self.name}`", name, (h.name for h in self.hyperparameters)
-        )
-
-    def defaults(self) -> dict[str, float | bool]:
-        return {hp.name: hp.default for hp in self.hyperparameters}
-
-
-_REGISTRY: dict[str, OptimizerInfo] = {}
+_REGISTRY: dict[str, OptimizerInfo] = {info.name: info for info in BUILTINS}
 
 
 def register(info: OptimizerInfo, *, replace: bool = False) -> OptimizerInfo:
@@ -123,14 +53,17 @@ def unregister(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
+def find(name: str) -> OptimizerInfo | None:
+    """The registry entry for `name`, or None."""
+    return _REGISTRY.get(name)
+
+
 def list_optimizers() -> list[OptimizerInfo]:
-    _load_builtins()
     return [_REGISTRY[name] for name in sorted(_REGISTRY)]
 
 
 def get_optimizer_info(name: str) -> OptimizerInfo:
     """The registry entry for `name`; an unknown name gets a "did you mean" error."""
-    _load_builtins()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -160,6 +93,32 @@ def build_optimizer(
     return info.factory(params, **kwargs)
 
 
-def _load_builtins() -> None:
-    # The built-in entries live in `hpsearch.optim.catalog`; importing it registers them once.
-    import hpsearch.optim.catalog  # noqa: F401
+def stacking_optimizers() -> list[str]:
+    """The registered optimizers with a stacked implementation, by name."""
+    return [info.name for info in list_optimizers() if info.stacked is not None]
+
+
+def build_stacked_optimizer(
+    name: str,
+    params: list[torch.Tensor],
+    hyperparameters: Sequence[Mapping[str, Any]],
+    *,
+    kernels: bool | None = None,
+) -> StackedOptimizer:
+    """The stacked form of optimizer `name` over `params` (`[K, ...]` each), one member per
+    entry of `hyperparameters` (validated against the registry, defaults filled in).
+    `kernels`: step with the one-pass CPU kernels (default: where every stack is on a CPU)."""
+    import torch
+
+    info = get_optimizer_info(name)
+    if info.stacked is None:
+        raise UserInputError(
+            f"Optimizer `{name}` has no population implementation; use one of "
+            f"{', '.join(stacking_optimizers())} or `--population 1`."
+        )
+    resolved = [resolve_hyperparameters(name, hp) for hp in hyperparameters]
+    hyper = {
+        key: torch.tensor([float(r[key]) for r in resolved], dtype=torch.float64)
+        for key in resolved[0]
+    }
+    return info.stacked(params, hyper, kernels=kernels)

@@ -10,17 +10,15 @@ Nothing here reduces across the member dimension, so members never mix.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from hpsearch.errors import UserInputError
 from hpsearch.optim import kernels as one_pass
 from hpsearch.optim.adabound import adabound_update, bound_schedule
-from hpsearch.optim.registry import get_optimizer_info, list_optimizers, resolve_hyperparameters
 
 Arg = float | Tensor  # a hyperparameter all members share (float), or one per member (`[K]`)
 # A stack's weights, gradient, moments and running maximum as `[K, N]` arrays (the kernels').
@@ -456,32 +454,3 @@ class StackedAdaBound(StackedOptimizer):
                 self.amsbound,
                 self.decoupled,
             )
-
-
-def stacking_optimizers() -> list[str]:
-    """The registered optimizers with a stacked implementation, by name."""
-    return [info.name for info in list_optimizers() if info.stacked is not None]
-
-
-def build_stacked_optimizer(
-    name: str,
-    params: list[Tensor],
-    hyperparameters: Sequence[Mapping[str, Any]],
-    *,
-    kernels: bool | None = None,
-) -> StackedOptimizer:
-    """The stacked form of optimizer `name` over `params` (`[K, ...]` each), one member per
-    entry of `hyperparameters` (validated against the registry, defaults filled in).
-    `kernels`: step with the one-pass CPU kernels (default: where every stack is on a CPU)."""
-    info = get_optimizer_info(name)
-    if info.stacked is None:
-        raise UserInputError(
-            f"Optimizer `{name}` has no population implementation; use one of "
-            f"{', '.join(stacking_optimizers())} or `--population 1`."
-        )
-    resolved = [resolve_hyperparameters(name, hp) for hp in hyperparameters]
-    hyper = {
-        key: torch.tensor([float(r[key]) for r in resolved], dtype=torch.float64)
-        for key in resolved[0]
-    }
-    return info.stacked(params, hyper, kernels=kernels)

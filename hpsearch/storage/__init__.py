@@ -10,8 +10,9 @@ Diverged cells are COMPLETE at the floor; errors are FAIL with the message.
 - `groups`: creating and checking a spec's studies, and which cells are finished;
 - `cell_claims`: exactly-once across concurrent drivers (a table of our own);
 - `writes` / `reads`: a run's trials in, a group's `StudyData` out;
-- `access`: the two ways to Optuna's trials — its tables (`optuna_tables`, on the tested
-  versions only) or its public API (`optuna_api`) — behind one interface.
+- `backends`: which of the two ways to Optuna's trials a connection takes — its tables
+  (`optuna_tables`, on the tested versions only) or its public API (`optuna_api`) — both behind
+  one interface, `access`.
 """
 
 from hpsearch.storage.cell_claims import STALE_SECONDS, STUDY_NAME_LENGTH, CellClaims, pid_alive
@@ -31,8 +32,10 @@ from hpsearch.storage.groups import (
     GroupInfo,
     check_group,
     finished_cells,
+    group_attrs,
     is_cell_finished,
     prepare_group,
+    set_group_attrs,
 )
 from hpsearch.storage.reads import GroupSummary, list_study_groups, load_study_data
 from hpsearch.storage.urls import (
@@ -62,6 +65,7 @@ __all__ = [
     "close_storages",
     "distribution_json",
     "finished_cells",
+    "group_attrs",
     "is_cell_finished",
     "is_missing_file",
     "is_unreachable",
@@ -73,6 +77,7 @@ __all__ = [
     "redact_url",
     "resolve_storage_url",
     "retry_seconds",
+    "set_group_attrs",
     "storage_errors",
     "storage_failure",
     "storage_reason",

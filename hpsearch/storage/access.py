@@ -1,25 +1,15 @@
-"""The two ways to Optuna's trials, one interface: its tables directly, or its public API.
+"""The contract of the two ways to Optuna's trials: what storage does with studies and trials
+(`TrialAccess`), and the plain records that cross it.
 
-Reading 10,000 trials or finishing a trial in one transaction needs SQL on Optuna's tables
-(`optuna_tables`), which are Optuna's internals: that path is taken only on the Optuna versions
-and schema it was tested against. Anywhere else every call goes through Optuna's public storage
-API (`optuna_api`): slower (a transaction per attribute and per epoch), but exact on any Optuna.
-`tests/test_storage_paths.py` writes the same cells both ways and compares what
-`optuna.load_study` returns. `$HPSEARCH_OPTUNA_TABLES=0` forces the public API.
+Its implementations are `optuna_tables` (SQL on Optuna's tables) and `optuna_api` (Optuna's
+public storage API); `backends` picks one for a connection.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-import sqlalchemy as sa
-
-from hpsearch.storage.connection import open_storage, read_storage
-
-TABLES_ENV = "HPSEARCH_OPTUNA_TABLES"
 
 
 @dataclass
@@ -85,38 +75,3 @@ class TrialAccess(Protocol):
     def update(self, trial_id: int, change: TrialUpdate) -> bool: ...
 
     def insert(self, study_id: int, trials: Iterable[NewTrial]) -> list[int]: ...
-
-
-def use_tables() -> bool:
-    """Whether this Optuna is one whose tables `optuna_tables` was tested against (and
-    `$HPSEARCH_OPTUNA_TABLES` does not say 0)."""
-    if os.environ.get(TABLES_ENV, "").strip() == "0":
-        return False
-    from hpsearch.storage import optuna_tables
-
-    return optuna_tables.supported()
-
-
-def writer_access(url: str) -> TrialAccess:
-    """The access a run's writer uses (the schema exists: `open_storage` made it)."""
-    storage = open_storage(url)
-    if use_tables():
-        from hpsearch.storage.optuna_tables import TableAccess
-
-        return TableAccess(storage.engine)
-    from hpsearch.storage.optuna_api import ApiAccess
-
-    return ApiAccess(storage)
-
-
-def reader_access(url: str, engine: sa.Engine) -> TrialAccess:
-    """The access a reader uses, over an `engine` that found Optuna's schema. The tables are
-    read directly only when their schema version is the one they were tested at."""
-    if use_tables():
-        from hpsearch.storage.optuna_tables import TableAccess, schema_matches
-
-        if schema_matches(engine):
-            return TableAccess(engine)
-    from hpsearch.storage.optuna_api import ApiAccess
-
-    return ApiAccess(read_storage(url))

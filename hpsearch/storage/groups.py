@@ -7,7 +7,7 @@ optimizer's search space, so that optuna-dashboard shows each as-is and hpsearch
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,8 @@ import optuna
 from optuna.study import StudyDirection
 
 from hpsearch.errors import UserInputError
-from hpsearch.storage.access import StoredStudy, TrialAccess, reader_access, writer_access
+from hpsearch.storage.access import StoredStudy, TrialAccess
+from hpsearch.storage.backends import reader_access, writer_access
 from hpsearch.storage.connection import (
     jsonable,
     open_storage,
@@ -83,7 +84,19 @@ def check_group(url: str, group: GroupInfo, *, force: bool = False) -> None:
     engine = read_engine(url, missing_ok=True)
     if engine is None:
         return
-    for study in group_studies(reader_access(url, engine), group.name):
+    access = reader_access(url, engine)
+    ours = {f"{group.name}.{optimizer}" for optimizer in group.optimizers}
+    for stored in access.studies():
+        owner = stored.user_attrs.get("hpsearch_group")
+        if stored.name in ours and owner is not None and owner != group.name:
+            # Only an older hpsearch let an optimizer name hold a `.`: study `x` with `y.adam`
+            # is the Optuna study of study `x.y` with `adam`. Never take another group's over.
+            raise UserInputError(
+                f"The Optuna study `{stored.name}` in `{redact_url(url)}` belongs to the study "
+                f"`{owner}`, not `{group.name}`; rename this study (`name = ...`) or use another "
+                "`--storage`."
+            )
+    for study in group_studies(access, group.name):
         old = study.user_attrs.get("spec_hash")
         if old is None:
             # Created but not yet labelled: another driver is inside `prepare_group` right now
@@ -129,6 +142,26 @@ def prepare_group(url: str, group: GroupInfo, *, force: bool = False) -> dict[st
             storage.set_study_user_attr(study_id, key, jsonable(value))
         ids[optimizer] = study_id
     return ids
+
+
+@reports_storage_errors
+def group_attrs(url: str, name: str) -> dict[str, Any]:
+    """The user attributes of group `name` (its first study's); {} where there is no such group
+    or no database yet. Only reads."""
+    engine = read_engine(url, missing_ok=True)
+    if engine is None:
+        return {}
+    studies = group_studies(reader_access(url, engine), name)
+    return dict(studies[0].user_attrs) if studies else {}
+
+
+@reports_storage_errors
+def set_group_attrs(url: str, study_ids: Iterable[int], attrs: Mapping[str, Any]) -> None:
+    """Set user attributes on every study of a group (`study_ids`), so each reads the same."""
+    storage = open_storage(url)
+    for study_id in study_ids:
+        for key, value in attrs.items():
+            storage.set_study_user_attr(study_id, key, jsonable(value))
 
 
 @reports_storage_errors

@@ -3,7 +3,7 @@
 The only module that imports Optuna's internals (`optuna.storages._rdb.models`). It reads a
 study group's trials in four bulk queries and finishes a trial in one transaction (Optuna's
 public API takes one per attribute and per epoch: ~1 ms a row on SQLite). Like Optuna it refuses
-to change a finished trial. `supported()` is the version check; `hpsearch.storage.access` falls
+to change a finished trial. `supported()` is the version check; `hpsearch.storage.backends` falls
 back to Optuna's public API wherever it says no.
 """
 

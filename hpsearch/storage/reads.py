@@ -15,11 +15,12 @@ import pandas as pd
 
 from hpsearch.errors import UnknownStudyError
 from hpsearch.recording import curves, final_metrics, trial_row
-from hpsearch.storage.access import StoredTrial, reader_access
+from hpsearch.storage.access import StoredTrial
+from hpsearch.storage.backends import reader_access
 from hpsearch.storage.connection import read_engine, reports_storage_errors
 from hpsearch.storage.groups import group_names, group_studies
 from hpsearch.storage.urls import redact_url
-from hpsearch.studydata import CURVE_COLUMNS, TRIAL_COLUMNS, StudyData
+from hpsearch.studydata import CURVE_COLUMNS, OUTCOMES, TRIAL_COLUMNS, StudyData
 
 _STATE_RANK = {"COMPLETE": 0, "RUNNING": 1, "FAIL": 2}
 
@@ -58,6 +59,11 @@ def load_study_data(storage: str, name: str) -> StudyData:
     )
     by_id = {s.study_id: s for s in studies}
     trials = _kept(access.trials(list(by_id)), {s.study_id: s.name for s in studies})
+    # A hyperparameter named like a column (stored before names were checked) is read as
+    # `params_NAME`, Optuna's own spelling, rather than overwrite the column.
+    taken = {*TRIAL_COLUMNS, "config"}
+    for trial in trials:
+        taken.update(final_metrics(trial.attrs))
 
     rows: list[dict[str, Any]] = []
     curve_parts: list[tuple[int, str, np.ndarray]] = []
@@ -70,8 +76,9 @@ def load_study_data(storage: str, name: str) -> StudyData:
             "optimizer": study.optimizer,
             **trial_row(trial.attrs, trial.state, trial.value, number=trial.number),
         }
-        row.update(trial.params)
-        hp_names[study.optimizer].update(trial.params)
+        params = {(f"params_{k}" if k in taken else k): v for k, v in trial.params.items()}
+        row.update(params)
+        hp_names[study.optimizer].update(params)
         final = final_metrics(trial.attrs)
         row.update(final)
         final_names.update(final)
@@ -131,6 +138,8 @@ class GroupSummary:
     task: str
     spec_hash: str
     counts: dict[str, int]  # outcome -> cells
+    description: str = ""
+    problem: str | None = None  # why the group could not be read (the others still are)
 
 
 @reports_storage_errors
@@ -142,7 +151,13 @@ def list_study_groups(storage: str) -> list[GroupSummary]:
     access = reader_access(storage, engine)
     out = []
     for name in group_names(access):
-        data = load_study_data(storage, name)
+        try:
+            data = load_study_data(storage, name)
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            # One group's odd data (from an older hpsearch) must not hide the others.
+            problem = f"cannot be read: {type(error).__name__}: {error}"
+            out.append(GroupSummary(name, [], "", "", "", dict.fromkeys(OUTCOMES, 0), "", problem))
+            continue
         counts = {
             o: int((data.trials["outcome"] == o).sum())
             for o in ("completed", "diverged", "error", "running")
@@ -156,6 +171,7 @@ def list_study_groups(storage: str) -> list[GroupSummary]:
                 task=str(first.get("task", {}).get("name", "")),
                 spec_hash=str(group_studies(access, name)[0].user_attrs.get("spec_hash", "")),
                 counts=counts,
+                description=str(first.get("description", "")),
             )
         )
     return out

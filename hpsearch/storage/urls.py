@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from urllib.parse import quote_plus
 
 import sqlalchemy as sa
 
@@ -23,27 +24,62 @@ def resolve_storage_url(url: str | None = None) -> str:
     return url or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
 
 
+# Query parameters that carry a credential (libpq's `password`, `sslpassword`, drivers' tokens
+# and keys): matched on the lowercased name.
+_SECRET_PARAMETER = re.compile(r"pass|pwd|secret|token|credential|auth|^key$|api_?key|private")
+
+
+_HIDDEN = "hpsearchhidden"
+
+
+def _is_secret_parameter(name: str) -> bool:
+    return _SECRET_PARAMETER.search(name.lower()) is not None
+
+
 def redact_url(url: str) -> str:
-    """The URL with its password as `***`: what every message, log line and page shows."""
+    """The URL with every credential it carries as `***`: the password of its user info and the
+    value of each query parameter naming a secret (`password`, `sslpassword`, `token`, ...).
+    What every message, log line and page shows."""
     try:
         parsed = sa.engine.make_url(url)
-    except Exception:  # not a URL SQLAlchemy reads: hide whatever sits between `:` and `@`
-        return re.sub(r"(?<=:)[^:@/\s]+(?=@)", "***", url)
-    if not parsed.password:
+    except Exception:  # not a URL SQLAlchemy reads: hide what sits between `:` and `@`, and
+        # the value of any `name=value` whose name says it is a secret
+        hidden = re.sub(r"(?<=:)[^:@/\s]+(?=@)", "***", url)
+        return re.sub(
+            r"(?<=[?&;])([^=&;#\s]+)=([^&;#\s]*)",
+            lambda m: f"{m[1]}=***" if _is_secret_parameter(m[1]) else m[0],
+            hidden,
+        )
+    original = dict(parsed.query)
+    query = {k: (_HIDDEN if _is_secret_parameter(k) else v) for k, v in original.items()}
+    if not parsed.password and query == original:
         return url
-    return parsed.render_as_string(hide_password=True)
+    # A placeholder that survives URL quoting, then the `***` every message shows.
+    return parsed.set(query=query).render_as_string(hide_password=True).replace(_HIDDEN, "***")
+
+
+def _secrets(url: str) -> list[str]:
+    """The credentials a URL carries, each as it may be spelled in a driver's message."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except Exception:
+        return []
+    found = [str(parsed.password)] if parsed.password else []
+    for name, value in dict(parsed.query).items():
+        if _is_secret_parameter(name):
+            found += [value] if isinstance(value, str) else list(value)
+    return [s for s in found if s]
 
 
 def scrub(text: str, url: str) -> str:
-    """`text` with the URL and its password hidden, wherever a driver quoted them."""
+    """`text` with the URL and its credentials hidden, wherever a driver quoted them."""
     text = text.replace(url, redact_url(url))
-    try:
-        password = sa.engine.make_url(url).password
-    except Exception:
-        return text
-    if password:
-        for spelled in {str(password), sa.engine.url.quote(str(password))}:
+    for secret in _secrets(url):
+        for spelled in {secret, sa.engine.url.quote(secret), quote_plus(secret)}:
             text = text.replace(f":{spelled}@", ":***@").replace(f"={spelled}", "=***")
+            text = text.replace(f"'{spelled}'", "'***'").replace(f'"{spelled}"', '"***"')
+            if len(spelled) >= 4:  # quoted bare by a driver ("password sec2 was wrong")
+                text = text.replace(spelled, "***")
     return text
 
 

@@ -26,7 +26,8 @@ from optuna.distributions import (
 )
 
 from hpsearch.recording import TrialRecord
-from hpsearch.storage.access import NewTrial, TrialAccess, TrialUpdate, writer_access
+from hpsearch.storage.access import NewTrial, TrialAccess, TrialUpdate
+from hpsearch.storage.backends import writer_access
 from hpsearch.storage.connection import jsonable
 
 log = logging.getLogger(__name__)

@@ -23,6 +23,11 @@ Outcome = Literal["completed", "diverged", "error"]
 
 OptionKind = Literal["int", "float", "bool", "str", "path", "int_list"]
 
+# The largest integer an `int` option takes when its task declares no `high`: sizes (units,
+# channels, lengths) are checked before a model is built, so `hidden = 100000000000` is bad
+# input rather than a 25 TB allocation. A task that needs more declares its own `high`.
+INT_OPTION_CEILING = 1 << 20
+
 
 @dataclass(frozen=True)
 class TaskOption:
@@ -33,7 +38,7 @@ class TaskOption:
     doc: str
     kind: OptionKind = "int"
     low: float | None = None  # inclusive lower bound for int / float / int_list items
-    high: float | None = None  # inclusive upper bound
+    high: float | None = None  # inclusive upper bound (int: at most INT_OPTION_CEILING if None)
     choices: tuple[str, ...] | None = None  # allowed values of a `str` option
 
     def check(self, task: str, value: Any) -> Any:
@@ -48,14 +53,16 @@ class TaskOption:
         if self.kind == "path":
             if value is None:
                 return None
-            if not isinstance(value, str | PathLike) or not str(value):
+            if not isinstance(value, str | PathLike) or not str(value) or "\x00" in str(value):
                 raise UserInputError(f"{where} must be a directory path, got {value!r}.")
             # Absolute, because Ray Tune runs trials in their own working directories.
             return os.path.abspath(os.path.expanduser(value))
         if self.kind == "str":
-            if not isinstance(value, str) or (self.choices and value not in self.choices):
+            bad = not isinstance(value, str) or any(ord(c) < 32 or ord(c) == 127 for c in value)
+            if bad or (self.choices and value not in self.choices):
                 allowed = ", ".join(f"`{c}`" for c in self.choices or ())
-                raise UserInputError(f"{where} must be one of {allowed}, got {value!r}.")
+                expected = f"one of {allowed}" if allowed else "text without control characters"
+                raise UserInputError(f"{where} must be {expected}, got {value!r}.")
             return value
         if self.kind == "int_list":
             if not isinstance(value, list | tuple):
@@ -73,13 +80,22 @@ class TaskOption:
             raise UserInputError(f"{where} must be {expected}, got {value!r}.")
         if not math.isfinite(value):
             raise UserInputError(f"{where} must be finite, got {value!r}.")
+        high = INT_OPTION_CEILING if integer and self.high is None else self.high
         low_ok = self.low is None or value >= self.low
-        high_ok = self.high is None or value <= self.high
+        high_ok = high is None or value <= high
         if not (low_ok and high_ok):
-            lo = "-inf" if self.low is None else f"{self.low:g}"
-            hi = "inf" if self.high is None else f"{self.high:g}"
-            raise UserInputError(f"{where} must be {expected} in [{lo}, {hi}], got {value!r}.")
+            lo = "-inf" if self.low is None else _bound_text(self.low)
+            hi = "inf" if high is None else _bound_text(high)
+            bound = " (the bound for an option that declares none)" if high != self.high else ""
+            raise UserInputError(
+                f"{where} must be {expected} in [{lo}, {hi}]{bound}, got {value!r}."
+            )
         return int(value) if integer else float(value)
+
+
+def _bound_text(bound: float) -> str:
+    """`1e-08`, `0.5`, `16384`, `1048576`: whole bounds in full, not as `1.04858e+06`."""
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from torch import Tensor, nn
 from torch.func import stack_module_state
 
 from hpsearch.errors import UserInputError
-from hpsearch.optim import get_optimizer_info, resolve_hyperparameters
-from hpsearch.optim.stacked import StackedOptimizer, build_stacked_optimizer
+from hpsearch.optim import build_stacked_optimizer, get_optimizer_info, resolve_hyperparameters
+from hpsearch.optim.stacked import StackedOptimizer
 from hpsearch.tasks.base import TrialResult
 from hpsearch.tasks.divergence import (
     INITIAL_TRAIN_EXAMPLES,

@@ -1,0 +1,241 @@
+"""Sequential seeds: the look schedule, its α split, and the decision after each look.
+
+A sequential study (`[run] seeds = { first = 5, max = 40 }`) runs every cell at the first look's
+seeds, decides what it can, and adds the next look's seeds only to the optimizers that still
+have an open claim, until every claim is decided, the last look is done or the budget is spent.
+
+Error control: each claim spends its α (per side, from `[claims] confidence`) over the looks in
+shares fixed before the first trial (`Schedule.split`, by default 0.1 at the first look and the
+rest in equal shares). Look k decides at level α_k = split[k] x α; by the union bound over the
+looks, a claim is wrongly decided on a side with probability at most Σ α_k ≤ α, whatever the
+dependence between looks. That needs each look to be a fixed design: an open claim's optimizers
+get every configuration at the look's seeds, in a fixed seed order, and no trial is dropped or
+re-run because of its result. A claim decided at a look is final.
+
+`decide_look` is a pure function of the data, so a simulation can call it without Ray; the run
+loop (`hpsearch.runner`) stores the schedule and each look's decision with the study.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hpsearch.analysis import Verdict, analyze
+from hpsearch.claims import ClaimsSpec
+from hpsearch.errors import UserInputError
+from hpsearch.spec import SequentialSeeds, StudySpec
+from hpsearch.studydata import StudyData
+
+FIRST_SHARE = 0.1  # of α, spent at the first look; the rest in equal shares over the others
+
+
+def default_split(looks: int) -> list[float]:
+    """0.1 of α at the first look, the rest in equal shares (4 looks: 0.1 / 0.3 / 0.3 / 0.3)."""
+    if looks == 1:
+        return [1.0]
+    return [FIRST_SHARE, *[(1 - FIRST_SHARE) / (looks - 1)] * (looks - 1)]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The looks of a sequential study, fixed before its first trial and stored with it."""
+
+    looks: tuple[int, ...]  # seeds per cell at each look, e.g. (5, 10, 20, 40)
+    seeds: tuple[int, ...]  # the seeds in the order they are drawn (as many as the last look)
+    split: tuple[float, ...]  # share of α spent at each look
+    alpha: float  # per side and claim, over all looks
+
+    def alpha_at(self, look: int) -> float:
+        """α per side spent at `look` (1-based)."""
+        return self.split[look - 1] * self.alpha
+
+    def confidence_at(self, look: int) -> float:
+        """The two-sided interval level that decides at `look`."""
+        return 1 - 2 * self.alpha_at(look)
+
+    def seeds_at(self, look: int) -> list[int]:
+        return list(self.seeds[: self.looks[look - 1]])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "looks": list(self.looks),
+            "seeds": list(self.seeds),
+            "split": list(self.split),
+            "alpha": self.alpha,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Schedule:
+        return cls(
+            looks=tuple(int(n) for n in data["looks"]),
+            seeds=tuple(int(s) for s in data["seeds"]),
+            split=tuple(float(x) for x in data["split"]),
+            alpha=float(data["alpha"]),
+        )
+
+    def describe(self) -> str:
+        shares = " / ".join(f"{x:g}" for x in self.split)
+        return (
+            f"looks at {', '.join(map(str, self.looks))} seeds, α = {self.alpha:g} per side "
+            f"split {shares}"
+        )
+
+
+@dataclass(frozen=True)
+class Budget:
+    """When a sequential study stops adding looks, whatever is still open."""
+
+    max_cells: int | None = None  # cells in the study, over all looks
+    max_minutes: float | None = None  # minutes the looks ran, over all runs
+
+
+def schedule_of(spec: StudySpec) -> Schedule | None:
+    """A sequential spec's schedule (None for a spec with a seed list)."""
+    seq = spec.run.sequential
+    if seq is None:
+        return None
+    looks = seq.look_sizes()
+    split = seq.split if seq.split is not None else default_split(len(looks))
+    return Schedule(
+        looks=tuple(looks),
+        seeds=tuple(seq.seed_order()[: looks[-1]]),
+        split=tuple(split),
+        alpha=(1 - spec.claims.confidence) / 2,
+    )
+
+
+def budget_of(spec: StudySpec) -> Budget:
+    seq: SequentialSeeds | None = spec.run.sequential
+    if seq is None:
+        return Budget()
+    return Budget(max_cells=seq.max_cells, max_minutes=seq.max_minutes)
+
+
+def check_same_schedule(stored: Mapping[str, Any] | None, schedule: Schedule, name: str) -> None:
+    """Refuse (exit 2) a schedule other than the one stored with the study: looking again at
+    another level or another seed count would break the error guarantee."""
+    if stored is None:
+        return
+    old = Schedule.from_json(stored)
+    if old != schedule:
+        raise UserInputError(
+            f"The study `{name}` runs the sequential schedule {old.describe()} (seeds "
+            f"{_seeds(old)}); this spec asks for {schedule.describe()} (seeds {_seeds(schedule)}). "
+            "A schedule is fixed before the first trial: run the study with its own schedule, "
+            "or give this one another `name`."
+        )
+
+
+def _seeds(schedule: Schedule) -> str:
+    shown = ", ".join(map(str, schedule.seeds[:6]))
+    return shown + (", ..." if len(schedule.seeds) > 6 else "")
+
+
+@dataclass
+class LookDecision:
+    """What a look decided. `final`: the claims decided (at this look or before), final from
+    now on; `open_optimizers`: those that get the next look's seeds (an open claim names them)."""
+
+    look: int
+    alpha: float  # α per side spent at this look
+    verdicts: list[Verdict]  # every claim's verdict at this look's level
+    final: set[str] = field(default_factory=set)  # claim texts
+    open_optimizers: set[str] = field(default_factory=set)
+
+    def record(self) -> dict[str, Any]:
+        """What storage keeps of the look: each claim's result, the final claims, the open
+        optimizers (a JSON-ready dict)."""
+        return {
+            "look": self.look,
+            "alpha": self.alpha,
+            "results": {v.claim: v.result for v in self.verdicts},
+            "final": sorted(self.final),
+            "open_optimizers": sorted(self.open_optimizers),
+        }
+
+
+def look_data(data: StudyData, schedule: Schedule, look: int) -> StudyData:
+    """`data` as it stood at `look`: only the trials of that look's seeds (another driver may
+    already have added the next look's cells)."""
+    seeds = set(schedule.seeds_at(look))
+    keep = data.trials["seed"].isin(seeds)
+    curves = data.curves[data.curves["seed"].isin(seeds)]
+    return StudyData(
+        name=data.name,
+        metric=data.metric,
+        direction=data.direction,
+        trials=data.trials[keep].reset_index(drop=True),
+        curves=curves.reset_index(drop=True),
+        hyperparameters=data.hyperparameters,
+        metrics=data.metrics,
+        spec=data.spec,
+        search_spaces=data.search_spaces,
+    )
+
+
+def decide_look(
+    data: StudyData,
+    claims: ClaimsSpec,
+    look: int,
+    schedule: Schedule,
+    *,
+    final: Collection[str] = (),
+) -> LookDecision:
+    """Decide look `look` (1-based) at its share of α: every claim is analysed on the look's
+    seeds at level α_k; a decisive claim becomes final; an optimizer stays open while a claim
+    that names it is neither final before (`final`) nor decided now.
+
+    Pure: a function of the data, the claims, the look and the schedule."""
+    alpha = schedule.alpha_at(look)
+    analysis = analyze(
+        look_data(data, schedule, look),
+        claims.model_copy(update={"confidence": schedule.confidence_at(look)}),
+    )
+    decided = set(final)
+    open_optimizers: set[str] = set()
+    for verdict in analysis.verdicts:
+        if verdict.claim in decided:
+            continue
+        if verdict.result != "INCONCLUSIVE":
+            decided.add(verdict.claim)
+        else:
+            open_optimizers.update(verdict.optimizers)
+    return LookDecision(look, alpha, analysis.verdicts, decided, open_optimizers)
+
+
+@dataclass
+class SequentialState:
+    """Where a sequential study stands, read back from its stored looks."""
+
+    schedule: Schedule
+    looks: list[dict[str, Any]]  # each decided look's record, in order
+    ended: str | None = None  # why no further look runs: "decided", "last look", "budget"
+
+    @property
+    def decided(self) -> int:
+        """The last decided look (0 before the first decision)."""
+        return len(self.looks)
+
+    @property
+    def current(self) -> int:
+        """The look that runs (or ran last, when the study has ended)."""
+        return min(self.decided + (self.ended is None), len(self.schedule.looks))
+
+    def final(self) -> dict[str, tuple[str, int]]:
+        """Claim -> (result, look it was decided at), for every final claim."""
+        out: dict[str, tuple[str, int]] = {}
+        for record in self.looks:
+            for claim in record["final"]:
+                if claim not in out:
+                    out[claim] = (record["results"].get(claim, "?"), int(record["look"]))
+        return out
+
+    def open_optimizers(self, optimizers: Sequence[str]) -> list[str]:
+        """The optimizers the current look runs: all at the first look, then the last decided
+        look's open ones."""
+        if not self.looks:
+            return list(optimizers)
+        still = set(self.looks[-1]["open_optimizers"])
+        return [o for o in optimizers if o in still]
