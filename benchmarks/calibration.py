@@ -2,8 +2,9 @@
 
 For every case of `hpsearch.analysis.calibration.cases()` it prints the wrong-decisive rate (a
 decisive verdict that contradicts the truth) per side (a wrong SUPPORTED, a wrong REFUTED), the
-power (right decisive verdicts) and the coverage of the interval the decisive bound belongs to. The limit on
-each case: wrong-decisive <= 2.5 % per side plus simulation noise (<= 4 % at 300 repetitions).
+power (right decisive verdicts) and the coverage of the interval the decisive bound belongs to.
+The limit on each case: wrong-decisive <= 2.5 % per side plus simulation noise (<= 4 % at 300
+repetitions).
 Then the power table (flat grid, one bad value of six, V2's clear case, lr = 1 at the defaults) at
 S = 5, 10, 20 beside the ceiling the same tests reach with the true noise known, and the cases
 beyond the promise's assumptions (`beyond_assumptions`), shown so that the limit is seen.
