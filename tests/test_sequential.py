@@ -287,3 +287,17 @@ def test_the_budget_leaves_the_next_look_out_and_says_so(tmp_path: Path) -> None
     stored = read_state(group_attrs(url, "smoke"))
     assert stored is not None and stored.budget_stop == outcome.state.budget_stop
     assert "stopped by the budget" in stored.describe()
+
+
+def test_a_second_driver_takes_the_decision_the_first_one_stored(tmp_path: Path) -> None:
+    """Two drivers finishing a look together decide it once: the first record stored wins."""
+    from hpsearch.looks import _decide
+    from hpsearch.sequential import SequentialState
+
+    url, outcome, _ = _looks_run(tmp_path, "run.seeds={looks = [2, 4]}")
+    spec = load_spec(SMOKE, ["claims.min_seeds=2", "run.seeds={looks = [2, 4]}"])
+    first = outcome.state.looks[0]
+    fresh = SequentialState(outcome.state.schedule, [])  # what the second driver knew
+    # No data and no study to write to: with a record stored, neither is touched.
+    again = _decide(spec, fresh, 1, None, url, {}, {"minutes": 9.0, "ran": 0})
+    assert again == first  # not its own minutes, not its own decision
