@@ -32,7 +32,7 @@ from dash import ALL, MATCH, Input, Output, State, dcc, html
 
 from dashboards import figures
 from dashboards.answer import answer_count
-from dashboards.page import Page, VerdictCard, build_page, numeric_columns
+from dashboards.page import Page, VerdictCard, build_page, figure_text, numeric_columns
 from dashboards.report import BOARD_HEAD, CSS
 from dashboards.security import secure
 from dashboards.study import (
@@ -68,6 +68,7 @@ body { padding-top: 0; }
 .status { color: #444; font-size: 0.9em; margin: 6px 0; }
 .status b { color: #111; font-size: 1.05em; }
 .error { color: #b00020; font-weight: 600; }
+@media (max-width: 640px) { .filters { position: static; } }
 </style></head><body>{%app_entry%}<footer>{%config%}{%scripts%}{%renderer%}</footer></body></html>
 """
 )
@@ -143,8 +144,6 @@ def render_answer(page: Page) -> html.Section:
     items = []
     for line in page.answers:
         parts: list[Any] = [
-            html.Span(line.result, className="badge result"),
-            " ",
             html.A(html.B(line.answer), href=f"#{line.anchor}"),
             f" — {line.claim} {line.verb}",
         ]
@@ -219,7 +218,10 @@ def render_sections(page: Page, part: Literal["all", "first", "rest"] = "all") -
                 className="svg-download",
                 title=f"download {anchor} as SVG",
             )
-            out.append(html.Div([graph, svg], id=anchor, className="figure"))
+            label: Any = {"aria-label": figure_text(fig)}  # Dash passes aria-* through
+            out.append(
+                html.Div([graph, svg], id=anchor, className="figure", role="figure", **label)
+            )
             if index == 0 and section.table is not None:
                 out.append(_table(*section.table))
     if part == "first":
@@ -444,7 +446,7 @@ def create_app(
                                     id="study",
                                     options=[{"label": g.name, "value": g.name} for g in found],
                                     clearable=False,
-                                    style={"minWidth": "320px"},
+                                    style={"minWidth": "min(320px, 70vw)"},
                                 ),
                             ],
                         ),
@@ -457,7 +459,7 @@ def create_app(
                                     id="task",
                                     options=[{"label": t, "value": t} for t in tasks],
                                     placeholder="all tasks",
-                                    style={"minWidth": "180px"},
+                                    style={"minWidth": "min(180px, 70vw)"},
                                 ),
                             ],
                         ),

@@ -73,6 +73,17 @@ class Page:
     answers: list[AnswerLine] = field(default_factory=list)  # the claims in plain words
 
 
+def figure_text(fig: go.Figure) -> str:
+    """A figure's text alternative: its title and subtitle as plain words (screen readers read
+    it for the chart; the numbers are in the tables beside it and in the trial table)."""
+    import re
+
+    title = fig.layout.title.text if fig.layout.title and fig.layout.title.text else "figure"
+    text = re.sub(r"<br>|</?sup>", " ", str(title))
+    text = re.sub(r"<[^>]+>", "", text)
+    return " ".join(text.split())
+
+
 def slug(text: str) -> str:
     """An HTML id made only of [a-z0-9-], so any name is safe as an anchor."""
     out = "".join(c if c.isalnum() and c.isascii() else "-" for c in text.lower())

@@ -62,7 +62,6 @@ Scalar = bool | int | float
 SEED_LIMIT = 2**32  # torch, numpy and Python RNGs reduce seeds modulo 2**32: 0 and 2**32 are twins
 DEFAULT_MAX_CELLS = 100_000
 MAX_CELLS_ENV = "HPSEARCH_MAX_CELLS"
-NAME_PATTERN = STUDY_PATTERN
 
 
 class Distribution(BaseModel):

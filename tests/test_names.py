@@ -181,6 +181,10 @@ def test_an_oversized_model_option_is_refused_before_a_model_is_built(
 ) -> None:
     message = refused(tmp_path, capsys, task_extra="hidden = 100000000000")
     assert "Option `hidden` of task `digits-mlp` must be an integer in [1, 65536]" in message
+    assert cli("catalog", "tasks", cwd=tmp_path) == 0  # the bound is where users look it up
+    assert "hidden          default 128        range [1, 65536]  hidden units" in (
+        capsys.readouterr().out
+    )
 
 
 def test_an_undeclared_bound_still_caps_a_plugin_tasks_integer_option() -> None:
@@ -383,3 +387,20 @@ def test_no_error_message_carries_an_escape_sequence_to_the_terminal(
     err = capsys.readouterr().err
     assert "\x1b" not in err and "fake: line" in err
     assert not any(line.startswith("fake") for line in err.splitlines())
+
+
+def test_every_built_in_name_obeys_the_rule() -> None:
+    from hpsearch.optim import list_optimizers
+    from hpsearch.tasks import list_tasks
+
+    tasks = list_tasks()
+    metrics = {m for task in tasks for m in task.metrics}
+    for info in list_optimizers():
+        assert optimizer_name_problem(info.name) is None, info.name
+        for hp in info.hyperparameters:
+            assert (
+                identifier_problem("hyperparameter", hp.name, columns=True, metrics=metrics) is None
+            )
+    for task in tasks:
+        for option in task.options:
+            assert identifier_problem("task option", option.name) is None, (task.name, option)
