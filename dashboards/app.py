@@ -50,9 +50,9 @@ from dashboards.study import (
     filter_study,
     fingerprint,
     hidden_claims,
-    optimizer_defaults,
 )
 from dashboards.theme import VERDICT_COLORS, figure_config
+from hpsearch.analysis.defaults import optimizer_defaults
 from hpsearch.errors import HpsearchError
 from hpsearch.studydata import OUTCOMES, StudyData
 

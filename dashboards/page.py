@@ -331,19 +331,15 @@ def build_page(
             f"{settings.n_diverged} diverged (kept at the floor), "
             f"{settings.n_error} failed (excluded), {settings.n_running} running",
         ),
-        (
-            "δ",
-            f"{units.format_points(settings.delta, settings)} (asked "
-            f"{units.format_points(settings.delta_user, settings)})",
-        ),
+        ("δ (W(δ) figures only)", units.format_points(settings.delta, settings)),
         ("tolerance m", units.format_points(settings.tolerance, settings)),
-        ("d_max", units.format_share(settings.d_max)),
         ("min_seeds", str(settings.min_seeds)),
         (
             "intervals",
-            "Student t over seeds (means), selection-aware cross-fitted bounds (best cell, "
-            "profiles, regrets), exact (divergence rates), paired bootstrap / jackknife SE "
-            f"with t (widths; B = {settings.bootstrap}, RNG seed {settings.rng_seed})",
+            "Student t over seeds (means), pairwise Welch bounds (the verdicts' regrets), "
+            "cross-fitted bounds (best cell, profiles, mean regret), exact over seeds "
+            "(divergence rates), paired bootstrap / jackknife SE with t (widths; "
+            f"B = {settings.bootstrap}, RNG seed {settings.rng_seed})",
         ),
         ("grid sizes", ", ".join(f"{k}: {v}" for k, v in settings.grid_sizes.items())),
     ]
