@@ -457,7 +457,8 @@ def study_page(data: StudyData) -> Page:
     """A whole study's page for the report: analysed, with the optimizers' defaults (for the
     lr = 1 answer) and every trial (for the drill-down and the trial table)."""
     from dashboards.page import build_page
-    from dashboards.study import analyze_study, optimizer_defaults
+    from dashboards.study import analyze_study
+    from hpsearch.analysis.defaults import optimizer_defaults
 
     return build_page(
         analyze_study(data),

@@ -407,7 +407,7 @@ def show(
     from hpsearch.analysis import analyze
     from hpsearch.names import printable
     from hpsearch.storage import load_study_data, resolve_storage_url
-    from hpsearch.units import format_estimate, format_points, format_share
+    from hpsearch.units import format_estimate, format_points
 
     data = load_study_data(resolve_storage_url(storage), name)
     analysis = analyze(data)
@@ -415,7 +415,7 @@ def show(
     typer.echo(
         f"{name}: metric {s.metric} ({s.direction}), S = {s.n_seeds} seeds, B = {s.bootstrap} "
         f"(rng seed {s.rng_seed}), δ = {format_points(s.delta, s)}, m = "
-        f"{format_points(s.tolerance, s)}, d_max = {format_share(s.d_max)}; trials: "
+        f"{format_points(s.tolerance, s)}; trials: "
         f"{s.n_completed} completed, {s.n_diverged} diverged, {s.n_error} failed, "
         f"{s.n_running} running"
     )

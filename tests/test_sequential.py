@@ -229,7 +229,7 @@ def _looks_run(tmp_path: Path, *overrides: str) -> tuple[str, Any, list[list[str
     from hpsearch.storage import TrialWriter, set_group_attrs
     from hpsearch.storage import prepare_group as prepare
 
-    spec = load_spec(SMOKE, ["claims.min_seeds=2", "claims.bootstrap=200", *overrides])
+    spec = load_spec(SMOKE, ["claims.min_seeds=3", "claims.bootstrap=200", *overrides])
     schedule = schedule_of(spec)
     assert schedule is not None
     url = f"sqlite:///{tmp_path / 'looks.db'}"
@@ -263,17 +263,19 @@ def _looks_run(tmp_path: Path, *overrides: str) -> tuple[str, Any, list[list[str
 def test_the_loop_adds_seeds_only_where_a_claim_is_open_and_stores_each_look(
     tmp_path: Path,
 ) -> None:
-    url, outcome, batches = _looks_run(tmp_path, "run.seeds={looks = [2, 4]}")
+    # Three seeds at the first look: with two, a t bound has one degree of freedom, and at the
+    # first look's α / 10 no claim is decided however far apart the cells are.
+    url, outcome, batches = _looks_run(tmp_path, "run.seeds={looks = [3, 6]}")
     state = outcome.state
     assert state.decided == 2 or state.ended == "decided"
     first = state.looks[0]
     adam = "adam is insensitive to lr over [0.001, 1] within 1.00 point"
     assert first["results"][adam] == "REFUTED" and adam in first["final"]
-    assert len(batches[0]) == 10  # every cell at the first look's seeds
+    assert len(batches[0]) == 15  # every cell at the first look's seeds
     if len(batches) > 1:  # the next look: seeds 2 and 3 of the open optimizers only
         opened = set(first["open_optimizers"])
         assert {k.split(":")[0] for k in batches[1]} == opened
-        assert {int(k.rsplit("=", 1)[1]) for k in batches[1]} == {2, 3}
+        assert {int(k.rsplit("=", 1)[1]) for k in batches[1]} == {3, 4, 5}
     stored = read_state(group_attrs(url, "smoke"))
     assert stored is not None and stored.looks == state.looks
     assert stored.final()[adam] == ("REFUTED", 1)
@@ -281,9 +283,9 @@ def test_the_loop_adds_seeds_only_where_a_claim_is_open_and_stores_each_look(
 
 
 def test_the_budget_leaves_the_next_look_out_and_says_so(tmp_path: Path) -> None:
-    url, outcome, batches = _looks_run(tmp_path, "run.seeds={looks = [2, 4], max_cells = 12}")
-    assert len(batches) == 1 and len(outcome.planned) == 10
-    assert outcome.state.budget_stop and "over the budget of 12" in outcome.state.budget_stop
+    url, outcome, batches = _looks_run(tmp_path, "run.seeds={looks = [3, 6], max_cells = 18}")
+    assert len(batches) == 1 and len(outcome.planned) == 15
+    assert outcome.state.budget_stop and "over the budget of 18" in outcome.state.budget_stop
     stored = read_state(group_attrs(url, "smoke"))
     assert stored is not None and stored.budget_stop == outcome.state.budget_stop
     assert "stopped by the budget" in stored.describe()
@@ -294,8 +296,8 @@ def test_a_second_driver_takes_the_decision_the_first_one_stored(tmp_path: Path)
     from hpsearch.looks import _decide
     from hpsearch.sequential import SequentialState
 
-    url, outcome, _ = _looks_run(tmp_path, "run.seeds={looks = [2, 4]}")
-    spec = load_spec(SMOKE, ["claims.min_seeds=2", "run.seeds={looks = [2, 4]}"])
+    url, outcome, _ = _looks_run(tmp_path, "run.seeds={looks = [3, 6]}")
+    spec = load_spec(SMOKE, ["claims.min_seeds=3", "run.seeds={looks = [3, 6]}"])
     first = outcome.state.looks[0]
     fresh = SequentialState(outcome.state.schedule, [])  # what the second driver knew
     # No data and no study to write to: with a record stored, neither is touched.
