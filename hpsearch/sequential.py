@@ -197,23 +197,23 @@ def decide_look(
     that names it is neither final before (`final`) nor decided now.
 
     Pure: a function of the data, the claims, the look and the schedule."""
-    from hpsearch.analysis import analyze
+    from hpsearch.analysis.analyze import decide
 
     alpha = schedule.alpha_at(look)
-    analysis = analyze(
+    verdicts = decide(
         look_data(data, schedule, look),
         claims.model_copy(update={"confidence": schedule.confidence_at(look)}),
-    )
+    ).verdicts  # the verdicts alone: no reader's table is built at a look
     decided = set(final)
     open_optimizers: set[str] = set()
-    for verdict in analysis.verdicts:
+    for verdict in verdicts:
         if verdict.claim in decided:
             continue
         if verdict.result != "INCONCLUSIVE":
             decided.add(verdict.claim)
         else:
             open_optimizers.update(verdict.optimizers)
-    return LookDecision(look, alpha, analysis.verdicts, decided, open_optimizers)
+    return LookDecision(look, alpha, verdicts, decided, open_optimizers)
 
 
 @dataclass
