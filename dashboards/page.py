@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 
 from dashboards import figures
 from dashboards.answer import AnswerLine, answer_lines, number_label, short_label
+from dashboards.parallel import parallel_figure, parallel_optimizers, parallel_record
 from dashboards.theme import VERDICT_COLORS
 from hpsearch import units
 from hpsearch.analysis.records import Estimate, StudyAnalysis, Verdict
@@ -435,12 +436,24 @@ def build_page(
             [("fig-learning-curves", figures.learning_curve_figure(analysis, curves))],
         ),
         Section(
+            "configurations",
+            "Configurations",
+            "Every configuration of an optimizer as one line across its hyperparameters, its "
+            "diverged seeds and its seed mean. Drag along an axis: the trial table keeps only "
+            "the configurations inside the range.",
+            [
+                (f"fig-parallel-{slug(o)}", parallel_figure(parallel_record(analysis, o)))
+                for o in parallel_optimizers(analysis)
+            ],
+        ),
+        Section(
             "importance",
             "Importance (descriptive)",
             "Secondary and descriptive only: no verdict rests on these.",
             [("fig-importance", figures.importance_figure(analysis))],
         ),
     ]
+    sections = [s for s in sections if s.figures]  # e.g. no optimizer searches two hyperparameters
     columns, rows = summary_table(analysis)
     notes = list(analysis.notes)
     if settings.n_seeds < settings.min_seeds:
