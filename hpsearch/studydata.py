@@ -57,3 +57,6 @@ class StudyData:
     # optimizer -> hyperparameter -> {kind, low, high, log, ...} as searched (hpsearch.spec's
     # `search_space`); empty for in-memory synthetic studies
     search_spaces: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # a sequential study's look schedule as stored before its first trial
+    # (`hpsearch.sequential.Schedule.to_json`); None for a fixed seed list
+    schedule: dict[str, Any] | None = None

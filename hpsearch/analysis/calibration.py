@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hpsearch.analysis.analyze import decide
 from hpsearch.analysis.bootstrap import exact_rate, t_interval
+from hpsearch.analysis.decide import decide
 from hpsearch.analysis.grid import Grid
 from hpsearch.analysis.pairwise import cell_regret_bounds, regret_bounds
 from hpsearch.analysis.records import Verdict

@@ -15,6 +15,7 @@ import pandas as pd
 
 from hpsearch.errors import UnknownStudyError
 from hpsearch.recording import curves, final_metrics, trial_row
+from hpsearch.sequential import SCHEDULE_ATTR
 from hpsearch.storage.access import StoredTrial
 from hpsearch.storage.backends import reader_access
 from hpsearch.storage.connection import read_engine, reports_storage_errors
@@ -105,6 +106,7 @@ def load_study_data(storage: str, name: str) -> StudyData:
         metrics=metric_cols,
         spec=attrs0.get("spec"),
         search_spaces={s.optimizer: dict(s.user_attrs.get("search_space") or {}) for s in studies},
+        schedule=attrs0.get(SCHEDULE_ATTR),
     )
 
 
