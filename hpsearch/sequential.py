@@ -25,18 +25,17 @@ from typing import TYPE_CHECKING, Any
 from hpsearch.claims import ClaimsSpec
 from hpsearch.errors import UserInputError
 from hpsearch.spec import SequentialSeeds, StudySpec
-from hpsearch.studydata import StudyData
+from hpsearch.studydata import SCHEDULE_ATTR, StudyData
 
 if TYPE_CHECKING:  # the statistics load only where a look is decided
     from hpsearch.analysis import Verdict
-    from hpsearch.analysis.replay import Look
+    from hpsearch.analysis.records import Look
 
 FIRST_SHARE = 0.1  # of α, spent at the first look; the rest in equal shares over the others
 
 # Study-group user attributes (beside the resolved spec): the schedule, set before the first
 # trial; each decided look's record under its own key (two drivers never overwrite a list); why
 # the last run added no look though claims were open.
-SCHEDULE_ATTR = "sequential_schedule"
 LOOK_ATTR = "sequential_look_{}"
 BUDGET_ATTR = "sequential_budget_stop"
 
@@ -70,7 +69,7 @@ class Schedule:
 
     def look(self, look: int) -> Look:
         """Look `look` (1-based) as the analysis reads it: its seeds and its α."""
-        from hpsearch.analysis.replay import Look
+        from hpsearch.analysis.records import Look
 
         return Look(look, tuple(self.seeds_at(look)), self.alpha_at(look))
 

@@ -40,6 +40,9 @@ TRIAL_COLUMNS = (
 )
 CURVE_COLUMNS = ("study", "trial_number", "optimizer", "cell", "seed", "epoch", "metric", "value")
 OUTCOMES = ("completed", "diverged", "error", "running")
+# The study-group attribute a sequential study's look schedule is stored under, before its first
+# trial (`hpsearch.sequential`); storage reads it into `StudyData.schedule`.
+SCHEDULE_ATTR = "sequential_schedule"
 
 
 @dataclass

@@ -13,18 +13,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 
 from hpsearch.analysis.decide import decide
-from hpsearch.analysis.records import Verdict
+from hpsearch.analysis.records import Look, Verdict
 from hpsearch.claims import ClaimsSpec
 from hpsearch.studydata import StudyData
-
-
-@dataclass(frozen=True)
-class Look:
-    """One look: its number (1-based), the seeds every open cell has then, its α per side."""
-
-    number: int
-    seeds: tuple[int, ...]
-    alpha: float
 
 
 @dataclass

@@ -36,20 +36,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from hpsearch.analysis.bootstrap import interval, seed_rate, t_interval
 from hpsearch.analysis.grid import Grid, format_value
 from hpsearch.analysis.pairwise import cell_regret_bounds
-from hpsearch.analysis.records import AnalysisSettings, Estimate, Result, Verdict
+from hpsearch.analysis.records import AnalysisSettings, Estimate, Look, Result, Verdict
 from hpsearch.analysis.stats import HyperparameterStats, OptimizerStats
 from hpsearch.analysis.tunability import Scores, difference_bounds, mean_regret
 from hpsearch.units import format_display_estimate, format_estimate
-
-if TYPE_CHECKING:
-    from hpsearch.analysis.replay import Look
 
 
 @dataclass(frozen=True)

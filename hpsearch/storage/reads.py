@@ -15,13 +15,12 @@ import pandas as pd
 
 from hpsearch.errors import UnknownStudyError
 from hpsearch.recording import curves, final_metrics, trial_row
-from hpsearch.sequential import SCHEDULE_ATTR
 from hpsearch.storage.access import StoredTrial
 from hpsearch.storage.backends import reader_access
 from hpsearch.storage.connection import read_engine, reports_storage_errors
 from hpsearch.storage.groups import group_names, group_studies
 from hpsearch.storage.urls import redact_url
-from hpsearch.studydata import CURVE_COLUMNS, OUTCOMES, TRIAL_COLUMNS, StudyData
+from hpsearch.studydata import CURVE_COLUMNS, OUTCOMES, SCHEDULE_ATTR, TRIAL_COLUMNS, StudyData
 
 _STATE_RANK = {"COMPLETE": 0, "RUNNING": 1, "FAIL": 2}
 
