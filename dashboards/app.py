@@ -28,7 +28,7 @@ from urllib.parse import quote, unquote
 
 import dash
 import dash_ag_grid as dag
-from dash import ALL, Input, Output, State, dcc, html
+from dash import ALL, MATCH, Input, Output, State, dcc, html
 
 from dashboards import figures
 from dashboards.answer import answer_count
@@ -43,7 +43,7 @@ from dashboards.study import (
     hidden_claims,
     optimizer_defaults,
 )
-from dashboards.theme import VERDICT_COLORS
+from dashboards.theme import VERDICT_COLORS, figure_config
 from hpsearch.errors import HpsearchError
 from hpsearch.studydata import OUTCOMES, StudyData
 
@@ -200,7 +200,6 @@ def render_sections(page: Page, part: Literal["all", "first", "rest"] = "all") -
     (plotly.js draws the figures of one answer in one go; benchmarks/dashboard.py --browser).
     """
     out: list[Any] = []
-    config: Any = {"displaylogo": False, "responsive": True}
     for number, section in enumerate(page.sections):
         for index, (anchor, fig) in enumerate(section.figures):
             is_first = number == 0 and index == 0
@@ -211,8 +210,16 @@ def render_sections(page: Page, part: Literal["all", "first", "rest"] = "all") -
                     html.H2(section.title, id=section.anchor, className="compact"),
                     html.P(section.text, className="meta"),
                 ]
-            graph = dcc.Graph(figure=fig, config=config, id={"type": "figure", "anchor": anchor})
-            out.append(html.Div(graph, id=anchor, className="figure"))
+            graph = dcc.Graph(
+                figure=fig, config=figure_config(anchor), id={"type": "figure", "anchor": anchor}
+            )
+            svg = html.Button(
+                "SVG",
+                id={"type": "svg", "anchor": anchor},
+                className="svg-download",
+                title=f"download {anchor} as SVG",
+            )
+            out.append(html.Div([graph, svg], id=anchor, className="figure"))
             if index == 0 and section.table is not None:
                 out.append(_table(*section.table))
     if part == "first":
@@ -296,7 +303,7 @@ def render_drill(view: Any, optimizer: str, config: str) -> list[Any]:
         html.H3(f"{optimizer}: {config}"),
         html.P(f"{len(mine)} trials of this configuration", className="meta"),
         _table(shown, [["" if r[c] is None else str(r[c]) for c in shown] for r in mine]),
-        dcc.Graph(figure=curves, config={"displaylogo": False}, id="drill-curves"),
+        dcc.Graph(figure=curves, config=figure_config("drill-curves"), id="drill-curves"),
     ]
 
 
@@ -479,7 +486,11 @@ def create_app(
                 # An empty graph in the first layout makes Dash fetch plotly.js (4.8 MB) while the
                 # callbacks analyse the study, not after the figures have arrived (measured by
                 # benchmarks/dashboard.py --browser).
-                dcc.Graph(id="plotly-preload", style={"display": "none"}),
+                dcc.Graph(
+                    id="plotly-preload",
+                    style={"display": "none"},
+                    config=figure_config("plotly-preload"),
+                ),
                 dcc.Store(id="shown"),
                 dcc.Interval(
                     id="refresh", interval=int(1000 * (refresh_seconds or IDLE_REFRESH_S))
@@ -673,6 +684,21 @@ def create_app(
         if view is None:
             return []
         return render_sections(view["page"], "rest") + render_trials(*view["trials"])
+
+    # The SVG button under a figure: plotly.js draws the file in the browser.
+    app.clientside_callback(
+        """function (clicks) {
+            const ctx = window.dash_clientside.callback_context;
+            const anchor = ctx.triggered_id && ctx.triggered_id.anchor;
+            const gd = anchor && document.querySelector(
+                '#' + CSS.escape(anchor) + ' .js-plotly-plot');
+            if (clicks && gd) Plotly.downloadImage(gd, {format: 'svg', filename: anchor});
+            return window.dash_clientside.no_update;
+        }""",
+        Output({"type": "svg", "anchor": MATCH}, "title"),
+        Input({"type": "svg", "anchor": MATCH}, "n_clicks"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output("trial-table", "exportDataAsCsv"),

@@ -617,21 +617,45 @@ def heatmap_figure(analysis: StudyAnalysis, optimizer: str, x: str, y: str) -> g
     text = np.full((len(ys), len(xs)), "", dtype=object)
     hover = np.full((len(ys), len(xs), 3), "", dtype=object)
     hover[:, :, 2] = "no trials"
+    # One reference per cell: the colour, the × share, the hover and the drill-down are all the
+    # one configuration that is best at this (x, y) over the other hyperparameters; the share
+    # over every configuration of the cell is named as such in the hover only.
+    configs = analysis.configs
+    mine = (
+        configs[configs["optimizer"] == optimizer].set_index("config")
+        if not configs.empty
+        else None
+    )
+    others = [h for h in analysis.hyperparameters.get(optimizer, []) if h not in (x, y)]
+    over = f"best over {', '.join(others)}" if others else "the configuration"
     for row in rows.itertuples(index=False):
         i, j = yi[float(row.y_value)], xi[float(row.x_value)]
         value = float(row.profile)
-        rate = float(row.divergence_rate)
         z[i, j] = value
+        found = (
+            mine.loc[str(row.config)]
+            if mine is not None and str(row.config) in mine.index
+            else None
+        )
+        n_div = int(found["n_diverged"]) if found is not None else 0
+        n_seeds = int(found["n_seeds"]) if found is not None else 0
         cell = format_metric(value, settings)
-        if rate > 0:
-            cell += f"<br>× {format_share(rate)} div."
+        if n_div:
+            cell += f"<br>× {n_div}/{n_seeds} div."
         text[i, j] = cell
         hover[i, j, 0], hover[i, j, 1] = str(row.config), optimizer
+        share = format_share(float(row.divergence_rate))
+        whole = (
+            f"<br>every {', '.join(others)} at this cell: {share} of {int(row.n_trials)} "
+            "trials diverged"
+            if others
+            else ""
+        )
         hover[i, j, 2] = (
             f"{x} = {float(row.x_value):g}, {y} = {float(row.y_value):g}<br>"
-            f"config: {row.config}<br>seed mean {settings.metric}: "
-            f"{format_metric(value, settings)}<br>diverged: {format_share(rate)} of "
-            f"{int(row.n_trials)} trials<br><i>click: this configuration's seeds</i>"
+            f"{over}: {row.config}<br>its seed mean {settings.metric}: "
+            f"{format_metric(value, settings)}<br>its seeds diverged: {n_div} of {n_seeds}"
+            f"{whole}<br><i>click: this configuration's seeds</i>"
         )
     colorbar: dict[str, Any] = {"title": {"text": metric_title(settings.metric, settings)}}
     if is_accuracy(settings.metric) and is_percent(settings):
@@ -661,7 +685,8 @@ def heatmap_figure(analysis: StudyAnalysis, optimizer: str, x: str, y: str) -> g
     return _layout(
         fig,
         title,
-        "cell: best seed mean over the other hyperparameters; × n % div.: share of diverged seeds",
+        "cell: the configuration best over the other hyperparameters (its seed mean; × k/n: its "
+        "seeds that diverged); click it for those seeds",
         height=440,
     )
 
@@ -1247,6 +1272,8 @@ class LrOne:
     # False when this process knows no defaults for the optimizer (a plugin neither registered
     # here nor recorded with the study): `default` is then None for that reason, not the grid's.
     defaults_known: bool = True
+    tuned_diverged: int = 0  # diverged seeds of `tuned_config`
+    tuned_seeds: int = 0
 
 
 def lr_one_records(
@@ -1270,8 +1297,13 @@ def lr_one_records(
         known = not others or optimizer in (defaults or {})
         config = default_config(analysis, optimizer, 1.0, (defaults or {}).get(optimizer))
         default, diverged, seeds = None, 0, 0
+        configs = analysis.configs
+        tuned_at = configs[
+            (configs["optimizer"] == optimizer) & (configs["config"] == str(row.profile_config))
+        ]
+        tuned_diverged = int(tuned_at["n_diverged"].iloc[0]) if len(tuned_at) else 0
+        tuned_seeds = int(tuned_at["n_seeds"].iloc[0]) if len(tuned_at) else 0
         if config is not None:
-            configs = analysis.configs
             at = configs[(configs["optimizer"] == optimizer) & (configs["config"] == config)]
             first = at.iloc[0]
             default = Estimate(
@@ -1298,6 +1330,8 @@ def lr_one_records(
                 default_diverged=diverged,
                 default_seeds=seeds,
                 defaults_known=known,
+                tuned_diverged=tuned_diverged,
+                tuned_seeds=tuned_seeds,
             )
         )
     return out

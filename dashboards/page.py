@@ -247,31 +247,44 @@ def lr_one_table(
     def est(e: Estimate | None) -> str:
         return units.format_estimate("best", e, settings, short=True) if e else "not in the grid"
 
+    sign = 1 if settings.direction == "minimize" else -1
+
+    def gap(at: Estimate | None, r: figures.LrOne) -> str:
+        return units.format_points((at.value - r.best.value) * sign, settings) if at else "—"
+
     def at_defaults(r: figures.LrOne) -> str:
         if not r.defaults_known:
             return f"unknown: `{r.optimizer}`'s defaults are not registered in this process"
-        return f"{est(r.default)}" + (f" ({r.default_config})" if r.default_config else "")
+        if r.default is None:
+            return est(None)
+        return (
+            f"{est(r.default)} ({r.default_config}); its seeds diverged "
+            f"{r.default_diverged} of {r.default_seeds}"
+        )
 
+    # Each lr = 1 number with the seeds it is about: tuned and at defaults are one
+    # configuration each, with their own divergence counts; the last column every
+    # configuration at lr = 1.
     columns = [
         "optimizer",
         "best (any lr)",
         "lr = 1, others tuned",
+        "tuned: below the best",
         "lr = 1, others at defaults",
-        "lr = 1 below the best",
-        "diverged at lr = 1",
+        "defaults: below the best",
+        "diverged at lr = 1, every configuration",
     ]
     rows = []
     for r in records:
-        at = r.default if r.default is not None else r.tuned
-        gap = (at.value - r.best.value) * (1 if settings.direction == "minimize" else -1)
         rows.append(
             [
                 r.optimizer,
                 est(r.best),
-                f"{est(r.tuned)} ({r.tuned_config})",
+                f"{est(r.tuned)} ({r.tuned_config}); its seeds diverged "
+                f"{r.tuned_diverged} of {r.tuned_seeds}",
+                gap(r.tuned, r),
                 at_defaults(r),
-                units.format_points(gap, settings)
-                + (" (defaults)" if r.default is not None else " (tuned)"),
+                gap(r.default, r),
                 f"{r.n_diverged} of {r.n_trials} runs",
             ]
         )

@@ -18,7 +18,7 @@ from plotly.offline import get_plotlyjs
 
 from dashboards.answer import AnswerLine, answer_count
 from dashboards.page import Page, VerdictCard, numeric_columns
-from dashboards.theme import VERDICT_COLORS
+from dashboards.theme import VERDICT_COLORS, figure_config
 from hpsearch import __version__
 from hpsearch.outputs import write_atomically
 from hpsearch.studydata import StudyData
@@ -40,7 +40,9 @@ th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-al
 th { background: #f0f0f0; }
 dl.kv { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; margin: 4px 0; }
 dl.kv dt { color: #555; } dl.kv dd { margin: 0; }
-.figure { margin: 8px 0 20px 0; }
+.figure { margin: 8px 0 20px 0; position: relative; }
+.svg-download { font-size: 0.75em; color: #555; background: #fff; border: 1px solid #ccc;
+                border-radius: 3px; padding: 1px 6px; cursor: pointer; }
 ul.notes li { color: #7a4b00; }
 .board { border: 1px solid #ddd; border-radius: 6px; margin: 6px 0 8px; }
 .board-head, details.claim-row > summary {
@@ -163,6 +165,15 @@ def _table(columns: list[str], rows: list[list[str]]) -> str:
 
 # The report's drill-down and trial table: the same as the dashboard's, in plain JavaScript over
 # the trials embedded as JSON (every text goes in through textContent, never as HTML).
+# The SVG button under each figure (the camera in its modebar downloads a PNG).
+SVG_JS = """
+document.addEventListener('click', e => {
+  const b = e.target.closest && e.target.closest('button[data-svg]');
+  if (b) Plotly.downloadImage(document.getElementById(b.dataset.svg),
+                              {format: 'svg', filename: b.dataset.svg});
+});
+"""
+
 TRIALS_JS = """
 (function () {
   const data = JSON.parse(document.getElementById('trial-data').textContent);
@@ -345,7 +356,6 @@ def render_report(page: Page) -> str:
         "<h2 id='summary'>Summary</h2>" + _table(page.summary_columns, page.summary_rows),
         "<h2 id='settings'>Settings</h2>" + _kv(page.overview),
     ]
-    config = {"displaylogo": False, "responsive": True}
     for section in page.sections:
         body.append(
             f"<h2 class='compact' id='{_e(section.anchor)}'>{_e(section.title)}</h2>"
@@ -357,10 +367,13 @@ def render_report(page: Page) -> str:
                 include_plotlyjs=False,
                 full_html=False,
                 div_id=anchor,
-                config=config,
+                config=figure_config(anchor),
                 default_width="100%",
             )
-            body.append(f"<div class='figure'>{div}</div>")
+            body.append(
+                f"<div class='figure'>{div}<button class='svg-download' data-svg='{_e(anchor)}' "
+                f"title='download {_e(anchor)} as SVG'>SVG</button></div>"
+            )
             if index == 0 and section.table is not None:  # the numbers under their figure
                 body.append(_table(*section.table))
     body += tail
@@ -370,7 +383,7 @@ def render_report(page: Page) -> str:
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>hpsearch: {_e(page.title)}</title><style>{CSS}</style>"
         f"<script type='text/javascript'>{get_plotlyjs()}</script>"
-        "</head><body>" + "\n".join(body) + "</body></html>"
+        "</head><body>" + "\n".join(body) + f"<script>{SVG_JS}</script></body></html>"
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
+from typing import Any
 
 # Okabe-Ito, without black (kept for text) and yellow (too light on white) first.
 OKABE_ITO = (
@@ -60,3 +61,17 @@ def band_color(color: str, alpha: float = 0.18) -> str:
     """A translucent version of a `#rrggbb` colour for confidence bands."""
     r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{alpha})"
+
+
+def figure_config(name: str) -> Any:  # a plain dict: dcc.Graph types it as its own Config
+    """plotly.js options for every figure, in the app and the report: no Plotly logo and no
+    cloud buttons ("Share chart…" / "Edit in Chart Studio" offer to upload the figure from an
+    offline tool); the camera downloads a PNG named after the figure (an SVG button sits under
+    each figure: plotly.js's modebar has one image format)."""
+    return {
+        "displaylogo": False,
+        "responsive": True,
+        "showSendToCloud": False,
+        "modeBarButtonsToRemove": ["sendDataToCloud", "editInChartStudio"],
+        "toImageButtonOptions": {"format": "png", "filename": name, "scale": 2},
+    }

@@ -58,7 +58,10 @@ def main() -> None:
     except HpsearchError as error:
         if _debug:
             raise
-        typer.echo(f"Error: {error}", err=True)
+        from hpsearch.names import printable
+
+        # A value quoted from a spec or a storage reaches the terminal with no escape sequence.
+        typer.echo(f"Error: {printable(error, lines=True)}", err=True)
         sys.exit(error.exit_code)
     except typer.Exit as done:
         sys.exit(done.exit_code)
@@ -137,7 +140,10 @@ def _print_catalog(what: str) -> None:
             typer.echo(f"  {task.name:<20} {printable(task.description)} ({data})")
             for option in task.options:
                 default = printable(option.default)
-                typer.echo(f"      {option.name:<15} default {default:<10} {printable(option.doc)}")
+                values = f"range {option.range_text()}  " if option.range_text() else ""
+                typer.echo(
+                    f"      {option.name:<15} default {default:<10} {values}{printable(option.doc)}"
+                )
 
 
 # --- study verbs: validate, run, list, status (spec / storage / scheduling) ---------------------
@@ -172,6 +178,7 @@ def validate(
     max_cells: _MaxCellsOption = None,
 ) -> None:
     """Check study files without running them; print each one's number of cells."""
+    from hpsearch.sequential import schedule_of
     from hpsearch.spec import expand_cells, load_spec
 
     for path in specs:
@@ -181,6 +188,13 @@ def validate(
             f"{opt} {sum(c.optimizer == opt for c in cells)}" for opt in spec.optimizers
         )
         typer.echo(f"{path}: OK, study `{spec.name}`, {len(cells)} cells ({per})")
+        schedule = schedule_of(spec)
+        if schedule is not None:
+            first = len(expand_cells(spec, seeds=schedule.seeds_at(1)))
+            typer.echo(
+                f"  sequential: {schedule.describe()}; {first} cells at the first look, "
+                f"{len(cells)} if every claim stays open to the last"
+            )
 
 
 @app.command()
@@ -225,6 +239,14 @@ def run(
         ),
     ] = None,
     max_cells: _MaxCellsOption = None,
+    sequential: Annotated[
+        str | None,
+        typer.Option(
+            "--sequential",
+            help="Run the spec sequentially with these looks (seeds per cell, e.g. `5,10,20,40`): "
+            "seeds are added only where a claim is open (same as `--set run.seeds={looks=[...]}`).",
+        ),
+    ] = None,
 ) -> None:
     """Run every unfinished cell of a study; exit 0 when all finished (diverged counts), 1 when
     some failed, 130 / 143 when stopped by Ctrl+C / SIGTERM (run it again to resume)."""
@@ -236,6 +258,8 @@ def run(
     overrides = list(set_ or [])
     if data_dir is not None:  # a JSON string is a valid TOML basic string
         overrides.append(f"task.data_dir={json.dumps(os.path.abspath(data_dir))}")
+    if sequential is not None:
+        overrides.append(f"run.seeds={{looks=[{_looks(sequential)}]}}")
     report = run_study(
         spec,
         overrides=overrides,
@@ -256,6 +280,19 @@ def run(
         stop_ray()
     if not dry_run and report.exit_code:
         raise typer.Exit(report.exit_code)
+
+
+def _looks(text: str) -> str:
+    """`--sequential 5,10,20,40` as a TOML list's items; bad input is exit 2."""
+    from hpsearch.errors import UserInputError
+
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise UserInputError(
+            f"`--sequential {text}`: expected seeds per cell at each look, whole numbers "
+            "separated by commas, e.g. `--sequential 5,10,20,40`."
+        )
+    return ", ".join(str(int(p)) for p in parts)
 
 
 @app.command("list")
@@ -318,6 +355,22 @@ def status(
         typer.echo(f"  {printable(optimizer):<12}{len(sub):>5} cells: {parts}")
     for row in trials[trials["outcome"] == "error"].head(10).itertuples():
         typer.echo(f"  FAIL {printable(row.cell)}: {printable(row.error)}")
+    for line in _sequential_lines(resolve_storage_url(storage), name):
+        typer.echo(line)
+
+
+def _sequential_lines(url: str, name: str) -> list[str]:
+    """A sequential study's look, its schedule and its final claims (none for a fixed one)."""
+    from hpsearch.sequential import read_state
+    from hpsearch.storage import group_attrs
+
+    state = read_state(group_attrs(url, name))
+    if state is None:
+        return []
+    lines = [f"sequential: {state.describe()}", f"  schedule: {state.schedule.describe()}"]
+    for claim, (result, look) in state.final().items():
+        lines.append(f"  final at look {look}: {result:<13} {claim}")
+    return lines
 
 
 @app.command()
@@ -366,6 +419,8 @@ def show(
         f"{s.n_completed} completed, {s.n_diverged} diverged, {s.n_error} failed, "
         f"{s.n_running} running"
     )
+    for line in _sequential_lines(resolve_storage_url(storage), name):
+        typer.echo(line)
     if not analysis.verdicts:
         typer.echo("No claims to decide (no finished cells yet, or no hyperparameter varies).")
     else:

@@ -36,11 +36,14 @@ RESERVED_COLUMNS = frozenset(
     (*TRIAL_COLUMNS, *CURVE_COLUMNS, "config", "hyperparameter", "params", "trial_id", "state")
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
-def printable(text: object) -> str:
-    """`text` with every control character (NUL, newline, ESC, ...) escaped, for a terminal."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+def printable(text: object, *, lines: bool = False) -> str:
+    """`text` with every control character (NUL, newline, ESC, ...) escaped, for a terminal;
+    with `lines`, newlines are kept (a message of several lines whose names are escaped)."""
+    control = _CONTROL_BUT_NEWLINE if lines else _CONTROL
+    return control.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
 
 
 def has_control(text: str) -> bool:

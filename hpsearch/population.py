@@ -14,7 +14,7 @@ import math
 import torch
 
 from hpsearch.tasks.registry import get_task_info
-from hpsearch.tasks.workload import Workload
+from hpsearch.tasks.workload import Workload, model_numel
 
 # Default pack size caps: enough members to amortise per-step overhead on a CPU core, and to fill
 # a GPU with a small model; memory is K times one cell's (weights, moments, one batch).
@@ -61,7 +61,9 @@ def max_population(workload: Workload | None) -> int:
     bound of its own without a workload: the device's cap decides)."""
     if workload is None:
         return GPU_POPULATION
-    with torch.random.fork_rng():  # drawing weights must not move the caller's RNG
-        model = workload.make_model()
-    floats = 5 * sum(p.numel() for p in model.parameters())  # weights, grads, up to 3 moments
+    numel = model_numel(workload.make_model)  # on the meta device: no memory, no draws
+    if numel is None:
+        with torch.random.fork_rng():  # drawing weights must not move the caller's RNG
+            numel = sum(p.numel() for p in workload.make_model().parameters())
+    floats = 5 * numel  # weights, grads, up to 3 moments
     return max(1, _MAX_PACK_FLOATS // max(floats, 1))

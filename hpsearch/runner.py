@@ -17,6 +17,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from hpsearch.errors import StorageError, UserInputError
 from hpsearch.recording import Scoring
+from hpsearch.sequential import (
+    SCHEDULE_ATTR,
+    Schedule,
+    check_same_schedule,
+    schedule_of,
+)
 from hpsearch.spec import Cell, StudySpec, expand_cells, load_spec, search_space
 from hpsearch.storage import (
     RETRY_ENV,
@@ -26,18 +32,21 @@ from hpsearch.storage import (
     check_group,
     check_url,
     finished_cells,
+    group_attrs,
     is_missing_file,
     load_study_data,
     prepare_group,
     redact_url,
     resolve_storage_url,
     retry_seconds,
+    set_group_attrs,
     with_retries,
 )
 from hpsearch.studydata import StudyData
 from hpsearch.tasks import get_task_info, metric_direction
 
 if TYPE_CHECKING:
+    from hpsearch.scheduling import ScheduleResult
     from hpsearch.tasks.workload import Workload
 
 
@@ -150,10 +159,18 @@ def _run_resolved(
     _check_options(max_concurrent, gpus_per_trial, url)
     if population is not None and population < 1:
         raise UserInputError(f"`--population` must be at least 1, got {population}.")
-    cells = expand_cells(spec)
+    options = RunOptions(ray_address, max_concurrent, gpus_per_trial, population, faults)
     group = group_info(spec)
     workload = _check_task_data(spec) if ray_address is None and not dry_run else None
+    schedule = schedule_of(spec)
+    if schedule is not None:  # even with --force: a study's looks are fixed at its start
+        check_same_schedule(group_attrs(url, spec.name).get(SCHEDULE_ATTR), schedule, spec.name)
     check_group(url, group, force=force)  # reads only: a changed spec is refused before writes
+    if schedule is not None:
+        return _run_sequential(
+            spec, schedule, url, group, options, workload, dry_run, force, out, err
+        )
+    cells = expand_cells(spec)
     shown = redact_url(url)
     report = RunReport(name=spec.name, storage=url, total=len(cells), missing=len(cells))
     if dry_run:
@@ -164,8 +181,6 @@ def _run_resolved(
         err.write(f"{len(todo)} of {len(cells)} cells would run ({spec.name}, {shown}).\n")
         report.missing = len(todo)
         return report
-
-    from hpsearch import scheduling
 
     # Join Ray before the first write, so a cluster that refuses us leaves the storage untouched.
     ray_started = False
@@ -184,61 +199,21 @@ def _run_resolved(
     if todo:
         if not ray_started:  # another driver's cells turned out unfinished after all
             report.ray_seconds = _start_ray(ray_address, err)
-        task = get_task_info(spec.task.name)
-        writer = TrialWriter(url, study_ids, group.optimizers, spec.metric)
-        packs = population_sizes(
-            spec,
-            todo,
-            population,
-            workload=workload,
-            workers=max_concurrent or scheduling.cluster_cpus(),
-            gpu=scheduling.cluster_gpus() > 0 and gpus_per_trial != 0,
-        )
-        if any(k > 1 for k in packs.values()):
-            err.write(
-                "population: "
-                + ", ".join(f"{opt} {k}" for opt, k in packs.items())
-                + " cells per trial\n"
-            )
-        err.write("starting the trials: Ray workers load torch and the data first (seconds)\n")
-        err.flush()
-        store = scheduling.CellStore(
-            url,
-            {opt: spec.study_name(opt) for opt in spec.optimizers},
-            study_ids,
-            CellClaims(url),
-        )
-        result = scheduling.run_cells(
-            todo,
-            store=store,
-            writer=writer,
-            scoring=Scoring(spec.metric, metric_direction(spec.metric), task.num_classes),
-            task={
-                "name": task.name,
-                "options": _worker_options(spec),
-                "epochs": spec.task.epochs,
-                "plugins": spec.plugin_payload(),
-            },
-            metrics=task.metrics,
-            max_concurrent=max_concurrent,
-            gpus_per_trial=gpus_per_trial,
-            progress_stream=err,
-            faults=faults,
-            population=packs,
-        )
+        result = run_todo(spec, url, group, study_ids, todo, options, err, workload=workload)
         report.run_seconds = result.seconds
         report.recorder_errors = result.recorder_errors
-        if result.stopped == "storage":
-            raise StorageError(
-                f"Lost the storage `{shown}` for more than {retry_seconds():.0f} s "
-                f"({result.lost}); the run stopped and {result.unrecorded} finished cells could "
-                f"not be recorded. Run the same command again to resume once the database is "
-                f"back (${RETRY_ENV} sets how long to wait)."
-            )
         report.stopped = result.stopped
     # The database may still be coming back from a restart: the same bounded patience.
     data = with_retries(lambda: load_study_data(url, spec.name), seconds=retry_seconds())
     report.counts = cell_counts(data, cells)
+    _finish_report(report, spec, data, out, err)
+    return report
+
+
+def _finish_report(
+    report: RunReport, spec: StudySpec, data: StudyData, out: TextIO, err: TextIO
+) -> None:
+    """The summary table, then failures, recorder problems and the resume hint on stderr."""
     write_summary(report, spec, data, out)
     if report.failed:
         for message in failure_messages(data)[:3]:  # e.g. a plugin a worker lacks
@@ -251,7 +226,152 @@ def _run_resolved(
             f"Stopped by {report.stopped}: {unfinished} cells not finished. Run the same command "
             "again to resume.\n"
         )
+
+
+def _run_sequential(
+    spec: StudySpec,
+    schedule: Schedule,
+    url: str,
+    group: GroupInfo,
+    options: RunOptions,
+    workload: Workload | None,
+    dry_run: bool,
+    force: bool,
+    out: TextIO,
+    err: TextIO,
+) -> RunReport:
+    """A sequential study: the schedule stored with the study before its first trial, then
+    look after look (`hpsearch.looks`) through `run_todo`; the summary covers every look's
+    cells and says where the study stands."""
+    from hpsearch.looks import look_cells, run_looks
+    from hpsearch.sequential import SequentialState, budget_of, read_state
+
+    shown = redact_url(url)
+    attrs = group_attrs(url, spec.name)
+    state = read_state(attrs) or SequentialState(schedule, [])
+    report = RunReport(name=spec.name, storage=url, total=0, missing=0)
+    if dry_run:
+        cells = [] if state.ended else look_cells(spec, state, state.current)
+        done = _finished_if_exists(url, spec)
+        todo = [c for c in cells if c.key not in done]
+        for cell in todo:
+            out.write(cell.key + "\n")
+        err.write(
+            f"{len(todo)} of {len(cells)} cells of {state.describe()} would run ({spec.name}, "
+            f"{shown}).\n"
+        )
+        report.total, report.missing = len(cells), len(todo)
+        return report
+    # Join Ray before the first write, so a cluster that refuses us leaves the storage untouched.
+    if state.ended is None:
+        report.ray_seconds = _start_ray(options.ray_address, err)
+    study_ids = prepare_group(url, group, force=force)
+    if SCHEDULE_ATTR not in attrs:  # fixed before the first trial
+        set_group_attrs(url, study_ids.values(), {SCHEDULE_ATTR: schedule.to_json()})
+    err.write(f"{spec.name}: sequential, {schedule.describe()} -> {shown}\n")
+
+    def run_look(todo: Sequence[Cell], label: str) -> ScheduleResult:
+        if not report.ray_seconds:
+            report.ray_seconds = _start_ray(options.ray_address, err)
+        return run_todo(
+            spec, url, group, study_ids, todo, options, err, workload=workload, label=label
+        )
+
+    outcome = run_looks(
+        spec, schedule, budget_of(spec), url=url, study_ids=study_ids, run_look=run_look, err=err
+    )
+    report.total = len(outcome.planned)
+    report.run_seconds = sum(r.seconds for r in outcome.results)
+    report.recorder_errors = [e for r in outcome.results for e in r.recorder_errors]
+    report.stopped = outcome.stopped
+    data = with_retries(lambda: load_study_data(url, spec.name), seconds=retry_seconds())
+    report.counts = cell_counts(data, outcome.planned)
+    report.missing = sum(c.get("missing", 0) for c in report.counts.values())
+    _finish_report(report, spec, data, out, err)
+    err.write(f"{spec.name}: sequential, {outcome.state.describe()}\n")
+    for claim, (result, look) in outcome.state.final().items():
+        out.write(f"  final at look {look}: {result:<13} {claim}\n")
     return report
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How `hpsearch run` runs its cells (none of it changes what a cell computes)."""
+
+    ray_address: str | None = None
+    max_concurrent: int | None = None
+    gpus_per_trial: float | None = None
+    population: int | None = None  # most cells per trial; None: from the task and device
+    faults: Mapping[str, str] | None = None  # tests: cell key -> fault to inject
+
+
+def run_todo(
+    spec: StudySpec,
+    url: str,
+    group: GroupInfo,
+    study_ids: Mapping[str, int],
+    todo: Sequence[Cell],
+    options: RunOptions,
+    err: TextIO,
+    *,
+    workload: Workload | None = None,
+    label: str = "",
+) -> ScheduleResult:
+    """Run `todo` through Ray Tune (Ray started) in packs; a database lost past the retry bound
+    is a `StorageError`. `label` heads the progress line (a sequential study's look)."""
+    from hpsearch import scheduling
+
+    task = get_task_info(spec.task.name)
+    writer = TrialWriter(url, study_ids, group.optimizers, spec.metric)
+    packs = population_sizes(
+        spec,
+        todo,
+        options.population,
+        workload=workload,
+        workers=options.max_concurrent or scheduling.cluster_cpus(),
+        gpu=scheduling.cluster_gpus() > 0 and options.gpus_per_trial != 0,
+    )
+    if any(k > 1 for k in packs.values()):
+        err.write(
+            "population: "
+            + ", ".join(f"{opt} {k}" for opt, k in packs.items())
+            + " cells per trial\n"
+        )
+    err.write("starting the trials: Ray workers load torch and the data first (seconds)\n")
+    err.flush()
+    store = scheduling.CellStore(
+        url,
+        {opt: spec.study_name(opt) for opt in spec.optimizers},
+        study_ids,
+        CellClaims(url),
+    )
+    result = scheduling.run_cells(
+        todo,
+        store=store,
+        writer=writer,
+        scoring=Scoring(spec.metric, metric_direction(spec.metric), task.num_classes),
+        task={
+            "name": task.name,
+            "options": _worker_options(spec),
+            "epochs": spec.task.epochs,
+            "plugins": spec.plugin_payload(),
+        },
+        metrics=task.metrics,
+        max_concurrent=options.max_concurrent,
+        gpus_per_trial=options.gpus_per_trial,
+        progress_stream=err,
+        faults=options.faults,
+        population=packs,
+        label=label,
+    )
+    if result.stopped == "storage":
+        raise StorageError(
+            f"Lost the storage `{redact_url(url)}` for more than {retry_seconds():.0f} s "
+            f"({result.lost}); the run stopped and {result.unrecorded} finished cells could "
+            f"not be recorded. Run the same command again to resume once the database is "
+            f"back (${RETRY_ENV} sets how long to wait)."
+        )
+    return result
 
 
 def _start_ray(ray_address: str | None, err: TextIO) -> float:

@@ -20,15 +20,24 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hpsearch.analysis import Verdict, analyze
 from hpsearch.claims import ClaimsSpec
 from hpsearch.errors import UserInputError
 from hpsearch.spec import SequentialSeeds, StudySpec
 from hpsearch.studydata import StudyData
 
+if TYPE_CHECKING:  # the statistics load only where a look is decided
+    from hpsearch.analysis import Verdict
+
 FIRST_SHARE = 0.1  # of α, spent at the first look; the rest in equal shares over the others
+
+# Study-group user attributes (beside the resolved spec): the schedule, set before the first
+# trial; each decided look's record under its own key (two drivers never overwrite a list); why
+# the last run added no look though claims were open.
+SCHEDULE_ATTR = "sequential_schedule"
+LOOK_ATTR = "sequential_look_{}"
+BUDGET_ATTR = "sequential_budget_stop"
 
 
 def default_split(looks: int) -> list[float]:
@@ -102,7 +111,7 @@ def schedule_of(spec: StudySpec) -> Schedule | None:
         looks=tuple(looks),
         seeds=tuple(seq.seed_order()[: looks[-1]]),
         split=tuple(split),
-        alpha=(1 - spec.claims.confidence) / 2,
+        alpha=round((1 - spec.claims.confidence) / 2, 12),  # 0.025, not 0.025000000000000022
     )
 
 
@@ -188,6 +197,8 @@ def decide_look(
     that names it is neither final before (`final`) nor decided now.
 
     Pure: a function of the data, the claims, the look and the schedule."""
+    from hpsearch.analysis import analyze
+
     alpha = schedule.alpha_at(look)
     analysis = analyze(
         look_data(data, schedule, look),
@@ -211,7 +222,7 @@ class SequentialState:
 
     schedule: Schedule
     looks: list[dict[str, Any]]  # each decided look's record, in order
-    ended: str | None = None  # why no further look runs: "decided", "last look", "budget"
+    budget_stop: str | None = None  # why the budget allowed no further look (the last run's)
 
     @property
     def decided(self) -> int:
@@ -219,9 +230,39 @@ class SequentialState:
         return len(self.looks)
 
     @property
+    def ended(self) -> str | None:
+        """Why no further look runs: "decided" (no claim open), "last look", else None."""
+        if self.looks and not self.looks[-1]["open_optimizers"]:
+            return "decided"
+        if self.decided >= len(self.schedule.looks):
+            return "last look"
+        return None
+
+    @property
     def current(self) -> int:
-        """The look that runs (or ran last, when the study has ended)."""
-        return min(self.decided + (self.ended is None), len(self.schedule.looks))
+        """The look that runs next (or the last one decided, when the study has ended)."""
+        return self.decided if self.ended else self.decided + 1
+
+    def describe(self) -> str:
+        """One line: the look, the claims final, and why it ended."""
+        total = len(self.schedule.looks)
+        n = self.schedule.looks[self.current - 1]
+        final = self.final()
+        opened = len(self.looks[-1]["results"]) - len(final) if self.looks else None
+        claims = (
+            f"{len(final)} claims final, {opened} open"
+            if opened is not None
+            else "no look decided yet"
+        )
+        state = {
+            "decided": "every claim decided",
+            "last look": "ended at the last look",
+        }.get(self.ended or "", "")
+        if not state and self.budget_stop:
+            state = f"stopped by the budget ({self.budget_stop})"
+        return f"look {self.current} of {total} ({n} seeds per cell): {claims}" + (
+            f"; {state}" if state else ""
+        )
 
     def final(self) -> dict[str, tuple[str, int]]:
         """Claim -> (result, look it was decided at), for every final claim."""
@@ -239,3 +280,21 @@ class SequentialState:
             return list(optimizers)
         still = set(self.looks[-1]["open_optimizers"])
         return [o for o in optimizers if o in still]
+
+
+def read_state(attrs: Mapping[str, Any]) -> SequentialState | None:
+    """A sequential study's state from its group attributes (None: not a sequential study)."""
+    if SCHEDULE_ATTR not in attrs:
+        return None
+    schedule = Schedule.from_json(attrs[SCHEDULE_ATTR])
+    looks = []
+    for look in range(1, len(schedule.looks) + 1):
+        record = attrs.get(LOOK_ATTR.format(look))
+        if record is None:
+            break
+        looks.append(dict(record))
+    stop = attrs.get(BUDGET_ATTR)
+    budget_stop = None
+    if isinstance(stop, Mapping) and int(stop.get("look", -1)) == len(looks):
+        budget_stop = str(stop.get("reason", ""))
+    return SequentialState(schedule, looks, budget_stop)

@@ -45,7 +45,13 @@ from pydantic import (
 
 from hpsearch.claims import ClaimsSpec
 from hpsearch.errors import HpsearchError, UnknownNameError, UserInputError
-from hpsearch.names import STUDY_PATTERN, has_control, identifier_problem, optimizer_name_problem
+from hpsearch.names import (
+    STUDY_PATTERN,
+    has_control,
+    identifier_problem,
+    optimizer_name_problem,
+    printable,
+)
 
 if TYPE_CHECKING:  # the registries import torch: only when a spec is checked
     from hpsearch.optim.registry import OptimizerInfo
@@ -56,7 +62,6 @@ Scalar = bool | int | float
 SEED_LIMIT = 2**32  # torch, numpy and Python RNGs reduce seeds modulo 2**32: 0 and 2**32 are twins
 DEFAULT_MAX_CELLS = 100_000
 MAX_CELLS_ENV = "HPSEARCH_MAX_CELLS"
-NAME_PATTERN = STUDY_PATTERN
 
 
 class Distribution(BaseModel):
@@ -625,8 +630,8 @@ def _check_against_catalog(spec: StudySpec) -> None:
         problems.append(f"task: {error}")
     if spec.run.metric is not None and spec.run.metric not in task.metrics:
         problems.append(
-            f"run.metric: `{spec.run.metric}` is not a metric of `{task.name}`; expected one of "
-            f"{', '.join(task.metrics)}."
+            f"run.metric: `{printable(spec.run.metric)}` is not a metric of `{task.name}`; "
+            f"expected one of {', '.join(task.metrics)}."
         )
     problems += _seed_problems(spec.run.seeds)
     if spec.run.sequential is not None:

@@ -192,6 +192,7 @@ def test_dashboard_renders_verdicts_and_plots(browser: object, server: str, tmp_
     body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
     assert "adabound is insensitive to lr" in body
     _check_answer(driver, len(cards))
+    _check_downloads(driver, tmp_path)
     # The synthetic AdaBound diverges at lr = 1 with a small gamma: the lr = 1 section says so.
     assert "Does lr = 1 fail?" in body and "lr = 1, others at defaults" in body
     _check_lr_one_markers(driver)
@@ -228,6 +229,33 @@ def _check_answer(driver: object, n_claims: int) -> None:
         ".filter(e => e.scrollWidth > e.clientWidth + 1).length"
     )
     assert clipped == 0
+
+
+def _check_downloads(driver: object, folder: Path) -> None:
+    """No figure offers the cloud; the camera downloads a PNG and the SVG button an SVG."""
+    from selenium.webdriver.common.by import By
+
+    titles = set(
+        driver.execute_script(  # type: ignore[attr-defined]
+            "return [...document.querySelectorAll('.modebar-btn')]"
+            ".map(b => b.getAttribute('data-title'))"
+        )
+    )
+    assert "Download plot as a PNG" in titles, titles
+    assert not {t for t in titles if "Share" in t or "Chart Studio" in t or "Edit" in t}, titles
+    driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(folder)}
+    )
+    button = driver.find_element(
+        By.CSS_SELECTOR, "#fig-lr-one .svg-download, [data-svg='fig-lr-one']"
+    )  # type: ignore[attr-defined]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)  # type: ignore[attr-defined]
+    button.click()
+    target = folder / "fig-lr-one.svg"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not target.exists():
+        time.sleep(0.3)
+    assert target.exists() and target.read_text().lstrip().startswith("<svg")
 
 
 def test_study_name_with_script_renders_as_text(
@@ -285,6 +313,7 @@ def test_report_opens_offline_with_verdicts(
             "return window.__xss === undefined"
         )
         _check_lr_one_markers(driver)
+        _check_downloads(driver, tmp_path)
         # Every trial, in pages; a bare number filters a numeric column by equality, and lr
         # has its own column; a heatmap cell opens its configuration.
         n = len(lr_one_study(EVIL, grids=GRIDS, seeds=2, epochs=4).trials)

@@ -77,7 +77,7 @@ def _lr_one(data: StudyData) -> tuple[dict[str, list[str]], str, list[str]]:
 def test_a_plugin_optimizers_recorded_defaults_show_in_a_fresh_process(data: StudyData) -> None:
     rows, _, (at, *marked) = _lr_one(data)
     # HeavyBall's declared default mu = 0.9, read from the stored spec: 30 %, not a blank.
-    assert rows["heavyball"][at] == "30.0 % [29.8, 30.2] (lr=1 mu=0.9)"
+    assert rows["heavyball"][at] == "30.0 % [29.8, 30.2] (lr=1 mu=0.9); its seeds diverged 0 of 5"
     assert "heavyball" in marked and "adam" in marked
 
 
@@ -94,4 +94,4 @@ def test_unknown_defaults_are_said_plainly_not_left_blank(data: StudyData) -> No
     assert "defaults unknown in this process for `heavyball`" in subtitle
     assert "heavyball" not in marked and "adam" in marked
     # Adam, a built-in, keeps its registered defaults.
-    assert rows["adam"][at].endswith("(lr=1)")
+    assert rows["adam"][at].endswith("(lr=1); its seeds diverged 0 of 5")

@@ -266,6 +266,23 @@ def test_lr_one_compares_defaults_tuned_and_best_from_the_tables(
     page = build_page(analysis, data.curves, defaults=DEFAULTS)
     lr_one = next(s for s in page.sections if s.anchor == "lr-one")
     assert lr_one.table is not None and len(lr_one.table[1]) == 3
+    # Tuned and defaults each show their own gap and their own configuration's divergence.
+    columns, table_rows = lr_one.table
+    row = dict(zip(columns, next(r for r in table_rows if r[0] == "adabound"), strict=True))
+    tuned = configs.loc[("adabound", ada.tuned_config)]
+    assert (ada.tuned_diverged, ada.tuned_seeds) == (tuned["n_diverged"], tuned["n_seeds"])
+    assert f"diverged {ada.tuned_diverged} of {ada.tuned_seeds}" in row["lr = 1, others tuned"]
+    assert (
+        f"diverged {ada.default_diverged} of {ada.default_seeds}"
+        in (row["lr = 1, others at defaults"])
+    )
+    points = (ada.best.value - ada.tuned.value) * 100
+    assert row["tuned: below the best"].startswith(f"{points:.2f}")
+    points = (ada.best.value - ada.default.value) * 100
+    assert row["defaults: below the best"].startswith(f"{points:.2f}")
+    assert row["diverged at lr = 1, every configuration"] == (
+        f"{ada.n_diverged} of {ada.n_trials} runs"
+    )
 
 
 def test_paper_grid_has_one_panel_per_lr_with_every_optimizer(
@@ -406,3 +423,38 @@ def test_answer_of_a_kind_it_has_no_phrase_for_is_still_written() -> None:
     assert line.number and line.number in line.text
     undecided = answer_line(replace(verdict, decided_by="", result="INCONCLUSIVE"), settings)
     assert undecided.number == "" and undecided.text.startswith("Undecided — ")
+
+
+def test_figures_offer_no_cloud_and_download_png_and_svg(data: StudyData) -> None:
+    page = build_page(analyze(data, CLAIMS), data.curves)
+    html = render_report(page)
+    anchors = [a for s in page.sections for a, _ in s.figures]
+    # Every figure's config: no cloud buttons, the camera a PNG named after the figure.
+    for anchor in anchors:
+        start = html.index(f'Plotly.newPlot(                        "{anchor}"')
+        tail = html[start : html.index("</script>", start)]
+        assert '"showSendToCloud": false' in tail and '"displaylogo": false' in tail
+        assert '"sendDataToCloud"' in tail and f'"filename": "{anchor}"' in tail
+        assert f"data-svg='{anchor}'" in html
+
+
+def test_a_heatmap_cell_is_about_one_configuration(analysis: StudyAnalysis) -> None:
+    """Colour, × count, hover and the drill-down's configuration: the same seeds."""
+    fig = figures.heatmap_figure(analysis, "adabound", "lr", "gamma")
+    heat = fig.data[0]
+    configs = analysis.configs[analysis.configs["optimizer"] == "adabound"].set_index("config")
+    checked = 0
+    for i in range(len(heat.y)):
+        for j in range(len(heat.x)):
+            config, optimizer, hover = heat.customdata[i][j]
+            if not config:
+                continue
+            row = configs.loc[config]
+            assert optimizer == "adabound"
+            assert heat.z[i][j] == pytest.approx(float(row["mean"]))  # the colour
+            k, n = int(row["n_diverged"]), int(row["n_seeds"])
+            assert (f"× {k}/{n} div." in heat.text[i][j]) == (k > 0)  # the annotation
+            assert f"its seeds diverged: {k} of {n}" in hover and config in hover
+            assert "every final_lr at this cell" in hover  # the wider share, named as such
+            checked += k > 0
+    assert checked  # some cell has diverged seeds

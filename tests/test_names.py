@@ -181,6 +181,10 @@ def test_an_oversized_model_option_is_refused_before_a_model_is_built(
 ) -> None:
     message = refused(tmp_path, capsys, task_extra="hidden = 100000000000")
     assert "Option `hidden` of task `digits-mlp` must be an integer in [1, 65536]" in message
+    assert cli("catalog", "tasks", cwd=tmp_path) == 0  # the bound is where users look it up
+    assert "hidden          default 128        range [1, 65536]  hidden units" in (
+        capsys.readouterr().out
+    )
 
 
 def test_an_undeclared_bound_still_caps_a_plugin_tasks_integer_option() -> None:
@@ -319,3 +323,84 @@ def test_an_older_storage_with_a_dotted_optimizer_is_never_taken_over(
     assert any(line.startswith("good ") for line in listed.splitlines())
     assert cli("status", "x", "--storage", url, cwd=tmp_path) == 0
     assert "x: 4 cells recorded" in capsys.readouterr().out
+
+
+SQUARE_TASK = """
+import torch
+from torch import nn
+
+from hpsearch.tasks import TaskDefinition, TaskInfo, TaskOption, common_options
+from hpsearch.tasks.workload import Classification, Workload
+
+
+def make_task():
+    def build(options):
+        x, y = torch.zeros(8, 2), torch.zeros(8, dtype=torch.long)
+        h = options["hidden"]
+        return Workload(
+            Classification(x, y, x, y, num_classes=2),
+            lambda: nn.Sequential(nn.Linear(2, h), nn.Linear(h, h), nn.Linear(h, 2)),
+        )
+
+    info = TaskInfo(
+        name="square",
+        description="an MLP whose middle layer is hidden x hidden",
+        options=(*common_options(epochs=1, batch_size=8), TaskOption("hidden", 4, "units", low=1)),
+        metrics=("train_loss", "test_loss", "test_accuracy", "epoch_seconds"),
+        default_metric="test_accuracy",
+        num_classes=2,
+        offline=True,
+    )
+    return TaskDefinition(info=info, build=build)
+"""
+
+
+def test_a_model_larger_than_memory_fails_its_cell_before_allocating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within the undeclared bound (1,048,576 units) a hidden x hidden layer still holds 10^12
+    weights: the model is built on the meta device first and the cell fails saying so."""
+    from hpsearch.spec import load_spec
+    from hpsearch.tasks import train
+
+    (tmp_path / "square_task.py").write_text(SQUARE_TASK)
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, task_extra="hidden = 1000000")
+    path.write_text(path.read_text().replace('"digits-mlp"', '"square_task:make_task"'))
+    spec = load_spec(path)
+    with spec.registered():
+        result = train(spec.task.name, "adam", {"lr": 0.1}, 0, options=spec.task.options())
+    assert result.outcome == "error"
+    assert "UserInputError: The model of task `square_task:make_task` has 1,000,006,000,002" in (
+        result.error or ""
+    )
+
+
+def test_no_error_message_carries_an_escape_sequence_to_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Whatever a spec quotes back (here an unknown metric and an override), the error line
+    shows its control characters escaped: no fake line, no terminal escape."""
+    path = write(tmp_path)
+    metric = 'run.metric="x\\u001b[2J\\nfake: line"'  # TOML escapes: a real ESC and newline
+    assert cli("validate", str(path), "--set", metric, cwd=tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "fake: line" in err
+    assert not any(line.startswith("fake") for line in err.splitlines())
+
+
+def test_every_built_in_name_obeys_the_rule() -> None:
+    from hpsearch.optim import list_optimizers
+    from hpsearch.tasks import list_tasks
+
+    tasks = list_tasks()
+    metrics = {m for task in tasks for m in task.metrics}
+    for info in list_optimizers():
+        assert optimizer_name_problem(info.name) is None, info.name
+        for hp in info.hyperparameters:
+            assert (
+                identifier_problem("hyperparameter", hp.name, columns=True, metrics=metrics) is None
+            )
+    for task in tasks:
+        for option in task.options:
+            assert identifier_problem("task option", option.name) is None, (task.name, option)

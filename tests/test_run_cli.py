@@ -325,3 +325,19 @@ def test_a_storage_that_is_no_url_is_bad_input_and_hides_its_password(
         err = capsys.readouterr().err
         assert "hp:***@db.example" in err and PASSWORD not in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sequential_dry_run_lists_the_first_look_and_bad_looks_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "seq.db"
+    args = ("run", str(SMOKE), "--storage", f"sqlite:///{db}", "--sequential", "2,3")
+    assert cli(*args, "--dry-run", cwd=tmp_path) == 0
+    captured = capsys.readouterr()
+    keys = captured.out.split()
+    assert len(keys) == 10 and {k.rsplit("=", 1)[1] for k in keys} == {"0", "1"}
+    assert "look 1 of 2" in captured.err and not db.exists()
+    assert cli(*args[:-1], "2,x", cwd=tmp_path) == 2
+    assert "--sequential 2,x" in capsys.readouterr().err and not db.exists()
+    assert cli(*args[:-1], "3,2", cwd=tmp_path) == 2
+    assert "must grow" in capsys.readouterr().err and not db.exists()

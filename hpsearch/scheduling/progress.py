@@ -25,6 +25,7 @@ class Progress:
     first_time: float | None = None
     first_done: int = 0
     training: bool = False
+    label: str = ""  # heads each line: a sequential study's look and its claims decided
 
     def trial_started(self) -> None:
         """Say once that training has begun (start-up is otherwise silent for seconds)."""
@@ -62,7 +63,8 @@ class Progress:
             self.first_done = self.done
         eta = self.eta(now)
         line = (
-            f"[{self.done:>{len(str(self.total))}}/{self.total}] "
+            (f"{self.label}  " if self.label else "")
+            + f"[{self.done:>{len(str(self.total))}}/{self.total}] "
             f"{100 * self.done / max(self.total, 1):3.0f}%  diverged {self.diverged}  "
             f"failed {self.failed}  elapsed {clock(elapsed)}  ETA {clock(eta)}"
         )

@@ -71,9 +71,11 @@ def run_cells(
     faults: Mapping[str, str] | None = None,
     population: Mapping[str, int] | None = None,
     poll_seconds: float = 2.0,
+    label: str = "",
 ) -> ScheduleResult:
     """Run `cells` on the connected Ray cluster (call `start_ray` first); `population` maps an
-    optimizer to the most cells one trial trains at once (absent or 1: one cell per trial)."""
+    optimizer to the most cells one trial trains at once (absent or 1: one cell per trial);
+    `label` heads the progress line (a sequential study's look)."""
     started = time.perf_counter()
     gpus = cluster_gpus()
     if gpus_per_trial is None:
@@ -87,7 +89,7 @@ def run_cells(
         "threads": 1,
         "faults": dict(faults or {}),
     }
-    progress = Progress(total=len(cells), stream=progress_stream)
+    progress = Progress(total=len(cells), stream=progress_stream, label=label)
     stop = RunStop()
     recorder = make_recorder(writer, store, scoring, metrics, progress=progress, stop=stop)
     trainable = tune.with_resources(train_cells, {"cpu": 1, "gpu": gpus_per_trial})

@@ -41,6 +41,15 @@ class TaskOption:
     high: float | None = None  # inclusive upper bound (int: at most INT_OPTION_CEILING if None)
     choices: tuple[str, ...] | None = None  # allowed values of a `str` option
 
+    def range_text(self) -> str:
+        """The values a number option takes, e.g. `[1, 65536]` ("" for other kinds)."""
+        if self.kind not in ("int", "float", "int_list"):
+            return ""
+        integer = self.kind != "float"
+        high = INT_OPTION_CEILING if integer and self.high is None else self.high
+        lo = "-inf" if self.low is None else _bound_text(self.low)
+        return f"[{lo}, {'inf' if high is None else _bound_text(high)}]"
+
     def check(self, task: str, value: Any) -> Any:
         """The value normalised to the option's kind, or `UserInputError` naming task and option."""
         from hpsearch.errors import UserInputError

@@ -29,7 +29,7 @@ from hpsearch.tasks.divergence import (
     record_divergence,
 )
 from hpsearch.tasks.registry import build_workload, get_task_info, resolve_options
-from hpsearch.tasks.workload import Classification, Supervised, Tokens
+from hpsearch.tasks.workload import Classification, Supervised, Tokens, check_model_size
 
 OnEpoch = Callable[[int, dict[str, float]], None]
 
@@ -69,6 +69,7 @@ def train(
     started = time.perf_counter()
     try:
         with training_scope(torch_device, resolved["threads"]):
+            check_model_size(task, workload.make_model, torch_device)
             torch.manual_seed(seed)
             model = workload.make_model().to(torch_device)
             _run(

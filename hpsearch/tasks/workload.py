@@ -6,6 +6,7 @@ factory so the loop can seed torch before the weights are drawn.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -81,3 +82,35 @@ class Supervised:
 class Workload:
     data: Classification | Tokens | Supervised
     make_model: Callable[[], nn.Module]
+
+
+def model_numel(make_model: Callable[[], nn.Module]) -> int | None:
+    """The parameters (elements) of the model `make_model` builds, counted by building it on
+    the meta device (no memory, no random draws); None if it cannot be built there."""
+    try:
+        with torch.device("meta"):
+            model = make_model()
+    except Exception:  # a model factory that needs real tensors: nothing to say in advance
+        return None
+    return sum(p.numel() for p in model.parameters())
+
+
+def check_model_size(task: str, make_model: Callable[[], nn.Module], device: torch.device) -> None:
+    """Refuse, before a byte is allocated, a model larger than the device's memory (a size
+    option set far too high, say): a `UserInputError` naming the task, not an allocator crash."""
+    from hpsearch.errors import UserInputError
+
+    numel = model_numel(make_model)
+    if numel is None:
+        return
+    if device.type == "cuda":
+        memory = torch.cuda.get_device_properties(device).total_memory
+    else:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    needed = 4 * numel  # float32 weights alone; training needs several times this
+    if needed > memory:
+        raise UserInputError(
+            f"The model of task `{task}` has {numel:,} parameters ({needed / 2**30:,.1f} GiB of "
+            f"weights), more than the {memory / 2**30:,.1f} GiB of memory of {device}; check "
+            "the task's size options (`hpsearch catalog tasks`)."
+        )

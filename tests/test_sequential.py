@@ -1,0 +1,173 @@
+"""Sequential seeds without Ray: the spec's forms, the schedule and its α split, the decision
+after a look on synthetic data, and the state read back from stored looks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hpsearch.analysis.synthetic import synthetic_study
+from hpsearch.claims import ClaimsSpec
+from hpsearch.errors import UserInputError
+from hpsearch.sequential import (
+    LOOK_ATTR,
+    SCHEDULE_ATTR,
+    Schedule,
+    check_same_schedule,
+    decide_look,
+    default_split,
+    look_data,
+    read_state,
+    schedule_of,
+)
+from hpsearch.spec import expand_cells, load_spec
+
+SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.toml"
+
+
+def test_first_and_max_double_the_seeds_and_a_list_still_means_a_fixed_study() -> None:
+    spec = load_spec(SMOKE, ["run.seeds={first = 5, max = 40}"])
+    schedule = schedule_of(spec)
+    assert schedule is not None
+    assert schedule.looks == (5, 10, 20, 40)
+    assert schedule.seeds == tuple(range(40))
+    assert schedule.split == pytest.approx((0.1, 0.3, 0.3, 0.3))
+    assert schedule.alpha == pytest.approx(0.025)
+    assert schedule.confidence_at(1) == pytest.approx(1 - 2 * 0.0025)
+    assert sum(schedule.alpha_at(k) for k in range(1, 5)) == pytest.approx(0.025)
+    assert len(expand_cells(spec)) == 5 * 40  # the study's size counts the last look
+    assert {c.seed for c in expand_cells(spec, seeds=schedule.seeds_at(2))} == set(range(10))
+    fixed = load_spec(SMOKE)
+    assert schedule_of(fixed) is None and fixed.run.seeds == [0, 1]
+    assert load_spec(SMOKE, ["run.seeds={first = 5, max = 30}"]).run.seed_list() == list(range(30))
+
+
+def test_explicit_looks_order_and_split_are_kept_and_a_budget_is_not_part_of_the_hash() -> None:
+    spec = load_spec(
+        SMOKE, ["run.seeds={looks = [2, 4], order = [7, 3, 9, 1, 5], split = [0.2, 0.8]}"]
+    )
+    schedule = schedule_of(spec)
+    assert schedule == Schedule(looks=(2, 4), seeds=(7, 3, 9, 1), split=(0.2, 0.8), alpha=0.025)
+    assert schedule.seeds_at(1) == [7, 3]
+    assert Schedule.from_json(schedule.to_json()) == schedule
+    budgeted = load_spec(
+        SMOKE,
+        ["run.seeds={looks = [2, 4], order = [7, 3, 9, 1, 5], split = [0.2, 0.8], max_cells = 9}"],
+    )
+    assert budgeted.spec_hash() == spec.spec_hash()
+    assert default_split(1) == [1.0] and default_split(3) == pytest.approx([0.1, 0.45, 0.45])
+
+
+@pytest.mark.parametrize(
+    ("seeds", "says"),
+    [
+        ("{first = 5}", "needs `first` and `max`"),
+        ("{first = 5, max = 20, looks = [5, 10]}", "not both"),
+        ("{looks = [5, 5]}", "must grow"),
+        ("{looks = [1, 4]}", "at least 2"),
+        ("{looks = [5, 10], split = [0.5]}", "one share of α per look"),
+        ("{looks = [5, 10], split = [0.5, 0.6]}", "add up to 1.1"),
+        ("{looks = [2, 4], order = [0, 1, 2]}", "the last look needs 4"),
+        ("{looks = [2, 3], order = [0, 1, 1]}", "seeds repeat"),
+        ("{first = 5, max = 10, spare = 1}", "run.seeds.spare"),
+    ],
+)
+def test_a_bad_sequential_table_is_bad_input_naming_the_field(seeds: str, says: str) -> None:
+    with pytest.raises(UserInputError, match=r"run\.seeds") as caught:
+        load_spec(SMOKE, [f"run.seeds={seeds}"])
+    assert says in str(caught.value)
+
+
+def test_another_schedule_than_the_stored_one_is_refused() -> None:
+    schedule = Schedule(looks=(5, 10), seeds=tuple(range(10)), split=(0.1, 0.9), alpha=0.025)
+    check_same_schedule(None, schedule, "s")
+    check_same_schedule(schedule.to_json(), schedule, "s")
+    other = Schedule(looks=(5, 20), seeds=tuple(range(20)), split=(0.1, 0.9), alpha=0.025)
+    with pytest.raises(UserInputError, match="fixed before the first trial"):
+        check_same_schedule(schedule.to_json(), other, "s")
+
+
+def _truth(optimizer: str, config: dict[str, float]) -> float:
+    # flat: insensitive to lr; sharp: 30 points lost away from lr = 0.01
+    if optimizer == "flat":
+        return 0.80
+    return 0.80 if config["lr"] == 0.01 else 0.50
+
+
+GRIDS = {"flat": {"lr": [0.001, 0.01, 0.1]}, "sharp": {"lr": [0.001, 0.01, 0.1]}}
+CLAIMS = ClaimsSpec.model_validate(
+    {"insensitive": ["flat.lr", "sharp.lr"], "compare": [], "min_seeds": 2, "bootstrap": 200}
+)
+
+
+def test_a_decisive_claim_is_final_and_only_open_claims_keep_an_optimizer_running() -> None:
+    data = synthetic_study(GRIDS, _truth, seeds=range(10), noise=0.02, rng_seed=3)
+    schedule = Schedule(looks=(5, 10), seeds=tuple(range(10)), split=(0.1, 0.9), alpha=0.025)
+    first = decide_look(data, CLAIMS, 1, schedule)
+    assert first.alpha == pytest.approx(0.0025)
+    results = {v.claim.split(" ")[0]: v.result for v in first.verdicts}
+    assert results["sharp"] == "REFUTED"  # 30 points at 5 seeds: decided at the first look
+    sharp = next(v.claim for v in first.verdicts if v.claim.startswith("sharp"))
+    assert sharp in first.final and "sharp" not in first.open_optimizers
+    if results["flat"] == "INCONCLUSIVE":
+        assert first.open_optimizers == {"flat"}
+    # A claim final before is not decided again, and keeps no optimizer open.
+    again = decide_look(data, CLAIMS, 2, schedule, final={sharp})
+    assert sharp in again.final and "sharp" not in again.open_optimizers
+    record = again.record()
+    assert record["look"] == 2 and sharp in record["final"] and set(record["results"]) >= {sharp}
+
+
+def test_a_look_sees_only_its_own_seeds() -> None:
+    data = synthetic_study(GRIDS, _truth, seeds=range(10))
+    schedule = Schedule(
+        looks=(3, 10), seeds=(9, 2, 5, 0, 1, 3, 4, 6, 7, 8), split=(0.5, 0.5), alpha=0.025
+    )
+    assert set(look_data(data, schedule, 1).trials["seed"]) == {9, 2, 5}
+    assert len(look_data(data, schedule, 2).trials) == len(data.trials)
+
+
+def test_the_state_read_back_says_the_look_and_why_it_ended() -> None:
+    schedule = Schedule(
+        looks=(2, 4, 8), seeds=tuple(range(8)), split=(0.1, 0.45, 0.45), alpha=0.025
+    )
+    attrs: dict[str, object] = {SCHEDULE_ATTR: schedule.to_json()}
+    state = read_state(attrs)
+    assert state is not None and state.current == 1 and state.ended is None
+    assert read_state({}) is None
+    attrs[LOOK_ATTR.format(1)] = {
+        "look": 1,
+        "alpha": 0.0025,
+        "results": {"a": "REFUTED", "b": "INCONCLUSIVE"},
+        "final": ["a"],
+        "open_optimizers": ["x"],
+    }
+    state = read_state(attrs)
+    assert state is not None and state.current == 2 and state.final() == {"a": ("REFUTED", 1)}
+    assert "look 2 of 3" in state.describe() and "1 claims final, 1 open" in state.describe()
+    attrs[LOOK_ATTR.format(2)] = {
+        "look": 2,
+        "alpha": 0.01125,
+        "results": {"a": "INCONCLUSIVE", "b": "SUPPORTED"},
+        "final": ["a", "b"],
+        "open_optimizers": [],
+    }
+    state = read_state(attrs)
+    assert state is not None and state.ended == "decided" and state.current == 2
+    assert state.final() == {"a": ("REFUTED", 1), "b": ("SUPPORTED", 2)}  # final stays final
+    assert "every claim decided" in state.describe()
+
+
+def test_the_budget_leaves_out_a_look_that_would_not_fit() -> None:
+    from hpsearch.looks import _over_budget
+    from hpsearch.sequential import Budget, SequentialState
+
+    schedule = Schedule(looks=(2, 4), seeds=tuple(range(4)), split=(0.1, 0.9), alpha=0.025)
+    state = SequentialState(schedule, [{"minutes": 2.0, "ran": 10, "open_optimizers": ["a"]}])
+    assert _over_budget(Budget(), state, total=30, added=20) is None
+    assert _over_budget(Budget(max_cells=30), state, total=30, added=20) is None
+    assert "over the budget of 29" in str(_over_budget(Budget(max_cells=29), state, 30, 20))
+    # 2 minutes for 10 cells: 20 more would take about 4, 6 in all
+    assert _over_budget(Budget(max_minutes=6.5), state, total=30, added=20) is None
+    assert "about 6.0" in str(_over_budget(Budget(max_minutes=5), state, total=30, added=20))
