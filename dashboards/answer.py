@@ -36,16 +36,17 @@ def number_label(name: str, optimizers: tuple[str, ...]) -> str:
         "best": "best seed mean m*",
         "worst_profile": "worst profile value",
         "max_divergence": "largest divergence rate",
+        "delta_T": "ΔT (mean regret over the range, B − A)",
         "delta_W": "ΔW (good-region width, A − B)",
-        "delta_W_seedwise": "ΔW seed by seed (each seed a grid study, A − B)",
         "delta_E1": "ΔE(1) (random config, A − B)",
-        "delta_D": "ΔD (divergence rate, A − B)",
+        "regret_at": "regret at the claimed value",
+        "at_value": "seed mean at the claimed value",
     }
     if name in fixed:
         return fixed[name]
     stem, _, side = name.rpartition("_")
-    if stem in ("W", "E1", "D") and side in ("a", "b") and len(optimizers) == 2:
-        what = {"W": "W(δ)", "E1": "E(1)", "D": "divergence rate"}[stem]
+    if stem in ("W", "E1", "D", "T") and side in ("a", "b") and len(optimizers) == 2:
+        what = {"W": "W(δ)", "E1": "E(1)", "D": "divergence rate", "T": "mean regret"}[stem]
         return f"{what} {optimizers[0 if side == 'a' else 1]}"
     return name.replace("_", " ")  # a number this page has no words for yet, still readable
 

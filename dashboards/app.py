@@ -18,21 +18,30 @@ demo study; benchmarks/dashboard.py --browser).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import Any, Literal
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qs, quote, unquote, urlencode
 
 import dash
 import dash_ag_grid as dag
+import plotly.graph_objects as go
 from dash import ALL, MATCH, Input, Output, State, dcc, html
 
 from dashboards import figures
 from dashboards.answer import answer_count
-from dashboards.page import Page, VerdictCard, build_page, numeric_columns
+from dashboards.page import Page, VerdictCard, build_page, figure_text, numeric_columns, slug
+from dashboards.parallel import (
+    constraint_ranges,
+    kept_configs,
+    parallel_optimizers,
+    parallel_record,
+)
 from dashboards.report import BOARD_HEAD, CSS
 from dashboards.security import secure
 from dashboards.study import (
@@ -41,9 +50,9 @@ from dashboards.study import (
     filter_study,
     fingerprint,
     hidden_claims,
-    optimizer_defaults,
 )
 from dashboards.theme import VERDICT_COLORS, figure_config
+from hpsearch.analysis.defaults import optimizer_defaults
 from hpsearch.errors import HpsearchError
 from hpsearch.studydata import OUTCOMES, StudyData
 
@@ -68,6 +77,7 @@ body { padding-top: 0; }
 .status { color: #444; font-size: 0.9em; margin: 6px 0; }
 .status b { color: #111; font-size: 1.05em; }
 .error { color: #b00020; font-weight: 600; }
+@media (max-width: 640px) { .filters { position: static; } }
 </style></head><body>{%app_entry%}<footer>{%config%}{%scripts%}{%renderer%}</footer></body></html>
 """
 )
@@ -143,8 +153,6 @@ def render_answer(page: Page) -> html.Section:
     items = []
     for line in page.answers:
         parts: list[Any] = [
-            html.Span(line.result, className="badge result"),
-            " ",
             html.A(html.B(line.answer), href=f"#{line.anchor}"),
             f" — {line.claim} {line.verb}",
         ]
@@ -219,7 +227,10 @@ def render_sections(page: Page, part: Literal["all", "first", "rest"] = "all") -
                 className="svg-download",
                 title=f"download {anchor} as SVG",
             )
-            out.append(html.Div([graph, svg], id=anchor, className="figure"))
+            label: Any = {"aria-label": figure_text(fig)}  # Dash passes aria-* through
+            out.append(
+                html.Div([graph, svg], id=anchor, className="figure", role="figure", **label)
+            )
             if index == 0 and section.table is not None:
                 out.append(_table(*section.table))
     if part == "first":
@@ -254,9 +265,15 @@ def trial_column_defs(columns: list[str], numeric: list[str]) -> list[dict[str, 
     return [{k: v for k, v in d.items() if v is not None} for d in defs]
 
 
-def render_trials(columns: list[str], rows: list[dict[str, Any]]) -> list[Any]:
-    """Every trial of the selection in pages: sort by a column header, filter under it, and
-    download the rows that pass the filters as CSV."""
+def render_trials(
+    columns: list[str],
+    rows: list[dict[str, Any]],
+    shown: list[dict[str, Any]] | None = None,
+    note: str = "",
+    filter_model: dict[str, Any] | None = None,
+) -> list[Any]:
+    """Every trial of the selection in pages (`shown`: the rows a brush keeps): sort by a
+    column header, filter under it, and download the rows that pass the filters as CSV."""
     return [
         html.H2("Trials", id="trials"),
         html.P(
@@ -265,11 +282,13 @@ def render_trials(columns: list[str], rows: list[dict[str, Any]]) -> list[Any]:
             "The CSV holds the rows the filters keep, in the order shown.",
             className="meta",
         ),
+        html.P(note, id="brush-note", className="meta"),
         html.Button("Download the filtered trials (CSV)", id="trials-csv", n_clicks=0),
         dag.AgGrid(
             id="trial-table",
             columnDefs=trial_column_defs(columns, numeric_columns(columns, rows)),
-            rowData=rows,
+            rowData=rows if shown is None else shown,
+            filterModel=filter_model or {},
             defaultColDef={"sortable": True, "floatingFilter": True, "resizable": True},
             dashGridOptions={
                 "pagination": True,
@@ -372,6 +391,90 @@ class _Cache:
         return future.result()
 
 
+def url_state(search: str | None) -> dict[str, Any]:
+    """The view a URL query holds: `optimizers` and `seeds` (comma-separated), `brush` (the
+    parallel coordinates' ranges) and `filter` (the trial table's filter model), both JSON."""
+    query = parse_qs((search or "").lstrip("?"))
+    out: dict[str, Any] = {}
+    for key in ("optimizers", "seeds"):
+        if query.get(key):
+            out[key] = [v for v in query[key][0].split(",") if v]
+    for key in ("brush", "filter"):
+        if query.get(key):
+            try:
+                value = json.loads(query[key][0])
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                out[key] = value
+    return out
+
+
+def url_search(
+    optimizers: list[str] | None,
+    every_optimizer: list[str],
+    seeds: list[int] | None,
+    every_seed: list[int],
+    brush: dict[str, Any] | None,
+    table_filter: dict[str, Any] | None,
+) -> str:
+    """The query for a view (nothing for what is all selected or empty), so a view can be
+    shared as a link: `url_state` reads it back."""
+    query: dict[str, str] = {}
+    if optimizers is not None and set(optimizers) != set(every_optimizer):
+        query["optimizers"] = ",".join(str(o) for o in optimizers)
+    if seeds is not None and set(seeds) != set(every_seed):
+        query["seeds"] = ",".join(str(x) for x in sorted(seeds))
+    brushed = {a: r for a, r in (brush or {}).items() if r}
+    if brushed:
+        query["brush"] = json.dumps(brushed, separators=(",", ":"), sort_keys=True)
+    if table_filter:
+        query["filter"] = json.dumps(table_filter, separators=(",", ":"), sort_keys=True)
+    return "?" + urlencode(query) if query else ""
+
+
+def brushed_rows(
+    analysis: Any, rows: list[dict[str, Any]], brush: dict[str, Any] | None
+) -> tuple[list[dict[str, Any]], str]:
+    """The trial rows the parallel coordinates' brushes keep (each brushed optimizer: its
+    configurations inside every range), and a line saying so; every row when none is brushed."""
+    keep: dict[str, set[str]] = {}
+    for optimizer in parallel_optimizers(analysis):
+        ranges = (brush or {}).get(f"fig-parallel-{slug(optimizer)}") or {}
+        record = parallel_record(analysis, optimizer) if ranges else None
+        if record is not None:
+            keep[optimizer] = set(kept_configs(record, {int(k): v for k, v in ranges.items()}))
+    if not keep:
+        return rows, ""
+    kept = [r for r in rows if str(r["optimizer"]) in keep and r["config"] in keep[r["optimizer"]]]
+    said = "; ".join(f"{o}: {len(c)} configurations" for o, c in keep.items())
+    return kept, (
+        f"The parallel coordinates' brush keeps {len(kept)} of {len(rows)} trials ({said}); "
+        "click an axis outside its range to clear it."
+    )
+
+
+def with_brush(page: Page, brush: dict[str, Any] | None) -> Page:
+    """The page with the brushed ranges drawn on its parallel coordinates (a shared link)."""
+    if not brush:
+        return page
+    sections = []
+    for section in page.sections:
+        figures_ = []
+        for anchor, fig in section.figures:
+            ranges = brush.get(anchor)
+            if ranges and fig.data and fig.data[0].type == "parcoords":
+                fig = go.Figure(fig)
+                dims = list(fig.data[0].dimensions)
+                for key, spans in ranges.items():
+                    if 0 <= int(key) < len(dims):
+                        dims[int(key)].constraintrange = spans[0] if len(spans) == 1 else spans
+                fig.data[0].dimensions = dims
+            figures_.append((anchor, fig))
+        sections.append(replace(section, figures=figures_))
+    return replace(page, sections=sections)
+
+
 def selection_of(data: StudyData) -> tuple[list[str], list[int]]:
     """Every optimizer and seed of a study: what the filters tick on a first visit."""
     seeds = sorted(int(s) for s in data.trials["seed"].dropna().unique())
@@ -444,7 +547,7 @@ def create_app(
                                     id="study",
                                     options=[{"label": g.name, "value": g.name} for g in found],
                                     clearable=False,
-                                    style={"minWidth": "320px"},
+                                    style={"minWidth": "min(320px, 70vw)"},
                                 ),
                             ],
                         ),
@@ -457,7 +560,7 @@ def create_app(
                                     id="task",
                                     options=[{"label": t, "value": t} for t in tasks],
                                     placeholder="all tasks",
-                                    style={"minWidth": "180px"},
+                                    style={"minWidth": "min(180px, 70vw)"},
                                 ),
                             ],
                         ),
@@ -492,6 +595,8 @@ def create_app(
                     config=figure_config("plotly-preload"),
                 ),
                 dcc.Store(id="shown"),
+                dcc.Store(id="brush", data={}),
+                dcc.Store(id="table-filter", data={}),
                 dcc.Interval(
                     id="refresh", interval=int(1000 * (refresh_seconds or IDLE_REFRESH_S))
                 ),
@@ -590,9 +695,11 @@ def create_app(
         Output("seeds", "options"),
         Output("seeds", "value"),
         Input("study", "value"),
+        State("url", "search"),
     )
-    def fill_filters(name: str | None) -> tuple[Any, Any, Any, Any]:
-        """Every optimizer and seed of the study, all selected."""
+    def fill_filters(name: str | None, search: str | None = None) -> tuple[Any, Any, Any, Any]:
+        """Every optimizer and seed of the study, selected as the URL says (all if it says
+        nothing, or nothing this study has)."""
         if not name:
             return [], [], [], []
         try:
@@ -600,11 +707,15 @@ def create_app(
         except HpsearchError:
             return [], [], [], []
         optimizers, seeds = selection_of(data)
+        state = url_state(search)
+        picked = [o for o in optimizers if o in state.get("optimizers", [])] or optimizers
+        wanted = state.get("seeds", [])
+        chosen = [x for x in seeds if str(x) in wanted] or seeds
         return (
             [{"label": o, "value": o} for o in optimizers],
-            optimizers,
+            picked,
             [{"label": str(s), "value": s} for s in seeds],
-            seeds,
+            chosen,
         )
 
     @app.callback(
@@ -676,14 +787,114 @@ def create_app(
         page = view["page"]
         return status, render_verdicts(page), render_sections(page, "first"), key, interval
 
-    @app.callback(Output("later-area", "children"), Input("shown", "data"))
-    def render_later(shown: str | None) -> list[Any]:
+    @app.callback(
+        Output("later-area", "children"),
+        Input("shown", "data"),
+        State("url", "search"),
+    )
+    def render_later(shown: str | None, search: str | None = None) -> list[Any]:
         """The sections after the first, the summary and the trials: fired by the first answer
-        (which sets `shown`), from the page it cached, so nothing is analysed twice."""
+        (which sets `shown`), from the page it cached, so nothing is analysed twice. A brush
+        and a table filter in the URL are applied (a shared link shows the same rows)."""
         view = pages.get(shown)
         if view is None:
             return []
-        return render_sections(view["page"], "rest") + render_trials(*view["trials"])
+        state = url_state(search)
+        brush = state.get("brush", {})
+        columns, rows = view["trials"]
+        kept, note = brushed_rows(view["analysis"], rows, brush)
+        page = with_brush(view["page"], brush)
+        return render_sections(page, "rest") + render_trials(
+            columns, rows, kept, note, state.get("filter")
+        )
+
+    @app.callback(
+        Output("brush", "data"),
+        Input({"type": "figure", "anchor": ALL}, "restyleData"),
+        Input("shown", "data"),
+        State("brush", "data"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def brush(
+        _changes: list[Any], _shown: Any, current: dict[str, Any] | None, search: str | None
+    ) -> Any:
+        """A brush on a parallel-coordinates axis: its ranges, kept per figure and axis; when a
+        page is shown, the URL's (what render_later drew)."""
+        if dash.ctx.triggered_id == "shown":
+            wanted = url_state(search).get("brush", {})
+            return wanted if wanted != (current or {}) else dash.no_update
+        trigger = dash.ctx.triggered_id
+        anchor = str(trigger.get("anchor", "")) if trigger else ""
+        value = dash.ctx.triggered[0]["value"] if dash.ctx.triggered else None
+        if not anchor.startswith("fig-parallel-") or not value:
+            return dash.no_update
+        ranges = constraint_ranges(value[0] if isinstance(value, list) else {})
+        if not ranges:
+            return dash.no_update
+        out = {k: dict(v) for k, v in (current or {}).items()}
+        mine = out.setdefault(anchor, {})
+        for index, spans in ranges.items():
+            if spans is None:
+                mine.pop(str(index), None)
+            else:
+                mine[str(index)] = spans
+        return {k: v for k, v in out.items() if v}
+
+    @app.callback(
+        Output("trial-table", "rowData"),
+        Output("brush-note", "children"),
+        Input("brush", "data"),
+        State("shown", "data"),
+        prevent_initial_call=True,
+    )
+    def apply_brush(brush: dict[str, Any] | None, shown: str | None) -> tuple[Any, Any]:
+        """The trial table keeps the configurations the brushes keep."""
+        view = pages.get(shown)
+        if view is None:
+            return dash.no_update, dash.no_update
+        return brushed_rows(view["analysis"], view["trials"][1], brush)
+
+    @app.callback(
+        Output("table-filter", "data"),
+        Input("trial-table", "filterModel"),
+        prevent_initial_call=True,
+    )
+    def keep_table_filter(model: dict[str, Any] | None) -> Any:
+        return model or {}
+
+    @app.callback(
+        Output("url", "search"),
+        Input("optimizers", "value"),
+        Input("seeds", "value"),
+        Input("brush", "data"),
+        Input("table-filter", "data"),
+        State("optimizers", "options"),
+        State("seeds", "options"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def write_url(
+        optimizers: list[str] | None,
+        seeds: list[int] | None,
+        brush: dict[str, Any] | None,
+        table_filter: dict[str, Any] | None,
+        optimizer_options: list[dict[str, Any]] | None,
+        seed_options: list[dict[str, Any]] | None,
+        search: str | None,
+    ) -> Any:
+        """The view into the URL's query (no reload), so the address can be shared."""
+        if not optimizer_options:  # the filters are not filled yet: keep the URL's view
+            return dash.no_update
+        wanted = url_search(
+            optimizers,
+            [o["value"] for o in optimizer_options],
+            seeds,
+            [o["value"] for o in seed_options or []],
+            brush,
+            table_filter,
+        )
+        return wanted if wanted != (search or "") else dash.no_update
 
     # The SVG button under a figure: plotly.js draws the file in the browser.
     app.clientside_callback(

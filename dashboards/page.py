@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 
 from dashboards import figures
 from dashboards.answer import AnswerLine, answer_lines, number_label, short_label
+from dashboards.parallel import parallel_figure, parallel_optimizers, parallel_record
 from dashboards.theme import VERDICT_COLORS
 from hpsearch import units
 from hpsearch.analysis.records import Estimate, StudyAnalysis, Verdict
@@ -71,6 +72,17 @@ class Page:
     hidden: list[str] = field(default_factory=list)  # claims the filters hide, in words
     trials: tuple[list[str], list[dict[str, Any]]] | None = None  # `trial_table`, when known
     answers: list[AnswerLine] = field(default_factory=list)  # the claims in plain words
+
+
+def figure_text(fig: go.Figure) -> str:
+    """A figure's text alternative: its title and subtitle as plain words (screen readers read
+    it for the chart; the numbers are in the tables beside it and in the trial table)."""
+    import re
+
+    title = fig.layout.title.text if fig.layout.title and fig.layout.title.text else "figure"
+    text = re.sub(r"<br>|</?sup>", " ", str(title))
+    text = re.sub(r"<[^>]+>", "", text)
+    return " ".join(text.split())
 
 
 def slug(text: str) -> str:
@@ -319,19 +331,15 @@ def build_page(
             f"{settings.n_diverged} diverged (kept at the floor), "
             f"{settings.n_error} failed (excluded), {settings.n_running} running",
         ),
-        (
-            "δ",
-            f"{units.format_points(settings.delta, settings)} (asked "
-            f"{units.format_points(settings.delta_user, settings)})",
-        ),
+        ("δ (W(δ) figures only)", units.format_points(settings.delta, settings)),
         ("tolerance m", units.format_points(settings.tolerance, settings)),
-        ("d_max", units.format_share(settings.d_max)),
         ("min_seeds", str(settings.min_seeds)),
         (
             "intervals",
-            "Student t over seeds (means), selection-aware cross-fitted bounds (best cell, "
-            "profiles, regrets), exact (divergence rates), paired bootstrap / jackknife SE "
-            f"with t (widths; B = {settings.bootstrap}, RNG seed {settings.rng_seed})",
+            "Student t over seeds (means), pairwise Welch bounds (the verdicts' regrets), "
+            "cross-fitted bounds (best cell, profiles, mean regret), exact over seeds "
+            "(divergence rates), paired bootstrap / jackknife SE with t (widths; "
+            f"B = {settings.bootstrap}, RNG seed {settings.rng_seed})",
         ),
         ("grid sizes", ", ".join(f"{k}: {v}" for k, v in settings.grid_sizes.items())),
     ]
@@ -410,12 +418,24 @@ def build_page(
             [("fig-learning-curves", figures.learning_curve_figure(analysis, curves))],
         ),
         Section(
+            "configurations",
+            "Configurations",
+            "Every configuration of an optimizer as one line across its hyperparameters, its "
+            "diverged seeds and its seed mean. Drag along an axis: the trial table keeps only "
+            "the configurations inside the range.",
+            [
+                (f"fig-parallel-{slug(o)}", parallel_figure(parallel_record(analysis, o)))
+                for o in parallel_optimizers(analysis)
+            ],
+        ),
+        Section(
             "importance",
             "Importance (descriptive)",
             "Secondary and descriptive only: no verdict rests on these.",
             [("fig-importance", figures.importance_figure(analysis))],
         ),
     ]
+    sections = [s for s in sections if s.figures]  # e.g. no optimizer searches two hyperparameters
     columns, rows = summary_table(analysis)
     notes = list(analysis.notes)
     if settings.n_seeds < settings.min_seeds:

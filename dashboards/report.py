@@ -17,7 +17,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from dashboards.answer import AnswerLine, answer_count
-from dashboards.page import Page, VerdictCard, numeric_columns
+from dashboards.page import Page, VerdictCard, figure_text, numeric_columns
 from dashboards.theme import VERDICT_COLORS, figure_config
 from hpsearch import __version__
 from hpsearch.outputs import write_atomically
@@ -79,6 +79,23 @@ details.claim-row > summary:hover, details.claim-row[open] > summary { backgroun
 h2.compact { margin: 0.8em 0 0; }
 h2.compact + p.meta { margin: 2px 0; }
 ul.notes { margin: 4px 0; font-size: 0.9em; }
+a:focus-visible, button:focus-visible, summary:focus-visible, input:focus-visible {
+  outline: 3px solid #0072B2; outline-offset: 2px; }
+/* A phone (390 px): one column, nothing wider than the screen; wide tables scroll inside. */
+@media (max-width: 640px) {
+  body { padding: 8px 10px; }
+  .board-head { display: none; }
+  details.claim-row > summary { grid-template-columns: 1fr; gap: 2px; padding: 6px 8px; }
+  details.claim-row > summary .badge { justify-self: start; }
+  .claim-details { padding: 4px 8px 10px; }
+  dl.kv { grid-template-columns: 1fr; }
+  dl.kv dd { margin-bottom: 4px; }
+  table { display: block; overflow-x: auto; max-width: 100%; }
+  .drill { left: 4px; right: 4px; top: 4px; width: auto; max-height: calc(100vh - 8px); }
+  .filters { position: static; }
+  .filters .Select, .filters .dash-dropdown { min-width: 0 !important; width: 100%; }
+  #study-box { flex: 1 1 100%; }
+}
 """
 
 
@@ -135,7 +152,6 @@ def _answer(lines: list[AnswerLine]) -> str:
     """The answer in plain words above the board: one line per claim, the claim in full."""
     items = "".join(
         f"<li class='answer-line' style='--verdict: {_e(VERDICT_COLORS.get(line.result, '#444'))}'>"
-        f"<span class='badge result'>{_e(line.result)}</span> "
         f"<a href='#{_e(line.anchor)}'><b>{_e(line.answer)}</b></a> — {_e(line.claim)} "
         f"{_e(line.verb)}"
         + (
@@ -165,6 +181,9 @@ def _table(columns: list[str], rows: list[list[str]]) -> str:
 
 # The report's drill-down and trial table: the same as the dashboard's, in plain JavaScript over
 # the trials embedded as JSON (every text goes in through textContent, never as HTML).
+# Legends below the plots on a phone: the file the Dash app serves from its assets folder.
+NARROW_JS = (Path(__file__).parent / "assets" / "narrow.js").read_text(encoding="utf-8")
+
 # The SVG button under each figure (the camera in its modebar downloads a PNG).
 SVG_JS = """
 document.addEventListener('click', e => {
@@ -371,7 +390,8 @@ def render_report(page: Page) -> str:
                 default_width="100%",
             )
             body.append(
-                f"<div class='figure'>{div}<button class='svg-download' data-svg='{_e(anchor)}' "
+                f"<div class='figure' role='figure' aria-label='{_e(figure_text(fig))}'>"
+                f"{div}<button class='svg-download' data-svg='{_e(anchor)}' "
                 f"title='download {_e(anchor)} as SVG'>SVG</button></div>"
             )
             if index == 0 and section.table is not None:  # the numbers under their figure
@@ -381,9 +401,12 @@ def render_report(page: Page) -> str:
         body.append(_trials(*page.trials))
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>hpsearch: {_e(page.title)}</title><style>{CSS}</style>"
         f"<script type='text/javascript'>{get_plotlyjs()}</script>"
-        "</head><body>" + "\n".join(body) + f"<script>{SVG_JS}</script></body></html>"
+        "</head><body>"
+        + "\n".join(body)
+        + f"<script>{SVG_JS}</script><script>{NARROW_JS}</script></body></html>"
     )
 
 
@@ -434,7 +457,8 @@ def study_page(data: StudyData) -> Page:
     """A whole study's page for the report: analysed, with the optimizers' defaults (for the
     lr = 1 answer) and every trial (for the drill-down and the trial table)."""
     from dashboards.page import build_page
-    from dashboards.study import analyze_study, optimizer_defaults
+    from dashboards.study import analyze_study
+    from hpsearch.analysis.defaults import optimizer_defaults
 
     return build_page(
         analyze_study(data),

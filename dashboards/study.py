@@ -114,33 +114,3 @@ def fingerprint(data: StudyData) -> str:
         return "empty"
     hashed = pd.util.hash_pandas_object(data.trials[columns], index=False)
     return f"{len(data.trials)}-{int(hashed.sum()) & 0xFFFFFFFFFFFF:x}-{len(data.curves)}"
-
-
-def optimizer_defaults(data: StudyData) -> dict[str, dict[str, Any]]:
-    """The defaults of each optimizer of the study: what "the other hyperparameters at their
-    defaults" means on the lr = 1 board.
-
-    A plugin's come from the record its run stored with the spec (`plugins` table: what it ran
-    with, readable in a fresh process that never imported the plugin), a built-in's from the
-    registry. An optimizer known to neither is left out; the board then says its defaults are
-    unknown (`dashboards.figures.LrOne.defaults_known`), never a blank.
-    """
-    from hpsearch.errors import HpsearchError
-    from hpsearch.optim.registry import get_optimizer_info
-
-    stored = (data.spec or {}).get("plugins") or {}
-    out: dict[str, dict[str, Any]] = {}
-    for name in data.hyperparameters:
-        record = stored.get(f"optimizer.{name}")
-        if isinstance(record, dict) and isinstance(record.get("hyperparameters"), list):
-            out[name] = {
-                str(hp["name"]): hp["default"]
-                for hp in record["hyperparameters"]
-                if isinstance(hp, dict) and "name" in hp and "default" in hp
-            }
-            continue
-        try:
-            out[name] = dict(get_optimizer_info(name).defaults())
-        except HpsearchError:
-            continue
-    return out

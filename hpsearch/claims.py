@@ -1,22 +1,22 @@
 """The `[claims]` table of a study spec: which sensitivity claims to decide, and how strictly.
 
 Every field has a default, so a spec without `[claims]` still gets claims decided: "each optimizer
-is insensitive to each of its searched hyperparameters" (V1; AdaBound and AMSBound first) and the
-paper's "AdaBound is less sensitive than Adam / SGD" (V2), wherever those optimizers are in the
-study.
+is insensitive to each of its searched hyperparameters" (V1; AdaBound and AMSBound first), the
+paper's "AdaBound is less sensitive than Adam / SGD" (V2) and its one admitted failure, "lr = 1
+fails" (V3, where the grid has lr = 1), wherever those optimizers are in the study.
 The rules and statistics are defined in SENSITIVITY.md §4; tolerances are in *points*: percentage
 points for an accuracy stored in [0, 1] (so 1.0 means 0.01), plain metric units otherwise.
 
 ```toml
 [claims]
-tolerance = 1.0                       # m for V1, points
-delta = 1.0                           # δ for W(δ), points (raised to 2 x the best cell's seed SE)
-d_max = 0.1                           # largest divergence rate V1 accepts at any grid value
+tolerance = 1.0                       # m: the regret that matters, points (V1, V3)
+delta = 1.0                           # δ of the good-region width W(δ) figures, points
 bootstrap = 2000                      # B
 min_seeds = 5                         # a cell with fewer finished seeds blocks its verdicts
 rng_seed = 0
 insensitive = ["adabound.lr", "adabound.gamma"]   # V1 claims, "optimizer.hyperparameter"
 compare = [["adabound", "adam"], ["adabound", "sgd"]]  # V2 claims, [A, B]: A less sensitive
+fails = ["adabound.lr = 1"]           # V3 claims, "optimizer.hyperparameter = value"
 [claims.ranges.adabound]
 lr = [1e-4, 1.0]                      # [a, b] analysed; default: the grid's extent
 ```
@@ -24,6 +24,7 @@ lr = [1e-4, 1.0]                      # [a, b] analysed; default: the grid's ext
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -45,6 +46,15 @@ class InsensitivityClaim:
 
 
 @dataclass(frozen=True)
+class FailureClaim:
+    """V3: `optimizer` loses more than the tolerance at `hyperparameter` = `value`."""
+
+    optimizer: str
+    hyperparameter: str
+    value: float
+
+
+@dataclass(frozen=True)
 class ComparisonClaim:
     """V2: `a` is less sensitive than `b` (on `hyperparameter`, and jointly)."""
 
@@ -58,9 +68,10 @@ class ClaimsSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    tolerance: float = Field(1.0, gt=0, description="m for V1, in points")
-    delta: float = Field(1.0, gt=0, description="δ for the good-region width W(δ), in points")
-    d_max: float = Field(0.1, ge=0, le=1, description="largest divergence rate V1 accepts")
+    tolerance: float = Field(1.0, gt=0, description="m, the regret that matters, in points")
+    delta: float = Field(
+        1.0, gt=0, description="δ of the good-region width W(δ) figures, in points"
+    )
     bootstrap: int = Field(2000, ge=20, le=100_000, description="B, bootstrap replicates")
     rng_seed: int = Field(0, ge=0, description="seed of the bootstrap's random generator")
     min_seeds: int = Field(
@@ -86,6 +97,11 @@ class ClaimsSpec(BaseModel):
         description="V2 claims as [A, B]; default: adabound / amsbound against adam, sgd, "
         "amsgrad, adamw",
     )
+    fails: list[str] | None = Field(
+        None,
+        description='V3 claims as "optimizer.hyperparameter = value"; default: "lr = 1" for '
+        "adabound / amsbound",
+    )
     compare_hyperparameter: str = Field("lr", description="the shared hyperparameter of V2")
     ranges: dict[str, dict[str, tuple[float, float]]] = Field(
         default_factory=dict, description="optimizer -> hyperparameter -> [a, b] analysed"
@@ -99,6 +115,11 @@ class ClaimsSpec(BaseModel):
                 "`divergence_interval` was removed: divergence-rate bounds are always exact "
                 "(Clopper-Pearson) now; delete the line"
             )
+        if isinstance(data, dict) and "d_max" in data:
+            raise ValueError(
+                "`d_max` was removed: a diverged run enters every claim at the floor score, so "
+                "divergence costs what it costs in the regret; delete the line"
+            )
         return data
 
     @field_validator("insensitive")
@@ -108,6 +129,13 @@ class ClaimsSpec(BaseModel):
             optimizer, dot, hp = item.partition(".")
             if not dot or not optimizer or not hp:
                 raise ValueError(f'`{item}` must be "optimizer.hyperparameter", e.g. "adabound.lr"')
+        return value
+
+    @field_validator("fails")
+    @classmethod
+    def _failure_form(cls, value: list[str] | None) -> list[str] | None:
+        for item in value or []:
+            _parse_failure(item)
         return value
 
     @model_validator(mode="after")
@@ -165,6 +193,24 @@ class ClaimsSpec(BaseModel):
             claims.append(ComparisonClaim(a, b, hp))
         return claims
 
+    def failure_claims(
+        self, hyperparameters: Mapping[str, Sequence[str]], where: str = "[claims]"
+    ) -> list[FailureClaim]:
+        """The V3 claims; the default is the paper's "lr = 1 fails" for each claimant that
+        searches lr (`analyze` skips it where the grid has no lr = 1)."""
+        if self.fails is None:
+            return [
+                FailureClaim(o, "lr", 1.0) for o in CLAIMANTS if "lr" in hyperparameters.get(o, ())
+            ]
+        claims = []
+        for item in self.fails:
+            claim = _parse_failure(item)
+            self._check_name(
+                claim.optimizer, claim.hyperparameter, hyperparameters, f"{where}.fails", item
+            )
+            claims.append(claim)
+        return claims
+
     def check_against(
         self, hyperparameters: Mapping[str, Sequence[str]], where: str = "[claims]"
     ) -> None:
@@ -172,6 +218,7 @@ class ClaimsSpec(BaseModel):
         study does not search; spec validation calls this so mistakes surface before a run."""
         self.insensitivity_claims(hyperparameters, where)
         self.comparison_claims(hyperparameters, where)
+        self.failure_claims(hyperparameters, where)
         for optimizer, hps in self.ranges.items():
             for hp in hps:
                 self._check_name(
@@ -197,3 +244,18 @@ class ClaimsSpec(BaseModel):
                 f"{field}: `{value}` names hyperparameter `{hp}`, which the study does not "
                 f"search for `{optimizer}`; expected one of: {searched}."
             )
+
+
+def _parse_failure(item: str) -> FailureClaim:
+    """ "adabound.lr = 1" -> FailureClaim; ValueError (pydantic words it) when malformed."""
+    name, equals, number = item.partition("=")
+    optimizer, dot, hp = name.strip().partition(".")
+    try:
+        value = float(number)
+    except ValueError:
+        value = math.nan
+    if not equals or not dot or not optimizer or not hp or not math.isfinite(value):
+        raise ValueError(
+            f'`{item}` must be "optimizer.hyperparameter = value", e.g. "adabound.lr = 1"'
+        )
+    return FailureClaim(optimizer.strip(), hp.strip(), value)

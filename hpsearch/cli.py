@@ -407,7 +407,7 @@ def show(
     from hpsearch.analysis import analyze
     from hpsearch.names import printable
     from hpsearch.storage import load_study_data, resolve_storage_url
-    from hpsearch.units import format_estimate, format_points, format_share
+    from hpsearch.units import format_estimate, format_points
 
     data = load_study_data(resolve_storage_url(storage), name)
     analysis = analyze(data)
@@ -415,12 +415,18 @@ def show(
     typer.echo(
         f"{name}: metric {s.metric} ({s.direction}), S = {s.n_seeds} seeds, B = {s.bootstrap} "
         f"(rng seed {s.rng_seed}), δ = {format_points(s.delta, s)}, m = "
-        f"{format_points(s.tolerance, s)}, d_max = {format_share(s.d_max)}; trials: "
+        f"{format_points(s.tolerance, s)}; trials: "
         f"{s.n_completed} completed, {s.n_diverged} diverged, {s.n_error} failed, "
         f"{s.n_running} running"
     )
-    for line in _sequential_lines(resolve_storage_url(storage), name):
+    sequential = _sequential_lines(resolve_storage_url(storage), name)
+    for line in sequential:
         typer.echo(line)
+    if sequential:
+        typer.echo(
+            "  (the table below analyses every seed at once, at the study's confidence; the "
+            "claims final above were decided look by look, each at its share of α)"
+        )
     if not analysis.verdicts:
         typer.echo("No claims to decide (no finished cells yet, or no hyperparameter varies).")
     else:

@@ -84,7 +84,7 @@ def run_looks(
     state = read_state(group_attrs(url, spec.name))
     if state is None:
         raise ValueError(f"`{spec.name}` has no stored sequential schedule")
-    outcome = LooksOutcome(planned_cells(spec, state, state.current), state)
+    outcome = LooksOutcome(planned_cells(spec, state, state.decided), state)
     look = state.current
     while look > state.decided:
         cells = look_cells(spec, state, look)

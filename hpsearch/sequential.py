@@ -18,7 +18,7 @@ loop (`hpsearch.runner`) stores the schedule and each look's decision with the s
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -272,14 +272,6 @@ class SequentialState:
                 if claim not in out:
                     out[claim] = (record["results"].get(claim, "?"), int(record["look"]))
         return out
-
-    def open_optimizers(self, optimizers: Sequence[str]) -> list[str]:
-        """The optimizers the current look runs: all at the first look, then the last decided
-        look's open ones."""
-        if not self.looks:
-            return list(optimizers)
-        still = set(self.looks[-1]["open_optimizers"])
-        return [o for o in optimizers if o in still]
 
 
 def read_state(attrs: Mapping[str, Any]) -> SequentialState | None:

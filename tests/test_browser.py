@@ -610,3 +610,107 @@ def _click_first_heatmap_cell(driver: object) -> None:
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", target)  # type: ignore[attr-defined]
     time.sleep(0.5)
     ActionChains(driver).move_to_element(target).click().perform()  # type: ignore[arg-type]
+
+
+def _as_phone(driver: object, on: bool) -> None:
+    if on:
+        driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True},
+        )
+    else:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})  # type: ignore[attr-defined]
+
+
+PHONE_STATE = """
+const legends = [...document.querySelectorAll('.figure .js-plotly-plot')]
+  .filter(gd => gd.layout && gd.data && gd.data.some(t => t.showlegend !== false))
+  .map(gd => gd.layout.legend && gd.layout.legend.orientation);
+return {scroll: document.documentElement.scrollWidth, width: window.innerWidth,
+        viewport: !!document.querySelector('meta[name=viewport]'), legends: legends,
+        labelled: [...document.querySelectorAll('.figure')]
+          .every(f => f.getAttribute('role') === 'figure' && f.getAttribute('aria-label'))};
+"""
+
+
+def _check_phone(driver: object) -> None:
+    """At 390 px (a phone, its viewport honoured): nothing wider than the screen, every legend
+    below its plot, every chart with a text alternative."""
+    deadline = time.monotonic() + 20
+    state: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        state = dict(driver.execute_script(PHONE_STATE))  # type: ignore[attr-defined]
+        if state["legends"] and set(state["legends"]) == {"h"}:
+            break
+        time.sleep(0.5)
+    assert state["viewport"] and state["width"] == 390, state
+    assert state["scroll"] <= state["width"], state
+    assert state["legends"] and set(state["legends"]) == {"h"}, state
+    assert state["labelled"], state
+
+
+def test_a_phone_sees_no_sideways_scroll_and_legends_below(
+    browser: object, server: str, storage: str, tmp_path: Path
+) -> None:
+    from dashboards.report import write_study_report
+
+    driver = browser
+    _as_phone(driver, True)
+    try:
+        _open_study(driver, server)
+        _wait_for(driver, "#trial-table .ag-row", 1)
+        _check_phone(driver)
+        out = tmp_path / "report.html"
+        write_study_report(storage, STUDY, out)
+        driver.get(out.as_uri())  # type: ignore[attr-defined]
+        _wait_for(driver, ".js-plotly-plot .main-svg", 8, timeout=60)
+        _check_phone(driver)
+    finally:
+        _as_phone(driver, False)
+
+
+def test_brushing_the_parallel_coordinates_filters_the_table_and_the_url_keeps_it(
+    browser: object, server: str
+) -> None:
+    from urllib.parse import parse_qs, urlparse
+
+    driver = browser
+    _open_study(driver, server)
+    _wait_for(driver, "#trial-table .ag-row", 1)
+    _wait_for(driver, "#fig-parallel-adabound .main-svg", 1)
+    every = _grid(driver)["all"]
+    # A brush on AdaBound's lr axis (log10 units) around lr = 1, as plotly reports a drag.
+    driver.execute_script(  # type: ignore[attr-defined]
+        "const gd = document.querySelector('#fig-parallel-adabound .js-plotly-plot');"
+        "const i = gd.data[0].dimensions.findIndex(d => d.label === 'lr');"
+        "Plotly.restyle(gd, {[`dimensions[${i}].constraintrange`]: [[-0.1, 0.1]]}, [0]);"
+    )
+    grid = _wait_rows(driver, lambda g: 0 < g["all"] < every)
+    rows = grid["rows"]
+    assert rows and {(r["optimizer"], r["lr"]) for r in rows} == {("adabound", 1)}
+    note = driver.find_element("id", "brush-note").text  # type: ignore[attr-defined]
+    assert f"keeps {len(rows)} of {every} trials" in note
+    # A numeric filter on top, then the URL holds both: opening it shows the same rows.
+    _type_filter(driver, "seed", "1")
+    grid = _wait_rows(driver, lambda g: g["rows"] and {r["seed"] for r in g["rows"]} == {1})
+    deadline = time.monotonic() + 10
+    query: dict[str, list[str]] = {}
+    while time.monotonic() < deadline and not ("brush" in query and "filter" in query):
+        query = parse_qs(urlparse(driver.current_url).query)  # type: ignore[attr-defined]
+        time.sleep(0.3)
+    assert "brush" in query and "filter" in query, driver.current_url  # type: ignore[attr-defined]
+    shared = driver.current_url  # type: ignore[attr-defined]
+    driver.get("about:blank")  # type: ignore[attr-defined]
+    driver.get(shared)  # type: ignore[attr-defined]
+    _wait_for(driver, "#trial-table .ag-row", 1)
+    again = _wait_rows(driver, lambda g: g["rows"] and len(g["rows"]) == len(grid["rows"]))
+    assert sorted(r["trial_number"] for r in again["rows"]) == sorted(
+        r["trial_number"] for r in grid["rows"]
+    )
+    assert again["model"]["seed"]["filter"] == 1
+    ranges = driver.execute_script(  # type: ignore[attr-defined]
+        "const gd = document.querySelector('#fig-parallel-adabound .js-plotly-plot');"
+        "return gd.data[0].dimensions.map(d => d.constraintrange || null);"
+    )
+    assert any(r for r in ranges), ranges  # the brush is drawn again
+    assert _severe(driver) == []

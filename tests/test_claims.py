@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from hpsearch.claims import ClaimsSpec, ComparisonClaim, InsensitivityClaim
+from hpsearch.claims import ClaimsSpec, ComparisonClaim, FailureClaim, InsensitivityClaim
 from hpsearch.errors import UserInputError
 
 STUDY = {"adabound": ["lr", "gamma"], "adam": ["lr"], "sgd": ["lr", "momentum"]}
@@ -15,7 +15,7 @@ STUDY = {"adabound": ["lr", "gamma"], "adam": ["lr"], "sgd": ["lr", "momentum"]}
 
 def test_defaults_decide_the_papers_claims() -> None:
     claims = ClaimsSpec()
-    assert (claims.tolerance, claims.delta, claims.d_max, claims.bootstrap) == (1.0, 1.0, 0.1, 2000)
+    assert (claims.tolerance, claims.delta, claims.bootstrap) == (1.0, 1.0, 2000)
     # V1: every searched hyperparameter of every optimizer, the paper's claimants first.
     assert claims.insensitivity_claims(STUDY) == [
         InsensitivityClaim("adabound", "lr"),
@@ -26,6 +26,18 @@ def test_defaults_decide_the_papers_claims() -> None:
         ComparisonClaim("adabound", "adam", "lr"),
         ComparisonClaim("adabound", "sgd", "lr"),
     ]
+    # V3: the paper's one admitted failure, for each claimant that searches lr.
+    assert claims.failure_claims(STUDY) == [FailureClaim("adabound", "lr", 1.0)]
+
+
+def test_failure_claims_are_read_and_checked() -> None:
+    claims = ClaimsSpec(fails=["adabound.lr = 1", " adam.lr=0.1 "])
+    assert claims.failure_claims(STUDY) == [
+        FailureClaim("adabound", "lr", 1.0),
+        FailureClaim("adam", "lr", 0.1),
+    ]
+    with pytest.raises(UserInputError, match=r"\[claims\]\.fails: `adam.gamma = 1`"):
+        ClaimsSpec(fails=["adam.gamma = 1"]).check_against(STUDY)
 
 
 def test_without_adabound_the_defaults_still_decide_each_optimizers_insensitivity() -> None:
@@ -60,7 +72,9 @@ def test_explicit_claims_are_checked_against_the_study() -> None:
     [
         ({"tolerence": 1.0}, "tolerence"),
         ({"tolerance": 0}, "tolerance"),
-        ({"d_max": 1.5}, "d_max"),
+        ({"d_max": 0.1}, "d_max` was removed"),
+        ({"fails": ["adabound.lr"]}, "optimizer.hyperparameter = value"),
+        ({"fails": ["adabound.lr = high"]}, "optimizer.hyperparameter = value"),
         ({"bootstrap": 5}, "bootstrap"),
         ({"insensitive": ["adabound"]}, "insensitive"),
         ({"compare": [["adam", "adam"]]}, "compare"),

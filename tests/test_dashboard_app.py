@@ -79,7 +79,7 @@ def _render(
     return json.loads(response.data)["response"]
 
 
-def _later(client: Any, shown: str | None) -> list[Any]:
+def _later(client: Any, shown: str | None, search: str = "") -> list[Any]:
     """The second answer of a page load: the sections after the first, the summary, the trials
     (the browser asks for it as soon as the first answer sets `shown`)."""
     payload = {
@@ -87,7 +87,7 @@ def _later(client: Any, shown: str | None) -> list[Any]:
         "outputs": {"id": "later-area", "property": "children"},
         "inputs": [{"id": "shown", "property": "data", "value": shown}],
         "changedPropIds": ["shown.data"],
-        "state": [],
+        "state": [{"id": "url", "property": "search", "value": search}],
     }
     response = client.post("/_dash-update-component", json=payload)
     assert response.status_code == 200, response.data[:2000]

@@ -458,3 +458,54 @@ def test_a_heatmap_cell_is_about_one_configuration(analysis: StudyAnalysis) -> N
             assert "every final_lr at this cell" in hover  # the wider share, named as such
             checked += k > 0
     assert checked  # some cell has diverged seeds
+
+
+def test_parallel_coordinates_record_and_brush(analysis: StudyAnalysis) -> None:
+    from dashboards.parallel import (
+        DIVERGED_AXIS,
+        constraint_ranges,
+        kept_configs,
+        parallel_figure,
+        parallel_record,
+    )
+
+    record = parallel_record(analysis, "adabound")
+    assert record is not None
+    configs = analysis.configs[analysis.configs["optimizer"] == "adabound"]
+    assert list(record.configs) == list(configs["config"])
+    labels = [a.label for a in record.axes]
+    assert labels[: len(analysis.hyperparameters["adabound"])] == list(
+        analysis.hyperparameters["adabound"]
+    )
+    assert DIVERGED_AXIS in labels
+    lr = next(a for a in record.axes if a.label == "lr")
+    assert lr.log and np.allclose(lr.values, np.log10(configs["lr"].astype(float)))
+    fig = parallel_figure(record)
+    assert fig.data[0].type == "parcoords" and len(fig.data[0].dimensions) == len(labels)
+    # A brush on lr around 1 (log10 = 0) keeps the lr = 1 configurations, and no others.
+    index = labels.index("lr")
+    change = {f"dimensions[{index}].constraintrange": [[-0.1, 0.1]]}
+    ranges = constraint_ranges(change)
+    assert ranges == {index: [[-0.1, 0.1]]}
+    kept = kept_configs(record, {k: v for k, v in ranges.items() if v})
+    expected = configs.loc[np.isclose(configs["lr"].astype(float), 1.0), "config"]
+    assert sorted(kept) == sorted(expected) and kept
+    # Two ranges on one axis keep either; a cleared brush is None.
+    both = constraint_ranges(
+        {f"dimensions[{index}].constraintrange": [[[-0.1, 0.1], [-4.1, -3.9]]]}
+    )
+    assert len(kept_configs(record, both)) > len(kept)  # type: ignore[arg-type]
+    assert constraint_ranges({f"dimensions[{index}].constraintrange": None}) == {index: None}
+
+
+def test_the_url_query_holds_the_view() -> None:
+    from dashboards.app import url_search, url_state
+
+    brush = {"fig-parallel-adabound": {"0": [[-0.1, 0.1]]}}
+    model = {"seed": {"filterType": "number", "type": "equals", "filter": 1}}
+    search = url_search(["adabound"], ["adabound", "adam"], [0, 1], [0, 1], brush, model)
+    state = url_state(search)
+    assert state == {"optimizers": ["adabound"], "brush": brush, "filter": model}
+    # Everything selected and nothing filtered: no query at all.
+    assert url_search(["adam", "adabound"], ["adabound", "adam"], [1, 0], [0, 1], {}, {}) == ""
+    assert url_state("?brush=not-json&seeds=1,2") == {"seeds": ["1", "2"]}

@@ -28,6 +28,17 @@ def test_readme_demo_section_is_what_the_committed_demo_files_say() -> None:
     )
 
 
+def test_readme_calibration_section_is_what_the_benchmark_printed() -> None:
+    docs = _make_docs()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = docs.CALIBRATION.read_text()
+    assert docs.readme_section(readme, docs.CAL_BEGIN, docs.CAL_END) == (
+        docs.calibration_section(text)
+    ), "README's calibration section differs from docs/calibration.txt: run `make docs`"
+    # The committed run is a full one, within its limits.
+    assert "300 repetitions per case" in text and "(within the 4 % limit" in text
+
+
 def test_a_changed_number_in_the_csv_changes_the_section() -> None:
     """The check above can fail: one verdict's number moved changes the generated text."""
     docs = _make_docs()
@@ -67,7 +78,7 @@ def test_show_its_sentences_and_the_readme_table_spell_a_number_one_way(tmp_path
     )
     assert shown.exit_code == 0 and exported.exit_code == 0, shown.output + exported.output
     verdicts = pd.read_csv(tmp_path / "csv" / "verdicts.csv")
-    assert set(verdicts["kind"]) == {"V1", "V2"}
+    assert set(verdicts["kind"]) == {"V1", "V2", "V3"}
     for row in verdicts.to_dict("records"):
         key = row["decided_by"]
         headline = f"{key} = {docs._number(row, key)}"  # README's "decided by" cell
@@ -75,8 +86,9 @@ def test_show_its_sentences_and_the_readme_table_spell_a_number_one_way(tmp_path
         assert headline in table, (headline, table)
         if row["kind"] == "V2":
             assert -1.0 <= row["delta_W"] <= 1.0  # the CSV's share: a 0-1 fraction
-            assert " % [" in headline and headline.split()[2][0] in "+-"  # a signed share in %
-            assert f"ΔW = {docs._number(row, 'delta_W')}," in row["sentence"]
-            assert f"ΔD = {docs._number(row, 'delta_D')};" in row["sentence"]
+            assert " points [" in headline and headline.split()[2][0] in "+-"  # signed points
+            assert f"ΔT = {docs._number(row, 'delta_T')};" in row["sentence"]
+        elif row["kind"] == "V3":
+            assert f"regret {docs._number(row, 'regret_at')};" in row["sentence"]
         elif row["result"] != "REFUTED":
             assert f"largest regret {docs._number(row, 'max_regret')}" in row["sentence"]

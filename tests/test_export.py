@@ -94,7 +94,7 @@ def test_export_round_trips_through_pandas_with_the_documented_columns(
         for i in range(0, len(numbers), 3)
     )
     assert set(verdicts["result"]) <= {"SUPPORTED", "REFUTED", "INCONCLUSIVE"}
-    assert set(verdicts["kind"]) == {"V1", "V2"}
+    assert set(verdicts["kind"]) == {"V1", "V2", "V3"}
     assert (verdicts["B"] == 2000).all() and (verdicts["S"] == 3).all()
 
 

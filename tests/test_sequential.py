@@ -3,7 +3,10 @@ after a look on synthetic data, and the state read back from stored looks."""
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +25,7 @@ from hpsearch.sequential import (
     schedule_of,
 )
 from hpsearch.spec import expand_cells, load_spec
+from hpsearch.storage import group_attrs
 
 SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.toml"
 
@@ -171,3 +175,131 @@ def test_the_budget_leaves_out_a_look_that_would_not_fit() -> None:
     # 2 minutes for 10 cells: 20 more would take about 4, 6 in all
     assert _over_budget(Budget(max_minutes=6.5), state, total=30, added=20) is None
     assert "about 6.0" in str(_over_budget(Budget(max_minutes=5), state, total=30, added=20))
+
+
+def test_status_and_show_say_the_look_and_the_final_claims(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hpsearch.analysis.synthetic import store_study
+    from hpsearch.cli import main
+    from hpsearch.storage import close_storages, open_storage, set_group_attrs
+
+    url = f"sqlite:///{tmp_path / 'seq.db'}"
+    data = synthetic_study(GRIDS, _truth, seeds=range(2), name="seq")
+    store_study(url, data, claims={"insensitive": ["flat.lr", "sharp.lr"], "compare": []})
+    schedule = Schedule(looks=(2, 4), seeds=tuple(range(4)), split=(0.1, 0.9), alpha=0.025)
+    look = {
+        "look": 1,
+        "alpha": 0.0025,
+        "results": {"sharp claim": "REFUTED", "flat claim": "INCONCLUSIVE"},
+        "final": ["sharp claim"],
+        "open_optimizers": ["flat"],
+    }
+    ids = [open_storage(url).get_study_id_from_name(f"seq.{o}") for o in GRIDS]
+    set_group_attrs(url, ids, {SCHEDULE_ATTR: schedule.to_json(), LOOK_ATTR.format(1): look})
+    for verb in ("status", "show"):
+        monkeypatch.setattr("sys.argv", ["hpsearch", verb, "seq", "--storage", url])
+        try:
+            main()
+        except SystemExit as done:
+            assert not done.code
+        finally:
+            close_storages()
+        text = capsys.readouterr().out
+        assert "sequential: look 2 of 2 (4 seeds per cell): 1 claims final, 1 open" in text
+        assert "final at look 1: REFUTED       sharp claim" in text
+
+
+@dataclass
+class _Ran:
+    """What a run of cells returns, as `run_looks` reads it (no Ray here)."""
+
+    seconds: float = 0.0
+    recorder_errors: list[str] = field(default_factory=list)
+    stopped: str | None = None
+
+
+def _looks_run(tmp_path: Path, *overrides: str) -> tuple[str, Any, list[list[str]]]:
+    """`run_looks` on the smoke spec with cells 'trained' by writing a made-up score: Adam at
+    lr = 1 fails far below the rest (its claim is decided at once), the rest is flat noise."""
+    from hpsearch.looks import run_looks
+    from hpsearch.recording import TrialRecord
+    from hpsearch.runner import group_info
+    from hpsearch.sequential import budget_of
+    from hpsearch.storage import TrialWriter, set_group_attrs
+    from hpsearch.storage import prepare_group as prepare
+
+    spec = load_spec(SMOKE, ["claims.min_seeds=3", "claims.bootstrap=200", *overrides])
+    schedule = schedule_of(spec)
+    assert schedule is not None
+    url = f"sqlite:///{tmp_path / 'looks.db'}"
+    group = group_info(spec)
+    ids = prepare(url, group)
+    set_group_attrs(url, ids.values(), {SCHEDULE_ATTR: schedule.to_json()})
+    writer = TrialWriter(url, ids, group.optimizers, spec.metric)
+    batches: list[list[str]] = []
+
+    def run_look(todo: Any, label: str) -> Any:
+        batches.append([c.key for c in todo])
+        for cell in todo:
+            record = writer.start(cell.optimizer, cell.key, cell.params, {"seed": cell.seed})
+            bad = cell.optimizer == "adam" and cell.params["lr"] == 1.0
+            value = 0.1 if bad else 0.9 + 0.003 * ((cell.seed * 7 + len(cell.key)) % 5)
+            writer.finish(record, TrialRecord("COMPLETE", value, {"outcome": "completed"}))
+        return _Ran()
+
+    outcome = run_looks(
+        spec,
+        schedule,
+        budget_of(spec),
+        url=url,
+        study_ids=ids,
+        run_look=run_look,
+        err=io.StringIO(),
+    )
+    return url, outcome, batches
+
+
+def test_the_loop_adds_seeds_only_where_a_claim_is_open_and_stores_each_look(
+    tmp_path: Path,
+) -> None:
+    # Three seeds at the first look: with two, a t bound has one degree of freedom, and at the
+    # first look's α / 10 no claim is decided however far apart the cells are.
+    url, outcome, batches = _looks_run(tmp_path, "run.seeds={looks = [3, 6]}")
+    state = outcome.state
+    assert state.decided == 2 or state.ended == "decided"
+    first = state.looks[0]
+    adam = "adam is insensitive to lr over [0.001, 1] within 1.00 point"
+    assert first["results"][adam] == "REFUTED" and adam in first["final"]
+    assert len(batches[0]) == 15  # every cell at the first look's seeds
+    if len(batches) > 1:  # the next look: seeds 2 and 3 of the open optimizers only
+        opened = set(first["open_optimizers"])
+        assert {k.split(":")[0] for k in batches[1]} == opened
+        assert {int(k.rsplit("=", 1)[1]) for k in batches[1]} == {3, 4, 5}
+    stored = read_state(group_attrs(url, "smoke"))
+    assert stored is not None and stored.looks == state.looks
+    assert stored.final()[adam] == ("REFUTED", 1)
+    assert len(outcome.planned) == sum(len(b) for b in batches)
+
+
+def test_the_budget_leaves_the_next_look_out_and_says_so(tmp_path: Path) -> None:
+    url, outcome, batches = _looks_run(tmp_path, "run.seeds={looks = [3, 6], max_cells = 18}")
+    assert len(batches) == 1 and len(outcome.planned) == 15
+    assert outcome.state.budget_stop and "over the budget of 18" in outcome.state.budget_stop
+    stored = read_state(group_attrs(url, "smoke"))
+    assert stored is not None and stored.budget_stop == outcome.state.budget_stop
+    assert "stopped by the budget" in stored.describe()
+
+
+def test_a_second_driver_takes_the_decision_the_first_one_stored(tmp_path: Path) -> None:
+    """Two drivers finishing a look together decide it once: the first record stored wins."""
+    from hpsearch.looks import _decide
+    from hpsearch.sequential import SequentialState
+
+    url, outcome, _ = _looks_run(tmp_path, "run.seeds={looks = [3, 6]}")
+    spec = load_spec(SMOKE, ["claims.min_seeds=3", "run.seeds={looks = [3, 6]}"])
+    first = outcome.state.looks[0]
+    fresh = SequentialState(outcome.state.schedule, [])  # what the second driver knew
+    # No data and no study to write to: with a record stored, neither is touched.
+    again = _decide(spec, fresh, 1, None, url, {}, {"minutes": 9.0, "ran": 0})
+    assert again == first  # not its own minutes, not its own decision

@@ -48,6 +48,17 @@ def t_quantile(confidence: float, df: float | np.ndarray) -> np.ndarray:
     return np.where(df >= 1, q, np.inf)
 
 
+def t_upper_quantile(level: float | np.ndarray, df: float | np.ndarray) -> np.ndarray:
+    """The Student-t quantile exceeded with probability `level` (a one-sided critical value);
+    inf where df < 1 (no variance to estimate), the normal one where df is inf."""
+    from scipy.special import stdtrit
+
+    df = np.asarray(df, dtype=float)
+    with np.errstate(invalid="ignore"):
+        q = stdtrit(np.maximum(np.nan_to_num(df, nan=0.0), 1.0), 1.0 - np.asarray(level))
+    return np.where(df >= 1, q, np.inf)
+
+
 def interval(
     stat: np.ndarray,
     confidence: float,
@@ -123,6 +134,20 @@ def exact_rate(k: float, n: float, confidence: float = 0.95) -> tuple[float, flo
     low = 0.0 if k <= 0 else float(betaincinv(k, n - k + 1, tail))
     high = 1.0 if k >= n else float(betaincinv(k + 1, n - k, 1.0 - tail))
     return low, high
+
+
+def seed_rate(k: float, n: float, n_seeds: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact bounds for a divergence rate whose trials cluster by seed (k of n trials, S seeds).
+
+    A seed that diverges one cell often diverges its neighbours (the same data order, the same
+    initialisation), so the n trials are not n independent draws: pooled over cells x seeds, an
+    exact interval's error was 7-10 % instead of 2.5 %. The seeds are: the rate's interval is
+    Clopper-Pearson's on S draws with k / n x S successes (each seed's share lies in [0, 1], for
+    which the binomial is the widest case).
+    """
+    if n <= 0 or n_seeds <= 0:
+        return math.nan, math.nan
+    return exact_rate(k / n * n_seeds, float(n_seeds), confidence)
 
 
 def nan_quantiles(values: np.ndarray, qs: list[float], axis: int = -1) -> list[np.ndarray]:

@@ -66,7 +66,7 @@ SUMMARY_COLUMNS = (
 )
 
 Result = Literal["SUPPORTED", "REFUTED", "INCONCLUSIVE"]
-VerdictKind = Literal["V1", "V2"]
+VerdictKind = Literal["V1", "V2", "V3"]
 PickRole = Literal["best", "boundary", "lr=1"]
 
 
@@ -90,10 +90,8 @@ class AnalysisSettings:
     report_metric: str  # the reported metric (y_rep) used for best-of-k
     direction: Literal["maximize", "minimize"]
     points: float  # metric units per display point (0.01 for a 0-1 accuracy, else 1.0)
-    delta_user: float  # δ asked for, metric units
-    delta: float  # δ used = max(delta_user, 2 x seed SE of each optimizer's best cell)
-    tolerance: float  # m for V1, metric units
-    d_max: float  # largest divergence rate V1 accepts
+    delta: float  # δ of the good-region width W(δ) (figures only), metric units, as declared
+    tolerance: float  # m, the regret that matters (V1, V3), metric units
     bootstrap: int  # B, replicates of the paired seed bootstrap
     rng_seed: int
     confidence: float  # 0.95
@@ -118,15 +116,16 @@ class AnalysisSettings:
 class Verdict:
     """One claim, decided SUPPORTED / REFUTED / INCONCLUSIVE by the rules in SENSITIVITY.md §4.6.
 
-    `numbers` holds every statistic the rule looked at (e.g. `max_regret`, `max_divergence`, or
-    `delta_W`, `delta_E1`, `delta_D`), `settings` the values it was decided with (δ, m, d_max,
-    ranges in decades, S, B, grid sizes, diverged/failed counts). `sentence` is built from the
-    numbers, never written in advance.
+    `numbers` holds every statistic the rule looked at (V1: `max_regret`, `max_divergence`; V2:
+    `delta_T` and beside it `delta_W`, `delta_E1`, `D_a`, `D_b`; V3: `regret_at`, `at_value`),
+    `settings` the values it was decided with (m, δ, ranges in decades, S, B, grid sizes,
+    diverged/failed counts; V3 also `view`, defaults or tuned, and `value`). `sentence` is built
+    from the numbers, never written in advance.
     """
 
     claim: str
     kind: VerdictKind
-    optimizers: tuple[str, ...]  # (A,) for V1, (A, B) for V2
+    optimizers: tuple[str, ...]  # (A,) for V1 and V3, (A, B) for V2
     hyperparameter: str | None  # None: jointly over all hyperparameters (V2 only)
     result: Result
     numbers: dict[str, Estimate]

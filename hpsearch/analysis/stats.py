@@ -24,6 +24,7 @@ from hpsearch.analysis.bestofk import (
 )
 from hpsearch.analysis.bootstrap import nan_quantiles, t_interval, weighted_mean
 from hpsearch.analysis.grid import Grid, decades, is_log_scale, positions
+from hpsearch.analysis.pairwise import RegretBounds, regret_bounds
 from hpsearch.analysis.selection import SelectionBounds, selection_bounds
 
 if TYPE_CHECKING:
@@ -43,9 +44,8 @@ class OptimizerStats:
     seed_noise: np.ndarray  # (B+1,) mean over configurations of the squared seed SE
     n_diverged: int
     n_trials: int
+    best_interval: tuple[float, float, float]  # m* with its selection-aware bounds (oriented)
     width_joint: np.ndarray = field(default_factory=lambda: np.empty(0))  # (B+1,) W_o(δ)
-    # (S,) W_o(δ) of each seed on its own: each seed as one complete grid study (§4.4)
-    width_joint_per_seed: np.ndarray = field(default_factory=lambda: np.empty(0))
     ks: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
     best_of_k: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))  # (K, B+1)
     cpe: np.ndarray = field(default_factory=lambda: np.empty(0))  # (B+1,)
@@ -67,24 +67,22 @@ class HyperparameterStats:
     profile_rows: np.ndarray  # (V,) configuration row behind each profile point
     slice: np.ndarray  # (V, B+1), NaN where the best configuration has no neighbour at v
     slice_rows: np.ndarray  # (V,) row or -1
-    regret: np.ndarray  # (V, B+1)
     divergence: np.ndarray  # (V, B+1) pooled divergence rate at each value
     n_trials: np.ndarray  # (V,) data trials at each value
     n_diverged: np.ndarray  # (V,)
-    max_regret: np.ndarray  # (B+1,) over the in-range values
     spread: np.ndarray
     iqr: np.ndarray
     width: np.ndarray  # W_h(δ), fraction of the range
-    width_per_seed: np.ndarray  # (S,) W_h(δ) of each seed on its own (NaN: seed missing)
     decades: float
     noise_ratio: np.ndarray
     boundary: np.ndarray | None  # lr only: divergence boundary, NaN where none
-    bounds: SelectionBounds  # selection-aware m*, profile and regret intervals
+    bounds: SelectionBounds  # selection-aware m* and profile intervals (figures, tables)
+    regret: RegretBounds  # the verdicts' regret bounds per value (`pairwise.py`)
     slice_interval: np.ndarray  # (V, 3) point, low, high of each slice cell (Student t)
     codes: np.ndarray  # (N,) grid-value index of each configuration
 
 
-def optimizer_stats(grid: Grid, weights: np.ndarray) -> OptimizerStats:
+def optimizer_stats(grid: Grid, weights: np.ndarray, confidence: float = 0.95) -> OptimizerStats:
     means = weighted_mean(grid.sel, grid.mask, weights)
     counts = grid.mask.astype(float) @ weights.T
     with warnings.catch_warnings():
@@ -110,6 +108,9 @@ def optimizer_stats(grid: Grid, weights: np.ndarray) -> OptimizerStats:
         seed_noise=seed_noise,
         n_diverged=int((grid.diverged * grid.mask).sum()),
         n_trials=int(grid.mask.sum()),
+        best_interval=selection_bounds(
+            grid.sel, grid.mask, np.zeros(grid.n, dtype=int), 1, confidence
+        ).best,
     )
 
 
@@ -121,12 +122,6 @@ def finish_optimizer_stats(
     good = finite & (stats.means >= stats.best - delta)
     with np.errstate(invalid="ignore", divide="ignore"):
         stats.width_joint = good.sum(0) / finite.sum(0)
-    single = np.where(grid.mask, grid.sel, -np.inf)
-    top = single.max(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        stats.width_joint_per_seed = np.where(
-            grid.mask.all(0), (single >= top - delta).sum(0) / grid.n, np.nan
-        )
     ks = k_grid(grid.n)
     per_seed = np.full((grid.sel.shape[1], len(ks) + 1), np.nan)
     cpe_weights = cpe_rank_weights(grid.n) if grid.n else np.empty(0)
@@ -175,7 +170,6 @@ def hyperparameter_stats(
     )
     slice_rows = _slice_rows(grid, stats.best_row, hp, values)
     slice_ = np.where((slice_rows >= 0)[:, None], stats.means[np.maximum(slice_rows, 0)], np.nan)
-    regret = stats.best[None, :] - profile
 
     div = stats.div_counts[order]
     cnt = stats.counts[order]
@@ -187,7 +181,6 @@ def hyperparameter_stats(
     inside = profile[in_range]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        max_regret = np.nanmax(regret[in_range], axis=0)
         spread = np.nanmax(inside, axis=0) - np.nanmin(inside, axis=0)
         q75, q25 = nan_quantiles(inside, [0.75, 0.25], axis=0)
         var_p = np.nanvar(inside, axis=0, ddof=1) if inside.shape[0] > 1 else np.nan * spread
@@ -197,12 +190,9 @@ def hyperparameter_stats(
     x = positions(values, log)
     xa, xb = positions(np.array([low, high]), log)
     width = good_width(x[in_range], inside, stats.best - delta, xa, xb)
-    single = np.where(grid.mask, grid.sel, -np.inf)[order]
-    seed_profile = np.maximum.reduceat(single, starts, axis=0)
-    seed_width = good_width(x[in_range], seed_profile[in_range], single.max(0) - delta, xa, xb)
-    width_per_seed = np.where(grid.mask.all(0), seed_width, np.nan)
     boundary = _boundary(x, divergence, log) if hp == "lr" else None
-    bounds = selection_bounds(grid.sel, grid.mask, codes, len(values), in_range, confidence)
+    bounds = selection_bounds(grid.sel, grid.mask, codes, len(values), confidence)
+    regrets = regret_bounds(grid.sel, grid.mask, codes, len(values), in_range, confidence)
     cell = np.stack(t_interval(grid.sel, grid.mask, confidence), axis=1)  # (N, 3)
     slice_interval = np.where((slice_rows >= 0)[:, None], cell[np.maximum(slice_rows, 0)], np.nan)
     return HyperparameterStats(
@@ -215,19 +205,17 @@ def hyperparameter_stats(
         profile_rows=profile_rows,
         slice=slice_,
         slice_rows=slice_rows,
-        regret=regret,
         divergence=divergence,
         n_trials=cnt_v[:, 0].astype(int),
         n_diverged=div_v[:, 0].astype(int),
-        max_regret=max_regret,
         spread=spread,
         iqr=q75 - q25,
         width=width,
-        width_per_seed=width_per_seed,
         decades=decades(low, high, log),
         noise_ratio=noise_ratio,
         boundary=boundary,
         bounds=bounds,
+        regret=regrets,
         slice_interval=slice_interval,
         codes=codes,
     )

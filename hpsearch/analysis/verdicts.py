@@ -1,32 +1,31 @@
-"""The three-valued verdicts of SENSITIVITY.md §4.6, with sentences built from the numbers.
+"""The three-valued verdicts (SUPPORTED / REFUTED / INCONCLUSIVE), with sentences built from the
+numbers.
 
-Each decisive verdict rests on one-sided bounds that err with probability at most α = (1 -
-confidence) / 2 (2.5 % at 95 %); `benchmarks/calibration.py` measures that on studies whose truth
-is known, and `tests/test_calibration.py` keeps it so.
+What every claim is about (the estimand): the *expected score* μ_c of each grid cell c, with
+diverged runs scored at the floor (chance accuracy, or the initial loss), so divergence costs what
+it costs and is never dropped; and only the grid values that were run (a good region between two
+grid points is invisible). Each decisive verdict rests on one one-sided bound that errs with
+probability at most α = (1 - confidence) / 2 (2.5 % at 95 %) when the seed-to-seed noise has light
+tails; `benchmarks/calibration.py` measures that on studies whose truth is known, and
+`tests/test_calibration.py` keeps it so.
 
-V1 "A is insensitive to h over [a, b] within m" (the regret R(v) = m* - P_h(v), diverged trials at
-the floor, so divergence enters through the profile):
-- SUPPORTED when every in-range value's regret upper bound is <= m (an intersection of tests:
-  each at α, no multiplicity correction needed) — the upper bound of the largest regret;
-- REFUTED when some value's regret lower bound, at α / V (Bonferroni over the V values, since
-  "some value fails" is a union), exceeds m — the lower bound of the largest regret — or when a
-  value's divergence rate surely exceeds the best value's by more than d_max (the matched guard:
-  exact Clopper-Pearson bounds, every other hyperparameter and seed the same at each value);
+V1 "A is insensitive to h over [a, b] within m": every grid value v in [a, b] has regret
+R(v) = μ* - max over cells at v of μ_c at most m.
+- SUPPORTED when every value's upper bound U(v) <= m (`pairwise.py`: an intersection-union test,
+  no correction for the V values or for picking a cell);
+- REFUTED when some value's lower bound at α / V exceeds m (Bonferroni: "some value fails" is a
+  union);
 - otherwise INCONCLUSIVE, naming the values that block it.
-The regret bounds are selection-aware (`selection.py`): cross-fitted where the bound must not be
-optimistic, in-sample where optimism is on the safe side.
 
-V2 "A is less sensitive than B": ΔW (good-region width at δ, on the shared hyperparameter or
-jointly) decides when its interval and the paired t interval of ΔW seed by seed (each seed as one
-complete grid study, SENSITIVITY.md §4.4) exclude 0 on the same side. The width is a threshold
-statistic whose resampling SE is unstable at S = 5 (with identical truths the interval alone was
-decisive in 6-10 % of repetitions); the seed-by-seed difference has mean exactly 0 then, so its t
-test keeps that rate at the nominal 2.5 % per side; REFUTED also when A surely diverges more
-than d_max more often than B (ΔD, pooled rates, exact bounds). Like V1's guard it can only refute:
-divergence is already in W through the floor, and an exact bound cannot show ΔD <= d_max on the
-25 trials of a 5-value, 5-seed grid (0 of 25 has an upper bound of 16 %). ΔE(1), the expected
-score of a random configuration, is reported as a *level*, never as a sensitivity: a flat A below
-B's peak is still less sensitive.
+V2 "A is less sensitive than B" (on the shared hyperparameter, or jointly): the mean regret over
+the range T = μ* - mean over v of P(v) (`tunability.py`) is smaller for A: ΔT = T_B - T_A > 0.
+SUPPORTED when ΔT's lower bound > 0, REFUTED when its upper bound < 0, one statistic, one interval.
+The good-region width W(δ), ΔE(1) (a level: what a random configuration scores) and the divergence
+rates are reported beside it, never decided on.
+
+V3 "h = v fails" (the paper's alpha = lr = 1): v's regret exceeds m. Decided twice: tuned (the
+profile, R(v) > m: SUPPORTED when L(v) > m, REFUTED when U(v) <= m) and with the other
+hyperparameters at their registered defaults (one fixed cell, `pairwise.cell_regret_bounds`).
 
 A cell (configuration) with fewer than `min_seeds` finished seeds blocks every verdict that reads
 its optimizer, by name.
@@ -40,11 +39,13 @@ from typing import Any
 
 import numpy as np
 
-from hpsearch.analysis.bootstrap import exact_rate, interval, t_interval
-from hpsearch.analysis.grid import format_value
+from hpsearch.analysis.bootstrap import interval, seed_rate, t_interval
+from hpsearch.analysis.grid import Grid, format_value
+from hpsearch.analysis.pairwise import cell_regret_bounds
 from hpsearch.analysis.records import AnalysisSettings, Estimate, Result, Verdict
 from hpsearch.analysis.stats import HyperparameterStats, OptimizerStats
-from hpsearch.units import format_display_estimate, format_estimate, format_share
+from hpsearch.analysis.tunability import Scores, difference_bounds, mean_regret
+from hpsearch.units import format_display_estimate, format_estimate
 
 
 @dataclass(frozen=True)
@@ -86,14 +87,15 @@ def oriented_estimate(est: Estimate, sign: float) -> Estimate:
     return Estimate(-est.value, -est.high, -est.low)
 
 
-def rate_text(k: int, n: int, confidence: float) -> str:
-    """ "3/45 (6.7 % [1.4, 18.3], exact interval)": the counts always, never a bare 0 %."""
+def rate_text(k: int, n: int, n_seeds: int, confidence: float) -> str:
+    """ "3/45 (6.7 % [0.5, 52.2], exact over 5 seeds)": the counts always, never a bare 0 %, and
+    an interval that counts seeds, since divergence clusters by seed (`bootstrap.seed_rate`)."""
     if n <= 0:
         return "no trials"
     rate = format_display_estimate(
-        "divergence_rate", k / n, *exact_rate(k, n, confidence), percent=True, short=True
+        "divergence_rate", k / n, *seed_rate(k, n, n_seeds, confidence), percent=True, short=True
     )
-    return f"{k}/{n} ({rate}, exact interval)"
+    return f"{k}/{n} ({rate}, exact over {n_seeds} seeds)"
 
 
 def _span(values: list[float]) -> str:
@@ -104,7 +106,6 @@ def _common_settings(settings: AnalysisSettings, units: Units) -> dict[str, Any]
     return {
         "delta_points": settings.delta / units.points,
         "tolerance_points": settings.tolerance / units.points,
-        "d_max": settings.d_max,
         "S": settings.n_seeds,
         "B": settings.bootstrap,
         "rng_seed": settings.rng_seed,
@@ -125,6 +126,12 @@ def _thin_reason(thin: list[str], min_seeds: int) -> str:
     )
 
 
+def _low_power(settings: AnalysisSettings) -> str:
+    if not settings.low_power:
+        return ""
+    return f" Low power: S = {settings.n_seeds} seeds (< min_seeds = {settings.min_seeds})."
+
+
 def decide_insensitive(
     optimizer: str,
     hs: HyperparameterStats,
@@ -137,88 +144,49 @@ def decide_insensitive(
 
     `thin` names the optimizer's cells with fewer than `min_seeds` finished seeds.
     """
-    h, m, d_max, conf = hs.hyperparameter, settings.tolerance, settings.d_max, settings.confidence
-    alpha = (1.0 - conf) / 2.0
-    b = hs.bounds
+    h, m, conf = hs.hyperparameter, settings.tolerance, settings.confidence
     rows = np.flatnonzero(hs.in_range)
     values = [float(v) for v in hs.values[rows]]
-    n_v = max(len(rows), 1)
-
-    reg = b.regret[rows]  # (V, 3) per value at α each side
-    low_joint = b.regret_low_joint[rows]
-    high_joint = b.regret_high_joint[rows]
-    max_regret = Estimate(*b.max_regret)
-
-    # The matched divergence guard: each value against the least-diverging value, exact bounds
-    # that hold for all 2V rates together (each side α / (2V)).
-    k = hs.n_diverged[rows]
-    n = hs.n_trials[rows]
-    guard = [exact_rate(int(ki), int(ni), 1.0 - alpha / n_v) for ki, ni in zip(k, n, strict=True)]
-    g_low = np.array([x[0] for x in guard])
-    g_high = np.array([x[1] for x in guard])
+    reg = hs.regret.per_value[rows]  # (V, 3): point, L(v), U(v), each side at α
+    low_joint = hs.regret.low_joint[rows]
+    high_joint = hs.regret.high_joint[rows]
+    max_regret = Estimate(*hs.regret.max_regret)
+    k, n = hs.n_diverged[rows], hs.n_trials[rows]
     rates = np.where(n > 0, k / np.maximum(n, 1), np.nan)
-    if len(rows):
-        excess = rates - np.nanmin(rates)
-        excess_low = g_low - np.nanmin(g_high)
-        excess_high = g_high - np.nanmin(g_low)
-        guard_fails = excess_low > d_max
-        worst_guard = int(np.nanargmax(excess_low))
-    else:
-        excess = excess_low = excess_high = np.empty(0)
-        guard_fails = np.zeros(0, dtype=bool)
-        worst_guard = 0
-
-    fails = (low_joint > m) | guard_fails
-    passes = high_joint <= m  # simultaneous over the values: the safe sub-range
-    worst = int(np.nanargmax(np.nan_to_num(reg[:, 0], nan=-np.inf))) if len(rows) else 0
     most = int(np.nanargmax(np.nan_to_num(rates, nan=-1.0))) if len(rows) else 0
+    worst = int(np.nanargmax(np.nan_to_num(reg[:, 0], nan=-np.inf))) if len(rows) else 0
+    s_count = settings.n_seeds
     numbers = {
         "max_regret": max_regret,
-        "best": oriented_estimate(Estimate(*b.best), units.sign),
-        "worst_profile": oriented_estimate(Estimate(*b.profile[rows[worst]]), units.sign)
+        "best": oriented_estimate(Estimate(*hs.bounds.best), units.sign),
+        "worst_profile": oriented_estimate(Estimate(*hs.bounds.profile[rows[worst]]), units.sign)
         if len(rows)
         else Estimate(math.nan),
         "max_divergence": Estimate(
-            float(rates[most]), *exact_rate(int(k[most]), int(n[most]), conf)
-        )
-        if len(rows)
-        else Estimate(math.nan),
-        "divergence_excess": Estimate(
-            float(excess[worst_guard]),
-            float(excess_low[worst_guard]),
-            float(excess_high[worst_guard]),
+            float(rates[most]), *seed_rate(int(k[most]), int(n[most]), s_count, conf)
         )
         if len(rows)
         else Estimate(math.nan),
     }
+    fails = low_joint > m
     reasons: list[str] = []
-    decided_by = "max_regret"
     if not len(rows):
         result: Result = "INCONCLUSIVE"
         reasons.append(f"no grid value of {h} lies in [{hs.range[0]:g}, {hs.range[1]:g}]")
     elif thin:
         result = "INCONCLUSIVE"
         reasons.append(_thin_reason(thin, settings.min_seeds))
-    elif bool(max_regret.low > m) or bool(guard_fails.any()):
+    elif max_regret.low > m:
         result = "REFUTED"
-        if max_regret.low > m:
-            reasons.append(
-                f"the largest regret's lower bound {units.pts(max_regret.low)} > m = "
-                f"{units.pts(m)} points (simultaneous over {len(rows)} values)"
-            )
-        else:
-            decided_by = "divergence_excess"
-        if guard_fails.any():
-            reasons.append(
-                f"at {h} = {format_value(values[worst_guard])} the divergence rate surely exceeds "
-                f"the least-diverging value's by more than d_max = {format_share(d_max)} (lower "
-                f"bound {format_share(excess_low[worst_guard])})"
-            )
+        reasons.append(
+            f"the largest regret's lower bound {units.pts(max_regret.low)} > m = "
+            f"{units.pts(m)} points (Bonferroni over {len(rows)} values)"
+        )
     elif max_regret.high <= m:
         result = "SUPPORTED"
         reasons.append(
-            f"the largest regret's upper bound {units.pts(max_regret.high)} <= m = "
-            f"{units.pts(m)} points"
+            f"every value's regret upper bound is <= m = {units.pts(m)} points (largest "
+            f"{units.pts(max_regret.high)})"
         )
     else:
         result = "INCONCLUSIVE"
@@ -231,37 +199,41 @@ def decide_insensitive(
         r = rows[i]
         return (
             f"{h} = {format_value(values[i])}: regret {units.points_ci(Estimate(*reg[i]))}, "
-            "diverged "
-            f"{rate_text(int(hs.n_diverged[r]), int(hs.n_trials[r]), conf)}"
+            f"diverged {rate_text(int(hs.n_diverged[r]), int(hs.n_trials[r]), s_count, conf)}"
         )
 
+    open_values = np.flatnonzero(~(reg[:, 2] <= m)) if len(rows) else np.empty(0, int)
     if result == "REFUTED":
         blocking = [describe(int(i)) for i in np.flatnonzero(fails)]
     elif result == "INCONCLUSIVE" and len(rows) and not thin:
-        undecided = np.flatnonzero(~(reg[:, 2] <= m))
-        blocking = [describe(int(i)) for i in undecided]
+        blocking = [describe(int(i)) for i in open_values]
     elif thin:
         blocking = list(thin)
     else:
         blocking = []
     if result == "SUPPORTED":
         safe: tuple[float, float] | None = (values[0], values[-1])
+    elif len(rows) and not thin:
+        safe = _safe_range(values, high_joint <= m, hs.log)
     else:
-        safe = _safe_range(values, passes, hs.log) if len(rows) and not thin else None
+        safe = None
 
     span = _span(values) if values else f"[{hs.range[0]:g}, {hs.range[1]:g}]"
     tol = f"{units.pts(m)} point{'s' if m != units.points else ''}"
     regret_text = f"largest regret {units.points_ci(max_regret)}"
-    in_range_k = int(k.sum()) if len(rows) else 0
-    in_range_n = int(n.sum()) if len(rows) else 0
     if result == "SUPPORTED":
+        if k.sum():
+            diverged = (
+                f"most divergence at {h} = {format_value(values[most])}: "
+                f"{rate_text(int(k[most]), int(n[most]), s_count, conf)}"
+            )
+        else:
+            diverged = f"none of {int(n.sum())} runs diverged"
         sentence = (
-            f"{optimizer}: insensitive to {h} on {span} within {tol}; {regret_text}; diverged "
-            f"{rate_text(in_range_k, in_range_n, conf)} over the range."
+            f"{optimizer}: insensitive to {h} on {span} within {tol}; {regret_text}; {diverged}."
         )
     elif result == "REFUTED":
-        bad = list(np.flatnonzero(fails))
-        i = max(bad, key=lambda j: low_joint[j] - m + (excess_low[j] - d_max) * guard_fails[j])
+        i = int(np.argmax(np.where(fails, low_joint, -np.inf)))
         r = rows[i]
         if safe is None:
             safe_text = "no value passes with simultaneous bounds"
@@ -269,29 +241,26 @@ def decide_insensitive(
             safe_text = f"only {h} = {format_value(safe[0])} passes (simultaneous bounds)"
         else:
             safe_text = f"every value in {_span(list(safe))} passes (simultaneous bounds)"
-        profile = Estimate(*b.profile[r])
+        profile = Estimate(*hs.bounds.profile[r])
         sentence = (
             f"{optimizer}: sensitive to {h} on {span} at tolerance {tol}; at "
             f"{h} = {format_value(values[i])} the best mean is {units.metric_ci(profile)} vs "
-            f"the best {units.metric_ci(Estimate(*b.best))}, regret {units.pts(reg[i, 0])} "
-            f"(simultaneous lower bound {units.pts(low_joint[i])}), diverged "
-            f"{rate_text(int(hs.n_diverged[r]), int(hs.n_trials[r]), conf)}; {safe_text}."
+            f"the best {units.metric_ci(Estimate(*hs.bounds.best))}, regret "
+            f"{units.pts(reg[i, 0])} (lower bound {units.pts(low_joint[i])} over "
+            f"{len(rows)} values), diverged "
+            f"{rate_text(int(hs.n_diverged[r]), int(hs.n_trials[r]), s_count, conf)}; "
+            f"{safe_text}."
         )
     else:
         if thin:
             tail = f"; {reasons[-1]}"
         else:
-            open_values = np.flatnonzero(~(reg[:, 2] <= m)) if len(rows) else np.empty(0, int)
             names = ", ".join(format_value(values[int(i)]) for i in open_values)
             tail = f"; not yet bounded below m at {h} = {names}" if names else ""
         sentence = f"{optimizer}: undecided whether {h} matters on {span} within {tol}; " + (
             f"{regret_text}{tail}."
         )
-    sentence += _at_lr_one(hs, opt, units, conf)
-    if settings.low_power:
-        sentence += (
-            f" Low power: S = {settings.n_seeds} seeds (< min_seeds = {settings.min_seeds})."
-        )
+    sentence += _at_lr_one(hs, units, s_count, conf) + _low_power(settings)
     verdict_settings = _common_settings(settings, units) | {
         "range": hs.range,
         "decades": hs.decades,
@@ -309,11 +278,11 @@ def decide_insensitive(
         reasons=reasons,
         safe_range=safe,
         blocking=blocking,
-        decided_by=decided_by,
+        decided_by="max_regret",
     )
 
 
-def _at_lr_one(hs: HyperparameterStats, opt: OptimizerStats, units: Units, conf: float) -> str:
+def _at_lr_one(hs: HyperparameterStats, units: Units, n_seeds: int, conf: float) -> str:
     """The paper's one admitted failure, alpha = lr = 1, stated from the numbers when gridded.
 
     Both views are given: the profile (other hyperparameters tuned at lr = 1) and the slice (the
@@ -333,7 +302,7 @@ def _at_lr_one(hs: HyperparameterStats, opt: OptimizerStats, units: Units, conf:
         text += f", {units.metric_ci(slice_)} with them at the best configuration"
     return text + (
         f", vs best {units.metric_ci(best)}; diverged "
-        f"{rate_text(int(hs.n_diverged[r]), int(hs.n_trials[r]), conf)}."
+        f"{rate_text(int(hs.n_diverged[r]), int(hs.n_trials[r]), n_seeds, conf)}."
     )
 
 
@@ -357,10 +326,133 @@ def _safe_range(values: list[float], passes: np.ndarray, log: bool) -> tuple[flo
     return values[run_start], values[run_start + best[1] - 1]
 
 
+def decide_fails(
+    optimizer: str,
+    value: float,
+    hs: HyperparameterStats,
+    grid: Grid,
+    defaults: dict[str, Any] | None,
+    settings: AnalysisSettings,
+    units: Units,
+    thin: list[str],
+) -> list[Verdict]:
+    """V3 "h = value fails" for one optimizer: once with the other hyperparameters tuned (the
+    profile at `value`) and once at their registered `defaults` (None: unknown)."""
+    h, m, conf = hs.hyperparameter, settings.tolerance, settings.confidence
+    alpha = (1.0 - conf) / 2.0
+    shown = format_value(value)
+    tol = f"{units.pts(m)} point{'s' if m != units.points else ''}"
+    at = np.flatnonzero(np.isclose(hs.values, value, rtol=1e-9, atol=0.0))
+    column = grid.configs[h].to_numpy(dtype=float)
+    others = [x for x in grid.hyperparameters if x != h]
+    default_row: int | None = None
+    missing_default = ""
+    if len(at):
+        hits = np.isclose(column, value, rtol=1e-9, atol=0.0)
+        for x in others:
+            if defaults is None or x not in defaults:
+                missing_default = f"the registered default of {x} is unknown in this process"
+                break
+            hits &= np.isclose(grid.configs[x].to_numpy(dtype=float), float(defaults[x]))
+        else:
+            found = np.flatnonzero(hits)
+            if len(found):
+                default_row = int(found[0])
+            else:
+                missing_default = (
+                    "the grid has no configuration with "
+                    + ", ".join(f"{x} = {format_value(defaults[x])}" for x in others)  # type: ignore[index]
+                    + f" at {h} = {shown}"
+                )
+    best = Estimate(*hs.bounds.best)
+    verdicts = []
+    for view in ("defaults", "tuned"):
+        reasons: list[str] = []
+        numbers: dict[str, Estimate] = {"best": oriented_estimate(best, units.sign)}
+        regret = Estimate(math.nan)
+        level = Estimate(math.nan)
+        k = n = 0
+        if not len(at):
+            reasons.append(f"{h} = {shown} is not a value of the grid")
+        elif view == "tuned":
+            r = int(at[0])
+            regret = Estimate(*hs.regret.per_value[r])
+            level = Estimate(*hs.bounds.profile[r])
+            k, n = int(hs.n_diverged[r]), int(hs.n_trials[r])
+        elif default_row is None:
+            reasons.append(missing_default)
+        else:
+            regret = Estimate(*cell_regret_bounds(grid.sel, grid.mask, default_row, alpha))
+            mean, low, high = t_interval(grid.sel[default_row], grid.mask[default_row], conf)
+            level = Estimate(float(mean), float(low), float(high))
+            k = int((grid.diverged[default_row] * grid.mask[default_row]).sum())
+            n = int(grid.mask[default_row].sum())
+        numbers["regret_at"] = regret
+        numbers["at_value"] = oriented_estimate(level, units.sign)
+        if reasons:
+            result: Result = "INCONCLUSIVE"
+        elif thin:
+            result = "INCONCLUSIVE"
+            reasons.append(_thin_reason(thin, settings.min_seeds))
+        elif regret.low > m:
+            result = "SUPPORTED"
+            reasons.append(f"the regret's lower bound {units.pts(regret.low)} > m = {tol}")
+        elif regret.high <= m:
+            result = "REFUTED"
+            reasons.append(f"the regret's upper bound {units.pts(regret.high)} <= m = {tol}")
+        else:
+            result = "INCONCLUSIVE"
+            reasons.append(
+                f"the regret's interval [{units.pts(regret.low)}, {units.pts(regret.high)}] "
+                f"reaches both sides of m = {tol}"
+            )
+        where = (
+            "the other hyperparameters at their registered defaults"
+            if view == "defaults"
+            else "the other hyperparameters tuned"
+        )
+        if not others:
+            where = "its only hyperparameter"
+        head = {
+            "SUPPORTED": f"{h} = {shown} fails",
+            "REFUTED": f"{h} = {shown} does not fail",
+            "INCONCLUSIVE": f"undecided whether {h} = {shown} fails",
+        }[result]
+        if math.isfinite(regret.value):
+            detail = (
+                f"{units.metric_ci(level)} vs the best {units.metric_ci(best)}, regret "
+                f"{units.points_ci(regret)}; diverged "
+                f"{rate_text(k, n, settings.n_seeds, conf)}"
+            )
+        else:
+            detail = "; ".join(reasons)
+        sentence = f"{optimizer}: {head} with {where} (tolerance {tol}): {detail}."
+        sentence += _low_power(settings)
+        verdicts.append(
+            Verdict(
+                claim=f"{optimizer} fails at {h} = {shown} with {where}, by more than {tol}",
+                kind="V3",
+                optimizers=(optimizer,),
+                hyperparameter=h,
+                result=result,
+                numbers=numbers,
+                settings=_common_settings(settings, units) | {"view": view, "value": value},
+                sentence=sentence,
+                reasons=reasons,
+                blocking=list(thin) if thin else [],
+                decided_by="regret_at",
+            )
+        )
+        if not others:
+            break  # one view: nothing to tune or default
+    return verdicts
+
+
 def decide_less_sensitive(
     a: str,
     b: str,
     hp: str | None,
+    grids: dict[str, Grid],
     stats: dict[str, OptimizerStats],
     hps: dict[tuple[str, str], HyperparameterStats],
     settings: AnalysisSettings,
@@ -371,36 +463,31 @@ def decide_less_sensitive(
 
     `thin` names the cells of A and B with fewer than `min_seeds` finished seeds.
     """
-    conf, d_max = settings.confidence, settings.d_max
+    conf = settings.confidence
     alpha = (1.0 - conf) / 2.0
     sa, sb = stats[a], stats[b]
     if hp is None:
         wa, wb = sa.width_joint, sb.width_joint
-        seed_a, seed_b = sa.width_joint_per_seed, sb.width_joint_per_seed
+        groups = {o: [np.array([c]) for c in range(grids[o].n)] for o in (a, b)}
         where = "jointly over all hyperparameters"
     else:
         wa, wb = hps[(a, hp)].width, hps[(b, hp)].width
-        seed_a, seed_b = hps[(a, hp)].width_per_seed, hps[(b, hp)].width_per_seed
+        groups = {o: _value_groups(hps[(o, hp)]) for o in (a, b)}
         where = f"on {hp}"
-    seed_diff = seed_a - seed_b
+    score = {o: Scores(grids[o].sel, grids[o].mask, groups[o]) for o in (a, b)}
+    delta_t = Estimate(*difference_bounds(score[a], score[b], alpha))
     s = settings.n_seeds
     e1a, e1b = sa.per_seed_curve[:, 0], sb.per_seed_curve[:, 0]
     ok_a, ok_b = np.isfinite(e1a), np.isfinite(e1b)
-    # ΔD's bounds: A's rate high and B's low (and the reverse), each erring α / 2.
-    da_low, da_high = exact_rate(sa.n_diverged, sa.n_trials, 1.0 - alpha)
-    db_low, db_high = exact_rate(sb.n_diverged, sb.n_trials, 1.0 - alpha)
     rate_a = sa.n_diverged / sa.n_trials if sa.n_trials else math.nan
     rate_b = sb.n_diverged / sb.n_trials if sb.n_trials else math.nan
     numbers = {
+        "delta_T": delta_t,
+        "T_a": Estimate(mean_regret(score[a])),
+        "T_b": Estimate(mean_regret(score[b])),
         "delta_W": Estimate(*(float(x) for x in interval(wa - wb, conf, s, (-1.0, 1.0)))),
         "W_a": Estimate(*(float(x) for x in interval(wa, conf, s, (0.0, 1.0)))),
         "W_b": Estimate(*(float(x) for x in interval(wb, conf, s, (0.0, 1.0)))),
-        "delta_W_seedwise": Estimate(  # a difference of shares: within [-1, 1]
-            *(
-                float(np.clip(x, -1.0, 1.0))
-                for x in t_interval(seed_diff, np.isfinite(seed_diff), conf)
-            )
-        ),
         # oriented: positive means a random configuration of A scores better
         "delta_E1": Estimate(*(float(x) for x in t_interval(e1a - e1b, ok_a & ok_b, conf))),
         "E1_a": oriented_estimate(
@@ -409,14 +496,10 @@ def decide_less_sensitive(
         "E1_b": oriented_estimate(
             Estimate(*(float(x) for x in t_interval(e1b, ok_b, conf))), units.sign
         ),
-        "delta_D": Estimate(rate_a - rate_b, da_low - db_high, da_high - db_low),
-        "D_a": Estimate(rate_a, *exact_rate(sa.n_diverged, sa.n_trials, conf)),
-        "D_b": Estimate(rate_b, *exact_rate(sb.n_diverged, sb.n_trials, conf)),
+        "D_a": Estimate(rate_a, *seed_rate(sa.n_diverged, sa.n_trials, s, conf)),
+        "D_b": Estimate(rate_b, *seed_rate(sb.n_diverged, sb.n_trials, s, conf)),
     }
-    dw, de, dd = numbers["delta_W"], numbers["delta_E1"], numbers["delta_D"]
-    sw = numbers["delta_W_seedwise"]
     reasons: list[str] = []
-    decided_by = "delta_W"
     decades_text = ""
     unmatched = False
     if hp is not None:
@@ -433,39 +516,27 @@ def decide_less_sensitive(
             f"the {hp} ranges span different numbers of decades; declare matched ranges in "
             "[claims.ranges]"
         )
-    elif (dw.high < 0 and sw.high < 0) or dd.low > d_max:
-        result = "REFUTED"
-        if dw.high < 0 and sw.high < 0:
-            reasons.append(
-                "ΔW's upper bound < 0, seed by seed too: A's good region is surely narrower"
-            )
-        else:
-            decided_by = "delta_D"
-        if dd.low > d_max:
-            reasons.append(
-                f"{a} surely diverges more often than {b}, by more than d_max = "
-                f"{format_share(d_max)}"
-            )
-    elif dw.low > 0 and sw.low > 0:
+    elif delta_t.low > 0:
         result = "SUPPORTED"
         reasons.append(
-            f"ΔW's lower bound > 0, seed by seed too, and {a} does not surely diverge more than "
-            f"d_max = {format_share(d_max)} more often than {b}"
+            f"ΔT's lower bound {units.signed_pts(delta_t.low)} > 0: an untuned pick of {a} "
+            f"surely loses less than one of {b}"
+        )
+    elif delta_t.high < 0:
+        result = "REFUTED"
+        reasons.append(
+            f"ΔT's upper bound {units.signed_pts(delta_t.high)} < 0: an untuned pick of {a} "
+            f"surely loses more than one of {b}"
         )
     else:
         result = "INCONCLUSIVE"
-        if dw.low <= 0 <= dw.high:
-            reasons.append("ΔW's interval includes 0")
-        else:
-            reasons.append(
-                f"ΔW seed by seed {format_estimate('delta_W_seedwise', sw, settings, short=True)} "
-                "does not confirm the sign"
-            )
+        reasons.append("ΔT's interval includes 0")
     tail = {
         "SUPPORTED": f"{a} is less sensitive than {b}",
-        "REFUTED": f"{a} is not less sensitive than {b}",
+        "REFUTED": f"{a} is more sensitive than {b}",
         "INCONCLUSIVE": f"undecided ({'; '.join(reasons)})",
     }[result]
+    de = numbers["delta_E1"]
     if math.isfinite(de.value):
         more = "more" if de.value >= 0 else "less"
         level = (
@@ -476,15 +547,11 @@ def decide_less_sensitive(
     else:
         level = "ΔE(1) n/a"
     sentence = (
-        f"{a} vs {b} {where} (δ = {units.pts(settings.delta)} points{decades_text}): "
-        f"ΔW = {format_estimate('delta_W', dw, settings, short=True)}, "
-        f"ΔD = {format_estimate('delta_D', dd, settings, short=True)}; {tail}. "
+        f"{a} vs {b} {where}{decades_text}: mean regret {units.pts(numbers['T_a'].value)} vs "
+        f"{units.pts(numbers['T_b'].value)} points, "
+        f"ΔT = {format_estimate('delta_T', delta_t, settings, short=True)}; {tail}. "
         f"{level[0].upper()}{level[1:]}."
-    )
-    if settings.low_power:
-        sentence += (
-            f" Low power: S = {settings.n_seeds} seeds (< min_seeds = {settings.min_seeds})."
-        )
+    ) + _low_power(settings)
     verdict_settings = _common_settings(settings, units)
     if hp is not None:
         verdict_settings |= {
@@ -503,19 +570,30 @@ def decide_less_sensitive(
         settings=verdict_settings,
         sentence=sentence,
         reasons=reasons,
-        decided_by=decided_by,
+        decided_by="delta_T",
     )
 
 
+def _value_groups(hs: HyperparameterStats) -> list[np.ndarray]:
+    """The cell rows at each in-range grid value (the groups a profile maximises over)."""
+    return [np.flatnonzero(hs.codes == v) for v in np.flatnonzero(hs.in_range)]
+
+
 def guarantee(verdict: Verdict, n_claims: int, confidence: float) -> str:
-    """The one line that says how far a decisive verdict of this study can be trusted."""
+    """The one line that says how far a decisive verdict of this study can be trusted, and what
+    it is about."""
     alpha = (1.0 - confidence) / 2.0
     if verdict.result == "INCONCLUSIVE":
         head = "Undecided: no error rate applies"
     else:
-        head = f"A decisive verdict of this kind errs at most {alpha:.1%} of the time on its own"
+        head = (
+            f"A decisive verdict of this kind errs at most {alpha:.1%} of the time on its own "
+            "(measured: benchmarks/calibration.py)"
+        )
     return (
-        f"{head}; {n_claims} claims in this study, so about {n_claims * alpha:.2g} wrong "
-        "decisive verdict(s) could arise by chance if every claim sat at its boundary "
-        "(calibration: benchmarks/calibration.py)."
+        f"{head}. It speaks of the grid values only (a good region between grid points is "
+        "invisible), with diverged runs at the floor, and assumes seed noise without heavy "
+        f"tails (rare bad runs not flagged as diverged can defeat it). {n_claims} claims in "
+        f"this study: about {n_claims * alpha:.2g} wrong decisive verdict(s) could arise by "
+        "chance if every claim sat at its boundary."
     )
