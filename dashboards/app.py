@@ -42,7 +42,7 @@ from dashboards.parallel import (
     parallel_optimizers,
     parallel_record,
 )
-from dashboards.report import BOARD_HEAD, CSS
+from dashboards.report import BOARD_HEAD
 from dashboards.security import secure
 from dashboards.study import (
     Analyzer,
@@ -61,26 +61,10 @@ RUNNING_REFRESH_S = 5.0
 IDLE_REFRESH_S = 30.0
 READ_TTL_S = 2.0  # storage reads younger than this are reused
 
-INDEX = (
-    """<!DOCTYPE html>
-<html lang="en"><head>{%metas%}<title>{%title%}</title>{%favicon%}{%css%}
-<style>"""
-    + CSS
-    + """
-body { padding-top: 0; }
-.filters { display: flex; flex-wrap: wrap; gap: 6px 18px; align-items: center;
-           background: #f6f6f6; padding: 6px 12px; border-radius: 0 0 6px 6px;
-           position: sticky; top: 0; z-index: 30; box-shadow: 0 1px 3px rgba(0,0,0,0.12); }
-.filters > div { display: flex; align-items: center; gap: 6px; }
-.filters label { margin-right: 6px; }
-.filters .brand { font-weight: 700; font-size: 1.1em; margin-right: 6px; }
-.status { color: #444; font-size: 0.9em; margin: 6px 0; }
-.status b { color: #111; font-size: 1.05em; }
-.error { color: #b00020; font-weight: 600; }
-@media (max-width: 640px) { .filters { position: static; } }
-</style></head><body>{%app_entry%}<footer>{%config%}{%scripts%}{%renderer%}</footer></body></html>
+INDEX = """<!DOCTYPE html>
+<html lang="en"><head>{%metas%}<title>{%title%}</title>{%favicon%}{%css%}</head>
+<body>{%app_entry%}<footer>{%config%}{%scripts%}{%renderer%}</footer></body></html>
 """
-)
 
 
 def study_path(name: str) -> str:

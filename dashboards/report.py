@@ -23,80 +23,8 @@ from hpsearch import __version__
 from hpsearch.outputs import write_atomically
 from hpsearch.studydata import StudyData
 
-CSS = """
-body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif;
-       margin: 0 auto; max-width: 1200px; padding: 16px 24px; color: #1a1a1a; }
-h1 { font-size: 1.5em; margin: 0.2em 0; word-break: break-all; }
-h2 { border-bottom: 1px solid #ddd; padding-bottom: 4px; margin-top: 1.6em; }
-.meta { color: #555; font-size: 0.9em; }
-.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 12px; }
-.card { border: 1px solid #ccc; border-left: 8px solid var(--verdict); border-radius: 6px;
-        padding: 10px 14px; background: #fafafa; }
-.result { font-weight: 700; color: var(--verdict); letter-spacing: 0.04em; }
-.claim { font-weight: 600; }
-.failure { background: #fff1e6; border-radius: 4px; padding: 4px 8px; }
-table { border-collapse: collapse; font-size: 0.9em; margin: 6px 0; }
-th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
-th { background: #f0f0f0; }
-dl.kv { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; margin: 4px 0; }
-dl.kv dt { color: #555; } dl.kv dd { margin: 0; }
-.figure { margin: 8px 0 20px 0; position: relative; }
-.svg-download { font-size: 0.75em; color: #555; background: #fff; border: 1px solid #ccc;
-                border-radius: 3px; padding: 1px 6px; cursor: pointer; }
-ul.notes li { color: #7a4b00; }
-.board { border: 1px solid #ddd; border-radius: 6px; margin: 6px 0 8px; }
-.board-head, details.claim-row > summary {
-  display: grid; grid-template-columns: 108px minmax(340px, 1.5fr) minmax(230px, 0.9fr) 1.2fr;
-  gap: 12px; align-items: baseline; padding: 3px 10px; font-size: 0.9em; }
-.board-head { font-size: 0.8em; color: #555; background: #f3f3f3; border-bottom: 1px solid #ddd; }
-details.claim-row { border-bottom: 1px solid #eee; }
-details.claim-row:last-child { border-bottom: 0; }
-details.claim-row > summary { cursor: pointer; list-style: none; }
-details.claim-row > summary::-webkit-details-marker { display: none; }
-details.claim-row > summary:hover, details.claim-row[open] > summary { background: #f2f6fb; }
-.badge { font-weight: 700; font-size: 0.78em; color: #fff; background: var(--verdict);
-         border-radius: 3px; padding: 2px 6px; letter-spacing: 0.03em; text-align: center; }
-.claim-text, .reason { overflow-wrap: anywhere; }
-.headline { font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
-.answer ul { list-style: none; padding: 0; margin: 4px 0 10px; }
-.answer-line { border-left: 6px solid var(--verdict); padding: 3px 8px; margin: 3px 0;
-               background: #fafafa; overflow-wrap: anywhere; }
-.answer-line .badge { font-size: 0.7em; vertical-align: 1px; }
-.answer-line a { color: inherit; }
-.decided { font-variant-numeric: tabular-nums; font-weight: 600; }
-.headline small, .board small { color: #666; }
-.claim-details { padding: 4px 12px 10px 134px; font-size: 0.92em; }
-.hidden-claims { color: #555; font-size: 0.9em; margin: 2px 0 8px; }
-.drill { position: fixed; right: 12px; top: 56px; width: 560px; max-height: calc(100vh - 70px);
-         overflow: auto; background: #fff; border: 1px solid #bbb; border-radius: 6px;
-         box-shadow: 0 4px 18px rgba(0,0,0,0.2); padding: 8px 14px; z-index: 40; }
-.drill button { float: right; }
-.table-scroll { max-width: 100%; overflow-x: auto; }
-#trial-table th input { width: 100%; min-width: 60px; box-sizing: border-box; font-size: 0.9em; }
-#trial-table button.sort { border: 0; background: none; font: inherit; font-weight: 600;
-                           cursor: pointer; padding: 0; }
-#trial-table td.num { text-align: right; font-variant-numeric: tabular-nums; }
-h2.compact { margin: 0.8em 0 0; }
-h2.compact + p.meta { margin: 2px 0; }
-ul.notes { margin: 4px 0; font-size: 0.9em; }
-a:focus-visible, button:focus-visible, summary:focus-visible, input:focus-visible {
-  outline: 3px solid #0072B2; outline-offset: 2px; }
-/* A phone (390 px): one column, nothing wider than the screen; wide tables scroll inside. */
-@media (max-width: 640px) {
-  body { padding: 8px 10px; }
-  .board-head { display: none; }
-  details.claim-row > summary { grid-template-columns: 1fr; gap: 2px; padding: 6px 8px; }
-  details.claim-row > summary .badge { justify-self: start; }
-  .claim-details { padding: 4px 8px 10px; }
-  dl.kv { grid-template-columns: 1fr; }
-  dl.kv dd { margin-bottom: 4px; }
-  table { display: block; overflow-x: auto; max-width: 100%; }
-  .drill { left: 4px; right: 4px; top: 4px; width: auto; max-height: calc(100vh - 8px); }
-  .filters { position: static; }
-  .filters .Select, .filters .dash-dropdown { min-width: 0 !important; width: 100%; }
-  #study-box { flex: 1 1 100%; }
-}
-"""
+# The page's style: one file, served by the Dash app from its assets folder and embedded here.
+CSS = (Path(__file__).parent / "assets" / "hpsearch.css").read_text(encoding="utf-8")
 
 
 def _e(text: object) -> str:
