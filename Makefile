@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo docs test lint install clean
+.PHONY: demo docs test quick lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,15 @@ demo: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python docs/make_docs.py
 
+# The whole suite on two workers (pytest-xdist; a file's tests stay on one worker, so a module's
+# fixtures start once, and each worker has its own PostgreSQL and Ray): while one waits on Ray or
+# a subprocess, the other computes.
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# The inner loop: everything but what is marked slow, Ray or browser (a minute or two).
+quick: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow and not ray and not browser"
 
 lint: $(STAMP)
 	$(BIN)/ruff check hpsearch dashboards tests benchmarks docs

@@ -285,6 +285,7 @@ def lr_one_table(
         "lr = 1, others at defaults",
         "defaults: below the best",
         "diverged at lr = 1, every configuration",
+        "verdict: lr = 1 fails?",
     ]
     rows = []
     for r in records:
@@ -298,9 +299,26 @@ def lr_one_table(
                 at_defaults(r),
                 gap(r.default, r),
                 f"{r.n_diverged} of {r.n_trials} runs",
+                lr_one_verdicts(r.optimizer, analysis),
             ]
         )
     return columns, rows
+
+
+def lr_one_verdicts(optimizer: str, analysis: StudyAnalysis) -> str:
+    """The decided answer for `optimizer` at lr = 1: each "lr = 1 fails" claim's result with
+    the regret it was decided on, per view (defaults, tuned); "no claim" when none was made."""
+    parts = []
+    for v in analysis.verdicts:
+        if (
+            v.kind == "V3"
+            and v.optimizers == (optimizer,)
+            and v.hyperparameter == "lr"
+            and math.isclose(float(v.settings.get("value", math.nan)), 1.0)
+        ):
+            regret = units.format_estimate("regret_at", v.numbers["regret_at"], analysis.settings)
+            parts.append(f"{v.settings.get('view')}: {v.result} (regret {regret})")
+    return "; ".join(parts) or "no claim"
 
 
 def build_page(

@@ -7,13 +7,14 @@ import os
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from hpsearch.recording import TrialRecord
 from hpsearch.runner import group_info
 from hpsearch.scheduling import CellStore
 from hpsearch.scheduling.rounds import _await_other_drivers
 from hpsearch.scheduling.searcher import CellSearcher
-from hpsearch.spec import expand_cells, load_spec
+from hpsearch.spec import Cell, expand_cells, load_spec
 from hpsearch.storage import CellClaims, TrialWriter, finished_cells, prepare_group
 
 SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.toml"
@@ -84,3 +85,45 @@ def test_a_cell_held_by_a_dead_driver_is_handed_back_for_another_round(url: str)
     ours = CellClaims(url)
     back = _await_other_drivers(cells, CellStore(url, names, ids, ours), poll_seconds=0.01)
     assert [c.key for c in back] == [c.key for c in cells]
+
+
+class _FlakyStore:
+    """Claims that fail while the database is down (the first `failures` calls), then succeed."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    def claim(self, cell: Cell) -> bool:
+        if self.failures:
+            self.failures -= 1
+            raise sa.exc.OperationalError("INSERT INTO cell_claims", {}, ConnectionError("down"))
+        return True
+
+    def is_finished(self, cell: Cell) -> bool:
+        return False
+
+    def release(self, cell: Cell) -> None:
+        pass
+
+
+@pytest.mark.parametrize("failures", [1, 2, 3])
+def test_a_database_error_while_claiming_loses_no_cell(failures: int) -> None:
+    """Tune asks for a cell while the database is down: the claim fails, and the cell (or a
+    pack's cells) is asked for again later, never dropped."""
+    cells = expand_cells(load_spec(SMOKE))
+    store = _FlakyStore(failures)
+    searcher = CellSearcher(
+        cells,
+        store=store,  # type: ignore[arg-type]
+        base_config={},
+        population={"adabound": 2, "adam": 2, "sgd": 2},
+    )
+    suggested: list[str] = []
+    for _ in range(50):
+        config = searcher.suggest("t")
+        if config == "FINISHED":
+            break
+        if isinstance(config, dict):
+            suggested += [cell["key"] for cell in config["cells"]]
+    assert store.failures == 0
+    assert sorted(suggested) == sorted(c.key for c in cells)

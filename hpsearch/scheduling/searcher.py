@@ -78,8 +78,9 @@ class CellSearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
         try:
             while self._queue:
-                cell = self._queue.popleft()
-                taken = self._take(cell)
+                cell = self._queue[0]
+                taken = self._take(cell)  # a database error leaves the cell queued
+                self._queue.popleft()
                 if taken:
                     return self._pack(cell)
                 if taken is None:
@@ -100,17 +101,24 @@ class CellSearcher(Searcher):
         pack = [first]
         if size > 1:
             rest: deque[Cell] = deque()
-            while self._queue and len(pack) < size:
-                cell = self._queue.popleft()
-                if cell.optimizer != first.optimizer:
-                    rest.append(cell)
-                    continue
-                taken = self._take(cell)
-                if taken:
-                    pack.append(cell)
-                elif taken is None:
-                    self._deferred.append(cell)
-            self._queue.extendleft(reversed(rest))
+            try:
+                while self._queue and len(pack) < size:
+                    cell = self._queue[0]
+                    if cell.optimizer != first.optimizer:
+                        rest.append(self._queue.popleft())
+                        continue
+                    taken = self._take(cell)  # a database error leaves the cell queued
+                    self._queue.popleft()
+                    if taken:
+                        pack.append(cell)
+                    elif taken is None:
+                        self._deferred.append(cell)
+            except Exception:
+                # The pack's cells are claimed by us: queued again, the next try takes them back.
+                self._queue.extendleft(reversed(pack))
+                raise
+            finally:
+                self._queue.extendleft(reversed(rest))
         return {**self._base, "population": size, "cells": [cell_config(c) for c in pack]}
 
     @property
