@@ -511,8 +511,9 @@ def trial_table(data: StudyData, analysis: StudyAnalysis) -> tuple[list[str], li
             "outcome": frame["outcome"],
             settings.metric: (frame["value"].astype(float) * scale).round(2),
             "diverged_epoch": frame["diverged_epoch"],
-            "divergence_reason": frame["divergence_reason"],
-            "error": frame["error"],
+            # A reason or error stored as text "nan" (a missing value written as a string) is none.
+            "divergence_reason": frame["divergence_reason"].replace({"nan": None, "": None}),
+            "error": frame["error"].replace({"nan": None, "": None}),
             "wall_seconds": frame["wall_seconds"].astype(float).round(1),
             "trial_number": frame["trial_number"],
             "study": frame["study"],
