@@ -111,6 +111,8 @@ def _table(columns: list[str], rows: list[list[str]]) -> str:
 # the trials embedded as JSON (every text goes in through textContent, never as HTML).
 # Legends below the plots on a phone: the file the Dash app serves from its assets folder.
 NARROW_JS = (Path(__file__).parent / "assets" / "narrow.js").read_text(encoding="utf-8")
+# A figure's switches (profile / slice) as HTML buttons the keyboard reaches: the same file too.
+KEYBOARD_JS = (Path(__file__).parent / "assets" / "keyboard.js").read_text(encoding="utf-8")
 
 # The SVG button under each figure (the camera in its modebar downloads a PNG).
 SVG_JS = """
@@ -332,9 +334,8 @@ def render_report(page: Page) -> str:
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>hpsearch: {_e(page.title)}</title><style>{CSS}</style>"
         f"<script type='text/javascript'>{get_plotlyjs()}</script>"
-        "</head><body>"
-        + "\n".join(body)
-        + f"<script>{SVG_JS}</script><script>{NARROW_JS}</script></body></html>"
+        "</head><body>" + "\n".join(body) + f"<script>{SVG_JS}</script><script>{NARROW_JS}</script>"
+        f"<script>{KEYBOARD_JS}</script></body></html>"
     )
 
 

@@ -714,3 +714,38 @@ def test_brushing_the_parallel_coordinates_filters_the_table_and_the_url_keeps_i
     )
     assert any(r for r in ranges), ranges  # the brush is drawn again
     assert _severe(driver) == []
+
+
+def test_the_keyboard_reaches_the_board_and_the_profile_slice_switch(
+    browser: object, server: str
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    driver = browser
+    _open_study(driver, server)
+    # A claim row unfolds with the keyboard (a <summary>: in the tab order).
+    row = _wait_for(driver, "details.claim-row")[0]
+    summary = row.find_element(By.TAG_NAME, "summary")  # type: ignore[attr-defined]
+    assert int(summary.get_attribute("tabIndex")) >= 0
+    summary.send_keys(Keys.ENTER)
+    assert row.get_attribute("open") is not None  # type: ignore[attr-defined]
+    # The profile / slice switch is a pair of HTML buttons under the figure.
+    buttons = _wait_for(driver, "#fig-sensitivity-lr .figure-switch button", 2)
+    slice_button = next(b for b in buttons if b.text.startswith("slice"))  # type: ignore[attr-defined]
+    assert int(slice_button.get_attribute("tabIndex")) >= 0  # type: ignore[attr-defined]
+    driver.execute_script("arguments[0].focus()", slice_button)  # type: ignore[attr-defined]
+    slice_button.send_keys(Keys.ENTER)  # type: ignore[attr-defined]
+    state = """
+    const gd = document.querySelector('#fig-sensitivity-lr .js-plotly-plot');
+    return [gd.layout.updatemenus[0].active, gd.data.filter(t => t.visible === true
+      || t.visible === undefined).map(t => t.name).join('|')];
+    """
+    deadline = time.monotonic() + 10
+    active, shown = driver.execute_script(state)  # type: ignore[attr-defined]
+    while time.monotonic() < deadline and active != 1:
+        time.sleep(0.3)
+        active, shown = driver.execute_script(state)  # type: ignore[attr-defined]
+    assert active == 1 and "slice" in shown, shown
+    assert slice_button.get_attribute("aria-pressed") == "true"  # type: ignore[attr-defined]
+    assert _severe(driver) == []
