@@ -22,6 +22,7 @@ import math
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -32,9 +33,14 @@ from hpsearch.analysis.calibration import (
     beyond_assumptions,
     cases,
     run_case,
+    run_sequential_case,
+    sequential_cases,
 )
+from hpsearch.sequential import default_split
 
 LIMIT = 0.04  # 2.5 % per side plus simulation noise at 300 repetitions
+LOOKS = (5, 10, 20)  # the schedule `make demo` runs (α per side split 0.1 / 0.45 / 0.45)
+FIXED = 20  # the fixed design it is compared with
 
 
 def _pct(x: float) -> str:
@@ -53,17 +59,50 @@ def _all() -> list[Case]:
     return cases() + beyond_assumptions()
 
 
+@dataclass(frozen=True)
+class SequentialRow:
+    """One sequential case's figures: the loop's errors and cost, and the fixed design's."""
+
+    wrong_supported: int
+    wrong_refuted: int
+    by_look: tuple[float, ...]  # share decided at or before each look
+    seeds: float  # seeds per cell, on average
+    fixed_right: int  # right decisive verdicts of the fixed design
+    fixed_wrong: int
+
+
+def _run_sequential(job: tuple[int, int]) -> SequentialRow:
+    """One sequential case by its index, through the whole loop, and the fixed design beside."""
+    index, reps = job
+    case = sequential_cases()[index]
+    r = run_sequential_case(case, LOOKS, reps=reps)
+    fixed = run_case(replace(case, seeds=FIXED), reps)
+    return SequentialRow(
+        r.wrong_supported,
+        r.wrong_refuted,
+        tuple(r.by_look(k) for k in range(1, len(LOOKS) + 1)),
+        r.mean_seeds(),
+        fixed.right,
+        fixed.wrong,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=300)
+    parser.add_argument("--sequential-reps", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     reps = 40 if args.quick else args.reps
     start = time.perf_counter()
     suite, everything = cases(), _all()
+    seq_reps = 20 if args.quick else args.sequential_reps
     with ProcessPoolExecutor(args.jobs) as pool:
         counts = list(pool.map(_run, [(i, reps) for i in range(len(everything))]))
+        sequential = list(
+            pool.map(_run_sequential, [(i, seq_reps) for i in range(len(sequential_cases()))])
+        )
     results = [CaseResult(case, reps, **c) for case, c in zip(everything, counts, strict=True)]  # type: ignore[arg-type]
     header = (
         f"{'case':58} {'kind':4} {'S':>2} {'σ/m':>4} {'truth':>9} {'wrong SUP %':>11} "
@@ -88,6 +127,27 @@ def main() -> int:
         if r.case.power:
             ceiling = _pct(r.ceiling / r.reps) if r.case.claim[0] != "V2" else "  n/a"
             print(f"{r.case.name:58} {r.case.seeds:>2} {_pct(r.right / r.reps):>7} {ceiling:>9}")
+    print("-" * len(header))
+    print(
+        f"Run until decided: looks at {', '.join(map(str, LOOKS))} seeds (α per side split "
+        f"{' / '.join(f'{x:g}' for x in default_split(len(LOOKS)))}), {seq_reps} runs of the "
+        f"whole loop a case, against a fixed design of S = {FIXED} at the full α"
+    )
+    looks = " ".join(f"{'by ' + str(n):>6}" for n in LOOKS)
+    print(
+        f"{'case':58} {'wrong SUP/REF %':>15} {looks}  {'seeds/cell':>10}  "
+        f"{'fixed S=' + str(FIXED) + ' right %':>17} {'wrong %':>9}"
+    )
+    seq_worst = 0.0
+    for case, row in zip(sequential_cases(), sequential, strict=True):
+        shares = " ".join(f"{_pct(x):>6}" for x in row.by_look)
+        wrong = f"{_pct(row.wrong_supported / seq_reps)}/{_pct(row.wrong_refuted / seq_reps)}"
+        print(
+            f"{case.name:58} {wrong:>15} {shares}  {row.seeds:>10.1f}  "
+            f"{_pct(row.fixed_right / seq_reps):>17} {_pct(row.fixed_wrong / seq_reps):>9}"
+        )
+        seq_worst = max(seq_worst, row.wrong_supported, row.wrong_refuted)
+    print(f"worst sequential wrong-decisive count, per side: {seq_worst} of {seq_reps}")
     print("-" * len(header))
     verdict = "within" if worst <= LIMIT else "OVER"
     print(

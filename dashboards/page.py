@@ -285,6 +285,7 @@ def lr_one_table(
         "lr = 1, others at defaults",
         "defaults: below the best",
         "diverged at lr = 1, every configuration",
+        "verdict: lr = 1 fails?",
     ]
     rows = []
     for r in records:
@@ -298,9 +299,26 @@ def lr_one_table(
                 at_defaults(r),
                 gap(r.default, r),
                 f"{r.n_diverged} of {r.n_trials} runs",
+                lr_one_verdicts(r.optimizer, analysis),
             ]
         )
     return columns, rows
+
+
+def lr_one_verdicts(optimizer: str, analysis: StudyAnalysis) -> str:
+    """The decided answer for `optimizer` at lr = 1: each "lr = 1 fails" claim's result with
+    the regret it was decided on, per view (defaults, tuned); "no claim" when none was made."""
+    parts = []
+    for v in analysis.verdicts:
+        if (
+            v.kind == "V3"
+            and v.optimizers == (optimizer,)
+            and v.hyperparameter == "lr"
+            and math.isclose(float(v.settings.get("value", math.nan)), 1.0)
+        ):
+            regret = units.format_estimate("regret_at", v.numbers["regret_at"], analysis.settings)
+            parts.append(f"{v.settings.get('view')}: {v.result} (regret {regret})")
+    return "; ".join(parts) or "no claim"
 
 
 def build_page(
@@ -493,8 +511,9 @@ def trial_table(data: StudyData, analysis: StudyAnalysis) -> tuple[list[str], li
             "outcome": frame["outcome"],
             settings.metric: (frame["value"].astype(float) * scale).round(2),
             "diverged_epoch": frame["diverged_epoch"],
-            "divergence_reason": frame["divergence_reason"],
-            "error": frame["error"],
+            # A reason or error stored as text "nan" (a missing value written as a string) is none.
+            "divergence_reason": frame["divergence_reason"].replace({"nan": None, "": None}),
+            "error": frame["error"].replace({"nan": None, "": None}),
             "wall_seconds": frame["wall_seconds"].astype(float).round(1),
             "trial_number": frame["trial_number"],
             "study": frame["study"],

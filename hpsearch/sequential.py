@@ -25,17 +25,17 @@ from typing import TYPE_CHECKING, Any
 from hpsearch.claims import ClaimsSpec
 from hpsearch.errors import UserInputError
 from hpsearch.spec import SequentialSeeds, StudySpec
-from hpsearch.studydata import StudyData
+from hpsearch.studydata import SCHEDULE_ATTR, StudyData
 
 if TYPE_CHECKING:  # the statistics load only where a look is decided
     from hpsearch.analysis import Verdict
+    from hpsearch.analysis.records import Look
 
 FIRST_SHARE = 0.1  # of α, spent at the first look; the rest in equal shares over the others
 
 # Study-group user attributes (beside the resolved spec): the schedule, set before the first
 # trial; each decided look's record under its own key (two drivers never overwrite a list); why
 # the last run added no look though claims were open.
-SCHEDULE_ATTR = "sequential_schedule"
 LOOK_ATTR = "sequential_look_{}"
 BUDGET_ATTR = "sequential_budget_stop"
 
@@ -66,6 +66,12 @@ class Schedule:
 
     def seeds_at(self, look: int) -> list[int]:
         return list(self.seeds[: self.looks[look - 1]])
+
+    def look(self, look: int) -> Look:
+        """Look `look` (1-based) as the analysis reads it: its seeds and its α."""
+        from hpsearch.analysis.records import Look
+
+        return Look(look, tuple(self.seeds_at(look)), self.alpha_at(look))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -165,25 +171,6 @@ class LookDecision:
         }
 
 
-def look_data(data: StudyData, schedule: Schedule, look: int) -> StudyData:
-    """`data` as it stood at `look`: only the trials of that look's seeds (another driver may
-    already have added the next look's cells)."""
-    seeds = set(schedule.seeds_at(look))
-    keep = data.trials["seed"].isin(seeds)
-    curves = data.curves[data.curves["seed"].isin(seeds)]
-    return StudyData(
-        name=data.name,
-        metric=data.metric,
-        direction=data.direction,
-        trials=data.trials[keep].reset_index(drop=True),
-        curves=curves.reset_index(drop=True),
-        hyperparameters=data.hyperparameters,
-        metrics=data.metrics,
-        spec=data.spec,
-        search_spaces=data.search_spaces,
-    )
-
-
 def decide_look(
     data: StudyData,
     claims: ClaimsSpec,
@@ -192,28 +179,18 @@ def decide_look(
     *,
     final: Collection[str] = (),
 ) -> LookDecision:
-    """Decide look `look` (1-based) at its share of α: every claim is analysed on the look's
-    seeds at level α_k; a decisive claim becomes final; an optimizer stays open while a claim
-    that names it is neither final before (`final`) nor decided now.
+    """Decide look `look` (1-based) at its share of α (`hpsearch.analysis.replay.decide_at`):
+    every claim is analysed on the look's seeds at level α_k; a decisive claim becomes final; an
+    optimizer stays open while a claim that names it is neither final before (`final`) nor
+    decided now.
 
     Pure: a function of the data, the claims, the look and the schedule."""
-    from hpsearch.analysis import analyze
+    from hpsearch.analysis.replay import decide_at
 
-    alpha = schedule.alpha_at(look)
-    analysis = analyze(
-        look_data(data, schedule, look),
-        claims.model_copy(update={"confidence": schedule.confidence_at(look)}),
+    decided = decide_at(data, claims, schedule.look(look), final)
+    return LookDecision(
+        look, decided.look.alpha, decided.verdicts, decided.final, decided.open_optimizers
     )
-    decided = set(final)
-    open_optimizers: set[str] = set()
-    for verdict in analysis.verdicts:
-        if verdict.claim in decided:
-            continue
-        if verdict.result != "INCONCLUSIVE":
-            decided.add(verdict.claim)
-        else:
-            open_optimizers.update(verdict.optimizers)
-    return LookDecision(look, alpha, analysis.verdicts, decided, open_optimizers)
 
 
 @dataclass

@@ -40,6 +40,9 @@ TRIAL_COLUMNS = (
 )
 CURVE_COLUMNS = ("study", "trial_number", "optimizer", "cell", "seed", "epoch", "metric", "value")
 OUTCOMES = ("completed", "diverged", "error", "running")
+# The study-group attribute a sequential study's look schedule is stored under, before its first
+# trial (`hpsearch.sequential`); storage reads it into `StudyData.schedule`.
+SCHEDULE_ATTR = "sequential_schedule"
 
 
 @dataclass
@@ -57,3 +60,6 @@ class StudyData:
     # optimizer -> hyperparameter -> {kind, low, high, log, ...} as searched (hpsearch.spec's
     # `search_space`); empty for in-memory synthetic studies
     search_spaces: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # a sequential study's look schedule as stored before its first trial
+    # (`hpsearch.sequential.Schedule.to_json`); None for a fixed seed list
+    schedule: dict[str, Any] | None = None

@@ -460,6 +460,30 @@ def test_a_heatmap_cell_is_about_one_configuration(analysis: StudyAnalysis) -> N
     assert checked  # some cell has diverged seeds
 
 
+def test_the_lr_one_table_carries_the_lr_one_verdicts() -> None:
+    """ "Does lr = 1 fail?" answers with the claims' verdicts, per view, not only numbers."""
+    from dashboards.page import lr_one_table
+    from hpsearch.analysis import analyze
+    from hpsearch.analysis.defaults import optimizer_defaults
+    from hpsearch.analysis.synthetic import lr_one_study
+    from hpsearch.claims import ClaimsSpec
+
+    data = lr_one_study()
+    analysis = analyze(data, ClaimsSpec(bootstrap=50, min_seeds=3, fails=["adabound.lr = 1"]))
+    records = figures.lr_one_records(analysis, optimizer_defaults(data))
+    columns, rows = lr_one_table(records, analysis)
+    by_optimizer = {row[0]: dict(zip(columns, row, strict=True)) for row in rows}
+    answer = by_optimizer["adabound"]["verdict: lr = 1 fails?"]
+    results = {
+        v.settings["view"]: v.result
+        for v in analysis.verdicts
+        if v.kind == "V3" and v.optimizers == ("adabound",)
+    }
+    assert answer.startswith(f"defaults: {results['defaults']} (regret ")
+    assert f"; tuned: {results['tuned']} (regret " in answer
+    assert by_optimizer["adam"]["verdict: lr = 1 fails?"] == "no claim"
+
+
 def test_parallel_coordinates_record_and_brush(analysis: StudyAnalysis) -> None:
     from dashboards.parallel import (
         DIVERGED_AXIS,

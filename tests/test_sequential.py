@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from hpsearch.analysis.replay import look_data
 from hpsearch.analysis.synthetic import synthetic_study
 from hpsearch.claims import ClaimsSpec
 from hpsearch.errors import UserInputError
@@ -20,7 +21,6 @@ from hpsearch.sequential import (
     check_same_schedule,
     decide_look,
     default_split,
-    look_data,
     read_state,
     schedule_of,
 )
@@ -123,13 +123,34 @@ def test_a_decisive_claim_is_final_and_only_open_claims_keep_an_optimizer_runnin
     assert record["look"] == 2 and sharp in record["final"] and set(record["results"]) >= {sharp}
 
 
+def test_every_reader_gets_each_claim_as_its_look_decided_it() -> None:
+    """`analyze` of a sequential study replays the looks: a claim decided at look 1 keeps look
+    1's verdict (its seeds, its α), an open one is reported from the last look run; neither is
+    re-decided on all seeds at the full α."""
+    from hpsearch.analysis import analyze
+
+    schedule = Schedule(looks=(5, 10), seeds=tuple(range(10)), split=(0.1, 0.9), alpha=0.025)
+    # The second look ran only for `flat` (`sharp` was final after look 1).
+    data = synthetic_study(GRIDS, _truth, seeds=range(10), noise=0.02, rng_seed=3)
+    later = (data.trials["optimizer"] == "sharp") & (data.trials["seed"] >= 5)
+    data.trials = data.trials[~later].reset_index(drop=True)
+    data.schedule = schedule.to_json()
+    verdicts = {v.claim.split(" ")[0]: v for v in analyze(data, CLAIMS).verdicts}
+    first = {v.claim.split(" ")[0]: v for v in decide_look(data, CLAIMS, 1, schedule).verdicts}
+    assert verdicts["sharp"].result == "REFUTED" and verdicts["sharp"].settings["look"] == 1
+    assert verdicts["sharp"].numbers == first["sharp"].numbers  # look 1's numbers, look 1's α
+    assert "Look 1 of 2 (5 seeds per cell" in verdicts["sharp"].sentence
+    assert verdicts["flat"].settings["look"] == (1 if first["flat"].result != "INCONCLUSIVE" else 2)
+    assert "decided look by look (looks at 5, 10 seeds" in verdicts["sharp"].guarantee
+
+
 def test_a_look_sees_only_its_own_seeds() -> None:
     data = synthetic_study(GRIDS, _truth, seeds=range(10))
     schedule = Schedule(
         looks=(3, 10), seeds=(9, 2, 5, 0, 1, 3, 4, 6, 7, 8), split=(0.5, 0.5), alpha=0.025
     )
-    assert set(look_data(data, schedule, 1).trials["seed"]) == {9, 2, 5}
-    assert len(look_data(data, schedule, 2).trials) == len(data.trials)
+    assert set(look_data(data, schedule.seeds_at(1)).trials["seed"]) == {9, 2, 5}
+    assert len(look_data(data, schedule.seeds_at(2)).trials) == len(data.trials)
 
 
 def test_the_state_read_back_says_the_look_and_why_it_ended() -> None:

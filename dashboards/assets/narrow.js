@@ -10,20 +10,26 @@
     if (!layout || !Plotly || gd.__hpsearchFitting) return;
     const legend = layout.legend || {};
     const narrow = window.innerWidth <= NARROW;
-    const below = legend.orientation === 'h' && legend.yanchor === 'top';
+    const below = legend.orientation === 'h' && legend.yref === 'container';
     if (narrow === below) return;
     if (narrow && !wide.has(gd)) {
       wide.set(gd, {legend: JSON.parse(JSON.stringify(legend)),
-                    margin: JSON.parse(JSON.stringify(layout.margin || {}))});
+                    margin: JSON.parse(JSON.stringify(layout.margin || {})),
+                    height: layout.height});
     }
     const back = wide.get(gd);
-    // Below the x axis's ticks and title: about 95 px, as a fraction of the plot's height.
-    const size = gd._fullLayout && gd._fullLayout._size;
-    const below_axis = -Math.min(1.2, 95 / Math.max(size ? size.h : 260, 80));
+    // Under the plot, at the bottom of a figure grown by the legend's height (one row per
+    // entry at most): it never covers the axis, its ticks or its title.
+    const entries = gd.querySelectorAll('.legend .traces').length;
+    const room = 22 * Math.max(entries, 1) + 10;
+    const height = (back && back.height) || layout.height || 420;
+    const margin = (back && back.margin) || layout.margin || {};
     const update = narrow
       ? {'legend.orientation': 'h', 'legend.x': 0, 'legend.xanchor': 'left',
-         'legend.y': below_axis, 'legend.yanchor': 'top', 'margin.r': 8, 'margin.l': 48}
-      : (back ? {legend: back.legend, margin: back.margin} : null);
+         'legend.yref': 'container', 'legend.y': 0, 'legend.yanchor': 'bottom',
+         'margin.r': 8, 'margin.l': 48, 'margin.b': (margin.b || 60) + room,
+         'height': height + room}
+      : (back ? {legend: back.legend, margin: back.margin, height: back.height} : null);
     if (!update) return;
     gd.__hpsearchFitting = true;
     Promise.resolve(Plotly.relayout(gd, update)).finally(() => { gd.__hpsearchFitting = false; });

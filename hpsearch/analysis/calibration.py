@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hpsearch.analysis.analyze import decide
 from hpsearch.analysis.bootstrap import exact_rate, t_interval
+from hpsearch.analysis.decide import decide
 from hpsearch.analysis.grid import Grid
 from hpsearch.analysis.pairwise import cell_regret_bounds, regret_bounds
+from hpsearch.analysis.records import Verdict
 from hpsearch.analysis.synthetic import synthetic_study
 from hpsearch.claims import ClaimsSpec
 from hpsearch.studydata import StudyData
@@ -625,4 +626,131 @@ def beyond_assumptions() -> list[Case]:
             floor=BASE - 10.5 * M,
         )
         for s in (10, 20, 40)
+    ]
+
+
+# --- the sequential loop (run until decided) ----------------------------------------------------
+
+
+@dataclass
+class SequentialResult:
+    """A case run through the whole sequential loop: look, decide, add seeds, `reps` times."""
+
+    case: Case
+    looks: tuple[int, ...]
+    reps: int
+    truth: str
+    wrong_supported: int = 0
+    wrong_refuted: int = 0
+    right: int = 0
+    decided_at: list[int] = field(default_factory=list)  # per look: claims decided there
+    cells: int = 0  # cells run over all repetitions
+
+    def by_look(self, look: int) -> float:
+        """Share of repetitions decided at or before `look` (1-based)."""
+        return sum(self.decided_at[:look]) / self.reps
+
+    def mean_seeds(self) -> float:
+        """Seeds per cell, on average over the repetitions."""
+        n_cells = sum(len(_configs(self.case.grids[o])) for o in self.case.grids)
+        return self.cells / self.reps / n_cells
+
+
+def run_sequential_case(
+    case: Case,
+    looks: Sequence[int] = (5, 10, 20, 40),
+    split: Sequence[float] | None = None,
+    reps: int = 100,
+    rng_seed: int = 0,
+) -> SequentialResult:
+    """Run `case` through `hpsearch.sequential.decide_look` look by look, as `hpsearch run`
+    does: every cell of the claim's optimizers gets the next look's seeds while the claim is
+    open; a decided claim is final. The study is drawn once with the last look's seeds, and each
+    look reads its first seeds, so a look sees exactly what a run would have produced."""
+    from hpsearch.sequential import Schedule, decide_look, default_split
+
+    schedule = Schedule(
+        looks=tuple(looks),
+        seeds=tuple(range(looks[-1])),
+        split=tuple(split or default_split(len(looks))),
+        alpha=0.025,
+    )
+    truth, _ = case_truth(case)
+    claims = _claims(case, bootstrap=20)
+    full = Case(**{**case.__dict__, "seeds": looks[-1]})
+    n_cells = sum(len(_configs(case.grids[o])) for o in case.grids)
+    result = SequentialResult(case, tuple(looks), reps, truth, decided_at=[0] * len(looks))
+    for rep in range(reps):
+        data = _study(full, rng_seed * 1_000_003 + rep)
+        done = 0
+        for look in range(1, len(looks) + 1):
+            result.cells += n_cells * (looks[look - 1] - done)
+            done = looks[look - 1]
+            decision = decide_look(data, claims, look, schedule)
+            v = _the_verdict(case, decision.verdicts)
+            if v.result == "INCONCLUSIVE":
+                continue
+            result.decided_at[look - 1] += 1
+            says_true = v.result == "SUPPORTED"
+            wrong = truth == "identical" or says_true != (truth == "true")
+            result.wrong_supported += wrong and says_true
+            result.wrong_refuted += wrong and not says_true
+            result.right += not wrong
+            break
+    return result
+
+
+def _the_verdict(case: Case, verdicts: Sequence[Verdict]) -> Verdict:
+    kind = case.claim[0]
+    mine = [v for v in verdicts if v.kind == kind]
+    if kind == "V2":
+        mine = [v for v in mine if v.hyperparameter == "lr"]
+    if kind == "V3":
+        mine = [v for v in mine if v.settings.get("view") == case.claim[4]]
+    return mine[0]
+
+
+def sequential_cases() -> list[Case]:
+    """The cases the sequential loop is measured on: the boundaries where an error could hide,
+    and the cost to decision on a flat grid (σ = 0.5 m), against a fixed design."""
+    ada = {"adabound": LR_GAMMA}
+    pair = {"adabound": LR_ONLY, "adam": LR_ONLY}
+    return [
+        Case("flat", ada, flat, V1_LR, 0, 0.5 * M, power=True),
+        Case("regret = m", ada, dip(M), V1_LR, 0, 0.5 * M),
+        Case(
+            "regret 1.02 m, noisier value (sd 1.5 m)",
+            ada,
+            dip(1.02 * M),
+            V1_LR,
+            0,
+            _noisier_boundary,
+        ),
+        Case(
+            "regret 2.5 m at one of six values",
+            {"adabound": {"lr": LRS6}},
+            dip(2.5 * M),
+            V1_LR,
+            0,
+            1.2 * M,
+            power=True,
+        ),
+        Case("V2 identical, peaked", pair, _peaked, ("V2", "adabound", "adam"), 0, M),
+        Case(
+            "V2 A flat, lower than B's peak",
+            pair,
+            lambda o, c: BASE - 0.03 if o == "adabound" else _peaked(o, c),
+            ("V2", "adabound", "adam"),
+            0,
+            M,
+            power=True,
+        ),
+        Case(
+            "lr = 1 regret = m: tuned view",
+            ada,
+            dip(M),
+            ("V3", "adabound", "lr", 1.0, "tuned"),
+            0,
+            M,
+        ),
     ]

@@ -83,6 +83,16 @@ class Estimate:
 
 
 @dataclass(frozen=True)
+class Look:
+    """One look of a sequential study: its number (1-based), the seeds every open cell has then,
+    and its α per side (`replay.py`)."""
+
+    number: int
+    seeds: tuple[int, ...]
+    alpha: float
+
+
+@dataclass(frozen=True)
 class AnalysisSettings:
     """Every setting that produced the numbers; shown next to each verdict."""
 

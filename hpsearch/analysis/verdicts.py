@@ -34,6 +34,7 @@ its optimizer, by name.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,7 @@ import numpy as np
 from hpsearch.analysis.bootstrap import interval, seed_rate, t_interval
 from hpsearch.analysis.grid import Grid, format_value
 from hpsearch.analysis.pairwise import cell_regret_bounds
-from hpsearch.analysis.records import AnalysisSettings, Estimate, Result, Verdict
+from hpsearch.analysis.records import AnalysisSettings, Estimate, Look, Result, Verdict
 from hpsearch.analysis.stats import HyperparameterStats, OptimizerStats
 from hpsearch.analysis.tunability import Scores, difference_bounds, mean_regret
 from hpsearch.units import format_display_estimate, format_estimate
@@ -579,9 +580,11 @@ def _value_groups(hs: HyperparameterStats) -> list[np.ndarray]:
     return [np.flatnonzero(hs.codes == v) for v in np.flatnonzero(hs.in_range)]
 
 
-def guarantee(verdict: Verdict, n_claims: int, confidence: float) -> str:
-    """The one line that says how far a decisive verdict of this study can be trusted, and what
-    it is about."""
+def guarantee(
+    verdict: Verdict, n_claims: int, confidence: float, looks: Sequence[Look] | None = None
+) -> str:
+    """The one line that says how far a decisive verdict of this study can be trusted, how it
+    was reached, and what it is about."""
     alpha = (1.0 - confidence) / 2.0
     if verdict.result == "INCONCLUSIVE":
         head = "Undecided: no error rate applies"
@@ -589,6 +592,13 @@ def guarantee(verdict: Verdict, n_claims: int, confidence: float) -> str:
         head = (
             f"A decisive verdict of this kind errs at most {alpha:.1%} of the time on its own "
             "(measured: benchmarks/calibration.py)"
+        )
+    if looks:
+        shares = " / ".join(f"{look.alpha / alpha:.2g}" for look in looks)
+        head += (
+            f", decided look by look (looks at {', '.join(str(len(k.seeds)) for k in looks)} "
+            f"seeds per cell, α split {shares}; a decided claim is final, and by the union bound "
+            "over the looks the error stays within α)"
         )
     return (
         f"{head}. It speaks of the grid values only (a good region between grid points is "

@@ -20,7 +20,7 @@ from hpsearch.storage.backends import reader_access
 from hpsearch.storage.connection import read_engine, reports_storage_errors
 from hpsearch.storage.groups import group_names, group_studies
 from hpsearch.storage.urls import redact_url
-from hpsearch.studydata import CURVE_COLUMNS, OUTCOMES, TRIAL_COLUMNS, StudyData
+from hpsearch.studydata import CURVE_COLUMNS, OUTCOMES, SCHEDULE_ATTR, TRIAL_COLUMNS, StudyData
 
 _STATE_RANK = {"COMPLETE": 0, "RUNNING": 1, "FAIL": 2}
 
@@ -105,6 +105,7 @@ def load_study_data(storage: str, name: str) -> StudyData:
         metrics=metric_cols,
         spec=attrs0.get("spec"),
         search_spaces={s.optimizer: dict(s.user_attrs.get("search_space") or {}) for s in studies},
+        schedule=attrs0.get(SCHEDULE_ATTR),
     )
 
 

@@ -1,0 +1,114 @@
+"""The verdicts of a sequential study: each claim as its looks decided it.
+
+A sequential study (`hpsearch.sequential`) decides its claims look by look, each look on its own
+seeds at its own share α_k of α; a claim decided at a look is final. Every reader (`show`, the
+report, the dashboard, `export`) must give that answer, not one recomputed on all seeds at the
+full α, which would look again at a level the schedule never spent. `replay` re-decides the looks
+from the data, a pure function of it: the same trials give the same looks the run stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
+
+from hpsearch.analysis.decide import decide
+from hpsearch.analysis.records import Look, Verdict
+from hpsearch.claims import ClaimsSpec
+from hpsearch.studydata import StudyData
+
+
+@dataclass
+class LookVerdicts:
+    """What one look decided: every claim's verdict at the look's level, the claims final after
+    it (decided now or before), the optimizers an open claim names."""
+
+    look: Look
+    verdicts: list[Verdict]
+    final: set[str] = field(default_factory=set)
+    open_optimizers: set[str] = field(default_factory=set)
+
+
+def looks_of(schedule: dict[str, object] | None) -> list[Look] | None:
+    """The looks of a stored schedule (`hpsearch.sequential.Schedule.to_json`); None if none."""
+    if not schedule:
+        return None
+    sizes = [int(n) for n in schedule["looks"]]  # type: ignore[attr-defined]
+    seeds = [int(s) for s in schedule["seeds"]]  # type: ignore[attr-defined]
+    split = [float(x) for x in schedule["split"]]  # type: ignore[attr-defined]
+    alpha = float(schedule["alpha"])  # type: ignore[arg-type]
+    return [
+        Look(k + 1, tuple(seeds[:n]), share * alpha)
+        for k, (n, share) in enumerate(zip(sizes, split, strict=True))
+    ]
+
+
+def look_data(data: StudyData, seeds: Collection[int]) -> StudyData:
+    """`data` as it stood at a look: only the trials of its seeds."""
+    keep = data.trials["seed"].isin(list(seeds))
+    return replace(
+        data,
+        trials=data.trials[keep].reset_index(drop=True),
+        curves=data.curves[data.curves["seed"].isin(list(seeds))].reset_index(drop=True),
+    )
+
+
+def decide_at(
+    data: StudyData, claims: ClaimsSpec, look: Look, final: Collection[str] = ()
+) -> LookVerdicts:
+    """Decide `look` at its α: a decisive claim becomes final; an optimizer stays open while a
+    claim that names it is neither final before (`final`) nor decided now."""
+    level = claims.model_copy(update={"confidence": 1 - 2 * look.alpha})
+    verdicts = decide(look_data(data, look.seeds), level).verdicts
+    decided = set(final)
+    open_optimizers: set[str] = set()
+    for verdict in verdicts:
+        if verdict.claim in decided:
+            continue
+        if verdict.result != "INCONCLUSIVE":
+            decided.add(verdict.claim)
+        else:
+            open_optimizers.update(verdict.optimizers)
+    return LookVerdicts(look, verdicts, decided, open_optimizers)
+
+
+def replay(data: StudyData, claims: ClaimsSpec, looks: Sequence[Look]) -> list[Verdict]:
+    """Each claim's verdict from the look that decided it, or from the last look run for a claim
+    still open; each says which look, at which α. A look counts as run when every cell of an
+    open optimizer has its seeds (another driver may be adding the next one)."""
+    chosen: dict[str, Verdict] = {}
+    order: list[str] = []
+    final: set[str] = set()
+    for look in looks:
+        if look.number > 1 and not _ran(data, looks, look):
+            break
+        decision = decide_at(data, claims, look, final)
+        for verdict in decision.verdicts:
+            if verdict.claim not in order:
+                order.append(verdict.claim)
+            if verdict.claim not in final:
+                chosen[verdict.claim] = _at_look(verdict, look, len(looks))
+        final = decision.final
+        if not decision.open_optimizers:
+            break
+    return [chosen[c] for c in order]
+
+
+def _ran(data: StudyData, looks: Sequence[Look], look: Look) -> bool:
+    """Whether the data hold any trial of a seed this look added (the look has run, or runs)."""
+    added = set(look.seeds) - set(looks[look.number - 2].seeds)
+    return bool(data.trials["seed"].isin(list(added)).any())
+
+
+def _at_look(verdict: Verdict, look: Look, n_looks: int) -> Verdict:
+    """The verdict stamped with its look: the sentence and the settings say where it stands."""
+    state = "decided (final)" if verdict.result != "INCONCLUSIVE" else "still open"
+    where = (
+        f" Look {look.number} of {n_looks} ({len(look.seeds)} seeds per cell, α = "
+        f"{look.alpha:.3%} per side): {state}."
+    )
+    return replace(
+        verdict,
+        sentence=verdict.sentence + where,
+        settings=verdict.settings | {"look": look.number, "looks": n_looks, "alpha": look.alpha},
+    )
