@@ -38,7 +38,7 @@ docs: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
-# The inner loop: everything but what is marked slow, Ray or browser (a minute or two).
+# The inner loop: everything but what is marked slow, Ray or browser.
 quick: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow and not ray and not browser"
 
