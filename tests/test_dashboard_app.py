@@ -176,6 +176,8 @@ def test_running_study_polls_fast(client: Any) -> None:
     out = _render(client, EVIL, ["adam"], [0, 1])
     assert out["refresh"]["interval"] == 5_000
     assert "1 running" in json.dumps(out["status"])
+    # The CLI's word for a trial whose run errored: "failed", on the status line too.
+    assert "0 failed" in json.dumps(out["status"]) and " error" not in json.dumps(out["status"])
 
 
 def test_url_and_picker_stay_in_step(client: Any) -> None:
