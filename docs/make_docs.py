@@ -65,8 +65,9 @@ def demo_section(verdicts: pd.DataFrame, run: dict[str, object]) -> str:
     lines = [
         BEGIN,
         "",
-        f"Measured by `make docs` on {run['machine']}: {run['cells']} cells, "
-        f"{run['seeds']} seeds, {run['diverged']} diverged, {run['failed']} failed; "
+        f"Measured by `make docs` on {run['machine']}: {run['cells']} cells (up to "
+        f"{run['seeds']} seeds a cell, added look by look where a claim was open), "
+        f"{run['diverged']} diverged, {run['failed']} failed; "
         + (
             f"the study ran in {run['run_seconds']:.0f} s. "
             if isinstance(run.get("run_seconds"), int | float)
@@ -77,14 +78,15 @@ def demo_section(verdicts: pd.DataFrame, run: dict[str, object]) -> str:
         "`hpsearch export demo`); a fresh `make demo` on a CPU that runs the same kernels gives "
         "the same numbers (another CPU rounds differently: see below).",
         "",
-        "| result | claim | decided by | why |",
-        "|---|---|---|---|",
+        "| result | claim | look | decided by | why |",
+        "|---|---|---|---|---|",
     ]
     for _, row in verdicts.iterrows():
         key = str(row["decided_by"])
         reason = str(row["reasons"]).split("; ")[0] if pd.notna(row["reasons"]) else ""
         lines.append(
-            f"| {row['result']} | {row['claim']} | {key} = {_number(row, key)} | {reason} |"
+            f"| {row['result']} | {row['claim']} | {_look(row)} | {key} = {_number(row, key)} "
+            f"| {reason} |"
         )
     counts = verdicts["result"].value_counts()
     lines += [
@@ -98,13 +100,25 @@ def demo_section(verdicts: pd.DataFrame, run: dict[str, object]) -> str:
     if len(undecided):
         lines += [
             "",
-            "What would decide the INCONCLUSIVE claims, if the estimates held and the intervals "
-            "narrowed as 1/sqrt(S) (a projection, not a promise):",
+            "Why the INCONCLUSIVE claims are still open, and what would decide them if the "
+            "estimates held and the intervals narrowed as 1/sqrt(S) (a projection at the last "
+            "look's level, not a promise):",
             "",
         ]
-        lines += [f"- {row['claim']}: {seeds_to_decide(row)}" for _, row in undecided.iterrows()]
+        lines += [
+            f"- {row['claim']}: {str(row['reasons']).split('; ')[0]}; {seeds_to_decide(row)}"
+            for _, row in undecided.iterrows()
+        ]
     lines += ["", END]
     return "\n".join(lines)
+
+
+def _look(row: pd.Series) -> str:
+    """ "2 of 3 (10 seeds)": the look a sequential study's verdict is from; "—" for a fixed one."""
+    look = row.get("look")
+    if look is None or pd.isna(look):
+        return "—"
+    return f"{int(look)} of {int(row['looks'])} ({int(row['S'])} seeds)"
 
 
 def seeds_to_decide(row: pd.Series) -> str:

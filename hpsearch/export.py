@@ -84,6 +84,9 @@ VERDICT_SETTINGS = (
     "n_diverged",
     "n_error",
     "low_power",
+    "look",
+    "looks",
+    "alpha",
 )
 VERDICT_COLUMNS = (*VERDICT_HEAD, *VERDICT_SETTINGS)  # plus the numbers: `verdict_columns`
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -248,6 +251,10 @@ def _verdict_row(name: str, v: Verdict, analysis: StudyAnalysis) -> dict[str, ob
         "n_diverged": s.get("n_diverged"),
         "n_error": s.get("n_error"),
         "low_power": s.get("low_power"),
+        # a sequential study: the look the verdict is from, of how many, at which α per side
+        "look": s.get("look"),
+        "looks": s.get("looks"),
+        "alpha": s.get("alpha"),
     }
     settings = analysis.settings
     for key in verdict_numbers(analysis.verdicts):

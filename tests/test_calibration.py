@@ -17,6 +17,8 @@ import pytest
 
 from hpsearch.analysis.calibration import Case, CaseResult, cases, run_case
 
+pytestmark = pytest.mark.slow  # about a minute of simulation: `make quick` leaves it out
+
 REPS = 30
 MAX_WRONG = 2
 AUDITED = {
