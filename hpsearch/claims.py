@@ -4,8 +4,9 @@ Every field has a default, so a spec without `[claims]` still gets claims decide
 is insensitive to each of its searched hyperparameters" (V1; AdaBound and AMSBound first), the
 paper's "AdaBound is less sensitive than Adam / SGD" (V2) and its one admitted failure, "lr = 1
 fails" (V3, where the grid has lr = 1), wherever those optimizers are in the study.
-The rules and statistics are defined in SENSITIVITY.md §4; tolerances are in *points*: percentage
-points for an accuracy stored in [0, 1] (so 1.0 means 0.01), plain metric units otherwise.
+The rules are described in README ("How a verdict is decided"); tolerances are in *points*:
+percentage points for an accuracy stored in [0, 1] (so 1.0 means 0.01), plain metric units
+otherwise.
 
 ```toml
 [claims]

@@ -7,7 +7,7 @@ product, which keeps B = 2000 replicates of every statistic cheap. Row 0 of the 
 all ones (the original sample), so every statistic is computed once as an array whose last axis is
 [point, replicate 1, ..., replicate B, jackknife 1, ..., jackknife S].
 
-One interval method per kind of quantity (SENSITIVITY.md §4.5; coverage measured by
+One interval method per kind of quantity (coverage measured by
 `benchmarks/calibration.py`):
 - a mean over seeds (a cell mean, E(k), ΔE(1)): Student's t with n - 1 degrees of freedom
   (`t_interval`) — percentile bootstraps of a mean over 5 seeds covered only 82 %;
@@ -110,14 +110,6 @@ def t_interval(
         mean = np.where(n > 0, mean, np.nan)
         half = np.where(n > 1, half, np.nan)
     return mean, mean - half, mean + half
-
-
-def one_sided_t_bound(
-    values: np.ndarray, mask: np.ndarray, level: float, upper: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and a one-sided bound that errs with probability `level` (n - 1 df; NaN if n < 2)."""
-    mean, low, high = t_interval(values, mask, 1.0 - 2.0 * level)
-    return mean, (high if upper else low)
 
 
 def exact_rate(k: float, n: float, confidence: float = 0.95) -> tuple[float, float]:

@@ -124,7 +124,7 @@ class AnalysisSettings:
 
 @dataclass
 class Verdict:
-    """One claim, decided SUPPORTED / REFUTED / INCONCLUSIVE by the rules in SENSITIVITY.md §4.6.
+    """One claim, decided SUPPORTED / REFUTED / INCONCLUSIVE by the rules in `verdicts.py`.
 
     `numbers` holds every statistic the rule looked at (V1: `max_regret`, `max_divergence`; V2:
     `delta_T` and beside it `delta_W`, `delta_E1`, `D_a`, `D_b`; V3: `regret_at`, `at_value`),

@@ -35,13 +35,6 @@ class SelectionBounds:
     profile: np.ndarray  # (V, 3) P(v): in-sample point, cross-fitted low, max-of-cells high
 
 
-def cell_intervals(
-    sel: np.ndarray, mask: np.ndarray, confidence: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each cell's seed mean with Student's t interval (the configs table, the slice view)."""
-    return t_interval(sel, mask, confidence)
-
-
 def selection_bounds(
     sel: np.ndarray, mask: np.ndarray, codes: np.ndarray, n_values: int, confidence: float
 ) -> SelectionBounds:

@@ -1,4 +1,5 @@
-"""Sensitivity statistics of one optimizer (SENSITIVITY.md §4.2-4.4), on bootstrap arrays.
+"""Descriptive sensitivity statistics of one optimizer (profiles, widths, best-of-k), on bootstrap
+arrays.
 
 Every function takes and returns arrays whose last axis is [point, replicate 1..B] (see
 `bootstrap.py`), so the same code yields the estimate and its paired-bootstrap distribution.
@@ -50,7 +51,7 @@ class OptimizerStats:
     best_of_k: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))  # (K, B+1)
     cpe: np.ndarray = field(default_factory=lambda: np.empty(0))  # (B+1,)
     # (S, K + 1) per seed: E^(s)(k) for each k of `ks`, then CPE; NaN rows = seed unusable.
-    # Intervals of E(k) are Student-t over these rows (a mean over seeds, SENSITIVITY.md §4.4).
+    # Intervals of E(k) are Student-t over these rows (a mean over seeds).
     per_seed_curve: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
 
 
