@@ -69,11 +69,13 @@ class AnswerLine:
     label: str
     number: str
     anchor: str  # the claim's row on the board
+    look: str = ""  # a sequential study: "look 2 of 3, α 1.125 %, final" (or "open")
 
     @property
     def text(self) -> str:
         tail = f": {self.label} {self.number}" if self.number else ""
-        return f"{self.answer} — {self.claim} {self.verb}{tail}."
+        where = f" ({self.look})" if self.look else ""
+        return f"{self.answer} — {self.claim} {self.verb}{tail}{where}."
 
 
 def answer_line(verdict: Verdict, settings: AnalysisSettings, anchor: str = "") -> AnswerLine:
@@ -85,6 +87,13 @@ def answer_line(verdict: Verdict, settings: AnalysisSettings, anchor: str = "") 
     key = verdict.decided_by if verdict.decided_by in verdict.numbers else ""
     label = short_label(key, verdict.optimizers) if key else ""
     number = units.format_estimate(key, verdict.numbers[key], settings, short=True) if key else ""
+    look = ""
+    if "look" in verdict.settings:  # a sequential study's verdict: where it was decided
+        state = "open" if verdict.result == "INCONCLUSIVE" else "final"
+        look = (
+            f"look {verdict.settings['look']} of {verdict.settings['looks']}, α "
+            f"{float(verdict.settings['alpha']):.3%} per side, {state}"
+        )
     return AnswerLine(
         result=verdict.result,
         answer=answer,
@@ -93,6 +102,7 @@ def answer_line(verdict: Verdict, settings: AnalysisSettings, anchor: str = "") 
         label=label,
         number=number,
         anchor=anchor,
+        look=look,
     )
 
 
