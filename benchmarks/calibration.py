@@ -39,6 +39,7 @@ from hpsearch.analysis.calibration import (
 from hpsearch.sequential import default_split
 
 LIMIT = 0.04  # 2.5 % per side plus simulation noise at 300 repetitions
+PROMISE = 0.025  # per side
 LOOKS = (5, 10, 20)  # the schedule `make demo` runs (α per side split 0.1 / 0.45 / 0.45)
 FIXED = 20  # the fixed design it is compared with
 
@@ -149,13 +150,30 @@ def main() -> int:
         seq_worst = max(seq_worst, row.wrong_supported, row.wrong_refuted)
     print(f"worst sequential wrong-decisive count, per side: {seq_worst} of {seq_reps}")
     print("-" * len(header))
+    # With some 140 case-sides, a few rates above 4 % are expected from simulation noise alone
+    # even where the true rate is 2.5 %; whether any case-side is *surely* above the promise is
+    # an exact binomial test, Bonferroni over the case-sides.
+    sides = [(r.wrong_supported, r.reps) for r in results[: len(suite)]]
+    sides += [(r.wrong_refuted, r.reps) for r in results[: len(suite)]]
+    over = sum(k / n > LIMIT for k, n in sides)
+    smallest = min(binom_tail(k, n, PROMISE) for k, n in sides)
+    surely = smallest < 0.05 / len(sides)
     verdict = "within" if worst <= LIMIT else "OVER"
     print(
         f"worst wrong-decisive rate, per side: {100 * worst:.1f} % ({verdict} the "
-        f"{100 * LIMIT:.0f} % limit "
-        f"at {reps} repetitions); {time.perf_counter() - start:.0f} s"
+        f"{100 * LIMIT:.0f} % limit at {reps} repetitions: {over} of {len(sides)} case-sides "
+        f"above it); surely above {100 * PROMISE:.1f} %: "
+        f"{'YES' if surely else 'none'} (smallest exact binomial p = {smallest:.3g}, "
+        f"Bonferroni level {0.05 / len(sides):.2g}); {time.perf_counter() - start:.0f} s"
     )
-    return 0 if worst <= LIMIT or args.quick else 1
+    return 0 if not surely or args.quick else 1
+
+
+def binom_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p): how surprising k wrong verdicts in n are at rate p."""
+    from scipy.stats import binom
+
+    return float(binom.sf(k - 1, n, p))
 
 
 def _row(r: CaseResult) -> None:
