@@ -48,12 +48,11 @@ def _pct(x: float) -> str:
     return "  n/a" if math.isnan(x) else f"{100 * x:5.1f}"
 
 
-def _run(job: tuple[int, int]) -> dict[str, object]:
-    """One case by its index (cases hold local functions, which do not pickle), its counts back."""
+def _run(job: tuple[int, int]) -> CaseResult:
+    """One case by its index (cases hold local functions, which do not pickle); the result comes
+    back without its case, which the parent puts back."""
     index, reps = job
-    r = run_case(_all()[index], reps)
-    keys = ("truth", "wrong_supported", "wrong_refuted", "right", "ceiling", "results", "coverage")
-    return {k: getattr(r, k) for k in keys}
+    return replace(run_case(_all()[index], reps), case=None)  # type: ignore[arg-type]
 
 
 def _all() -> list[Case]:
@@ -104,7 +103,7 @@ def main() -> int:
         sequential = list(
             pool.map(_run_sequential, [(i, seq_reps) for i in range(len(sequential_cases()))])
         )
-    results = [CaseResult(case, reps, **c) for case, c in zip(everything, counts, strict=True)]  # type: ignore[arg-type]
+    results = [replace(r, case=case) for case, r in zip(everything, counts, strict=True)]
     header = (
         f"{'case':58} {'kind':4} {'S':>2} {'σ/m':>4} {'truth':>9} {'wrong SUP %':>11} "
         f"{'wrong REF %':>11} {'power %':>7} {'cover %':>7}"
@@ -139,7 +138,7 @@ def main() -> int:
         f"{'case':58} {'wrong SUP/REF %':>15} {looks}  {'seeds/cell':>10}  "
         f"{'fixed S=' + str(FIXED) + ' right %':>17} {'wrong %':>9}"
     )
-    seq_worst = 0.0
+    seq_worst = 0
     for case, row in zip(sequential_cases(), sequential, strict=True):
         shares = " ".join(f"{_pct(x):>6}" for x in row.by_look)
         wrong = f"{_pct(row.wrong_supported / seq_reps)}/{_pct(row.wrong_refuted / seq_reps)}"

@@ -9,8 +9,9 @@ from the data, a pure function of it: the same trials give the same looks the ru
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from hpsearch.analysis.decide import decide
 from hpsearch.analysis.records import Look, Verdict
@@ -29,14 +30,14 @@ class LookVerdicts:
     open_optimizers: set[str] = field(default_factory=set)
 
 
-def looks_of(schedule: dict[str, object] | None) -> list[Look] | None:
+def looks_of(schedule: Mapping[str, Any] | None) -> list[Look] | None:
     """The looks of a stored schedule (`hpsearch.sequential.Schedule.to_json`); None if none."""
     if not schedule:
         return None
-    sizes = [int(n) for n in schedule["looks"]]  # type: ignore[attr-defined]
-    seeds = [int(s) for s in schedule["seeds"]]  # type: ignore[attr-defined]
-    split = [float(x) for x in schedule["split"]]  # type: ignore[attr-defined]
-    alpha = float(schedule["alpha"])  # type: ignore[arg-type]
+    sizes = [int(n) for n in schedule["looks"]]
+    seeds = [int(s) for s in schedule["seeds"]]
+    split = [float(x) for x in schedule["split"]]
+    alpha = float(schedule["alpha"])
     return [
         Look(k + 1, tuple(seeds[:n]), share * alpha)
         for k, (n, share) in enumerate(zip(sizes, split, strict=True))

@@ -344,27 +344,10 @@ def decide_fails(
     shown = format_value(value)
     tol = f"{units.pts(m)} point{'s' if m != units.points else ''}"
     at = np.flatnonzero(np.isclose(hs.values, value, rtol=1e-9, atol=0.0))
-    column = grid.configs[h].to_numpy(dtype=float)
     others = [x for x in grid.hyperparameters if x != h]
-    default_row: int | None = None
-    missing_default = ""
-    if len(at):
-        hits = np.isclose(column, value, rtol=1e-9, atol=0.0)
-        for x in others:
-            if defaults is None or x not in defaults:
-                missing_default = f"the registered default of {x} is unknown in this process"
-                break
-            hits &= np.isclose(grid.configs[x].to_numpy(dtype=float), float(defaults[x]))
-        else:
-            found = np.flatnonzero(hits)
-            if len(found):
-                default_row = int(found[0])
-            else:
-                missing_default = (
-                    "the grid has no configuration with "
-                    + ", ".join(f"{x} = {format_value(defaults[x])}" for x in others)  # type: ignore[index]
-                    + f" at {h} = {shown}"
-                )
+    default_row, missing_default = (
+        _default_row(grid, h, value, others, defaults) if len(at) else (None, "")
+    )
     best = Estimate(*hs.bounds.best)
     verdicts = []
     for view in ("defaults", "tuned"):
@@ -447,6 +430,24 @@ def decide_fails(
         if not others:
             break  # one view: nothing to tune or default
     return verdicts
+
+
+def _default_row(
+    grid: Grid, h: str, value: float, others: list[str], defaults: dict[str, Any] | None
+) -> tuple[int | None, str]:
+    """The row of the cell with `h` = `value` and every other hyperparameter at its registered
+    default, or None with the reason it cannot be found."""
+    hits = np.isclose(grid.configs[h].to_numpy(dtype=float), value, rtol=1e-9, atol=0.0)
+    known = defaults or {}
+    for x in others:
+        if x not in known:
+            return None, f"the registered default of {x} is unknown in this process"
+        hits &= np.isclose(grid.configs[x].to_numpy(dtype=float), float(known[x]))
+    found = np.flatnonzero(hits)
+    if len(found):
+        return int(found[0]), ""
+    at_defaults = ", ".join(f"{x} = {format_value(known[x])}" for x in others)
+    return None, f"the grid has no configuration with {at_defaults} at {h} = {format_value(value)}"
 
 
 def decide_less_sensitive(
