@@ -424,8 +424,8 @@ def show(
         typer.echo(line)
     if sequential:
         typer.echo(
-            "  (the table below analyses every seed at once, at the study's confidence; the "
-            "claims final above were decided look by look, each at its share of α)"
+            "  (each verdict below is the one its look decided, on that look's seeds at its "
+            "share of α; a claim still open is shown at the last look run)"
         )
     if not analysis.verdicts:
         typer.echo("No claims to decide (no finished cells yet, or no hyperparameter varies).")
