@@ -144,6 +144,8 @@ def render_answer(page: Page) -> html.Section:
         ]
         if line.number:
             parts += [": ", html.Span(f"{line.label} {line.number}", className="decided")]
+        if line.look:  # a sequential study: the look, its α, final or open
+            parts += [" ", html.Span(f"({line.look})", className="meta")]
         items.append(
             html.Li(
                 [*parts, "."],

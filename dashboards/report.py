@@ -87,6 +87,7 @@ def _answer(lines: list[AnswerLine]) -> str:
             if line.number
             else ""
         )
+        + (f" <span class='meta'>({_e(line.look)})</span>" if line.look else "")
         + ".</li>"
         for line in lines
     )

@@ -109,6 +109,15 @@ def demo_section(verdicts: pd.DataFrame, run: dict[str, object]) -> str:
             f"- {row['claim']}: {str(row['reasons']).split('; ')[0]}; {seeds_to_decide(row)}"
             for _, row in undecided.iterrows()
         ]
+        stopped = undecided.dropna(subset=["look"])
+        if len(stopped) and (stopped["look"] < stopped["looks"]).all():
+            look, looks = int(stopped["look"].max()), int(stopped["looks"].max())
+            lines += [
+                "",
+                f"The study stopped after look {look} of {looks}: the next look did not fit "
+                "the budget (`max_cells` in `studies/demo.toml`). Raise it and run the study "
+                "again to go on; its schedule and α split stay as they were.",
+            ]
     lines += ["", END]
     return "\n".join(lines)
 
