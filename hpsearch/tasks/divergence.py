@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping
 
 from hpsearch.tasks.base import TaskInfo, TrialResult
+from hpsearch.units import format_level
 
 DIVERGENCE_FACTOR = 10.0  # kappa: train loss above this times the initial loss has diverged
 CHANCE_MARGIN = 0.02  # final accuracy at or below chance + this has diverged
@@ -45,9 +46,10 @@ def chance_divergence(info: TaskInfo, final: Mapping[str, float]) -> str | None:
     chance = 1.0 / info.num_classes
     accuracy = final.get("test_accuracy", math.nan)
     if accuracy <= chance + CHANCE_MARGIN:
+        # In the units the tables show an accuracy in (%, a difference in points).
         return (
-            f"final test_accuracy {accuracy:.4f} is within {CHANCE_MARGIN:g} of chance "
-            f"({chance:.4f})"
+            f"final test_accuracy {format_level(accuracy, percent=True)} is within "
+            f"{100 * CHANCE_MARGIN:g} points of chance ({format_level(chance, percent=True)})"
         )
     return None
 
