@@ -54,11 +54,9 @@ from dashboards.study import (
 from dashboards.theme import VERDICT_COLORS, figure_config
 from hpsearch.analysis.defaults import optimizer_defaults
 from hpsearch.errors import HpsearchError
-from hpsearch.studydata import OUTCOMES, StudyData
+from hpsearch.studydata import OUTCOMES, StudyData, outcome_word
 
 PREFIX = "/study/"
-# The status line's word for an outcome: the CLI's ("failed" for a trial whose run errored).
-OUTCOME_WORDS = {"error": "failed"}
 RUNNING_REFRESH_S = 5.0
 IDLE_REFRESH_S = 30.0
 READ_TTL_S = 2.0  # storage reads younger than this are reused
@@ -759,7 +757,7 @@ def create_app(
         status: list[Any] = [
             html.B(name),
             " · "
-            + ", ".join(f"{int(counts.get(o, 0))} {OUTCOME_WORDS.get(o, o)}" for o in OUTCOMES)
+            + ", ".join(f"{int(counts.get(o, 0))} {outcome_word(o)}" for o in OUTCOMES)
             + selected
             + (f" (refreshing every {interval // 1000} s while trials run)" if running else ""),
         ]

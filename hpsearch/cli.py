@@ -332,6 +332,7 @@ def status(
     """Show one study: cells by optimizer and outcome, and the failures' messages."""
     from hpsearch.names import printable
     from hpsearch.storage import load_study_data, resolve_storage_url
+    from hpsearch.studydata import OUTCOMES, outcome_word
 
     data = load_study_data(resolve_storage_url(storage), name)
     trials = data.trials
@@ -349,12 +350,10 @@ def status(
     )
     for optimizer, sub in trials.groupby("optimizer"):
         counts = sub["outcome"].value_counts().to_dict()
-        parts = ", ".join(
-            f"{k} {counts.get(k, 0)}" for k in ("completed", "diverged", "error", "running")
-        )
+        parts = ", ".join(f"{outcome_word(k)} {counts.get(k, 0)}" for k in OUTCOMES)
         typer.echo(f"  {printable(optimizer):<12}{len(sub):>5} cells: {parts}")
     for row in trials[trials["outcome"] == "error"].head(10).itertuples():
-        typer.echo(f"  FAIL {printable(row.cell)}: {printable(row.error)}")
+        typer.echo(f"  failed {printable(row.cell)}: {printable(row.error)}")
     for line in _sequential_lines(resolve_storage_url(storage), name):
         typer.echo(line)
 
@@ -523,7 +522,8 @@ def dashboard(
     if warning is not None:
         typer.echo(warning, err=True)
     typer.echo(
-        f"hpsearch dashboard: http://{host}:{port}/ ({len(groups)} studies in {redact_url(url)}); "
+        f"hpsearch dashboard: http://{host}:{port}/ ({len(groups)} "
+        f"stud{'y' if len(groups) == 1 else 'ies'} in {redact_url(url)}); "
         "Ctrl+C stops it.",
         err=True,
     )

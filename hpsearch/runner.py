@@ -471,12 +471,13 @@ def write_summary(report: RunReport, spec: StudySpec, data: StudyData, out: Text
     `best_seed_mean`), in the units every other reader shows (an accuracy in %, as
     `hpsearch.units` decides)."""
     from hpsearch.analysis.stats import best_seed_mean
+    from hpsearch.studydata import outcome_word
     from hpsearch.units import format_level, is_percent_metric
 
     trials = data.trials
     percent = is_percent_metric(data.metric, trials["value"].dropna().astype(float))
     cols = ("completed", "diverged", "error", "running", "missing")
-    header = f"{'optimizer':<12}{'cells':>7}" + "".join(f"{c:>11}" for c in cols)
+    header = f"{'optimizer':<12}{'cells':>7}" + "".join(f"{outcome_word(c):>11}" for c in cols)
     header += f"  best {spec.metric} (seed mean)"
     out.write(header + "\n")
     for optimizer in spec.optimizers:

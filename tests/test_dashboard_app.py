@@ -343,7 +343,7 @@ def test_status_and_notes_follow_the_seed_filter(client: Any) -> None:
     one_seed = _render(client, NAME, ["adabound", "adam", "sgd"], [0])
     status = json.dumps(one_seed["status"])
     # Seed 0 of two: half the 24 trials are counted, and the status says of how many.
-    counts = re.findall(r"(\d+) (completed|diverged|error|running)", status)
+    counts = re.findall(r"(\d+) (completed|diverged|failed|running)", status)
     assert sum(int(n) for n, _ in counts) == 12 and "(of 24 trials in the study)" in status
     assert "trials in the study" not in json.dumps(everything["status"])
     # The study asks for min_seeds = 5 (the default): one seed cannot decide seed statistics.

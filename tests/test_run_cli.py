@@ -310,7 +310,7 @@ def test_the_dashboard_never_shows_the_password(
     monkeypatch.setattr(dash.Dash, "run", lambda self, **kwargs: None)
     monkeypatch.setenv("HPSEARCH_STORAGE", f"sqlite:///{db}")
     assert cli("dashboard", cwd=tmp_path) == 0
-    assert "1 studies in sqlite:///" in capsys.readouterr().err
+    assert "(1 study in sqlite:///" in capsys.readouterr().err
     assert cli("dashboard", "--storage", url, cwd=tmp_path) == 3
     err = capsys.readouterr().err
     assert PASSWORD not in err and "hp:***@" in err
