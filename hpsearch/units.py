@@ -3,9 +3,10 @@
 The analysis keeps metric values in the study's own units (an accuracy as a 0-1 fraction) and
 says in `AnalysisSettings.points` how many metric units one point is (0.01 for such an accuracy).
 The CLI, the dashboard, the report, the verdict sentences and the CSV files all convert through
-here, so a number reads the same wherever it is shown: an accuracy as `63.9 %`, a difference of
-accuracies as `11.60 points`, a rate or a share as `13.3 %` and a difference of two shares (ΔW,
-ΔD) as `+52.5 %` (`format_share`); CSV files keep rates and shares as 0-1 fractions.
+here, so a quantity is spelled one way wherever it is shown: an accuracy as `63.9 %`, a
+difference of accuracies as `11.60 points`, a rate or a share as `13.3 %` and a difference of two
+shares (ΔW, ΔD) as `+52.5 points`. The CSV files hold the same numbers (`to_csv`): an accuracy or
+a share in %, a difference in points, an estimate and its bounds rounded to the same decimals.
 
 A verdict's numbers carry no unit of their own, so `number_kind` reads it from the number's name
 (the analysis names widths, rates and shares `W…`, `D…`, `…rate…`; levels `best…`, `E1…`, …).
@@ -22,10 +23,16 @@ from hpsearch.metrics import is_accuracy
 if TYPE_CHECKING:  # at run time only attributes are read: the analysis imports this module
     from hpsearch.analysis.records import AnalysisSettings, Estimate
 
-NumberKind = Literal["fraction", "level", "points"]
-# Significant digits kept in CSV files: enough for any statistic of a few thousand trials, and
-# no floating-point residue such as 3.469447e-18 for a regret of zero.
+NumberKind = Literal["fraction", "level", "points", "share_points"]
+# Decimals kept in CSV files. A number in % or points keeps 2 (0.01 % of a 10,000-image test set
+# is one image; every interval is wider than that by far); a number in a metric's own units (a
+# loss) keeps 6. An estimate and its bounds are rounded alike, and no floating-point residue such
+# as 3.469447e-18 for a regret of zero is left.
 CSV_DECIMALS = 6
+CSV_DISPLAY_DECIMALS = 2
+# The `unit` a CSV cell is in: % (an accuracy, a rate, a share), points (a difference of them),
+# or "" (the metric's own units, as for a loss).
+CsvUnit = Literal["%", "points", ""]
 
 
 def is_percent(settings: AnalysisSettings) -> bool:
@@ -41,9 +48,12 @@ def is_percent_metric(metric: str, values: Iterable[float]) -> bool:
 
 
 def number_kind(name: str) -> NumberKind:
-    """How a verdict number is shown: a `fraction` (a share or rate), a `level` (a metric
-    value) or `points` (a difference of metric values). Unknown names are differences."""
+    """How a verdict number is shown: a `fraction` (a share or rate), `share_points` (a
+    difference of two shares, ΔW), a `level` (a metric value) or `points` (a difference of metric
+    values). Unknown names are differences."""
     lowered = name.lower()
+    if name.startswith(("delta_W", "delta_D")):
+        return "share_points"
     if name.startswith(("W", "D_", "delta_W", "delta_D", "P_", "p_")) or any(
         word in lowered for word in ("divergence", "width", "rate", "fraction", "share", "prob")
     ):
@@ -57,7 +67,8 @@ def number_kind(name: str) -> NumberKind:
 
 def to_display(value: float, kind: NumberKind, settings: AnalysisSettings) -> float:
     """`value` (metric units) in display units: % for accuracy levels, points for differences,
-    fractions unchanged."""
+    shares and differences of shares unchanged (0-1: `format_display` writes them in % and
+    points)."""
     if kind == "level" and is_percent(settings):
         return value * 100.0
     if kind == "points":
@@ -65,14 +76,43 @@ def to_display(value: float, kind: NumberKind, settings: AnalysisSettings) -> fl
     return value
 
 
-def csv_number(value: float | None) -> float:
+def csv_number(value: float | None, decimals: int = CSV_DECIMALS) -> float:
     """A number as a CSV cell: NaN stays NaN, float residue is rounded away."""
     if value is None:
         return math.nan
     if not math.isfinite(value):
         return float(value)
-    rounded = round(float(value), CSV_DECIMALS)
+    rounded = round(float(value), decimals)
     return 0.0 if rounded == 0 else rounded
+
+
+def csv_unit(kind: NumberKind, settings: AnalysisSettings) -> CsvUnit:
+    """The unit a number of `kind` has in the CSV files (and in every other reader)."""
+    if kind == "fraction":
+        return "%"
+    if kind == "share_points":
+        return "points"
+    if not is_percent(settings):
+        return ""
+    return "%" if kind == "level" else "points"
+
+
+def to_csv(value: float | None, kind: NumberKind, settings: AnalysisSettings) -> float:
+    """`value` (metric units) as a CSV cell, in the unit `csv_unit` names: what the other
+    readers print, without the text. An estimate and its bounds go through here alike, so they
+    keep the same decimals (2 in % or points, 6 in a metric's own units)."""
+    if value is None:
+        return math.nan
+    shown = to_display(float(value), kind, settings)
+    if kind in ("fraction", "share_points"):
+        shown *= 100.0
+    unit = csv_unit(kind, settings)
+    return csv_number(shown, CSV_DISPLAY_DECIMALS if unit else CSV_DECIMALS)
+
+
+def from_csv(value: float, kind: NumberKind) -> float:
+    """A CSV cell back in display units (`to_display`'s): shares as 0-1 again."""
+    return value / 100.0 if kind in ("fraction", "share_points") else value
 
 
 def format_display(
@@ -80,11 +120,15 @@ def format_display(
 ) -> str:
     """A number already in display units (what `to_display` gives and the CSV files hold) as
     text: the one place each kind is spelled. A `level` is `63.9 %` (an accuracy) or `0.412`, a
-    difference is `11.60 points` or `0.0123`, a rate or share (0-1) is `13.3 %`; `signed` writes
-    the sign of a difference A − B, `+52.5 %`, `-1.20 points`."""
+    difference is `11.60 points` or `0.0123`, a rate or share (0-1) is `13.3 %`, a difference of
+    two shares (0-1) is `52.5 points`; `signed` writes the sign of a difference A − B,
+    `+52.5 points`, `-1.20 points`."""
     if shown is None or not math.isfinite(shown):
         return "n/a"
     sign = "+" if signed else ""
+    if kind == "share_points":  # a difference of two shares: points, never %
+        value = round(100 * shown, 1) + 0.0
+        return f"{value:{sign}.1f} points"
     if kind == "fraction":
         value = round(100 * shown, 1) + 0.0  # + 0.0: no "-0.0 %" for a difference of zero
         return f"{value:{sign}.1f} %"
@@ -95,10 +139,9 @@ def format_display(
     return f"{shown:{sign}.2f} points"
 
 
-def format_share(value: float | None, *, signed: bool = False) -> str:
-    """A rate or a share (a 0-1 fraction): `13.3 %`; with `signed`, a difference of two shares
-    such as ΔW: `+52.5 %`."""
-    return format_display(value, "fraction", percent=True, signed=signed)
+def format_share(value: float | None) -> str:
+    """A rate or a share (a 0-1 fraction): `13.3 %`."""
+    return format_display(value, "fraction", percent=True)
 
 
 def format_metric(value: float | None, settings: AnalysisSettings) -> str:
@@ -121,7 +164,7 @@ def format_points(value: float | None, settings: AnalysisSettings, *, signed: bo
 
 def is_signed(name: str) -> bool:
     """A verdict number that is a difference A − B (`delta_…`): its sign is the answer, so it is
-    always written (`+52.5 %`)."""
+    always written (`+52.5 points`)."""
     return name.startswith("delta_")
 
 
