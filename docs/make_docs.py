@@ -1,7 +1,8 @@
 """`make docs`: run the demo study of the current code and regenerate what the README quotes.
 
 Writes, from one fresh run of `studies/demo.toml`:
-- `docs/demo-verdicts.csv` — the `verdicts.csv` that `hpsearch export demo` writes;
+- `docs/demo-verdicts.csv` — the `verdicts.csv` that `hpsearch export demo` writes (one row per
+  claim: its result, the statistic that decided it with its bounds, the look, the sentence);
 - `docs/demo-run.json` — how the run went (cells, diverged, failed, wall time, machine);
 - `docs/dashboard.png` — the report at 1400 x 900 in headless Chromium (skipped with a message
   when Chromium is not installed: `apt-get install chromium`);
@@ -38,8 +39,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from hpsearch.metrics import is_accuracy
-from hpsearch.units import format_display_estimate
+from hpsearch.units import format_display_estimate, from_csv, number_kind
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -53,10 +53,11 @@ CAL_END = "<!-- calibration:end -->"
 
 
 def _number(row: pd.Series, key: str) -> str:
-    """A verdict's number with its interval, spelled as `hpsearch show` and the dashboard spell it
-    (the CSV holds it in display units; a share there is a 0-1 fraction)."""
-    value, low, high = (float(row.get(f"{key}{x}", math.nan)) for x in ("", "_low", "_high"))
-    percent = is_accuracy(str(row["metric"]))
+    """The statistic `key` of a verdicts.csv or verdict_statistics.csv row with its interval,
+    spelled as `hpsearch show` and the dashboard spell it (the CSV holds it in their units)."""
+    kind = number_kind(key)
+    value, low, high = (from_csv(float(row[f"estimate{x}"]), kind) for x in ("", "_low", "_high"))
+    percent = isinstance(row["unit"], str) and row["unit"] != ""  # NaN: the metric's own units
     return format_display_estimate(key, value, low, high, percent=percent, short=True)
 
 
@@ -137,8 +138,7 @@ def seeds_to_decide(row: pd.Series) -> str:
     REFUTED), V3 a value's regret against m (above: SUPPORTED, it fails), V2 ΔT against 0 (above:
     SUPPORTED).
     """
-    key = str(row["decided_by"])
-    point, low, high = (float(row.get(f"{key}{x}", float("nan"))) for x in ("", "_low", "_high"))
+    point, low, high = (float(row[f"estimate{x}"]) for x in ("", "_low", "_high"))
     s = int(row["S"])
     target = 0.0 if row["kind"] == "V2" else float(row["tolerance_points"])
     above = "REFUTED" if row["kind"] == "V1" else "SUPPORTED"
@@ -244,7 +244,7 @@ def main() -> int:
             "cells": len(trials),
             "seeds": int(trials["seed"].nunique()),
             "diverged": int((trials["outcome"] == "diverged").sum()),
-            "failed": int((trials["outcome"] == "error").sum()),
+            "failed": int((trials["outcome"] == "failed").sum()),
             "run_seconds": round(seconds, 1) if not args.reuse else previous.get("run_seconds"),
         }
         RUN.write_text(json.dumps(run, indent=2) + "\n")

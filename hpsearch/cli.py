@@ -379,7 +379,8 @@ def export(
     storage: _StorageOption = None,
     format_: Annotated[str, typer.Option("--format", help="Output format: `csv`.")] = "csv",
 ) -> None:
-    """Write trials.csv, curves.csv, sensitivity.csv and verdicts.csv for a study group."""
+    """Write a study group's CSV files: trials.csv, curves.csv, sensitivity.csv, verdicts.csv,
+    verdict_statistics.csv and verdict_details.csv (columns: README's "CSV reports")."""
     from hpsearch.analysis import analyze
     from hpsearch.errors import UserInputError
     from hpsearch.export import FORMATS, export_study

@@ -1,33 +1,32 @@
 """CSV export of a study group: the raw trials and curves, and the analysis behind the verdicts.
 
-`export_study(data, analysis, out_dir)` writes four files, each with stable, documented columns
-(pandas `read_csv` reads them back unchanged; NaN is an empty cell). Units are the ones every other
-reader shows (`hpsearch.units`): an accuracy in % (0-100), a difference of metric values in points,
-a rate or share as a 0-1 fraction; numbers are rounded to 6 decimals, so a regret of zero is 0,
-not 3.469447e-18. `study` is the study group's name everywhere (the Optuna study of a trial is
-`<study>.<optimizer>`).
+`export_study(data, analysis, out_dir)` writes six files, each with stable columns documented in
+README's "CSV reports" (pandas `read_csv` reads them back unchanged; NaN is an empty cell; a test
+checks README's column lists against what is written). A column name means one thing in every
+file: `value` is a trial's selection metric (trials.csv only), a curve point is `metric_value`,
+a grid value of a hyperparameter is `hyperparameter_value`, a statistic's number is `estimate`.
 
-`trials.csv` — one row per trial (diverged and failed trials included):
-    study, trial_number, optimizer, cell, seed, outcome, value, raw_value, floor, diverged_epoch,
-    divergence_reason, error, wall_seconds, device, config,
-    <every searched hyperparameter, bare name, empty where an optimizer does not have it>,
-    <every final metric, bare name>
-  `outcome`: completed / diverged / error / running; `value` is the selection metric with diverged
-  trials at `floor` and empty for error / running; `config` is the analysis's configuration id.
-`curves.csv` — one row per trial x epoch x metric (long format):
-    study, trial_number, optimizer, cell, seed, epoch, metric, value
-`sensitivity.csv` — one row per optimizer x hyperparameter x grid value: SENSITIVITY_COLUMNS
-  (profile = best seed mean with that value, other hyperparameters tuned; slice = the best
-  configuration with only this value changed; regret in points; `_low` / `_high` are 95 %
-  bounds: selection-aware (cross-fitted) for profile and regret, Student t for the slice,
-  exact Clopper-Pearson for the divergence rate).
-`verdicts.csv` — one row per claim: `verdict_columns(verdicts)`: the fixed columns, then every
-  number the verdicts carry with its `_low` / `_high` bounds (in display units, by
-  `hpsearch.units.number_kind`), then the settings (`*_points` are in points).
+Units are the ones every other reader shows (`hpsearch.units.to_csv`): an accuracy, a rate or a
+share in % (0-100), a difference of them (a regret, ΔT, ΔW) in points; a metric without a %
+(a loss) in its own units. A verdict number's unit is in its row's `unit` column. An estimate
+and its bounds are rounded alike: 2 decimals in % or points, 6 in a metric's own units; measured
+values (trials, curves) keep 6 decimals, so a regret of zero is 0, not 3.469447e-18. `study` is
+the study group's name everywhere (the Optuna study of a trial is `<study>.<optimizer>`); a
+trial whose run raised is `failed`, as Optuna's FAIL state and every other reader call it.
+
+- `trials.csv` — one row per trial (`trials_csv`).
+- `curves.csv` — one row per trial x epoch x metric (`curves_csv`).
+- `sensitivity.csv` — one row per optimizer x hyperparameter x grid value (`sensitivity_csv`).
+- `verdicts.csv` — one row per claim: the claim, its result, the statistic that decided it with
+  its bounds, the look (`VERDICT_COLUMNS`).
+- `verdict_statistics.csv` — one row per claim x statistic the rule looked at
+  (`STATISTIC_COLUMNS`), joined to verdicts.csv by `study, claim_id`.
+- `verdict_details.csv` — one row per claim: the guarantee, the blocking cells and the settings it
+  was decided with (`DETAIL_COLUMNS`).
 
 Text cells that begin with `=`, `+`, `-`, `@`, a tab or a carriage return get a leading `'`, so a
 spreadsheet shows them as text instead of running them as formulas. Every file is written to a
-temporary name first and renamed into place only after all four were written: a failed export
+temporary name first and renamed into place only after all of them were written: a failed export
 leaves no half file.
 """
 
@@ -42,53 +41,84 @@ import pandas as pd
 
 from hpsearch.analysis.grid import config_ids
 from hpsearch.analysis.records import SENSITIVITY_COLUMNS as _ANALYSIS_SENSITIVITY
-from hpsearch.analysis.records import AnalysisSettings, StudyAnalysis, Verdict
+from hpsearch.analysis.records import AnalysisSettings, Estimate, StudyAnalysis, Verdict
 from hpsearch.errors import UserInputError
 from hpsearch.metrics import is_accuracy
 from hpsearch.outputs import make_output_dir, temp_file
-from hpsearch.studydata import CURVE_COLUMNS, TRIAL_COLUMNS, StudyData
-from hpsearch.units import NumberKind, csv_number, is_percent, number_kind, to_display
+from hpsearch.studydata import CURVE_COLUMNS, TRIAL_COLUMNS, StudyData, outcome_word
+from hpsearch.units import NumberKind, csv_number, csv_unit, is_percent, number_kind, to_csv
 
 FORMATS = ("csv",)
-SENSITIVITY_COLUMNS = _ANALYSIS_SENSITIVITY  # sensitivity.csv: the analysis table's columns
-_LEVELS = ("profile", "slice")  # metric values: % for an accuracy
-_POINTS = ("regret",)  # differences: points
-VERDICT_HEAD = (
+# sensitivity.csv: the analysis table's columns, its grid value named for what it is
+SENSITIVITY_COLUMNS = tuple(
+    "hyperparameter_value" if c == "value" else c for c in _ANALYSIS_SENSITIVITY
+)
+CURVES_COLUMNS = tuple("metric_value" if c == "value" else c for c in CURVE_COLUMNS)
+_SENSITIVITY_KINDS: dict[str, NumberKind] = {
+    "profile": "level",
+    "slice": "level",
+    "regret": "points",
+    "divergence_rate": "fraction",
+}
+VERDICT_COLUMNS = (
     "study",
+    "claim_id",
     "kind",
     "optimizer_a",
     "optimizer_b",
     "hyperparameter",
-    "result",
     "claim",
-    "sentence",
+    "result",
+    "decided_by",
+    "estimate",
+    "estimate_low",
+    "estimate_high",
+    "unit",
+    "tolerance_points",
+    "look",
+    "looks",
+    "S",
+    "alpha",
     "reasons",
+    "sentence",
+)
+STATISTIC_COLUMNS = (
+    "study",
+    "claim_id",
+    "statistic",
+    "estimate",
+    "estimate_low",
+    "estimate_high",
+    "unit",
+)
+DETAIL_COLUMNS = (
+    "study",
+    "claim_id",
+    "guarantee",
+    "blocking",
     "safe_range_low",
     "safe_range_high",
-    "blocking",
-    "decided_by",
-    "guarantee",
-)
-VERDICT_SETTINGS = (
-    "metric",
-    "delta_points",
-    "tolerance_points",
-    "S",
-    "B",
-    "rng_seed",
-    "confidence",
+    "selection_metric",
     "range_low",
     "range_high",
     "decades",
+    "delta_points",
     "grid_sizes",
-    "n_diverged",
-    "n_error",
+    "B",
+    "rng_seed",
+    "confidence",
     "low_power",
-    "look",
-    "looks",
-    "alpha",
+    "n_diverged_in_study",
+    "n_failed_in_study",
 )
-VERDICT_COLUMNS = (*VERDICT_HEAD, *VERDICT_SETTINGS)  # plus the numbers: `verdict_columns`
+FILES = {  # every file `export_study` writes, with its fixed columns
+    "trials.csv": TRIAL_COLUMNS,  # then config, each hyperparameter, each final metric
+    "curves.csv": CURVES_COLUMNS,
+    "sensitivity.csv": SENSITIVITY_COLUMNS,
+    "verdicts.csv": VERDICT_COLUMNS,
+    "verdict_statistics.csv": STATISTIC_COLUMNS,
+    "verdict_details.csv": DETAIL_COLUMNS,
+}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -150,6 +180,7 @@ def trials_frame(data: StudyData) -> pd.DataFrame:
     frame = trials.reindex(columns=[*TRIAL_COLUMNS, *hps, *metrics]).copy()
     frame.insert(len(TRIAL_COLUMNS), "config", configs)
     frame["study"] = data.name
+    frame["outcome"] = frame["outcome"].map(outcome_word)
     return frame
 
 
@@ -177,102 +208,128 @@ def trials_csv(data: StudyData, settings: AnalysisSettings) -> pd.DataFrame:
 
 
 def curves_csv(data: StudyData, settings: AnalysisSettings) -> pd.DataFrame:
-    """curves.csv: the long curves table, accuracy rows in %, `study` the group's name."""
+    """curves.csv: the long curves table, accuracy rows in %, `study` the group's name, the
+    value of the row's metric as `metric_value`."""
     frame = data.curves.reindex(columns=list(CURVE_COLUMNS)).copy()
     frame["study"] = data.name
     names = frame["metric"].astype(str)
     accuracy = names.isin([m for m in names.unique() if is_accuracy(m)])
     values = pd.to_numeric(frame["value"], errors="coerce")
     frame["value"] = values.where(~accuracy, values * _accuracy_scale(settings)).round(6)
-    return frame
+    return frame.set_axis(list(CURVES_COLUMNS), axis=1)
 
 
 def sensitivity_csv(analysis: StudyAnalysis) -> pd.DataFrame:
-    """sensitivity.csv: levels in %, regrets in points, rates as fractions, rounded."""
+    """sensitivity.csv: levels in %, regrets in points, divergence rates in %; each estimate
+    and its bounds rounded alike (`to_csv`)."""
     settings = analysis.settings
-    frame = analysis.sensitivity.reindex(columns=list(SENSITIVITY_COLUMNS)).copy()
-    numeric = []
-    for stem in (*_LEVELS, *_POINTS, "divergence_rate"):
-        kind: NumberKind = (
-            "level" if stem in _LEVELS else "points" if stem in _POINTS else "fraction"
-        )
+    frame = analysis.sensitivity.reindex(columns=list(_ANALYSIS_SENSITIVITY)).copy()
+    for stem, kind in _SENSITIVITY_KINDS.items():
         for column in (stem, f"{stem}_low", f"{stem}_high"):
             values = pd.to_numeric(frame[column], errors="coerce")
-            frame[column] = [to_display(float(v), kind, settings) for v in values]
-            numeric.append(column)
-    return _round(frame, numeric)
+            frame[column] = [to_csv(float(v), kind, settings) for v in values]
+    return frame.set_axis(list(SENSITIVITY_COLUMNS), axis=1)
 
 
-def verdict_numbers(verdicts: list[Verdict]) -> list[str]:
-    """Every number any verdict carries, in the order they first appear."""
-    return list(dict.fromkeys(key for v in verdicts for key in v.numbers))
+def deciding_statistic(verdict: Verdict) -> str:
+    """The statistic that decided a verdict (its headline), or "" when it has no numbers."""
+    if verdict.decided_by in verdict.numbers:
+        return verdict.decided_by
+    return next(iter(verdict.numbers), "")
 
 
-def verdict_columns(verdicts: list[Verdict]) -> list[str]:
-    """verdicts.csv's columns: fixed, then each number with its bounds, then the settings."""
-    numbers = [f"{n}{s}" for n in verdict_numbers(verdicts) for s in ("", "_low", "_high")]
-    return [*VERDICT_HEAD, *numbers, *VERDICT_SETTINGS]
+def _estimate_cells(
+    name: str, estimate: Estimate | None, settings: AnalysisSettings
+) -> dict[str, object]:
+    """`estimate`, `estimate_low`, `estimate_high` and `unit` of one verdict number."""
+    kind = number_kind(name)
+    values = (math.nan,) * 3 if estimate is None else (estimate.value, estimate.low, estimate.high)
+    return {
+        "estimate": to_csv(values[0], kind, settings),
+        "estimate_low": to_csv(values[1], kind, settings),
+        "estimate_high": to_csv(values[2], kind, settings),
+        "unit": csv_unit(kind, settings) if name else "",
+    }
 
 
 def verdicts_frame(name: str, analysis: StudyAnalysis) -> pd.DataFrame:
-    rows = [_verdict_row(name, v, analysis) for v in analysis.verdicts]
-    return pd.DataFrame(rows, columns=verdict_columns(analysis.verdicts))
-
-
-def _verdict_row(name: str, v: Verdict, analysis: StudyAnalysis) -> dict[str, object]:
-    s = v.settings
-    rng = s.get("range") or s.get("range_a") or (math.nan, math.nan)
-    row: dict[str, object] = {
-        "study": name,
-        "kind": v.kind,
-        "optimizer_a": v.optimizers[0],
-        "optimizer_b": v.optimizers[1] if len(v.optimizers) > 1 else None,
-        "hyperparameter": v.hyperparameter,
-        "result": v.result,
-        "claim": v.claim,
-        "sentence": v.sentence,
-        "reasons": "; ".join(v.reasons),
-        "safe_range_low": v.safe_range[0] if v.safe_range else math.nan,
-        "safe_range_high": v.safe_range[1] if v.safe_range else math.nan,
-        "blocking": "; ".join(v.blocking),
-        "decided_by": v.decided_by,
-        "guarantee": v.guarantee,
-        "metric": analysis.settings.metric,
-        "delta_points": s.get("delta_points"),
-        "tolerance_points": s.get("tolerance_points"),
-        "S": s.get("S"),
-        "B": s.get("B"),
-        "rng_seed": s.get("rng_seed"),
-        "confidence": s.get("confidence"),
-        "range_low": rng[0],
-        "range_high": rng[1],
-        "decades": s.get("decades", s.get("decades_a", math.nan)),
-        "grid_sizes": "; ".join(f"{k}={n}" for k, n in s.get("grid_sizes", {}).items()),
-        "n_diverged": s.get("n_diverged"),
-        "n_error": s.get("n_error"),
-        "low_power": s.get("low_power"),
-        # a sequential study: the look the verdict is from, of how many, at which α per side
-        "look": s.get("look"),
-        "looks": s.get("looks"),
-        "alpha": s.get("alpha"),
-    }
+    """verdicts.csv: one row per claim."""
     settings = analysis.settings
-    for key in verdict_numbers(analysis.verdicts):
-        est = v.numbers.get(key)
-        kind = number_kind(key)
-        for suffix, value in (
-            ("", est.value if est else math.nan),
-            ("_low", est.low if est else math.nan),
-            ("_high", est.high if est else math.nan),
-        ):
-            row[f"{key}{suffix}"] = csv_number(to_display(float(value), kind, settings))
-    return row
+    rows = []
+    for claim_id, v in enumerate(analysis.verdicts, start=1):
+        key = deciding_statistic(v)
+        rows.append(
+            {
+                "study": name,
+                "claim_id": claim_id,
+                "kind": v.kind,
+                "optimizer_a": v.optimizers[0],
+                "optimizer_b": v.optimizers[1] if len(v.optimizers) > 1 else None,
+                "hyperparameter": v.hyperparameter,
+                "claim": v.claim,
+                "result": v.result,
+                "decided_by": key,
+                **_estimate_cells(key, v.numbers.get(key), settings),
+                "tolerance_points": csv_number(v.settings.get("tolerance_points")),
+                # a sequential study: the look the verdict is from, of how many, its seeds per
+                # cell, at which α per side (a 0-1 probability, as the spec's `alpha`)
+                "look": v.settings.get("look"),
+                "looks": v.settings.get("looks"),
+                "S": v.settings.get("S"),
+                "alpha": csv_number(v.settings.get("alpha")),
+                "reasons": "; ".join(v.reasons),
+                "sentence": v.sentence,
+            }
+        )
+    return pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
+
+
+def statistics_frame(name: str, analysis: StudyAnalysis) -> pd.DataFrame:
+    """verdict_statistics.csv: every number each verdict carries, one row each."""
+    rows = [
+        {"study": name, "claim_id": claim_id, "statistic": key}
+        | _estimate_cells(key, estimate, analysis.settings)
+        for claim_id, v in enumerate(analysis.verdicts, start=1)
+        for key, estimate in v.numbers.items()
+    ]
+    return pd.DataFrame(rows, columns=list(STATISTIC_COLUMNS))
+
+
+def details_frame(name: str, analysis: StudyAnalysis) -> pd.DataFrame:
+    """verdict_details.csv: what each verdict was decided with."""
+    rows = []
+    for claim_id, v in enumerate(analysis.verdicts, start=1):
+        s = v.settings
+        rng = s.get("range") or s.get("range_a") or (math.nan, math.nan)
+        rows.append(
+            {
+                "study": name,
+                "claim_id": claim_id,
+                "guarantee": v.guarantee,
+                "blocking": "; ".join(v.blocking),
+                "safe_range_low": v.safe_range[0] if v.safe_range else math.nan,
+                "safe_range_high": v.safe_range[1] if v.safe_range else math.nan,
+                "selection_metric": analysis.settings.metric,
+                "range_low": rng[0],
+                "range_high": rng[1],
+                "decades": s.get("decades", s.get("decades_a", math.nan)),
+                "delta_points": csv_number(s.get("delta_points")),
+                "grid_sizes": "; ".join(f"{k}={n}" for k, n in s.get("grid_sizes", {}).items()),
+                "B": s.get("B"),
+                "rng_seed": s.get("rng_seed"),
+                "confidence": csv_number(s.get("confidence")),
+                "low_power": s.get("low_power"),
+                "n_diverged_in_study": s.get("n_diverged"),
+                "n_failed_in_study": s.get("n_error"),
+            }
+        )
+    return pd.DataFrame(rows, columns=list(DETAIL_COLUMNS))
 
 
 def export_study(
     data: StudyData, analysis: StudyAnalysis, out_dir: str | Path, fmt: str = "csv"
 ) -> list[Path]:
-    """Write trials.csv, curves.csv, sensitivity.csv and verdicts.csv into `out_dir`."""
+    """Write the six CSV files of `FILES` into `out_dir`."""
     if fmt not in FORMATS:
         raise UserInputError(
             f"--format: `{fmt}` is not an export format; expected one of: {', '.join(FORMATS)}."
@@ -283,6 +340,8 @@ def export_study(
         "curves.csv": curves_csv(data, analysis.settings),
         "sensitivity.csv": sensitivity_csv(analysis),
         "verdicts.csv": verdicts_frame(data.name, analysis),
+        "verdict_statistics.csv": statistics_frame(data.name, analysis),
+        "verdict_details.csv": details_frame(data.name, analysis),
     }
     written: list[tuple[Path, Path]] = []
     try:

@@ -191,8 +191,8 @@ def format_estimate(
 def format_display_estimate(
     name: str, value: float, low: float, high: float, *, percent: bool, short: bool = False
 ) -> str:
-    """`format_estimate` of a verdict number already in display units, as `verdicts.csv` holds
-    it (`percent`: the study's accuracy is shown in %)."""
+    """`format_estimate` of a verdict number already in display units (`to_display`'s; a CSV
+    cell goes through `from_csv` first), `percent`: the study's accuracy is shown in %."""
     kind, signed = number_kind(name), is_signed(name)
     text = format_display(value, kind, percent=percent, signed=signed)
     if not (math.isfinite(low) or math.isfinite(high)):

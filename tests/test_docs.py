@@ -45,21 +45,22 @@ def test_a_changed_number_in_the_csv_changes_the_section() -> None:
     verdicts = pd.read_csv(docs.VERDICTS)
     run = json.loads(docs.RUN.read_text())
     before = docs.demo_section(verdicts, run)
-    key = "max_regret" if "max_regret" in verdicts else verdicts.columns[-1]
-    verdicts.loc[0, key] = 123.456
-    verdicts.loc[0, "decided_by"] = key
+    verdicts.loc[0, "estimate"] = 123.456
     assert docs.demo_section(verdicts, run) != before
 
 
 def test_show_its_sentences_and_the_readme_table_spell_a_number_one_way(tmp_path: Path) -> None:
     """One quantity, one spelling: ΔW was `52.5 %` in `show`'s table, `+0.53` in the sentence
     next to it and `0.53 (share of the range)` in README's table. Every reader now spells a
-    number through `hpsearch.units`: a share in %, a difference in points, a sign on A − B; only
-    the CSV keeps a share as a 0-1 fraction."""
+    number through `hpsearch.units`, the CSV files included: a share in %, a difference of
+    accuracies or of shares in points, a sign on A − B."""
     from typer.testing import CliRunner
 
+    from hpsearch.analysis import analyze
     from hpsearch.analysis.synthetic import store_study, synthetic_study
     from hpsearch.cli import app
+    from hpsearch.storage import load_study_data
+    from hpsearch.units import format_number
 
     docs = _make_docs()
     lrs = [1e-3, 1e-2, 1e-1, 1.0]
@@ -78,17 +79,28 @@ def test_show_its_sentences_and_the_readme_table_spell_a_number_one_way(tmp_path
     )
     assert shown.exit_code == 0 and exported.exit_code == 0, shown.output + exported.output
     verdicts = pd.read_csv(tmp_path / "csv" / "verdicts.csv")
+    statistics = pd.read_csv(tmp_path / "csv" / "verdict_statistics.csv")
     assert set(verdicts["kind"]) == {"V1", "V2", "V3"}
-    for row in verdicts.to_dict("records"):
+    for _, row in verdicts.iterrows():
         key = row["decided_by"]
         headline = f"{key} = {docs._number(row, key)}"  # README's "decided by" cell
         table = next(line for line in shown.output.splitlines() if line.endswith(row["claim"]))
         assert headline in table, (headline, table)
+        mine = statistics[statistics["claim_id"] == row["claim_id"]].set_index("statistic")
         if row["kind"] == "V2":
-            assert -1.0 <= row["delta_W"] <= 1.0  # the CSV's share: a 0-1 fraction
+            delta_w = mine.loc["delta_W"]
+            assert delta_w["unit"] == "points" and -100 <= delta_w["estimate"] <= 100
+            assert docs._number(delta_w, "delta_W")[0] in "+-"  # a signed difference
             assert " points [" in headline and headline.split()[2][0] in "+-"  # signed points
-            assert f"ΔT = {docs._number(row, 'delta_T')};" in row["sentence"]
+            assert f"ΔT = {docs._number(mine.loc['delta_T'], 'delta_T')};" in row["sentence"]
         elif row["kind"] == "V3":
-            assert f"regret {docs._number(row, 'regret_at')};" in row["sentence"]
+            assert f"regret {docs._number(mine.loc['regret_at'], 'regret_at')};" in row["sentence"]
         elif row["result"] != "REFUTED":
-            assert f"largest regret {docs._number(row, 'max_regret')}" in row["sentence"]
+            largest = docs._number(mine.loc["max_regret"], "max_regret")
+            assert f"largest regret {largest}" in row["sentence"]
+    # ΔW, a difference of two shares, is in points wherever it is written, never in %.
+    analysis = analyze(load_study_data(url, "spelling"))
+    v2 = next(v for v in analysis.verdicts if "delta_W" in v.numbers)
+    assert format_number("delta_W", v2.numbers["delta_W"].value, analysis.settings).endswith(
+        " points"
+    )

@@ -16,13 +16,16 @@ import hpsearch.export as export_module
 from hpsearch.analysis.synthetic import store_study, synthetic_study
 from hpsearch.cli import app, main
 from hpsearch.export import (
+    CURVES_COLUMNS,
+    DETAIL_COLUMNS,
+    FILES,
     SENSITIVITY_COLUMNS,
-    VERDICT_HEAD,
-    VERDICT_SETTINGS,
+    STATISTIC_COLUMNS,
+    VERDICT_COLUMNS,
     export_study,
     neutralise,
 )
-from hpsearch.studydata import CURVE_COLUMNS, TRIAL_COLUMNS
+from hpsearch.studydata import TRIAL_COLUMNS
 
 EVIL = "=cmd|' /C calc'!A0"
 LRS = [1e-3, 1e-1, 1.0]
@@ -50,12 +53,7 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, object]:
 def _export(url: str, out: Path) -> None:
     result = CliRunner().invoke(app, ["export", EVIL, "--out", str(out), "--storage", url])
     assert result.exit_code == 0, result.output
-    assert sorted(Path(p).name for p in result.output.split()) == [
-        "curves.csv",
-        "sensitivity.csv",
-        "trials.csv",
-        "verdicts.csv",
-    ]
+    assert sorted(Path(p).name for p in result.output.split()) == sorted(FILES)
 
 
 def test_export_round_trips_through_pandas_with_the_documented_columns(
@@ -67,6 +65,8 @@ def test_export_round_trips_through_pandas_with_the_documented_columns(
         "curves.csv",
         "sensitivity.csv",
         "trials.csv",
+        "verdict_details.csv",
+        "verdict_statistics.csv",
         "verdicts.csv",
     ]  # no temporary files left behind
     trials = pd.read_csv(tmp_path / "trials.csv")
@@ -74,28 +74,75 @@ def test_export_round_trips_through_pandas_with_the_documented_columns(
     assert len(trials) == len(data.trials) == 27
     # adabound 18 trials (2 of them failed), adam 9 (lr = 1 diverged for all 3 seeds)
     counts = trials["outcome"].value_counts().to_dict()
-    assert counts == {"completed": 22, "diverged": 3, "error": 2}
+    assert counts == {"completed": 22, "diverged": 3, "failed": 2}
     curves = pd.read_csv(tmp_path / "curves.csv")
-    assert list(curves.columns) == list(CURVE_COLUMNS)
+    assert list(curves.columns) == list(CURVES_COLUMNS)
     assert len(curves) == 27 * 4 * 2  # trials x epochs x metrics (failed trials too)
     sensitivity = pd.read_csv(tmp_path / "sensitivity.csv")
     assert list(sensitivity.columns) == list(SENSITIVITY_COLUMNS)
-    adam = sensitivity.query("optimizer == 'adam' and hyperparameter == 'lr'").set_index("value")
-    assert adam.loc[1.0, "divergence_rate"] == 1.0 and adam.loc[1.0, "n_diverged"] == 3
+    adam = sensitivity.query("optimizer == 'adam' and hyperparameter == 'lr'")
+    adam = adam.set_index("hyperparameter_value")
+    # A share in %, as every other reader writes it.
+    assert adam.loc[1.0, "divergence_rate"] == 100.0 and adam.loc[1.0, "n_diverged"] == 3
     # Diverged at the floor (10 %), not dropped; accuracy in %, as everywhere else.
     assert adam.loc[1.0, "profile"] == pytest.approx(10.0)
     verdicts = pd.read_csv(tmp_path / "verdicts.csv")
-    columns = list(verdicts.columns)
-    head, settings = len(VERDICT_HEAD), len(VERDICT_SETTINGS)
-    assert columns[:head] == list(VERDICT_HEAD) and columns[-settings:] == list(VERDICT_SETTINGS)
-    numbers = columns[head:-settings]  # each number the verdicts carry, with its bounds
-    assert numbers and all(
-        numbers[i + 1] == f"{numbers[i]}_low" and numbers[i + 2] == f"{numbers[i]}_high"
-        for i in range(0, len(numbers), 3)
-    )
+    assert list(verdicts.columns) == list(VERDICT_COLUMNS)  # the same columns for any study
     assert set(verdicts["result"]) <= {"SUPPORTED", "REFUTED", "INCONCLUSIVE"}
     assert set(verdicts["kind"]) == {"V1", "V2", "V3"}
-    assert (verdicts["B"] == 2000).all() and (verdicts["S"] == 3).all()
+    assert verdicts["claim_id"].tolist() == list(range(1, len(verdicts) + 1))
+    assert (verdicts["S"] == 3).all() and verdicts["look"].isna().all()  # a fixed seed list
+    statistics = pd.read_csv(tmp_path / "verdict_statistics.csv")
+    assert list(statistics.columns) == list(STATISTIC_COLUMNS)
+    details = pd.read_csv(tmp_path / "verdict_details.csv")
+    assert list(details.columns) == list(DETAIL_COLUMNS)
+    assert details["claim_id"].tolist() == verdicts["claim_id"].tolist()
+    assert (details["B"] == 2000).all() and (details["n_failed_in_study"] == 2).all()
+    assert (details["confidence"] == 0.95).all()  # a setting, as the spec states it
+    # The deciding statistic of verdicts.csv is its row in verdict_statistics.csv.
+    deciding = verdicts.merge(
+        statistics,
+        left_on=["claim_id", "decided_by"],
+        right_on=["claim_id", "statistic"],
+        suffixes=("", "_detail"),
+    )
+    assert len(deciding) == len(verdicts)
+    for column in ("estimate", "estimate_low", "estimate_high", "unit"):
+        assert deciding[column].equals(deciding[f"{column}_detail"]), column
+    assert set(statistics["unit"]) == {"%", "points"}
+
+
+def test_a_column_name_means_one_thing_in_every_file(
+    stored: tuple[str, object], tmp_path: Path
+) -> None:
+    """`value` was a hyperparameter's grid value in sensitivity.csv, a curve point in
+    curves.csv and a trial's score in trials.csv; `n_diverged` counted one grid value's trials
+    in one file and the whole study's in another. A name shared by two files is a key or the
+    same quantity."""
+    url, _ = stored
+    _export(url, tmp_path)
+    columns = {name: set(pd.read_csv(tmp_path / name).columns) for name in FILES}
+    shared = {
+        column
+        for name, names in columns.items()
+        for column in names
+        if any(column in other for o, other in columns.items() if o != name)
+    }
+    assert shared == {
+        "study",  # the study group, everywhere
+        "trial_number",  # with `optimizer`, a trial
+        "optimizer",
+        "cell",
+        "seed",
+        "hyperparameter",  # a hyperparameter's name
+        "claim_id",  # a claim, in the three verdict files
+        "estimate",  # a statistic of a claim, with its bounds and unit
+        "estimate_low",
+        "estimate_high",
+        "unit",
+    }
+    assert "value" in columns["trials.csv"]
+    assert not any("value" in names for name, names in columns.items() if name != "trials.csv")
 
 
 def test_diverged_and_failed_trials_are_exported(
@@ -104,7 +151,7 @@ def test_diverged_and_failed_trials_are_exported(
     url, _ = stored
     _export(url, tmp_path)
     trials = pd.read_csv(tmp_path / "trials.csv")
-    failed = trials[trials["outcome"] == "error"]
+    failed = trials[trials["outcome"] == "failed"]
     diverged = trials[trials["outcome"] == "diverged"]
     assert len(failed) == 2 and failed["value"].isna().all()
     assert failed["error"].str.contains("HYPERLINK|out of memory").all()
@@ -115,13 +162,38 @@ def test_diverged_and_failed_trials_are_exported(
     # NaN is an empty cell in the file itself.
     with (tmp_path / "trials.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [r["value"] for r in rows if r["outcome"] == "error"] == ["", ""]
+    assert [r["value"] for r in rows if r["outcome"] == "failed"] == ["", ""]
+
+
+def test_a_failed_trial_is_called_failed_wherever_a_user_reads_it(
+    stored: tuple[str, object], tmp_path: Path
+) -> None:
+    """The dashboard said "error", the CLI "failed": Optuna stores such a trial as FAIL, so every
+    reader says "failed" (the CSV's `outcome`, `status`, `show`, the trial table of the
+    dashboard and the report), while the stored attribute keeps "error"."""
+    from dashboards.page import trial_table
+    from hpsearch.analysis import analyze
+    from hpsearch.storage import load_study_data
+
+    url, _ = stored
+    _export(url, tmp_path)
+    assert (pd.read_csv(tmp_path / "trials.csv")["outcome"] == "failed").sum() == 2
+    status = CliRunner().invoke(app, ["status", EVIL, "--storage", url])
+    assert status.exit_code == 0, status.output
+    assert "failed 2," in status.output and not re.search(r"\berror \d", status.output)
+    shown = CliRunner().invoke(app, ["show", EVIL, "--storage", url]).output
+    assert "2 failed" in shown.splitlines()[0]
+    data = load_study_data(url, EVIL)
+    assert (data.trials["outcome"] == "error").sum() == 2  # as stored
+    _, rows = trial_table(data, analyze(data))
+    outcomes = [row["outcome"] for row in rows]
+    assert outcomes.count("failed") == 2 and "error" not in outcomes
 
 
 def test_formula_like_text_is_neutralised(stored: tuple[str, object], tmp_path: Path) -> None:
     url, _ = stored
     _export(url, tmp_path)
-    for name in ("trials.csv", "curves.csv", "verdicts.csv"):
+    for name in FILES:
         with (tmp_path / name).open(newline="") as handle:
             cells = [c for row in csv.reader(handle) for c in row]
         assert not [c for c in cells if c[:1] in ("=", "+", "@")], name
@@ -217,7 +289,7 @@ def test_csv_units_match_the_other_readers_and_carry_no_float_noise(
     assert set(trials["study"]) == set(verdicts["study"]) == {"'" + EVIL}
     curves = pd.read_csv(tmp_path / "curves.csv")
     assert set(curves["study"]) == {"'" + EVIL}
-    accuracy = curves[curves["metric"] == "test_accuracy"]["value"].dropna()
+    accuracy = curves[curves["metric"] == "test_accuracy"]["metric_value"].dropna()
     assert accuracy.max() > 1.0 and accuracy.max() <= 100.0
     sensitivity = pd.read_csv(tmp_path / "sensitivity.csv")
     assert {"divergence_rate_low", "divergence_rate_high"} <= set(sensitivity.columns)
@@ -225,15 +297,82 @@ def test_csv_units_match_the_other_readers_and_carry_no_float_noise(
     ada = sensitivity[sensitivity["optimizer"] == "adabound"]
     assert (ada["regret"] >= 0).all() and (ada["regret"] == 0).any()
     assert ada["profile"].between(80, 100).all()
-    for name in ("trials.csv", "sensitivity.csv", "verdicts.csv"):
+    for name in FILES:
         text = (tmp_path / name).read_text()
         assert "e-1" not in text and "e-0" not in text, name
-    # Verdict numbers in display units: a difference in points, a level in %.
+    # Verdict numbers in the units every reader shows: for an accuracy, a level or a share in
+    # %, a difference of either in points (all 100 x the stored 0-1 value).
     analysis = analyze(load_study_data(url, EVIL))
-    for verdict, row in zip(analysis.verdicts, verdicts.itertuples(index=False), strict=True):
+    statistics = pd.read_csv(tmp_path / "verdict_statistics.csv")
+    expected_units = {"level": "%", "fraction": "%", "points": "points", "share_points": "points"}
+    for claim_id, verdict in enumerate(analysis.verdicts, start=1):
+        rows = statistics[statistics["claim_id"] == claim_id].set_index("statistic")
+        assert list(rows.index) == list(verdict.numbers)
         for key, estimate in verdict.numbers.items():
-            written = getattr(row, key)
-            if not math.isfinite(estimate.value):
-                continue
-            scale = {"points": 100.0, "level": 100.0, "fraction": 1.0}[number_kind(key)]
-            assert written == pytest.approx(estimate.value * scale, abs=1e-6), key
+            assert rows.loc[key, "unit"] == expected_units[number_kind(key)], key
+            for column, value in (
+                ("estimate", estimate.value),
+                ("estimate_low", estimate.low),
+                ("estimate_high", estimate.high),
+            ):
+                if math.isfinite(value):
+                    assert rows.loc[key, column] == pytest.approx(100 * value, abs=0.005), key
+
+
+def test_an_estimate_and_its_bounds_have_the_same_decimals(
+    stored: tuple[str, object], tmp_path: Path
+) -> None:
+    """CSV bounds had 6 decimals where their estimates had 2 (62.95, 59.398852, 64.060577):
+    an estimate and its bounds are now rounded alike, to 2 decimals in % or points."""
+    url, _ = stored
+    _export(url, tmp_path)
+    triples = {
+        "sensitivity.csv": ["profile", "slice", "regret", "divergence_rate"],
+        "verdicts.csv": ["estimate"],
+        "verdict_statistics.csv": ["estimate"],
+    }
+    bounds = 0
+    for name, stems in triples.items():
+        with (tmp_path / name).open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        for row in rows:
+            for stem in stems:
+                for column in (stem, f"{stem}_low", f"{stem}_high"):
+                    cell = row[column]
+                    decimals = len(cell.partition(".")[2])
+                    assert decimals <= 2, (name, column, cell)
+                    bounds += column.endswith("_low") and decimals == 2
+    assert bounds > 10  # bounds that had more decimals are written at 2 (not all integers)
+
+
+def _readme_columns() -> dict[str, list[str]]:
+    """README's "CSV reports": each file's documented columns, in their order (a table row's
+    first cell names them in backticks; a row for each hyperparameter or metric does not)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## CSV reports\n") :]
+    section = section[: section.index("\n## ", 1)]
+    files: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in section.splitlines():
+        heading = re.match(r"\*\*`([a-z_]+\.csv)`\*\*", line)
+        if heading:
+            current = files.setdefault(heading.group(1), [])
+        elif current is not None and line.startswith("| `"):
+            current += re.findall(r"`([^`]+)`", line.split("|")[1])
+    return files
+
+
+def test_readme_lists_every_file_and_column_that_export_writes(
+    stored: tuple[str, object], tmp_path: Path
+) -> None:
+    url, _ = stored
+    _export(url, tmp_path)
+    documented = _readme_columns()
+    assert sorted(documented) == sorted(p.name for p in tmp_path.iterdir())
+    for name, columns in documented.items():
+        written = list(pd.read_csv(tmp_path / name, nrows=0).columns)
+        if name == "trials.csv":  # then each hyperparameter and final metric, by bare name
+            assert written[: len(columns)] == columns
+            assert written[len(columns) :] == ["gamma", "lr", "test_accuracy"]
+        else:
+            assert written == columns, name
