@@ -92,7 +92,7 @@ def answer_line(verdict: Verdict, settings: AnalysisSettings, anchor: str = "") 
         state = "open" if verdict.result == "INCONCLUSIVE" else "final"
         look = (
             f"look {verdict.settings['look']} of {verdict.settings['looks']}, α "
-            f"{float(verdict.settings['alpha']):.3%} per side, {state}"
+            f"{units.format_probability(float(verdict.settings['alpha']))} per side, {state}"
         )
     return AnswerLine(
         result=verdict.result,

@@ -33,6 +33,7 @@ from hpsearch.storage import (
     set_group_attrs,
     with_retries,
 )
+from hpsearch.units import format_probability
 
 if TYPE_CHECKING:
     from hpsearch.scheduling import ScheduleResult
@@ -105,7 +106,8 @@ def run_looks(
         todo = [c for c in cells if c.key not in done]
         err.write(
             f"{spec.name}: look {look} of {len(schedule.looks)}, {schedule.looks[look - 1]} seeds "
-            f"per cell (α {schedule.alpha_at(look):.4g} per side): {len(cells)} cells, "
+            f"per cell (α {format_probability(schedule.alpha_at(look))} per side): {len(cells)} "
+            "cells, "
             f"{len(cells) - len(todo)} already finished, {len(todo)} to run\n"
         )
         started = time.monotonic()
@@ -171,7 +173,7 @@ def _over_budget(budget: Budget, state: SequentialState, total: int, added: int)
 def _label(state: SequentialState, look: int) -> str:
     """The progress line's head: the look and the claims final so far."""
     final = len(state.final())
-    claims = f", {final} claims final" if state.looks else ""
+    claims = f", {final} claim{'' if final == 1 else 's'} final" if state.looks else ""
     return f"look {look}/{len(state.schedule.looks)}{claims}"
 
 
@@ -185,7 +187,8 @@ def _decided_line(spec: StudySpec, state: SequentialState, look: int) -> str:
     decided = ", ".join(f"{n} {r}" for r, n in sorted(counts.items())) or "none"
     open_claims = len(results) - len(record["final"])
     line = (
-        f"{spec.name}: look {look} decided at α {record['alpha']:.4g} per side: {decided} "
+        f"{spec.name}: look {look} decided at α {format_probability(record['alpha'])} per side: "
+        f"{decided} "
         f"newly final, {len(record['final'])} of {len(results)} claims final, {open_claims} open"
     )
     if state.ended == "decided":

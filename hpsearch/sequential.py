@@ -26,6 +26,7 @@ from hpsearch.claims import ClaimsSpec
 from hpsearch.errors import UserInputError
 from hpsearch.spec import SequentialSeeds, StudySpec
 from hpsearch.studydata import SCHEDULE_ATTR, StudyData
+from hpsearch.units import format_probability
 
 if TYPE_CHECKING:  # the statistics load only where a look is decided
     from hpsearch.analysis import Verdict
@@ -93,7 +94,8 @@ class Schedule:
     def describe(self) -> str:
         shares = " / ".join(f"{x:g}" for x in self.split)
         return (
-            f"looks at {', '.join(map(str, self.looks))} seeds, α = {self.alpha:g} per side "
+            f"looks at {', '.join(map(str, self.looks))} seeds, "
+            f"α = {format_probability(self.alpha)} per side "
             f"split {shares}"
         )
 
@@ -227,7 +229,7 @@ class SequentialState:
         final = self.final()
         opened = len(self.looks[-1]["results"]) - len(final) if self.looks else None
         claims = (
-            f"{len(final)} claims final, {opened} open"
+            f"{len(final)} claim{'' if len(final) == 1 else 's'} final, {opened} open"
             if opened is not None
             else "no look decided yet"
         )

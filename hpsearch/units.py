@@ -144,6 +144,12 @@ def format_share(value: float | None) -> str:
     return format_display(value, "fraction", percent=True)
 
 
+def format_probability(value: float) -> str:
+    """A probability such as α or an error rate, in % as a share is: `1.125 %`, `2.5 %`
+    (up to 4 significant digits, no trailing zeros)."""
+    return f"{100 * value:.4g} %"
+
+
 def format_metric(value: float | None, settings: AnalysisSettings) -> str:
     """A metric value in display units: `93.1 %` for accuracies, `0.412` otherwise."""
     return format_level(value, percent=is_percent(settings))

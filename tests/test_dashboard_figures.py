@@ -427,8 +427,8 @@ def test_answer_of_a_kind_it_has_no_phrase_for_is_still_written() -> None:
     looked = answer_line(
         replace(verdict, settings={"look": 2, "looks": 3, "alpha": 0.01125}), settings
     )
-    assert looked.look == "look 2 of 3, α 1.125% per side, final"
-    assert looked.text.endswith("(look 2 of 3, α 1.125% per side, final).")
+    assert looked.look == "look 2 of 3, α 1.125 % per side, final"
+    assert looked.text.endswith("(look 2 of 3, α 1.125 % per side, final).")
     still = replace(verdict, result="INCONCLUSIVE", settings={"look": 3, "looks": 3, "alpha": 0.01})
     assert answer_line(still, settings).look.endswith(", open")
 

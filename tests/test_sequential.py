@@ -170,7 +170,7 @@ def test_the_state_read_back_says_the_look_and_why_it_ended() -> None:
     }
     state = read_state(attrs)
     assert state is not None and state.current == 2 and state.final() == {"a": ("REFUTED", 1)}
-    assert "look 2 of 3" in state.describe() and "1 claims final, 1 open" in state.describe()
+    assert "look 2 of 3" in state.describe() and "1 claim final, 1 open" in state.describe()
     attrs[LOOK_ATTR.format(2)] = {
         "look": 2,
         "alpha": 0.01125,
@@ -227,7 +227,7 @@ def test_status_and_show_say_the_look_and_the_final_claims(
         finally:
             close_storages()
         text = capsys.readouterr().out
-        assert "sequential: look 2 of 2 (4 seeds per cell): 1 claims final, 1 open" in text
+        assert "sequential: look 2 of 2 (4 seeds per cell): 1 claim final, 1 open" in text
         assert "final at look 1: REFUTED       sharp claim" in text
 
 

@@ -17,6 +17,7 @@ from hpsearch.analysis.decide import decide
 from hpsearch.analysis.records import Look, Verdict
 from hpsearch.claims import ClaimsSpec
 from hpsearch.studydata import StudyData
+from hpsearch.units import format_probability
 
 
 @dataclass
@@ -106,7 +107,7 @@ def _at_look(verdict: Verdict, look: Look, n_looks: int) -> Verdict:
     state = "decided (final)" if verdict.result != "INCONCLUSIVE" else "still open"
     where = (
         f" Look {look.number} of {n_looks} ({len(look.seeds)} seeds per cell, α = "
-        f"{look.alpha:.3%} per side): {state}."
+        f"{format_probability(look.alpha)} per side): {state}."
     )
     return replace(
         verdict,

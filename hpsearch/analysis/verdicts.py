@@ -46,7 +46,7 @@ from hpsearch.analysis.pairwise import cell_regret_bounds
 from hpsearch.analysis.records import AnalysisSettings, Estimate, Look, Result, Verdict
 from hpsearch.analysis.stats import HyperparameterStats, OptimizerStats
 from hpsearch.analysis.tunability import Scores, difference_bounds, mean_regret
-from hpsearch.units import format_display_estimate, format_estimate
+from hpsearch.units import format_display_estimate, format_estimate, format_probability
 
 
 @dataclass(frozen=True)
@@ -247,7 +247,7 @@ def decide_insensitive(
             f"{optimizer}: sensitive to {h} on {span} at tolerance {tol}; at "
             f"{h} = {format_value(values[i])} the best mean is {units.metric_ci(profile)} vs "
             f"the best {units.metric_ci(Estimate(*hs.bounds.best))}, regret "
-            f"{units.pts(reg[i, 0])} (lower bound {units.pts(low_joint[i])} over "
+            f"{units.pts(reg[i, 0])} points (lower bound {units.pts(low_joint[i])} over "
             f"{len(rows)} values), diverged "
             f"{rate_text(int(hs.n_diverged[r]), int(hs.n_trials[r]), s_count, conf)}; "
             f"{safe_text}."
@@ -591,7 +591,8 @@ def guarantee(
         head = "Undecided: no error rate applies"
     else:
         head = (
-            f"A decisive verdict of this kind errs at most {alpha:.1%} of the time on its own "
+            f"A decisive verdict of this kind errs at most {format_probability(alpha)} of the time "
+            "on its own "
             "(measured: benchmarks/calibration.py)"
         )
     if looks:
