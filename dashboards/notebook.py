@@ -45,8 +45,9 @@ class Study:
     @property
     def verdicts(self) -> pd.DataFrame:
         """One row per claim: claim, kind, optimizers, hyperparameter, result, the number that
-        decided it (`decided_by`, `value`, `low`, `high`, in the analysis's units: shares
-        0-1, accuracies as stored) and the sentence."""
+        decided it (`decided_by`, `estimate`, `estimate_low`, `estimate_high`, named as in
+        verdicts.csv but in the analysis's units: shares 0-1, accuracies as stored) and the
+        sentence."""
         rows = []
         for v in self.analysis.verdicts:
             number = v.numbers.get(v.decided_by)
@@ -58,9 +59,9 @@ class Study:
                     "hyperparameter": v.hyperparameter,
                     "result": v.result,
                     "decided_by": v.decided_by,
-                    "value": number.value if number else float("nan"),
-                    "low": number.low if number else float("nan"),
-                    "high": number.high if number else float("nan"),
+                    "estimate": number.value if number else float("nan"),
+                    "estimate_low": number.low if number else float("nan"),
+                    "estimate_high": number.high if number else float("nan"),
                     "sentence": v.sentence,
                 }
             )

@@ -20,7 +20,7 @@ def test_open_study_gives_verdicts_trials_and_every_figure(tmp_path: Path) -> No
     assert len(verdicts) == len(study.analysis.verdicts) > 0
     for row, v in zip(verdicts.itertuples(), study.analysis.verdicts, strict=True):
         assert (row.claim, row.result, row.decided_by) == (v.claim, v.result, v.decided_by)
-        assert row.value == v.numbers[v.decided_by].value
+        assert row.estimate == v.numbers[v.decided_by].value
     trials = study.trials
     assert len(trials) == len(data.trials) and {"lr", "gamma", "seed", "config"} <= set(trials)
     lines = study.answer()
