@@ -307,7 +307,7 @@ def list_(storage: _StorageOption = None) -> None:
         return
     typer.echo(
         f"{'study':<28}{'task':<16}{'metric':<16}{'completed':>10}{'diverged':>10}"
-        f"{'error':>7}{'running':>9}  optimizers"
+        f"{'failed':>7}{'running':>9}  optimizers"
     )
     for g in groups:
         c = g.counts

@@ -183,6 +183,10 @@ def test_a_failed_trial_is_called_failed_wherever_a_user_reads_it(
     assert "failed 2," in status.output and not re.search(r"\berror \d", status.output)
     shown = CliRunner().invoke(app, ["show", EVIL, "--storage", url]).output
     assert "2 failed" in shown.splitlines()[0]
+    listed = CliRunner().invoke(app, ["list", "--storage", url]).output.splitlines()
+    header = listed[0].split()
+    assert header[3:7] == ["completed", "diverged", "failed", "running"], header
+    assert re.search(r" 22 +3 +2 +0 ", listed[1]), listed  # the counts under them
     data = load_study_data(url, EVIL)
     assert (data.trials["outcome"] == "error").sum() == 2  # as stored
     _, rows = trial_table(data, analyze(data))
