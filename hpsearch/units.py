@@ -54,7 +54,7 @@ def number_kind(name: str) -> NumberKind:
     lowered = name.lower()
     if name.startswith(("delta_W", "delta_D")):
         return "share_points"
-    if name.startswith(("W", "D_", "delta_W", "delta_D", "P_", "p_")) or any(
+    if name.startswith(("W", "D_", "P_", "p_")) or any(
         word in lowered for word in ("divergence", "width", "rate", "fraction", "share", "prob")
     ):
         return "fraction"
