@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
+from hpsearch.analysis.grid import config_id
 from hpsearch.sequential import (
     BUDGET_ATTR,
     LOOK_ATTR,
@@ -52,12 +53,15 @@ class LooksOutcome:
 
 
 def look_cells(spec: StudySpec, state: SequentialState, look: int) -> list[Cell]:
-    """Look `look`'s cells: every configuration of each optimizer open at it, at its seeds."""
+    """Look `look`'s cells: each configuration of an optimizer open at it that no earlier look
+    left (`hpsearch.analysis.allocation`), at the look's seeds."""
     schedule = state.schedule
     if look == 1:
         return expand_cells(spec, seeds=schedule.seeds_at(1))
     opened = state.looks[look - 2]["open_optimizers"]
-    return expand_cells(spec, seeds=schedule.seeds_at(look), optimizers=opened)
+    left = state.left(look - 1)
+    cells = expand_cells(spec, seeds=schedule.seeds_at(look), optimizers=opened)
+    return [c for c in cells if config_id(c.params) not in left.get(c.optimizer, ())]
 
 
 def planned_cells(spec: StudySpec, state: SequentialState, upto: int) -> list[Cell]:
@@ -145,7 +149,9 @@ def _decide(
     stored = group_attrs(url, spec.name).get(key)
     if stored is not None:
         return dict(stored)
-    decision = decide_look(data, spec.claims, look, state.schedule, final=set(state.final()))
+    decision = decide_look(
+        data, spec.claims, look, state.schedule, final=set(state.final()), left=state.left()
+    )
     record = decision.record()
     record.update(seeds=state.schedule.looks[look - 1], **ran)
     set_group_attrs(url, study_ids.values(), {key: record})

@@ -12,6 +12,13 @@ dependence between looks. That needs each look to be a fixed design: an open cla
 get every configuration at the look's seeds, in a fixed seed order, and no trial is dropped or
 re-run because of its result. A claim decided at a look is final.
 
+Allocation (`[run] seeds = { allocate = "cells" }`, the default): after a look, a cell that no
+open claim can need any more (shown below another cell at its value of every open claim's
+hyperparameter, `hpsearch.analysis.allocation`) gets no further seeds. Those decisions spend
+`ALLOCATION_SHARE` of α, in equal parts at every look but the last; the claims spend the rest
+in the split's shares, so the union bound still holds α per side. `allocate = "optimizers"`
+keeps every cell of an open optimizer and spends all of α on the claims.
+
 `decide_look` is a pure function of the data, so a simulation can call it without Ray; the run
 loop (`hpsearch.runner`) stores the schedule and each look's decision with the study.
 """
@@ -33,6 +40,7 @@ if TYPE_CHECKING:  # the statistics load only where a look is decided
     from hpsearch.analysis.records import Look
 
 FIRST_SHARE = 0.1  # of α, spent at the first look; the rest in equal shares over the others
+ALLOCATION_SHARE = 0.05  # of α, spent on leaving cells (allocate = "cells")
 
 # Study-group user attributes (beside the resolved spec): the schedule, set before the first
 # trial; each decided look's record under its own key (two drivers never overwrite a list); why
@@ -54,12 +62,19 @@ class Schedule:
 
     looks: tuple[int, ...]  # seeds per cell at each look, e.g. (5, 10, 20, 40)
     seeds: tuple[int, ...]  # the seeds in the order they are drawn (as many as the last look)
-    split: tuple[float, ...]  # share of α spent at each look
+    split: tuple[float, ...]  # share of the claims' α spent at each look
     alpha: float  # per side and claim, over all looks
+    allocation: float = 0.0  # share of α spent on leaving cells (0: whole optimizers go on)
 
     def alpha_at(self, look: int) -> float:
-        """α per side spent at `look` (1-based)."""
-        return self.split[look - 1] * self.alpha
+        """α per side the claims spend at `look` (1-based)."""
+        return self.split[look - 1] * self.alpha * (1 - self.allocation)
+
+    def allocation_at(self, look: int) -> float:
+        """α spent at `look` on leaving cells, in equal parts at every look but the last."""
+        if look >= len(self.looks):
+            return 0.0
+        return self.allocation * self.alpha / (len(self.looks) - 1)
 
     def confidence_at(self, look: int) -> float:
         """The two-sided interval level that decides at `look`."""
@@ -72,7 +87,7 @@ class Schedule:
         """Look `look` (1-based) as the analysis reads it: its seeds and its α."""
         from hpsearch.analysis.records import Look
 
-        return Look(look, tuple(self.seeds_at(look)), self.alpha_at(look))
+        return Look(look, tuple(self.seeds_at(look)), self.alpha_at(look), self.allocation_at(look))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,6 +95,7 @@ class Schedule:
             "seeds": list(self.seeds),
             "split": list(self.split),
             "alpha": self.alpha,
+            "allocation": self.allocation,
         }
 
     @classmethod
@@ -89,14 +105,21 @@ class Schedule:
             seeds=tuple(int(s) for s in data["seeds"]),
             split=tuple(float(x) for x in data["split"]),
             alpha=float(data["alpha"]),
+            # Studies stored before cell allocation ran whole optimizers.
+            allocation=float(data.get("allocation", 0.0)),
         )
 
     def describe(self) -> str:
         shares = " / ".join(f"{x:g}" for x in self.split)
+        cells = (
+            f", {self.allocation:g} of it on leaving cells no open claim needs"
+            if self.allocation
+            else ""
+        )
         return (
             f"looks at {', '.join(map(str, self.looks))} seeds, "
             f"α = {format_probability(self.alpha)} per side "
-            f"split {shares}"
+            f"split {shares}{cells}"
         )
 
 
@@ -120,6 +143,7 @@ def schedule_of(spec: StudySpec) -> Schedule | None:
         seeds=tuple(seq.seed_order()[: looks[-1]]),
         split=tuple(split),
         alpha=round((1 - spec.claims.confidence) / 2, 12),  # 0.025, not 0.025000000000000022
+        allocation=ALLOCATION_SHARE if seq.allocate == "cells" and len(looks) > 1 else 0.0,
     )
 
 
@@ -153,23 +177,26 @@ def _seeds(schedule: Schedule) -> str:
 @dataclass
 class LookDecision:
     """What a look decided. `final`: the claims decided (at this look or before), final from
-    now on; `open_optimizers`: those that get the next look's seeds (an open claim names them)."""
+    now on; `open_optimizers`: those that get the next look's seeds (an open claim names them),
+    except their configurations in `left` (ids, per optimizer: run no further)."""
 
     look: int
     alpha: float  # α per side spent at this look
     verdicts: list[Verdict]  # every claim's verdict at this look's level
     final: set[str] = field(default_factory=set)  # claim texts
     open_optimizers: set[str] = field(default_factory=set)
+    left: dict[str, set[str]] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
         """What storage keeps of the look: each claim's result, the final claims, the open
-        optimizers (a JSON-ready dict)."""
+        optimizers and the cells left (a JSON-ready dict)."""
         return {
             "look": self.look,
             "alpha": self.alpha,
             "results": {v.claim: v.result for v in self.verdicts},
             "final": sorted(self.final),
             "open_optimizers": sorted(self.open_optimizers),
+            "left": {o: sorted(ids) for o, ids in sorted(self.left.items())},
         }
 
 
@@ -180,18 +207,24 @@ def decide_look(
     schedule: Schedule,
     *,
     final: Collection[str] = (),
+    left: Mapping[str, Collection[str]] | None = None,
 ) -> LookDecision:
     """Decide look `look` (1-based) at its share of α (`hpsearch.analysis.replay.decide_at`):
     every claim is analysed on the look's seeds at level α_k; a decisive claim becomes final; an
     optimizer stays open while a claim that names it is neither final before (`final`) nor
-    decided now.
+    decided now; cells no open claim needs join those `left` before.
 
     Pure: a function of the data, the claims, the look and the schedule."""
     from hpsearch.analysis.replay import decide_at
 
-    decided = decide_at(data, claims, schedule.look(look), final)
+    decided = decide_at(data, claims, schedule.look(look), final, left)
     return LookDecision(
-        look, decided.look.alpha, decided.verdicts, decided.final, decided.open_optimizers
+        look,
+        decided.look.alpha,
+        decided.verdicts,
+        decided.final,
+        decided.open_optimizers,
+        decided.left,
     )
 
 
@@ -242,6 +275,15 @@ class SequentialState:
         return f"look {self.current} of {total} ({n} seeds per cell): {claims}" + (
             f"; {state}" if state else ""
         )
+
+    def left(self, look: int | None = None) -> dict[str, set[str]]:
+        """Per optimizer, the configuration ids left after look `look` (default: the last one
+        decided); none before the first look or in a study stored before cell allocation."""
+        at = self.decided if look is None else look
+        if at < 1:
+            return {}
+        stored = self.looks[at - 1].get("left") or {}
+        return {str(o): {str(c) for c in ids} for o, ids in stored.items()}
 
     def final(self) -> dict[str, tuple[str, int]]:
         """Claim -> (result, look it was decided at), for every final claim."""

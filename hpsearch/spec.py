@@ -103,7 +103,9 @@ class SequentialSeeds(BaseModel):
 
     `first` / `max` double the seeds per cell from `first` up to `max` (5, 10, 20, 40); `looks`
     names them. `order` is the order seeds are drawn in (default 0, 1, 2, ...); `split` the share
-    of α each look spends (default 0.1 at the first look, the rest in equal shares). The budget,
+    of α each look spends (default 0.1 at the first look, the rest in equal shares); `allocate`
+    whether the next look's seeds go only to the cells an open claim can still need ("cells",
+    the default) or to every cell of an optimizer with an open claim ("optimizers"). The budget,
     `max_cells` (cells in the study) and `max_minutes` (the looks' running time), only ends the
     study earlier: a look is started only when it fits."""
 
@@ -113,6 +115,7 @@ class SequentialSeeds(BaseModel):
     looks: list[Annotated[int, Field(gt=0, strict=True)]] | None = Field(default=None, min_length=1)
     order: list[Seed] | None = Field(default=None, min_length=1)
     split: list[Annotated[float, Field(gt=0, le=1)]] | None = None
+    allocate: Literal["cells", "optimizers"] = "cells"
     max_cells: int | None = Field(default=None, gt=0, strict=True)
     max_minutes: float | None = Field(default=None, gt=0)
 

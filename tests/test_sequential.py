@@ -4,6 +4,7 @@ after a look on synthetic data, and the state read back from stored looks."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,16 @@ def test_first_and_max_double_the_seeds_and_a_list_still_means_a_fixed_study() -
     assert schedule.seeds == tuple(range(40))
     assert schedule.split == pytest.approx((0.1, 0.3, 0.3, 0.3))
     assert schedule.alpha == pytest.approx(0.025)
-    assert schedule.confidence_at(1) == pytest.approx(1 - 2 * 0.0025)
-    assert sum(schedule.alpha_at(k) for k in range(1, 5)) == pytest.approx(0.025)
+    # The claims spend 95 % of α over the looks, leaving cells 5 % at the looks before the last.
+    assert schedule.allocation == pytest.approx(0.05)
+    assert schedule.confidence_at(1) == pytest.approx(1 - 2 * 0.0025 * 0.95)
+    assert schedule.allocation_at(4) == 0.0
+    spent = sum(schedule.alpha_at(k) + schedule.allocation_at(k) for k in range(1, 5))
+    assert spent == pytest.approx(0.025)
+    optimizers = 'run.seeds={first = 5, max = 40, allocate = "optimizers"}'
+    whole = schedule_of(load_spec(SMOKE, [optimizers]))
+    assert whole is not None and whole.allocation == 0.0
+    assert sum(whole.alpha_at(k) for k in range(1, 5)) == pytest.approx(0.025)
     assert len(expand_cells(spec)) == 5 * 40  # the study's size counts the last look
     assert {c.seed for c in expand_cells(spec, seeds=schedule.seeds_at(2))} == set(range(10))
     fixed = load_spec(SMOKE)
@@ -52,7 +61,9 @@ def test_explicit_looks_order_and_split_are_kept_and_a_budget_is_not_part_of_the
         SMOKE, ["run.seeds={looks = [2, 4], order = [7, 3, 9, 1, 5], split = [0.2, 0.8]}"]
     )
     schedule = schedule_of(spec)
-    assert schedule == Schedule(looks=(2, 4), seeds=(7, 3, 9, 1), split=(0.2, 0.8), alpha=0.025)
+    assert schedule == Schedule(
+        looks=(2, 4), seeds=(7, 3, 9, 1), split=(0.2, 0.8), alpha=0.025, allocation=0.05
+    )
     assert schedule.seeds_at(1) == [7, 3]
     assert Schedule.from_json(schedule.to_json()) == schedule
     budgeted = load_spec(
@@ -240,9 +251,12 @@ class _Ran:
     stopped: str | None = None
 
 
-def _looks_run(tmp_path: Path, *overrides: str) -> tuple[str, Any, list[list[str]]]:
+def _looks_run(
+    tmp_path: Path, *overrides: str, score: Callable[[Any], float | None] | None = None
+) -> tuple[str, Any, list[list[str]]]:
     """`run_looks` on the smoke spec with cells 'trained' by writing a made-up score: Adam at
-    lr = 1 fails far below the rest (its claim is decided at once), the rest is flat noise."""
+    lr = 1 fails far below the rest (its claim is decided at once), the rest is flat noise
+    (`score` may set a cell's instead)."""
     from hpsearch.looks import run_looks
     from hpsearch.recording import TrialRecord
     from hpsearch.runner import group_info
@@ -266,6 +280,8 @@ def _looks_run(tmp_path: Path, *overrides: str) -> tuple[str, Any, list[list[str
             record = writer.start(cell.optimizer, cell.key, cell.params, {"seed": cell.seed})
             bad = cell.optimizer == "adam" and cell.params["lr"] == 1.0
             value = 0.1 if bad else 0.9 + 0.003 * ((cell.seed * 7 + len(cell.key)) % 5)
+            if score is not None and score(cell) is not None:
+                value = float(score(cell) or 0.0) + 0.003 * (cell.seed % 3)
             writer.finish(record, TrialRecord("COMPLETE", value, {"outcome": "completed"}))
         return _Ran()
 
@@ -324,3 +340,30 @@ def test_a_second_driver_takes_the_decision_the_first_one_stored(tmp_path: Path)
     # No data and no study to write to: with a record stored, neither is touched.
     again = _decide(spec, fresh, 1, None, url, {}, {"minutes": 9.0, "ran": 0})
     assert again == first  # not its own minutes, not its own decision
+
+
+def test_the_next_look_runs_only_the_cells_an_open_claim_can_still_need(tmp_path: Path) -> None:
+    """AdaBound at final_lr = 0.01 is far below final_lr = 0.1 at each lr: after look 1 no open
+    claim can need those cells (neither the best cell nor the best at an lr), so look 2 adds
+    seeds only to final_lr = 0.1, and the stored record names the cells left."""
+    url, outcome, batches = _looks_run(
+        tmp_path,
+        "run.seeds={looks = [3, 6]}",
+        "optimizers.adabound.final_lr=[0.01, 0.1]",
+        "claims.compare=[]",
+        score=lambda cell: 0.5 if cell.params.get("final_lr") == 0.01 else None,
+    )
+    first = outcome.state.looks[0]
+    assert "adabound" in first["open_optimizers"], first["results"]
+    assert first["left"] == {"adabound": ["final_lr=0.01 lr=0.001", "final_lr=0.01 lr=1"]}
+    added = [k for k in batches[1] if k.startswith("adabound:")]
+    assert added and all("final_lr=0.1," in k for k in added)
+    assert {int(k.rsplit("=", 1)[1]) for k in added} == {3, 4, 5}
+    # The readers replay the same looks from the data: the same cells left, the same verdicts.
+    from hpsearch.analysis.decide import claims_of
+    from hpsearch.analysis.replay import decide_at
+    from hpsearch.storage import load_study_data
+
+    data = load_study_data(url, "smoke")
+    again = decide_at(data, claims_of(data), outcome.state.schedule.look(1))
+    assert {o: sorted(ids) for o, ids in again.left.items()} == first["left"]

@@ -31,7 +31,7 @@ import numpy as np
 
 from hpsearch.analysis.bootstrap import exact_rate, t_interval
 from hpsearch.analysis.decide import decide
-from hpsearch.analysis.grid import Grid
+from hpsearch.analysis.grid import Grid, config_ids
 from hpsearch.analysis.pairwise import cell_regret_bounds, regret_bounds
 from hpsearch.analysis.records import Verdict
 from hpsearch.analysis.synthetic import synthetic_study
@@ -662,18 +662,22 @@ def run_sequential_case(
     split: Sequence[float] | None = None,
     reps: int = 100,
     rng_seed: int = 0,
+    allocation: float | None = None,
 ) -> SequentialResult:
     """Run `case` through `hpsearch.sequential.decide_look` look by look, as `hpsearch run`
-    does: every cell of the claim's optimizers gets the next look's seeds while the claim is
-    open; a decided claim is final. The study is drawn once with the last look's seeds, and each
-    look reads its first seeds, so a look sees exactly what a run would have produced."""
-    from hpsearch.sequential import Schedule, decide_look, default_split
+    does: the claim's optimizers get the next look's seeds while the claim is open, except the
+    cells a look left (`allocation`: the share of α spent on leaving them, by default the
+    schedule's; 0 runs every cell); a decided claim is final. The study is drawn once with the
+    last look's seeds, and each look reads its first seeds (a left cell only those it ran), so
+    a look sees exactly what a run would have produced."""
+    from hpsearch.sequential import ALLOCATION_SHARE, Schedule, decide_look, default_split
 
     schedule = Schedule(
         looks=tuple(looks),
         seeds=tuple(range(looks[-1])),
         split=tuple(split or default_split(len(looks))),
         alpha=0.025,
+        allocation=ALLOCATION_SHARE if allocation is None else allocation,
     )
     truth, _ = case_truth(case)
     claims = _claims(case, bootstrap=20)
@@ -682,11 +686,17 @@ def run_sequential_case(
     result = SequentialResult(case, tuple(looks), reps, truth, decided_at=[0] * len(looks))
     for rep in range(reps):
         data = _study(full, rng_seed * 1_000_003 + rep)
+        ran: dict[tuple[str, str], int] = {}  # a left cell -> the seeds it ran
+        left: dict[str, set[str]] = {}
         done = 0
         for look in range(1, len(looks) + 1):
-            result.cells += n_cells * (looks[look - 1] - done)
+            result.cells += (n_cells - len(ran)) * (looks[look - 1] - done)
             done = looks[look - 1]
-            decision = decide_look(data, claims, look, schedule)
+            decision = decide_look(_as_run(data, ran), claims, look, schedule, left=left)
+            for optimizer, ids in decision.left.items():
+                for config in ids:
+                    ran.setdefault((optimizer, config), done)
+            left = decision.left
             v = _the_verdict(case, decision.verdicts)
             if v.result == "INCONCLUSIVE":
                 continue
@@ -698,6 +708,21 @@ def run_sequential_case(
             result.right += not wrong
             break
     return result
+
+
+def _as_run(data: StudyData, ran: Mapping[tuple[str, str], int]) -> StudyData:
+    """`data` without the seeds a left cell never ran (its seeds are the first ones)."""
+    if not ran:
+        return data
+    trials = data.trials
+    keep = np.ones(len(trials), dtype=bool)
+    for optimizer, hps in data.hyperparameters.items():
+        rows = (trials["optimizer"] == optimizer).to_numpy()
+        ids = config_ids(trials[rows], list(hps)).to_numpy()
+        seeds = trials.loc[rows, "seed"].to_numpy(dtype=int)
+        limit = np.array([ran.get((optimizer, str(c)), 1 << 30) for c in ids])
+        keep[np.flatnonzero(rows)] = seeds < limit
+    return replace(data, trials=trials[keep].reset_index(drop=True))
 
 
 def _the_verdict(case: Case, verdicts: Sequence[Verdict]) -> Verdict:

@@ -11,6 +11,7 @@ replicates at once (`stats.py`); the verdicts read the pairwise and mean-regret 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,9 +67,14 @@ class Decided:
     percent: bool
 
 
-def decide(data: StudyData, claims: ClaimsSpec) -> Decided:
+def decide(
+    data: StudyData, claims: ClaimsSpec, left: Mapping[str, Collection[str]] | None = None
+) -> Decided:
     """The statistics and the verdicts of `claims` on `data`, without the readers' tables: what
-    the calibration and the sequential looks need, at a fraction of `analyze`'s cost."""
+    the calibration and the sequential looks need, at a fraction of `analyze`'s cost.
+
+    `left`: per optimizer, the configuration ids a sequential study stopped adding seeds to at an
+    earlier look (`allocation.py`); the regret bounds leave them out."""
     claims.check_against(data.hyperparameters)
     trials = data.trials
     sign = 1.0 if data.direction == "maximize" else -1.0
@@ -83,6 +89,9 @@ def decide(data: StudyData, claims: ClaimsSpec) -> Decided:
     delta = claims.delta * points  # the user's δ, whatever the noise or the optimizers shown
 
     grids = build_grids(data, seeds, report_metric) if seeds else {}
+    for o, ids in (left or {}).items():
+        if o in grids and ids:
+            grids[o].left = grids[o].configs["config"].isin(list(ids)).to_numpy()
     weights = (
         seed_weights(len(seeds), claims.bootstrap, claims.rng_seed)
         if seeds

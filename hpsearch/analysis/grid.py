@@ -7,6 +7,7 @@ trials enter at their floor, `error` / `running` trials are missing (NaN) and on
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,8 @@ class Grid:
     mask: np.ndarray  # (N, S) bool: a data trial exists
     n_error: np.ndarray  # (N,) error trials per configuration
     log: dict[str, bool]  # hyperparameter -> searched on a log scale
+    # (N,) cells a sequential study left at an earlier look (`allocation.py`); None: none
+    left: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -44,6 +47,21 @@ def format_value(value: object) -> str:
     if isinstance(value, float | np.floating):
         return format(float(value), ".6g")
     return str(value)
+
+
+def config_id(params: Mapping[str, object]) -> str:
+    """The id `config_ids` gives one configuration (its searched hyperparameters, named in the
+    sorted order studies store them in), for a cell that has no trial yet."""
+    if not params:
+        return "default"
+    return " ".join(f"{h}={format_value(_number(params[h]))}" for h in sorted(params))
+
+
+def _number(value: object) -> object:
+    """Stored parameters come back as floats: a spec's `3` is the trials' `3.0`."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def config_ids(frame: pd.DataFrame, hps: list[str]) -> pd.Series:

@@ -94,17 +94,26 @@ class PairBounds:
         return np.where(self.unknown, np.inf if upper else -np.inf, out)
 
 
-def regret_upper(pairs: PairBounds, codes: np.ndarray, n_values: int, alpha: float) -> np.ndarray:
+def regret_upper(
+    pairs: PairBounds,
+    codes: np.ndarray,
+    n_values: int,
+    alpha: float,
+    left: np.ndarray | None = None,
+) -> np.ndarray:
     """(V,) U(v): an upper bound on each value's regret that errs with at most `alpha` each.
 
-    v passes "R(v) <= m" exactly when U(v) <= m (the intersection-union test above).
+    v passes "R(v) <= m" exactly when U(v) <= m (the intersection-union test above). Cells
+    `left` at an earlier look (`allocation.py`) are neither candidates nor competitors, but the
+    union still counts them: which cells were left depends on the data.
     """
     n = pairs.diff.shape[0]
     out = np.full(n_values, np.nan)
     for v in range(n_values):
         at = np.flatnonzero(codes == v)
         if len(at):
-            out[v] = 0.0 if n == 1 else _min_max(pairs.bound(alpha / len(at), upper=True), at)
+            bounds = pairs.bound(alpha / len(at), upper=True)
+            out[v] = 0.0 if n == 1 else _min_max(bounds, at, left)
     return out
 
 
@@ -115,19 +124,24 @@ def regret_lower(
     codes: np.ndarray,
     n_values: int,
     alpha: float,
+    left: np.ndarray | None = None,
 ) -> np.ndarray:
     """(V,) L(v): a lower bound on each value's regret that errs with at most `alpha` each.
 
-    v surely fails "R(v) <= m" exactly when L(v) > m.
+    v surely fails "R(v) <= m" exactly when L(v) > m. Once cells were `left` at an earlier look,
+    the cross-fitted half says nothing (0): it picks a cell among those still run, a set chosen
+    on the same seeds, and would lose its guarantee; the pairwise half keeps its union over
+    every cell.
     """
     n = pairs.diff.shape[0]
     out = np.full(n_values, np.nan)
     bounds = pairs.bound(alpha / 2 / max(n - 1, 1), upper=False)
+    reduced = left is not None and bool(left.any())
     for v in range(n_values):
         at = np.flatnonzero(codes == v)
         if len(at):
-            pairwise = 0.0 if n == 1 else _min_max(bounds, at)
-            crossed = regret_lower_cross_fitted(sel, mask, at, alpha / 2)
+            pairwise = 0.0 if n == 1 else _min_max(bounds, at, left)
+            crossed = 0.0 if reduced else regret_lower_cross_fitted(sel, mask, at, alpha / 2)
             out[v] = max(pairwise, crossed)
     return out
 
@@ -138,28 +152,34 @@ def cell_regret_bounds(
     cell: int,
     alpha: float,
     known_sd: np.ndarray | None = None,
+    left: np.ndarray | None = None,
 ) -> tuple[float, float, float]:
     """Point, lower and upper bound (each erring with `alpha`) of one cell's regret μ* - μ_c.
 
     The "lr = 1 fails at the registered defaults" claim reads this: one fixed cell, a value of
-    its own, so both bounds are those of a one-cell value.
+    its own, so both bounds are those of a one-cell value. `left`: as in `regret_upper`.
     """
     cells = cell_moments(sel, mask, known_sd)
     n = len(cells.mean)
-    point = float(np.max(cells.mean) - cells.mean[cell])
+    run = np.ones(n, dtype=bool) if left is None else ~left
+    point = float(np.max(cells.mean[run]) - cells.mean[cell])
     if n == 1:
         return 0.0, 0.0, 0.0
     codes = np.where(np.arange(n) == cell, 0, 1)
     pairs = PairBounds(cells)
-    high = float(regret_upper(pairs, codes, 1, alpha)[0])
-    low = float(regret_lower(pairs, sel, mask, codes, 1, alpha)[0])
+    high = float(regret_upper(pairs, codes, 1, alpha, left)[0])
+    low = float(regret_lower(pairs, sel, mask, codes, 1, alpha, left)[0])
     return point, low, high
 
 
-def _min_max(bounds: np.ndarray, at: np.ndarray) -> float:
-    """min over candidate cells c (columns `at`) of max over the other cells c' (rows)."""
+def _min_max(bounds: np.ndarray, at: np.ndarray, left: np.ndarray | None = None) -> float:
+    """min over candidate cells c (columns `at`) of max over the other cells c' (rows); cells
+    `left` at an earlier look are neither."""
     block = bounds[:, at].copy()
     block[at, np.arange(len(at))] = -np.inf  # a cell is not compared with itself
+    if left is not None:
+        block[left, :] = -np.inf
+        block[:, left[at]] = np.inf
     # A regret is never negative (the best cell's is 0), so neither is a bound on one.
     return float(max(0.0, block.max(0).min()))
 
@@ -182,15 +202,17 @@ def regret_bounds(
     in_range: np.ndarray,
     confidence: float,
     known_sd: np.ndarray | None = None,
+    left: np.ndarray | None = None,
 ) -> RegretBounds:
     """Every regret bound of one optimizer x hyperparameter (N cells, S seeds, oriented).
 
     The largest regret's upper bound is the largest U(v): it errs only if U errs at the value whose
     regret is largest (α). Its lower bound is the largest L(v) at α / V_in (a union over values).
+    Cells `left` at an earlier look of a sequential study count in no estimate or bound.
     """
     alpha = (1.0 - confidence) / 2.0
     cells = cell_moments(sel, mask, known_sd)
-    finite = np.isfinite(cells.mean)
+    finite = np.isfinite(cells.mean) & (True if left is None else ~left)
     best = float(cells.mean[finite].max()) if finite.any() else np.nan
     point = np.full(n_values, np.nan)
     for v in range(n_values):
@@ -198,11 +220,11 @@ def regret_bounds(
         if len(at):
             point[v] = best - float(cells.mean[at].max())
     pairs = PairBounds(cells)
-    low = regret_lower(pairs, sel, mask, codes, n_values, alpha)
-    high = regret_upper(pairs, codes, n_values, alpha)
+    low = regret_lower(pairs, sel, mask, codes, n_values, alpha, left)
+    high = regret_upper(pairs, codes, n_values, alpha, left)
     n_in = max(int(in_range.sum()), 1)
-    low_joint = regret_lower(pairs, sel, mask, codes, n_values, alpha / n_in)
-    high_joint = regret_upper(pairs, codes, n_values, alpha / n_in)
+    low_joint = regret_lower(pairs, sel, mask, codes, n_values, alpha / n_in, left)
+    high_joint = regret_upper(pairs, codes, n_values, alpha / n_in, left)
     has = np.isfinite(point)
     low, high, low_joint, high_joint = (
         np.where(has, x, np.nan) for x in (low, high, low_joint, high_joint)

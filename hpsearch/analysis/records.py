@@ -85,11 +85,13 @@ class Estimate:
 @dataclass(frozen=True)
 class Look:
     """One look of a sequential study: its number (1-based), the seeds every open cell has then,
-    and its α per side (`replay.py`)."""
+    its α per side for the claims (`replay.py`) and the α it spends on leaving cells that no
+    open claim needs (`allocation.py`; 0: every cell of an open optimizer goes on)."""
 
     number: int
     seeds: tuple[int, ...]
     alpha: float
+    allocation: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,12 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from hpsearch.analysis.allocation import cells_left
 from hpsearch.analysis.decide import decide
+from hpsearch.analysis.defaults import optimizer_defaults
+from hpsearch.analysis.grid import Grid
 from hpsearch.analysis.records import Look, Verdict
+from hpsearch.analysis.verdicts import default_row
 from hpsearch.claims import ClaimsSpec
 from hpsearch.studydata import StudyData
 from hpsearch.units import format_probability
@@ -29,20 +33,17 @@ class LookVerdicts:
     verdicts: list[Verdict]
     final: set[str] = field(default_factory=set)
     open_optimizers: set[str] = field(default_factory=set)
+    left: dict[str, set[str]] = field(default_factory=dict)  # config ids run no further
 
 
 def looks_of(schedule: Mapping[str, Any] | None) -> list[Look] | None:
     """The looks of a stored schedule (`hpsearch.sequential.Schedule.to_json`); None if none."""
     if not schedule:
         return None
-    sizes = [int(n) for n in schedule["looks"]]
-    seeds = [int(s) for s in schedule["seeds"]]
-    split = [float(x) for x in schedule["split"]]
-    alpha = float(schedule["alpha"])
-    return [
-        Look(k + 1, tuple(seeds[:n]), share * alpha)
-        for k, (n, share) in enumerate(zip(sizes, split, strict=True))
-    ]
+    from hpsearch.sequential import Schedule
+
+    stored = Schedule.from_json(schedule)
+    return [stored.look(k) for k in range(1, len(stored.looks) + 1)]
 
 
 def look_data(data: StudyData, seeds: Collection[int]) -> StudyData:
@@ -56,14 +57,22 @@ def look_data(data: StudyData, seeds: Collection[int]) -> StudyData:
 
 
 def decide_at(
-    data: StudyData, claims: ClaimsSpec, look: Look, final: Collection[str] = ()
+    data: StudyData,
+    claims: ClaimsSpec,
+    look: Look,
+    final: Collection[str] = (),
+    left: Mapping[str, Collection[str]] | None = None,
 ) -> LookVerdicts:
     """Decide `look` at its α: a decisive claim becomes final; an optimizer stays open while a
-    claim that names it is neither final before (`final`) nor decided now."""
+    claim that names it is neither final before (`final`) nor decided now. `left`: the cells
+    earlier looks stopped running; the result's `left` adds those this look stops."""
     level = claims.model_copy(update={"confidence": 1 - 2 * look.alpha})
-    verdicts = decide(look_data(data, look.seeds), level).verdicts
+    at_look = look_data(data, look.seeds)
+    decided_look = decide(at_look, level, left)
+    verdicts = decided_look.verdicts
     decided = set(final)
     open_optimizers: set[str] = set()
+    still_open: list[Verdict] = []
     for verdict in verdicts:
         if verdict.claim in decided:
             continue
@@ -71,7 +80,34 @@ def decide_at(
             decided.add(verdict.claim)
         else:
             open_optimizers.update(verdict.optimizers)
-    return LookVerdicts(look, verdicts, decided, open_optimizers)
+            still_open.append(verdict)
+    rows = _defaults_rows(at_look, decided_look.grids, still_open)
+    now_left = cells_left(decided_look.grids, still_open, rows, look.allocation)
+    for optimizer, ids in (left or {}).items():  # an optimizer with no data at the look
+        now_left.setdefault(optimizer, set()).update(ids)
+    return LookVerdicts(look, verdicts, decided, open_optimizers, now_left)
+
+
+def _defaults_rows(
+    data: StudyData, grids: Mapping[str, Grid], still_open: Sequence[Verdict]
+) -> dict[str, list[int]]:
+    """Per optimizer, the rows of the defaults cells an open "fails at the defaults" claim reads:
+    never left, whatever the other cells show."""
+    defaults = optimizer_defaults(data)
+    rows: dict[str, list[int]] = {}
+    for verdict in still_open:
+        if verdict.kind != "V3" or verdict.settings.get("view") != "defaults":
+            continue
+        optimizer, h = verdict.optimizers[0], str(verdict.hyperparameter)
+        grid = grids.get(optimizer)
+        if grid is None:
+            continue
+        others = [x for x in grid.hyperparameters if x != h]
+        value = float(verdict.settings["value"])
+        row, _ = default_row(grid, h, value, others, defaults.get(optimizer))
+        if row is not None:
+            rows.setdefault(optimizer, []).append(row)
+    return rows
 
 
 def replay(data: StudyData, claims: ClaimsSpec, looks: Sequence[Look]) -> list[Verdict]:
@@ -81,10 +117,12 @@ def replay(data: StudyData, claims: ClaimsSpec, looks: Sequence[Look]) -> list[V
     chosen: dict[str, Verdict] = {}
     order: list[str] = []
     final: set[str] = set()
+    left: dict[str, set[str]] = {}
     for look in looks:
         if look.number > 1 and not _ran(data, looks, look):
             break
-        decision = decide_at(data, claims, look, final)
+        decision = decide_at(data, claims, look, final, left)
+        left = decision.left
         for verdict in decision.verdicts:
             if verdict.claim not in order:
                 order.append(verdict.claim)

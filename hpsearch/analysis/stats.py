@@ -193,7 +193,9 @@ def hyperparameter_stats(
     width = good_width(x[in_range], inside, stats.best - delta, xa, xb)
     boundary = _boundary(x, divergence, log) if hp == "lr" else None
     bounds = selection_bounds(grid.sel, grid.mask, codes, len(values), confidence)
-    regrets = regret_bounds(grid.sel, grid.mask, codes, len(values), in_range, confidence)
+    regrets = regret_bounds(
+        grid.sel, grid.mask, codes, len(values), in_range, confidence, left=grid.left
+    )
     cell = np.stack(t_interval(grid.sel, grid.mask, confidence), axis=1)  # (N, 3)
     slice_interval = np.where((slice_rows >= 0)[:, None], cell[np.maximum(slice_rows, 0)], np.nan)
     return HyperparameterStats(

@@ -345,8 +345,8 @@ def decide_fails(
     tol = f"{units.pts(m)} point{'s' if m != units.points else ''}"
     at = np.flatnonzero(np.isclose(hs.values, value, rtol=1e-9, atol=0.0))
     others = [x for x in grid.hyperparameters if x != h]
-    default_row, missing_default = (
-        _default_row(grid, h, value, others, defaults) if len(at) else (None, "")
+    defaults_at, missing_default = (
+        default_row(grid, h, value, others, defaults) if len(at) else (None, "")
     )
     best = Estimate(*hs.bounds.best)
     verdicts = []
@@ -363,14 +363,16 @@ def decide_fails(
             regret = Estimate(*hs.regret.per_value[r])
             level = Estimate(*hs.bounds.profile[r])
             k, n = int(hs.n_diverged[r]), int(hs.n_trials[r])
-        elif default_row is None:
+        elif defaults_at is None:
             reasons.append(missing_default)
         else:
-            regret = Estimate(*cell_regret_bounds(grid.sel, grid.mask, default_row, alpha))
-            mean, low, high = t_interval(grid.sel[default_row], grid.mask[default_row], conf)
+            regret = Estimate(
+                *cell_regret_bounds(grid.sel, grid.mask, defaults_at, alpha, left=grid.left)
+            )
+            mean, low, high = t_interval(grid.sel[defaults_at], grid.mask[defaults_at], conf)
             level = Estimate(float(mean), float(low), float(high))
-            k = int((grid.diverged[default_row] * grid.mask[default_row]).sum())
-            n = int(grid.mask[default_row].sum())
+            k = int((grid.diverged[defaults_at] * grid.mask[defaults_at]).sum())
+            n = int(grid.mask[defaults_at].sum())
         numbers["regret_at"] = regret
         numbers["at_value"] = oriented_estimate(level, units.sign)
         if reasons:
@@ -432,7 +434,7 @@ def decide_fails(
     return verdicts
 
 
-def _default_row(
+def default_row(
     grid: Grid, h: str, value: float, others: list[str], defaults: dict[str, Any] | None
 ) -> tuple[int | None, str]:
     """The row of the cell with `h` = `value` and every other hyperparameter at its registered
