@@ -14,11 +14,13 @@ Writes, from one fresh run of `studies/demo.toml`:
 `tests/test_docs.py` fails when a README section differs from what these functions make of the
 committed files, so no number there is typed by hand.
 
-    .venv/bin/python docs/make_docs.py [--db PATH] [--reuse] [--reuse-calibration]
+    .venv/bin/python docs/make_docs.py [--db PATH] [--reuse]
+        [--reuse-calibration | --sequential-calibration]
 
 `--reuse` reads an existing database (`--db`) instead of running the study again;
 `--reuse-calibration` keeps docs/calibration.txt (the calibration takes tens of minutes on 2
-cores).
+cores); `--sequential-calibration` keeps its fixed-design tables and runs its sequential block
+again (`benchmarks/calibration.py --sequential-only`, a few minutes).
 """
 
 from __future__ import annotations
@@ -205,13 +207,38 @@ def _screenshot(report: Path, out: Path) -> None:
     )
 
 
+def splice_sequential(calibration: str, sequential: str) -> str:
+    """`calibration` with its sequential block (from the "Run until decided" line through the
+    "worst sequential" line) replaced by the one `sequential` holds."""
+    old, new = calibration.splitlines(), sequential.splitlines()
+
+    def block(lines: list[str]) -> tuple[int, int]:
+        start = next(i for i, x in enumerate(lines) if x.startswith("Run until decided"))
+        end = next(i for i, x in enumerate(lines) if x.startswith("worst sequential"))
+        return start, end + 1
+
+    (a, b), (c, d) = block(old), block(new)
+    return "\n".join(old[:a] + new[c:d] + old[b:]) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, default=None)
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--reuse-calibration", action="store_true")
+    parser.add_argument("--sequential-calibration", action="store_true")
     args = parser.parse_args()
-    if not args.reuse_calibration:
+    if args.sequential_calibration:
+        print("+ benchmarks/calibration.py --sequential-only (minutes)", flush=True)
+        done = subprocess.run(
+            [sys.executable, "benchmarks/calibration.py", "--sequential-only"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        CALIBRATION.write_text(splice_sequential(CALIBRATION.read_text(), done.stdout))
+    elif not args.reuse_calibration:
         print("+ benchmarks/calibration.py (tens of minutes)", flush=True)
         done = subprocess.run(
             [sys.executable, "benchmarks/calibration.py"],

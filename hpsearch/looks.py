@@ -204,9 +204,11 @@ def _decided_line(spec: StudySpec, state: SequentialState, look: int) -> str:
     following = look_cells(spec, state, look + 1)
     known = {c.key for c in planned_cells(spec, state, look)}
     added = sum(c.key not in known for c in following)
+    left = sum(len(ids) for o, ids in state.left(look).items() if o in record["open_optimizers"])
+    needless = f"; {left} configurations no open claim needs stay at their seeds" if left else ""
     return (
         line + f"; look {look + 1} adds {added} cells "
-        f"({', '.join(record['open_optimizers'])} at {state.schedule.looks[look]} seeds)"
+        f"({', '.join(record['open_optimizers'])} at {state.schedule.looks[look]} seeds{needless})"
     )
 
 

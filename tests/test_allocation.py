@@ -96,3 +96,18 @@ def test_a_left_cell_is_neither_candidate_nor_competitor_but_counts_in_the_union
     )
     assert left[0] > gone[0]
     assert left[1] == pytest.approx(kept[1], abs=0.0) or left[1] >= kept[1]
+
+
+def test_a_left_cell_with_fewer_seeds_than_min_seeds_blocks_no_verdict() -> None:
+    from hpsearch.analysis.decide import decide
+
+    data = synthetic_study(GRID, _truth, seeds=range(10), noise=0.005, rng_seed=1)
+    left_id = "lr=0.001 final_lr=0.01"
+    rows = data.trials
+    short = (rows["optimizer"] == "adabound") & (rows["lr"] == 0.001) & (rows["final_lr"] == 0.01)
+    data.trials = rows[~(short & (rows["seed"] >= 3))].reset_index(drop=True)
+    claims = _claims(insensitive=["adabound.lr"], min_seeds=5)
+    blocked = decide(data, claims).verdicts[0]
+    assert blocked.result == "INCONCLUSIVE" and left_id in " ".join(blocked.blocking)
+    run = decide(data, claims, left={"adabound": {left_id}}).verdicts[0]
+    assert left_id not in " ".join(run.blocking) and run.result == "SUPPORTED", run.sentence

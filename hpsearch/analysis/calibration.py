@@ -749,8 +749,44 @@ SEQUENTIAL_CASES = (
 def sequential_cases() -> list[Case]:
     """The cases the sequential loop is measured on (the first of each name in `cases()`; the
     loop sets the seeds): the boundaries where an error could hide, and the cost to decision on
-    a flat grid (σ = 0.5 m), against a fixed design."""
+    a flat grid (σ = 0.5 m), against a fixed design; then `leaving_cases()`."""
     first: dict[str, Case] = {}
     for case in cases():
         first.setdefault(case.name, replace(case, seeds=0))
-    return [first[name] for name in SEQUENTIAL_CASES]
+    return [first[name] for name in SEQUENTIAL_CASES] + leaving_cases()
+
+
+def _small_final_lr_below(mean: Mean) -> Mean:
+    """`mean`, with every cell at final_lr = 0.01 10 m lower: cells no lr claim needs."""
+
+    def below(o: str, c: dict[str, float]) -> float:
+        return mean(o, c) - 10 * M * (c["final_lr"] == 0.01)
+
+    return below
+
+
+def leaving_cases() -> list[Case]:
+    """Where a sequential study leaves cells (a third of the 45-cell grid is far below): what
+    leaving saves, and whether a claim at its boundary stays right when cells are left."""
+    ada = {"adabound": ADABOUND}
+    return [
+        Case(
+            "flat; final_lr = 0.01 10 m below", ada, _small_final_lr_below(flat), V1_LR, 0, 0.5 * M
+        ),
+        Case(
+            "regret = m; final_lr = 0.01 10 m below",
+            ada,
+            _small_final_lr_below(dip(M)),
+            V1_LR,
+            0,
+            0.5 * M,
+        ),
+        Case(
+            "regret 1.05 m; final_lr = 0.01 10 m below",
+            ada,
+            _small_final_lr_below(dip(1.05 * M)),
+            V1_LR,
+            0,
+            0.5 * M,
+        ),
+    ]

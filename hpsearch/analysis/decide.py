@@ -201,10 +201,14 @@ def decide(
 
 
 def _thin_cells(grid: Grid, min_seeds: int) -> list[str]:
-    """Cells with fewer than `min_seeds` finished seeds, named with their seed count."""
+    """Cells with fewer than `min_seeds` finished seeds, named with their seed count (a cell a
+    sequential study left counts in no verdict, so its seeds block none)."""
     n = grid.mask.sum(1)
     ids = grid.configs["config"].to_numpy()
-    return [f"{grid.optimizer} {ids[i]} ({n[i]} seed(s))" for i in np.flatnonzero(n < min_seeds)]
+    thin = n < min_seeds
+    if grid.left is not None:
+        thin &= ~grid.left
+    return [f"{grid.optimizer} {ids[i]} ({n[i]} seed(s))" for i in np.flatnonzero(thin)]
 
 
 def _notes(

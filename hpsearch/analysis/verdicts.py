@@ -599,10 +599,12 @@ def guarantee(
         )
     if looks:
         shares = " / ".join(f"{look.alpha / alpha:.2g}" for look in looks)
+        leaving = sum(look.allocation for look in looks) / alpha
+        cells = f", {leaving:.2g} on leaving cells no open claim needs" if leaving else ""
         head += (
             f", decided look by look (looks at {', '.join(str(len(k.seeds)) for k in looks)} "
-            f"seeds per cell, α split {shares}; a decided claim is final, and by the union bound "
-            "over the looks the error stays within α)"
+            f"seeds per cell, α split {shares}{cells}; a decided claim is final, and by the union "
+            "bound over the looks the error stays within α)"
         )
     return (
         f"{head}. It speaks of the grid values only (a good region between grid points is "
