@@ -20,46 +20,37 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any, Literal
-from urllib.parse import parse_qs, quote, unquote, urlencode
+from urllib.parse import quote, unquote
 
 import dash
 import dash_ag_grid as dag
 import plotly.graph_objects as go
 from dash import ALL, MATCH, Input, Output, State, dcc, html
 
-from dashboards import figures
 from dashboards.answer import answer_count
-from dashboards.page import Page, VerdictCard, build_page, figure_text, numeric_columns, slug
+from dashboards.curves import config_curves_figure
+from dashboards.page import BOARD_HEAD, Page, VerdictCard, figure_text, numeric_columns, slug
 from dashboards.parallel import (
     constraint_ranges,
     kept_configs,
     parallel_optimizers,
     parallel_record,
 )
-from dashboards.report import BOARD_HEAD
+from dashboards.plotting import clicked_configuration
 from dashboards.security import secure
-from dashboards.study import (
-    Analyzer,
-    analyze_study,
-    filter_study,
-    fingerprint,
-    hidden_claims,
-)
+from dashboards.store import AnalysedPage, PageStore, selection_of
+from dashboards.study import Analyzer, filter_study
 from dashboards.theme import VERDICT_COLORS, figure_config
-from hpsearch.analysis.defaults import optimizer_defaults
+from dashboards.view import View
+from hpsearch.analysis.records import StudyAnalysis
 from hpsearch.errors import HpsearchError
-from hpsearch.studydata import OUTCOMES, StudyData, outcome_word
+from hpsearch.studydata import OUTCOMES, outcome_word
 
 PREFIX = "/study/"
 RUNNING_REFRESH_S = 5.0
 IDLE_REFRESH_S = 30.0
-READ_TTL_S = 2.0  # storage reads younger than this are reused
 
 INDEX = """<!DOCTYPE html>
 <html lang="en"><head>{%metas%}<title>{%title%}</title>{%favicon%}{%css%}</head>
@@ -251,6 +242,48 @@ def trial_column_defs(columns: list[str], numeric: list[str]) -> list[dict[str, 
     return [{k: v for k, v in d.items() if v is not None} for d in defs]
 
 
+def configuration_options(analysis: StudyAnalysis) -> list[dict[str, str]]:
+    """Every configuration of the page as a choice of the drill-down's picker ("adam: lr=0.1");
+    its value says (optimizer, configuration), read back by `configuration_of_option`."""
+    configs = analysis.configs
+    if configs.empty:
+        return []
+    pairs = zip(configs["optimizer"].astype(str), configs["config"].astype(str), strict=True)
+    return [{"label": f"{o}: {c}", "value": json.dumps([o, c])} for o, c in pairs]
+
+
+def configuration_of_option(value: object) -> tuple[str, str] | None:
+    """(optimizer, configuration) of a picker value, None for anything else."""
+    try:
+        pair = json.loads(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    if isinstance(pair, list) and len(pair) == 2:
+        return str(pair[0]), str(pair[1])
+    return None
+
+
+def render_picker() -> html.Div:
+    """The keyboard's way to a configuration's seeds (a point of a figure needs a pointer):
+    Tab to the picker, type part of a configuration, Enter opens it as a click on it would.
+    Its choices come with the page (`configuration_options`)."""
+    return html.Div(
+        [
+            html.Label("Open a configuration's seeds", htmlFor="drill-pick"),
+            dcc.Dropdown(
+                id="drill-pick",
+                options=[],
+                placeholder="type an optimizer or a value, then Enter",
+                clearable=True,
+                style={"minWidth": "min(420px, 80vw)"},
+            ),
+        ],
+        id="drill-picker",
+        className="drill-picker",
+        style={"display": "none"},
+    )
+
+
 def render_trials(
     columns: list[str],
     rows: list[dict[str, Any]],
@@ -291,10 +324,9 @@ def render_trials(
     ]
 
 
-def render_drill(view: Any, optimizer: str, config: str) -> list[Any]:
+def render_drill(analysed: AnalysedPage, optimizer: str, config: str) -> list[Any]:
     """One configuration: its seeds (outcome, value, divergence epoch and reason) and curves."""
-    data, analysis = view["data"], view["analysis"]
-    columns, rows = view["trials"]
+    columns, rows = analysed.trials
     mine = [r for r in rows if r["optimizer"] == optimizer and r["config"] == config]
     # The columns that say something about these trials (no empty `error` column, say).
     shown = [
@@ -303,7 +335,7 @@ def render_drill(view: Any, optimizer: str, config: str) -> list[Any]:
         if c not in ("optimizer", "config", "study", "wall_seconds")
         and any(r[c] is not None and r[c] != "" for r in mine)
     ]
-    curves = figures.config_curves_figure(analysis, data.curves, optimizer, config)
+    curves = config_curves_figure(analysed.analysis, analysed.data.curves, optimizer, config)
     return [
         html.H3(f"{optimizer}: {config}"),
         html.P(f"{len(mine)} trials of this configuration", className="meta"),
@@ -336,91 +368,8 @@ def clicked_customdata(page: Page, anchor: str | None, point: dict[str, Any]) ->
     return None
 
 
-class _Cache:
-    """A small LRU of analysed pages, owned by one app. Each value is built once: whoever asks
-    for a key that is being built (the start-up analysis and the first visit, or the callbacks
-    of one page load) waits for that build instead of starting another."""
-
-    def __init__(self, size: int = 8) -> None:
-        self.size = size
-        self.items: OrderedDict[Any, Future[Any]] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        """The value of `key` (waiting for it while it is built), or None if never built."""
-        with self.lock:
-            future = self.items.get(key)
-            if future is None:
-                return None
-            self.items.move_to_end(key)
-        return future.result()
-
-    def get_or_build(self, key: Any, build: Callable[[], Any]) -> Any:
-        """The value of `key`, built by `build` only if nobody has built or is building it. A
-        build that raises is forgotten, so the next asker tries again, and re-raised to all."""
-        with self.lock:
-            future = self.items.get(key)
-            owner = future is None
-            if future is None:
-                future = self.items[key] = Future()
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-        if owner:
-            try:
-                future.set_result(build())
-            except BaseException as error:
-                with self.lock:
-                    if self.items.get(key) is future:
-                        del self.items[key]
-                future.set_exception(error)
-        return future.result()
-
-
-def url_state(search: str | None) -> dict[str, Any]:
-    """The view a URL query holds: `optimizers` and `seeds` (comma-separated), `brush` (the
-    parallel coordinates' ranges) and `filter` (the trial table's filter model), both JSON."""
-    query = parse_qs((search or "").lstrip("?"))
-    out: dict[str, Any] = {}
-    for key in ("optimizers", "seeds"):
-        if query.get(key):
-            out[key] = [v for v in query[key][0].split(",") if v]
-    for key in ("brush", "filter"):
-        if query.get(key):
-            try:
-                value = json.loads(query[key][0])
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                out[key] = value
-    return out
-
-
-def url_search(
-    optimizers: list[str] | None,
-    every_optimizer: list[str],
-    seeds: list[int] | None,
-    every_seed: list[int],
-    brush: dict[str, Any] | None,
-    table_filter: dict[str, Any] | None,
-) -> str:
-    """The query for a view (nothing for what is all selected or empty), so a view can be
-    shared as a link: `url_state` reads it back."""
-    query: dict[str, str] = {}
-    if optimizers is not None and set(optimizers) != set(every_optimizer):
-        query["optimizers"] = ",".join(str(o) for o in optimizers)
-    if seeds is not None and set(seeds) != set(every_seed):
-        query["seeds"] = ",".join(str(x) for x in sorted(seeds))
-    brushed = {a: r for a, r in (brush or {}).items() if r}
-    if brushed:
-        query["brush"] = json.dumps(brushed, separators=(",", ":"), sort_keys=True)
-    if table_filter:
-        query["filter"] = json.dumps(table_filter, separators=(",", ":"), sort_keys=True)
-    return "?" + urlencode(query) if query else ""
-
-
 def brushed_rows(
-    analysis: Any, rows: list[dict[str, Any]], brush: dict[str, Any] | None
+    analysis: StudyAnalysis, rows: list[dict[str, Any]], brush: dict[str, Any] | None
 ) -> tuple[list[dict[str, Any]], str]:
     """The trial rows the parallel coordinates' brushes keep (each brushed optimizer: its
     configurations inside every range), and a line saying so; every row when none is brushed."""
@@ -461,12 +410,6 @@ def with_brush(page: Page, brush: dict[str, Any] | None) -> Page:
     return replace(page, sections=sections)
 
 
-def selection_of(data: StudyData) -> tuple[list[str], list[int]]:
-    """Every optimizer and seed of a study: what the filters tick on a first visit."""
-    seeds = sorted(int(s) for s in data.trials["seed"].dropna().unique())
-    return sorted(data.hyperparameters), seeds
-
-
 def create_app(
     storage: str,
     *,
@@ -482,20 +425,7 @@ def create_app(
     then a background thread analyses the page `/` opens on (the first study, every optimizer
     and seed ticked) right away, and the first visit uses that analysis (see the module doc).
     """
-    from hpsearch.storage import list_study_groups, load_study_data, storage_failure
-
-    analyze = analyzer or analyze_study
-    pages = _Cache()
-    recent: dict[Any, tuple[float, Any]] = {}
-
-    def fresh(key: Any, read: Any) -> Any:
-        # One page load fires several callbacks at once; they share one storage read.
-        now = time.monotonic()
-        if key in recent and now - recent[key][0] < READ_TTL_S:
-            return recent[key][1]
-        value = read()
-        recent[key] = (now, value)
-        return value
+    store = PageStore(storage, analyzer)
 
     app = dash.Dash(
         __name__,
@@ -508,16 +438,8 @@ def create_app(
     app.scripts.config.serve_locally = True
     app.css.config.serve_locally = True
 
-    def groups() -> tuple[list[Any], str | None]:
-        try:
-            return fresh("groups", lambda: list_study_groups(storage)), None
-        except HpsearchError as error:
-            return [], str(error)
-        except Exception as error:  # a driver error from a URL we could not catch earlier
-            return [], str(storage_failure(storage, error))  # no password, no SQL
-
     def layout() -> html.Div:
-        found, error = groups()
+        found, error = store.groups()
         tasks = sorted({g.task for g in found if g.task})
         return html.Div(
             [
@@ -564,6 +486,7 @@ def create_app(
                 html.Div(error or "", id="storage-error", className="error"),
                 html.Div(id="status", className="status"),
                 dcc.Loading(html.Div(id="verdicts-area"), type="default"),
+                render_picker(),
                 html.Div(id="sections-area"),
                 html.Div(id="later-area"),
                 html.Div(
@@ -603,7 +526,7 @@ def create_app(
         pathname: str | None, picked: str | None, task: str | None
     ) -> tuple[Any, Any, Any]:
         """Keep the URL and the picker in step; the task filter narrows the picker."""
-        found, _ = groups()
+        found, _ = store.groups()
         names = [g.name for g in found if not task or g.task == task]
         options = [{"label": n, "value": n} for n in names]
         trigger = dash.ctx.triggered_id
@@ -625,56 +548,6 @@ def create_app(
         """A control with one choice or none does nothing: it is not shown."""
         return tuple({} if len(o or []) > 1 else {"display": "none"} for o in options)
 
-    loaded: dict[str, tuple[Any, StudyData]] = {}
-
-    def load(name: str) -> StudyData:
-        """The study's trials; a finished study whose counts by outcome have not changed since
-        the last read is not read again (its counts come with the cheap group listing)."""
-        found, _ = groups()
-        counts = next((dict(g.counts) for g in found if g.name == name), None)
-        if name in loaded and counts and not counts.get("running") and loaded[name][0] == counts:
-            return loaded[name][1]
-        data: StudyData = fresh(("study", name), lambda: load_study_data(storage, name))
-        loaded[name] = (counts, data)
-        return data
-
-    def page_key(name: str, data: StudyData, optimizers: list[str], seeds: list[int]) -> str:
-        """One page: a study as its trials stand, with a selection of optimizers and seeds."""
-        return repr((name, fingerprint(data), tuple(sorted(optimizers)), tuple(sorted(seeds))))
-
-    def build_view(data: StudyData, subset: StudyData, optimizers: list[str]) -> dict[str, Any]:
-        """The analysis of `subset` (`data` filtered) and everything its page shows."""
-        analysis = analyze(subset)
-        page = build_page(
-            analysis,
-            subset.curves,
-            defaults=optimizer_defaults(subset),
-            hidden=hidden_claims(data, optimizers),
-            data=subset,
-        )
-        return {
-            "page": page,
-            "analysis": analysis,
-            "data": subset,
-            "trials": page.trials or ([], []),
-        }
-
-    def analyse_first_page() -> None:
-        """The page `/` opens on, analysed before anyone asks (`analyse_first`)."""
-        try:
-            found, _ = groups()
-            if not found:
-                return
-            name = found[0].name
-            data = load(name)
-            optimizers, seeds = selection_of(data)
-            subset = filter_study(data, optimizers, seeds)
-            if not subset.trials.empty:
-                key = page_key(name, data, optimizers, seeds)
-                pages.get_or_build(key, lambda: build_view(data, subset, optimizers))
-        except Exception:  # the page's own request will meet the same failure and show it
-            return
-
     @app.callback(
         Output("optimizers", "options"),
         Output("optimizers", "value"),
@@ -689,19 +562,16 @@ def create_app(
         if not name:
             return [], [], [], []
         try:
-            data = load(name)
+            data = store.load(name)
         except HpsearchError:
             return [], [], [], []
         optimizers, seeds = selection_of(data)
-        state = url_state(search)
-        picked = [o for o in optimizers if o in state.get("optimizers", [])] or optimizers
-        wanted = state.get("seeds", [])
-        chosen = [x for x in seeds if str(x) in wanted] or seeds
+        view = View.parse(search)
         return (
             [{"label": o, "value": o} for o in optimizers],
-            picked,
+            view.pick_optimizers(optimizers),
             [{"label": str(s), "value": s} for s in seeds],
-            chosen,
+            view.pick_seeds(seeds),
         )
 
     @app.callback(
@@ -734,7 +604,7 @@ def create_app(
                 idle,
             )
         try:
-            data = load(name)
+            data = store.load(name)
         except HpsearchError as error:
             return html.Span(str(error), className="error"), [], [], None, idle
         running = int((data.trials["outcome"] == "running").sum())
@@ -746,7 +616,7 @@ def create_app(
         everything = selection_of(data)
         optimizers = everything[0] if optimizers is None else optimizers
         seeds = everything[1] if seeds is None else seeds
-        key = page_key(name, data, optimizers, seeds)
+        key = store.key(name, data, optimizers, seeds)
         subset = filter_study(data, optimizers, seeds)
         counts = subset.trials["outcome"].value_counts()
         selected = (
@@ -767,10 +637,9 @@ def create_app(
             status.append(": no trials match the filters.")
             return status, [], [], key, interval
         try:
-            view = pages.get_or_build(key, lambda: build_view(data, subset, optimizers))
+            page = store.page(name, data, optimizers, seeds, subset).page
         except HpsearchError as error:
             return (status, [html.P(str(error), className="error")], [], key, interval)
-        page = view["page"]
         return status, render_verdicts(page), render_sections(page, "first"), key, interval
 
     @app.callback(
@@ -782,17 +651,28 @@ def create_app(
         """The sections after the first, the summary and the trials: fired by the first answer
         (which sets `shown`), from the page it cached, so nothing is analysed twice. A brush
         and a table filter in the URL are applied (a shared link shows the same rows)."""
-        view = pages.get(shown)
-        if view is None:
+        analysed = store.shown(shown)
+        if analysed is None:
             return []
-        state = url_state(search)
-        brush = state.get("brush", {})
-        columns, rows = view["trials"]
-        kept, note = brushed_rows(view["analysis"], rows, brush)
-        page = with_brush(view["page"], brush)
+        view = View.parse(search)
+        columns, rows = analysed.trials
+        kept, note = brushed_rows(analysed.analysis, rows, view.brush)
+        page = with_brush(analysed.page, view.brush)
         return render_sections(page, "rest") + render_trials(
-            columns, rows, kept, note, state.get("filter")
+            columns, rows, kept, note, view.table_filter
         )
+
+    @app.callback(
+        Output("drill-pick", "options"),
+        Output("drill-picker", "style"),
+        Input("shown", "data"),
+    )
+    def fill_picker(shown: str | None) -> tuple[Any, Any]:
+        """Every configuration of the page on screen, for the keyboard's picker."""
+        analysed = store.shown(shown)
+        if analysed is None:
+            return [], {"display": "none"}
+        return configuration_options(analysed.analysis), {}
 
     @app.callback(
         Output("brush", "data"),
@@ -808,7 +688,7 @@ def create_app(
         """A brush on a parallel-coordinates axis: its ranges, kept per figure and axis; when a
         page is shown, the URL's (what render_later drew)."""
         if dash.ctx.triggered_id == "shown":
-            wanted = url_state(search).get("brush", {})
+            wanted = View.parse(search).brush
             return wanted if wanted != (current or {}) else dash.no_update
         trigger = dash.ctx.triggered_id
         anchor = str(trigger.get("anchor", "")) if trigger else ""
@@ -836,10 +716,10 @@ def create_app(
     )
     def apply_brush(brush: dict[str, Any] | None, shown: str | None) -> tuple[Any, Any]:
         """The trial table keeps the configurations the brushes keep."""
-        view = pages.get(shown)
-        if view is None:
+        analysed = store.shown(shown)
+        if analysed is None:
             return dash.no_update, dash.no_update
-        return brushed_rows(view["analysis"], view["trials"][1], brush)
+        return brushed_rows(analysed.analysis, analysed.trials[1], brush)
 
     @app.callback(
         Output("table-filter", "data"),
@@ -872,15 +752,24 @@ def create_app(
         """The view into the URL's query (no reload), so the address can be shared."""
         if not optimizer_options:  # the filters are not filled yet: keep the URL's view
             return dash.no_update
-        wanted = url_search(
-            optimizers,
-            [o["value"] for o in optimizer_options],
-            seeds,
-            [o["value"] for o in seed_options or []],
-            brush,
-            table_filter,
+        view = View.of(optimizers, seeds, brush, table_filter)
+        wanted = view.query(
+            [o["value"] for o in optimizer_options], [o["value"] for o in seed_options or []]
         )
         return wanted if wanted != (search or "") else dash.no_update
+
+    # The drill-down opened (by a click or the picker): the keyboard's focus goes to its close
+    # button, so Enter or Escape-then-Tab are where the reader is.
+    app.clientside_callback(
+        """function (style) {
+            const close = document.getElementById('drill-close');
+            if (close && style && style.display !== 'none') close.focus();
+            return window.dash_clientside.no_update;
+        }""",
+        Output("drill-close", "title"),
+        Input("drill", "style"),
+        prevent_initial_call=True,
+    )
 
     # The SVG button under a figure: plotly.js draws the file in the browser.
     app.clientside_callback(
@@ -911,28 +800,31 @@ def create_app(
         Output("drill", "style"),
         Input({"type": "figure", "anchor": ALL}, "clickData"),
         Input("drill-close", "n_clicks"),
+        Input("drill-pick", "value"),
         State("shown", "data"),
         prevent_initial_call=True,
     )
-    def drill_down(clicks: list[Any], _close: int | None, shown: str | None) -> tuple[Any, Any]:
+    def drill_down(
+        clicks: list[Any], _close: int | None, _picked: str | None, shown: str | None
+    ) -> tuple[Any, Any]:
         """Clicking a point that stands for a configuration opens it; `close` hides it again."""
         hidden = {"display": "none"}
         if dash.ctx.triggered_id == "drill-close":
             return [], hidden
-        view = pages.get(shown)
+        analysed = store.shown(shown)
         value = dash.ctx.triggered[0]["value"] if dash.ctx.triggered else None
-        if view is None or not value:
+        if analysed is None or not value:
             return dash.no_update, dash.no_update
-        anchor = dash.ctx.triggered_id.get("anchor") if dash.ctx.triggered_id else None
-        custom = clicked_customdata(view["page"], anchor, (value.get("points") or [{}])[0])
-        # Clickable traces carry [config, optimizer, ...] (see dashboards.figures).
-        if not isinstance(custom, list | tuple) or len(custom) < 2:
+        if dash.ctx.triggered_id == "drill-pick":
+            picked = configuration_of_option(value)
+        else:
+            anchor = dash.ctx.triggered_id.get("anchor") if dash.ctx.triggered_id else None
+            point = (value.get("points") or [{}])[0]
+            picked = clicked_configuration(clicked_customdata(analysed.page, anchor, point))
+        if picked is None or picked[0] not in analysed.data.hyperparameters:
             return dash.no_update, dash.no_update
-        config, optimizer = str(custom[0]), str(custom[1])
-        if optimizer not in view["data"].hyperparameters:
-            return dash.no_update, dash.no_update
-        return render_drill(view, optimizer, config), {}
+        return render_drill(analysed, *picked), {}
 
     if analyse_first:
-        threading.Thread(target=analyse_first_page, name="analyse-first", daemon=True).start()
+        threading.Thread(target=store.analyse_first_page, name="analyse-first", daemon=True).start()
     return secure(app)  # CSP and frame headers, Host check (dashboards/security.py)

@@ -2,8 +2,8 @@
 DataFrames, and draw each figure of the page as a `plotly.graph_objects.Figure`.
 
 As in `optuna.visualization`, each figure is drawn from a record the analysis computed (the
-tables of `StudyAnalysis`, `LrOne`, `ParallelRecord`), so what a figure shows can be read as
-data too::
+tables of `StudyAnalysis`, `LrOne`, `SensitivityRecord`, `HeatmapRecord`, `ParallelRecord`), so
+what a figure shows can be read as data too::
 
     from dashboards.notebook import open_study
 
@@ -25,9 +25,18 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboards import figures
 from dashboards.answer import answer_lines
+from dashboards.curves import learning_curve_figure, lr_curves_figure
+from dashboards.heatmap import HeatmapRecord, heatmap_figure, heatmap_record
+from dashboards.lr_one import LrOne, lr_curve_configs, lr_one_figure, lr_one_records
 from dashboards.parallel import ParallelRecord, parallel_figure, parallel_record
+from dashboards.sensitivity import SensitivityRecord, sensitivity_figure, sensitivity_record
+from dashboards.summary_figures import (
+    best_of_k_figure,
+    edf_figure,
+    importance_figure,
+    win_probability_figure,
+)
 from hpsearch.analysis.records import StudyAnalysis
 from hpsearch.studydata import StudyData
 
@@ -78,21 +87,27 @@ class Study:
         """The answer in plain words, one line per claim (the dashboard's first lines)."""
         return [line.text for line in answer_lines(self.analysis.verdicts, self.analysis.settings)]
 
-    def lr_one_records(self) -> list[figures.LrOne]:
-        return figures.lr_one_records(self.analysis, self.defaults)
+    def lr_one_records(self) -> list[LrOne]:
+        return lr_one_records(self.analysis, self.defaults)
 
     def plot_lr_one(self) -> go.Figure:
-        return figures.lr_one_figure(self.analysis, self.lr_one_records())
+        return lr_one_figure(self.analysis, self.lr_one_records())
 
     def plot_lr_curves(self) -> go.Figure:
-        configs = figures.lr_curve_configs(self.analysis, self.defaults)
-        return figures.lr_curves_figure(self.analysis, self.data.curves, configs)
+        configs = lr_curve_configs(self.analysis, self.defaults)
+        return lr_curves_figure(self.analysis, self.data.curves, configs)
+
+    def sensitivity_record(self, hyperparameter: str) -> SensitivityRecord | None:
+        return sensitivity_record(self.analysis, hyperparameter)
 
     def plot_sensitivity(self, hyperparameter: str) -> go.Figure:
-        return figures.sensitivity_figure(self.analysis, hyperparameter)
+        return sensitivity_figure(self.analysis, hyperparameter)
+
+    def heatmap_record(self, optimizer: str, x: str, y: str) -> HeatmapRecord | None:
+        return heatmap_record(self.analysis, optimizer, x, y)
 
     def plot_heatmap(self, optimizer: str, x: str, y: str) -> go.Figure:
-        return figures.heatmap_figure(self.analysis, optimizer, x, y)
+        return heatmap_figure(self.analysis, optimizer, x, y)
 
     def parallel_record(self, optimizer: str) -> ParallelRecord | None:
         return parallel_record(self.analysis, optimizer)
@@ -101,19 +116,19 @@ class Study:
         return parallel_figure(self.parallel_record(optimizer))
 
     def plot_best_of_k(self) -> go.Figure:
-        return figures.best_of_k_figure(self.analysis)
+        return best_of_k_figure(self.analysis)
 
     def plot_win_probability(self) -> go.Figure:
-        return figures.win_probability_figure(self.analysis)
+        return win_probability_figure(self.analysis)
 
     def plot_edf(self) -> go.Figure:
-        return figures.edf_figure(self.analysis)
+        return edf_figure(self.analysis)
 
     def plot_learning_curves(self) -> go.Figure:
-        return figures.learning_curve_figure(self.analysis, self.data.curves)
+        return learning_curve_figure(self.analysis, self.data.curves)
 
     def plot_importance(self) -> go.Figure:
-        return figures.importance_figure(self.analysis)
+        return importance_figure(self.analysis)
 
     def figures(self) -> dict[str, go.Figure]:
         """Every figure of the study's page, by its anchor (`fig-sensitivity-lr`, ...)."""

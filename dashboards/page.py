@@ -17,13 +17,25 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboards import figures
 from dashboards.answer import AnswerLine, answer_lines, number_label, short_label
+from dashboards.curves import learning_curve_figure, lr_curves_figure
+from dashboards.heatmap import heatmap_figure, heatmap_pairs
+from dashboards.lr_one import LrOne, lr_curve_configs, lr_one_figure, lr_one_records
 from dashboards.parallel import parallel_figure, parallel_optimizers, parallel_record
+from dashboards.sensitivity import sensitivity_figure
+from dashboards.summary_figures import (
+    best_of_k_figure,
+    edf_figure,
+    importance_figure,
+    win_probability_figure,
+)
 from dashboards.theme import VERDICT_COLORS
 from hpsearch import units
 from hpsearch.analysis.records import Estimate, StudyAnalysis, Verdict
 from hpsearch.studydata import StudyData
+
+# The claim board's columns, the same in the dashboard and the report.
+BOARD_HEAD = ("result", "claim", "the number that decided it", "why")
 
 
 @dataclass(frozen=True)
@@ -251,7 +263,7 @@ def summary_table(analysis: StudyAnalysis) -> tuple[list[str], list[list[str]]]:
 
 
 def lr_one_table(
-    records: list[figures.LrOne], analysis: StudyAnalysis
+    records: list[LrOne], analysis: StudyAnalysis
 ) -> tuple[list[str], list[list[str]]]:
     """The lr = 1 answer in numbers: per optimizer, its best, lr = 1 tuned and at the defaults."""
     settings = analysis.settings
@@ -261,10 +273,10 @@ def lr_one_table(
 
     sign = 1 if settings.direction == "minimize" else -1
 
-    def gap(at: Estimate | None, r: figures.LrOne) -> str:
+    def gap(at: Estimate | None, r: LrOne) -> str:
         return units.format_points((at.value - r.best.value) * sign, settings) if at else "—"
 
-    def at_defaults(r: figures.LrOne) -> str:
+    def at_defaults(r: LrOne) -> str:
         if not r.defaults_known:
             return f"unknown: `{r.optimizer}`'s defaults are not registered in this process"
         if r.default is None:
@@ -363,7 +375,7 @@ def build_page(
     ]
     cards = [verdict_card(v, analysis, i) for i, v in enumerate(analysis.verdicts)]
     sections = []
-    records = figures.lr_one_records(analysis, defaults)
+    records = lr_one_records(analysis, defaults)
     if records:
         sections.append(
             Section(
@@ -372,12 +384,10 @@ def build_page(
                 "Each optimizer at lr = 1, with its other hyperparameters tuned and at their "
                 "defaults, against its best configuration; then the learning curves at each lr.",
                 [
-                    ("fig-lr-one", figures.lr_one_figure(analysis, records)),
+                    ("fig-lr-one", lr_one_figure(analysis, records)),
                     (
                         "fig-lr-curves",
-                        figures.lr_curves_figure(
-                            analysis, curves, figures.lr_curve_configs(analysis, defaults)
-                        ),
+                        lr_curves_figure(analysis, curves, lr_curve_configs(analysis, defaults)),
                     ),
                 ],
                 table=lr_one_table(records, analysis),
@@ -391,12 +401,12 @@ def build_page(
             "(other hyperparameters tuned) and the slice through the best configuration; "
             "click a point for its seeds.",
             [
-                (f"fig-sensitivity-{slug(hp)}", figures.sensitivity_figure(analysis, hp))
+                (f"fig-sensitivity-{slug(hp)}", sensitivity_figure(analysis, hp))
                 for hp in hyperparameter_order(analysis)
             ],
         )
     )
-    pairs = figures.heatmap_pairs(analysis)
+    pairs = heatmap_pairs(analysis)
     if pairs:
         sections.append(
             Section(
@@ -407,7 +417,7 @@ def build_page(
                 [
                     (
                         f"fig-heatmap-{slug(o)}-{slug(x)}-{slug(y)}",
-                        figures.heatmap_figure(analysis, o, x, y),
+                        heatmap_figure(analysis, o, x, y),
                     )
                     for o, x, y in pairs
                 ],
@@ -419,21 +429,21 @@ def build_page(
             "Tuning budget",
             "Expected score of the best of k random configurations, and who wins.",
             [
-                ("fig-best-of-k", figures.best_of_k_figure(analysis)),
-                ("fig-win-probability", figures.win_probability_figure(analysis)),
+                ("fig-best-of-k", best_of_k_figure(analysis)),
+                ("fig-win-probability", win_probability_figure(analysis)),
             ],
         ),
         Section(
             "edf",
             "Configurations near the best",
             "Empirical distribution of configuration means against regret.",
-            [("fig-edf", figures.edf_figure(analysis))],
+            [("fig-edf", edf_figure(analysis))],
         ),
         Section(
             "curves",
             "Learning curves",
             "Best configuration, divergence boundary and lr = 1, with seed ranges.",
-            [("fig-learning-curves", figures.learning_curve_figure(analysis, curves))],
+            [("fig-learning-curves", learning_curve_figure(analysis, curves))],
         ),
         Section(
             "configurations",
@@ -450,7 +460,7 @@ def build_page(
             "importance",
             "Importance (descriptive)",
             "Secondary and descriptive only: no verdict rests on these.",
-            [("fig-importance", figures.importance_figure(analysis))],
+            [("fig-importance", importance_figure(analysis))],
         ),
     ]
     sections = [s for s in sections if s.figures]  # e.g. no optimizer searches two hyperparameters

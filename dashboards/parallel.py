@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboards.figures import _layout, _log_axis, empty_figure, heatmap_range, metric_title
+from dashboards.heatmap import heatmap_range
+from dashboards.plotting import empty_figure, finish_layout, log_axis, metric_title
 from hpsearch.analysis.grid import format_value
 from hpsearch.analysis.records import StudyAnalysis
 from hpsearch.units import is_percent
@@ -56,7 +57,7 @@ def parallel_record(analysis: StudyAnalysis, optimizer: str) -> ParallelRecord |
     for h in analysis.hyperparameters.get(optimizer, []):
         if h not in mine:
             continue
-        log = _log_axis(analysis, h)
+        log = log_axis(analysis, h)
         raw = mine[h].astype(float).to_numpy()
         values = np.log10(raw) if log else raw
         axes.append(Axis(h, h, log, tuple(float(v) for v in values)))
@@ -106,7 +107,7 @@ def parallel_figure(record: ParallelRecord | None, title: str = "") -> go.Figure
             labelangle=0,
         )
     )
-    fig = _layout(
+    fig = finish_layout(
         fig,
         title,
         "one line per configuration, coloured by its seed mean; drag along an axis to keep a "

@@ -17,7 +17,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from dashboards.answer import AnswerLine, answer_count
-from dashboards.page import Page, VerdictCard, figure_text, numeric_columns
+from dashboards.page import BOARD_HEAD, Page, VerdictCard, figure_text, numeric_columns
 from dashboards.theme import VERDICT_COLORS, figure_config
 from hpsearch import __version__
 from hpsearch.outputs import write_atomically
@@ -35,9 +35,6 @@ def _kv(pairs: list[tuple[str, str]]) -> str:
     return (
         "<dl class='kv'>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in pairs) + "</dl>"
     )
-
-
-BOARD_HEAD = ("result", "claim", "the number that decided it", "why")
 
 
 def _card(card: VerdictCard) -> str:

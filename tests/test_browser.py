@@ -99,7 +99,7 @@ DEMO_GRIDS = {
 
 def _with_a_rescue(data: StudyData) -> StudyData:
     """AdaBound's best is unambiguous (lr = 1e-3, gamma = 1e-3), and gamma = 0.1 rescues
-    lr = 0.1: the profile (others tuned) is within δ there, the slice (others at the best) not."""
+    lr = 0.1: the profile (others tuned) is within m there, the slice (others at the best) not."""
     t = data.trials
     ada = t["optimizer"] == "adabound"
     best = float(t.loc[ada, "value"].max())
@@ -443,7 +443,7 @@ def _visible_track(driver: object) -> dict[str, list[object]]:
     return dict(driver.execute_script(script))  # type: ignore[attr-defined]
 
 
-def test_slice_toggle_changes_the_within_delta_track(browser: object, server: str) -> None:
+def test_slice_toggle_changes_the_within_m_track(browser: object, server: str) -> None:
     from selenium.webdriver.common.by import By
 
     driver = browser
@@ -462,8 +462,8 @@ def test_slice_toggle_changes_the_within_delta_track(browser: object, server: st
             break
         time.sleep(0.2)
     assert all(name.endswith("(slice)") for name in sliced), sliced
-    # lr = 0.1 is within δ when gamma is tuned, not at the best configuration's gamma.
-    assert sliced["adabound within δ (slice)"] != profile["adabound within δ (profile)"]
+    # lr = 0.1 is within m when gamma is tuned, not at the best configuration's gamma.
+    assert sliced["adabound within m (slice)"] != profile["adabound within m (profile)"]
 
 
 def test_clicking_a_point_opens_its_configuration(browser: object, server: str) -> None:
@@ -477,7 +477,8 @@ def test_clicking_a_point_opens_its_configuration(browser: object, server: str) 
     _wait_for(driver, "#drill-curves .main-svg", 1)
     driver.find_element(By.ID, "drill-close").click()  # type: ignore[attr-defined]
     _wait_text(driver, "#drill", lambda t: t.strip() == "")
-    assert _severe(driver) == []
+    severe = _severe(driver)
+    assert severe == [], severe
 
 
 # The rows AG Grid keeps after its filters, in the order shown, read through its API.
@@ -716,7 +717,7 @@ def test_brushing_the_parallel_coordinates_filters_the_table_and_the_url_keeps_i
     assert _severe(driver) == []
 
 
-def test_the_keyboard_reaches_the_board_and_the_profile_slice_switch(
+def test_the_keyboard_reaches_the_board_the_profile_slice_switch_and_the_drill_down(
     browser: object, server: str
 ) -> None:
     from selenium.webdriver.common.by import By
@@ -748,4 +749,40 @@ def test_the_keyboard_reaches_the_board_and_the_profile_slice_switch(
         active, shown = driver.execute_script(state)  # type: ignore[attr-defined]
     assert active == 1 and "slice" in shown, shown
     assert slice_button.get_attribute("aria-pressed") == "true"  # type: ignore[attr-defined]
+    # A configuration's drill-down (a heatmap cell's, say) opens from the picker: Tab to it,
+    # type part of the configuration, Enter; the focus lands on the panel's close button.
+    picker = _wait_for(driver, "button#drill-pick")[0]
+    driver.execute_script("arguments[0].focus()", picker)  # type: ignore[attr-defined]
+    picker.send_keys(Keys.ENTER)  # type: ignore[attr-defined]
+    _wait_for(driver, ".dash-dropdown-search", timeout=10)
+    active = "return document.activeElement.className"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and driver.execute_script(active) != "dash-dropdown-search":  # type: ignore[attr-defined]
+        time.sleep(0.2)
+    assert driver.execute_script(active) == "dash-dropdown-search"  # type: ignore[attr-defined]
+    driver.switch_to.active_element.send_keys("gamma=0.001 lr=1")  # type: ignore[attr-defined]
+    time.sleep(0.5)
+    driver.switch_to.active_element.send_keys(Keys.ARROW_DOWN)  # type: ignore[attr-defined]
+    driver.switch_to.active_element.send_keys(Keys.ENTER)  # type: ignore[attr-defined]
+    text = _wait_text(driver, "#drill", lambda t: "trials of this configuration" in t)
+    assert "adabound: gamma=0.001 lr=1" in text
+    deadline = time.monotonic() + 10
+    focused = ""
+    while time.monotonic() < deadline and focused != "drill-close":
+        focused = driver.execute_script("return document.activeElement.id")  # type: ignore[attr-defined]
+        time.sleep(0.2)
+    assert focused == "drill-close"
+    driver.switch_to.active_element.send_keys(Keys.ENTER)  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _drill_shown(driver):
+        time.sleep(0.2)
+    assert not _drill_shown(driver)
     assert _severe(driver) == []
+
+
+def _drill_shown(driver: object) -> bool:
+    return bool(
+        driver.execute_script(  # type: ignore[attr-defined]
+            "return getComputedStyle(document.getElementById('drill')).display !== 'none'"
+        )
+    )

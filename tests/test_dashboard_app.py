@@ -13,6 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from dashboards.app import create_app, study_from_path, study_path
+from dashboards.store import selection_of
 from hpsearch.analysis.synthetic import lr_one_study, store_study
 
 pytestmark = pytest.mark.slow
@@ -271,11 +272,19 @@ def test_timer_tick_after_a_change_redraws(client: Any) -> None:
     assert "adabound is insensitive to lr" in json.dumps(again["verdicts-area"])
 
 
-def _click(client: Any, anchor: str, customdata: Any, shown: str) -> dict[str, Any]:
+def _click(
+    client: Any, anchor: str, customdata: Any, shown: str, picked: str | None = None
+) -> dict[str, Any]:
     """Fire the drill-down callback as the browser does when a point of figure `anchor` is
-    clicked (`customdata` a list, as Dash forwards it for scatter points, or the whole point)."""
+    clicked (`customdata` a list, as Dash forwards it for scatter points, or the whole point),
+    or, with `picked`, when the keyboard's picker chooses a configuration."""
     graph = {"type": "figure", "anchor": anchor}
     point = customdata if isinstance(customdata, dict) else {"customdata": customdata}
+    changed = (
+        "drill-pick.value"
+        if picked is not None
+        else json.dumps(graph, separators=(",", ":"), sort_keys=True) + ".clickData"
+    )
     payload = {
         "output": "..drill-body.children...drill.style..",
         "outputs": [
@@ -291,8 +300,9 @@ def _click(client: Any, anchor: str, customdata: Any, shown: str) -> dict[str, A
                 }
             ],
             {"id": "drill-close", "property": "n_clicks", "value": None},
+            {"id": "drill-pick", "property": "value", "value": picked},
         ],
-        "changedPropIds": [json.dumps(graph, separators=(",", ":"), sort_keys=True) + ".clickData"],
+        "changedPropIds": [changed],
         "state": [{"id": "shown", "property": "data", "value": shown}],
     }
     response = client.post("/_dash-update-component", json=payload)
@@ -322,6 +332,36 @@ def test_clicking_a_configuration_opens_its_seeds_and_curves(client: Any) -> Non
     assert "gamma=" in config and "lr=" in config
     drill = _click(client, anchor, cell, out["shown"]["data"])
     assert f"adabound: {config}" in json.dumps(drill["drill-body"]["children"])
+
+
+def test_the_keyboard_picker_opens_any_configuration(client: Any) -> None:
+    """The picker under the figures lists every configuration of the page; choosing one opens
+    the same drill-down a click on its point opens."""
+    out = _render(client, NAME, ["adabound", "adam", "sgd"], [0, 1])
+    payload = {
+        "output": "..drill-pick.options...drill-picker.style..",
+        "outputs": [
+            {"id": "drill-pick", "property": "options"},
+            {"id": "drill-picker", "property": "style"},
+        ],
+        "inputs": [{"id": "shown", "property": "data", "value": out["shown"]["data"]}],
+        "changedPropIds": ["shown.data"],
+    }
+    answer = json.loads(client.post("/_dash-update-component", json=payload).data)["response"]
+    labels = [o["label"] for o in answer["drill-pick"]["options"]]
+    assert "adabound: gamma=0.001 lr=1" in labels and answer["drill-picker"]["style"] == {}
+    assert len(labels) == len(set(labels))
+    assert {label.split(":")[0] for label in labels} == {"adabound", "adam", "sgd"}
+    picked = json.dumps(["adabound", "gamma=0.001 lr=1"])
+    by_key = _click(client, "none", [], out["shown"]["data"], picked=picked)
+    by_click = _click(
+        client, "fig-sensitivity-lr", ["gamma=0.001 lr=1", "adabound"], out["shown"]["data"]
+    )
+    assert by_key["drill"]["style"] == {}
+    assert by_key["drill-body"]["children"][:3] == by_click["drill-body"]["children"][:3]
+    # A value that names no configuration of the page opens nothing.
+    bad = json.dumps(["nadam", "lr=1"])
+    assert _click(client, "none", [], out["shown"]["data"], picked=bad) == {}
 
 
 def _anchored(tree: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -409,6 +449,6 @@ def test_the_first_page_is_analysed_at_start_up_and_the_first_visit_reuses_it(
     visit.join(60)
     assert answers and "verdicts-area" in answers[0] and answers[0]["sections-area"]
     # Every box ticked (what `fill_filters` sends next) is the same page: still one analysis.
-    optimizers, seeds = app_module.selection_of(load_study_data(storage, first))
+    optimizers, seeds = selection_of(load_study_data(storage, first))
     assert "verdicts-area" in _render(client, first, optimizers, seeds)
     assert analysed == [first]

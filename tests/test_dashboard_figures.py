@@ -9,9 +9,19 @@ import math
 import numpy as np
 import pytest
 
-from dashboards import figures
+from dashboards.curves import (
+    MAX_LR_PANELS,
+    curve_table,
+    learning_curve_figure,
+    lr_curves_figure,
+    lr_panels,
+)
+from dashboards.heatmap import heatmap_figure, heatmap_pairs
+from dashboards.lr_one import lr_curve_configs, lr_one_figure, lr_one_records
 from dashboards.page import build_page, format_estimate, lr1_failure
 from dashboards.report import render_report, write_report
+from dashboards.sensitivity import sensitivity_figure
+from dashboards.summary_figures import best_of_k_figure, edf_figure, importance_figure
 from dashboards.theme import optimizer_color
 from hpsearch.analysis import analyze
 from hpsearch.analysis.records import Estimate, StudyAnalysis
@@ -38,7 +48,7 @@ def _hover_texts(trace: object) -> str:
 
 
 def test_every_diverged_trial_is_drawn_at_the_floor(analysis: StudyAnalysis) -> None:
-    fig = figures.sensitivity_figure(analysis, "lr")
+    fig = sensitivity_figure(analysis, "lr")
     crosses = [
         t
         for t in fig.data
@@ -66,7 +76,7 @@ def test_every_diverged_trial_is_drawn_at_the_floor(analysis: StudyAnalysis) -> 
 def test_sensitivity_is_log_x_with_optimizers_overlaid_and_hover(
     analysis: StudyAnalysis,
 ) -> None:
-    fig = figures.sensitivity_figure(analysis, "lr")
+    fig = sensitivity_figure(analysis, "lr")
     assert fig.layout.xaxis.type == "log"
     assert "lr" in fig.layout.xaxis.title.text and "%" in fig.layout.yaxis.title.text
     lines = [t for t in fig.data if t.mode == "lines+markers"]
@@ -85,7 +95,7 @@ def test_sensitivity_is_log_x_with_optimizers_overlaid_and_hover(
 def test_heatmap_cells_are_the_seed_means_without_interpolation(
     analysis: StudyAnalysis,
 ) -> None:
-    fig = figures.heatmap_figure(analysis, "adabound", "lr", "gamma")
+    fig = heatmap_figure(analysis, "adabound", "lr", "gamma")
     heat = fig.data[0]
     assert heat.zsmooth is False
     configs = analysis.configs[analysis.configs["optimizer"] == "adabound"]
@@ -117,7 +127,7 @@ def test_colours_are_the_same_for_an_optimizer_in_every_figure(
 
 
 def test_learning_curves_mark_divergence_epochs(analysis: StudyAnalysis, data: StudyData) -> None:
-    fig = figures.learning_curve_figure(analysis, data.curves)
+    fig = learning_curve_figure(analysis, data.curves)
     marks = [t for t in fig.data if t.name and t.name.startswith("diverged")]
     assert marks
     picks = analysis.picks[analysis.picks["role"] == "lr=1"]
@@ -132,20 +142,20 @@ def test_learning_curves_mark_divergence_epochs(analysis: StudyAnalysis, data: S
 
 
 def test_budget_edf_importance_figures(analysis: StudyAnalysis) -> None:
-    bok = figures.best_of_k_figure(analysis)
+    bok = best_of_k_figure(analysis)
     assert bok.layout.xaxis.type == "log"
     lines = {t.name for t in bok.data if t.mode == "lines" and t.fill != "toself"}
     assert lines == {"adabound", "adam", "sgd"}
-    edf = figures.edf_figure(analysis)
+    edf = edf_figure(analysis)
     assert "regret" in edf.layout.xaxis.title.text
     assert "percentage points" in edf.layout.xaxis.title.text
-    imp = figures.importance_figure(analysis)
+    imp = importance_figure(analysis)
     assert "descriptive" in imp.layout.title.text
     assert all(t.error_y.array is not None for t in imp.data)
 
 
 def test_an_empty_table_gives_a_message_not_a_blank_plot(analysis: StudyAnalysis) -> None:
-    fig = figures.sensitivity_figure(analysis, "no_such_hp")
+    fig = sensitivity_figure(analysis, "no_such_hp")
     assert "no_such_hp" in fig.layout.annotations[0].text
 
 
@@ -195,12 +205,12 @@ DEFAULTS = {"adabound": {"lr": 1e-3, "final_lr": 0.1, "gamma": 1e-3}, "sgd": {"m
 
 
 def test_heatmaps_of_one_metric_share_one_colour_scale(analysis: StudyAnalysis) -> None:
-    pairs = figures.heatmap_pairs(analysis)
+    pairs = heatmap_pairs(analysis)
     assert len(pairs) >= 2
     ranges = {
         (
-            figures.heatmap_figure(analysis, *p).data[0].zmin,
-            figures.heatmap_figure(analysis, *p).data[0].zmax,
+            heatmap_figure(analysis, *p).data[0].zmin,
+            heatmap_figure(analysis, *p).data[0].zmax,
         )
         for p in pairs
     }
@@ -209,9 +219,9 @@ def test_heatmaps_of_one_metric_share_one_colour_scale(analysis: StudyAnalysis) 
 
 
 def test_log_axes_are_labelled_as_the_grid_is_written(analysis: StudyAnalysis) -> None:
-    fig = figures.sensitivity_figure(analysis, "lr")
+    fig = sensitivity_figure(analysis, "lr")
     assert list(fig.layout.xaxis.ticktext) == ["1e-4", "1e-3", "0.01", "0.1", "1"]
-    bok = figures.best_of_k_figure(analysis)
+    bok = best_of_k_figure(analysis)
     ticks = list(bok.layout.xaxis.tickvals)
     assert ticks == sorted(ticks) and ticks[:4] == [1, 2, 5, 10]
     assert [str(t) for t in ticks] == list(bok.layout.xaxis.ticktext)
@@ -220,7 +230,7 @@ def test_log_axes_are_labelled_as_the_grid_is_written(analysis: StudyAnalysis) -
 def test_sensitivity_legend_has_one_entry_per_optimizer_plus_seeds_and_diverged(
     analysis: StudyAnalysis,
 ) -> None:
-    fig = figures.sensitivity_figure(analysis, "lr")
+    fig = sensitivity_figure(analysis, "lr")
     shown = [
         t.name
         for t in fig.data
@@ -234,10 +244,10 @@ def test_sensitivity_legend_has_one_entry_per_optimizer_plus_seeds_and_diverged(
     assert fig.layout.title.xref == "paper"
 
 
-def test_slice_button_switches_the_within_delta_track(analysis: StudyAnalysis) -> None:
-    fig = figures.sensitivity_figure(analysis, "lr")
+def test_slice_button_switches_the_within_m_track(analysis: StudyAnalysis) -> None:
+    fig = sensitivity_figure(analysis, "lr")
     profile, slice_ = (b.args[0]["visible"] for b in fig.layout.updatemenus[0].buttons)
-    tracks = [i for i, t in enumerate(fig.data) if t.name and "within δ" in t.name]
+    tracks = [i for i, t in enumerate(fig.data) if t.name and "within m" in t.name]
     assert tracks
     for i in tracks:
         is_slice = fig.data[i].name.endswith("(slice)")
@@ -247,7 +257,7 @@ def test_slice_button_switches_the_within_delta_track(analysis: StudyAnalysis) -
 def test_lr_one_compares_defaults_tuned_and_best_from_the_tables(
     analysis: StudyAnalysis, data: StudyData
 ) -> None:
-    records = {r.optimizer: r for r in figures.lr_one_records(analysis, DEFAULTS)}
+    records = {r.optimizer: r for r in lr_one_records(analysis, DEFAULTS)}
     assert set(records) == {"adabound", "adam", "sgd"}
     ada = records["adabound"]
     # At the defaults (gamma = 1e-3, final_lr = 0.1) the sample's AdaBound fails at lr = 1 ...
@@ -260,7 +270,7 @@ def test_lr_one_compares_defaults_tuned_and_best_from_the_tables(
     assert ada.default_diverged > 0
     # SGD's grid has no momentum = 0.5 (its default here): no "at defaults" number is made up.
     assert records["sgd"].default is None
-    fig = figures.lr_one_figure(analysis, list(records.values()))
+    fig = lr_one_figure(analysis, list(records.values()))
     names = {t.name for t in fig.data}
     assert {"lr = 1, others at defaults", "lr = 1, others tuned"} <= names
     page = build_page(analysis, data.curves, defaults=DEFAULTS)
@@ -288,9 +298,9 @@ def test_lr_one_compares_defaults_tuned_and_best_from_the_tables(
 def test_paper_grid_has_one_panel_per_lr_with_every_optimizer(
     analysis: StudyAnalysis, data: StudyData
 ) -> None:
-    configs = figures.lr_curve_configs(analysis, DEFAULTS)
+    configs = lr_curve_configs(analysis, DEFAULTS)
     assert configs[("adabound", 1.0)] == "lr=1 gamma=0.001 final_lr=0.1"
-    fig = figures.lr_curves_figure(analysis, data.curves, configs)
+    fig = lr_curves_figure(analysis, data.curves, configs)
     titles = [a.text for a in fig.layout.annotations]
     assert titles == ["lr = 1e-4", "lr = 1e-3", "lr = 0.01", "lr = 0.1", "lr = 1"]
     last_panel = [
@@ -347,7 +357,7 @@ def test_curve_table_averages_finite_values_and_keeps_every_trial() -> None:
             "value": [0.5, 0.6, 0.8, np.inf, 0.4, np.nan],
         }
     )
-    table = figures._curve_table(rows)
+    table = curve_table(rows)
     assert list(table.columns) == [1, 2, 3]
     assert list(table.index) == [1.0, 2.0]
     assert table.loc[2.0, 1] == pytest.approx(0.7)
@@ -357,11 +367,11 @@ def test_curve_table_averages_finite_values_and_keeps_every_trial() -> None:
 
 def test_lr_panels_keep_the_ends_and_lr_one_within_the_cap() -> None:
     few = [1e-3, 1e-2, 1e-1, 1.0]
-    assert figures.lr_panels(few) == few
+    assert lr_panels(few) == few
     many = list(np.logspace(-5, 0.5, 23))
     many[20] = 1.0
-    picked = figures.lr_panels(many)
-    assert len(picked) == figures.MAX_LR_PANELS
+    picked = lr_panels(many)
+    assert len(picked) == MAX_LR_PANELS
     assert picked[0] == many[0] and picked[-1] == many[-1] and 1.0 in picked
 
 
@@ -369,10 +379,10 @@ def test_lr_curves_of_a_wide_grid_draw_at_most_the_capped_panels() -> None:
     grid = {"adam": {"lr": list(np.logspace(-4, 0, 12))}}
     wide = lr_one_study("wide", grids=grid, seeds=2, epochs=3)
     analysis = analyze(wide, CLAIMS)
-    fig = figures.lr_curves_figure(analysis, wide.curves, figures.lr_curve_configs(analysis))
+    fig = lr_curves_figure(analysis, wide.curves, lr_curve_configs(analysis))
     titles = [a.text for a in fig.layout.annotations if a.text.startswith("lr = ")]
-    assert len(titles) == figures.MAX_LR_PANELS and "lr = 1" in titles
-    assert f"{figures.MAX_LR_PANELS} of the 12 lr values" in fig.layout.title.text
+    assert len(titles) == MAX_LR_PANELS and "lr = 1" in titles
+    assert f"{MAX_LR_PANELS} of the 12 lr values" in fig.layout.title.text
 
 
 def test_answer_has_one_line_per_claim_with_its_deciding_number(
@@ -448,7 +458,7 @@ def test_figures_offer_no_cloud_and_download_png_and_svg(data: StudyData) -> Non
 
 def test_a_heatmap_cell_is_about_one_configuration(analysis: StudyAnalysis) -> None:
     """Colour, × count, hover and the drill-down's configuration: the same seeds."""
-    fig = figures.heatmap_figure(analysis, "adabound", "lr", "gamma")
+    fig = heatmap_figure(analysis, "adabound", "lr", "gamma")
     heat = fig.data[0]
     configs = analysis.configs[analysis.configs["optimizer"] == "adabound"].set_index("config")
     checked = 0
@@ -478,7 +488,7 @@ def test_the_lr_one_table_carries_the_lr_one_verdicts() -> None:
 
     data = lr_one_study()
     analysis = analyze(data, ClaimsSpec(bootstrap=50, min_seeds=3, fails=["adabound.lr = 1"]))
-    records = figures.lr_one_records(analysis, optimizer_defaults(data))
+    records = lr_one_records(analysis, optimizer_defaults(data))
     columns, rows = lr_one_table(records, analysis)
     by_optimizer = {row[0]: dict(zip(columns, row, strict=True)) for row in rows}
     answer = by_optimizer["adabound"]["verdict: lr = 1 fails?"]
@@ -531,13 +541,16 @@ def test_parallel_coordinates_record_and_brush(analysis: StudyAnalysis) -> None:
 
 
 def test_the_url_query_holds_the_view() -> None:
-    from dashboards.app import url_search, url_state
+    from dashboards.view import View
 
     brush = {"fig-parallel-adabound": {"0": [[-0.1, 0.1]]}}
     model = {"seed": {"filterType": "number", "type": "equals", "filter": 1}}
-    search = url_search(["adabound"], ["adabound", "adam"], [0, 1], [0, 1], brush, model)
-    state = url_state(search)
-    assert state == {"optimizers": ["adabound"], "brush": brush, "filter": model}
+    search = View.of(["adabound"], [0, 1], brush, model).query(["adabound", "adam"], [0, 1])
+    assert View.parse(search) == View(("adabound",), None, brush, model)
     # Everything selected and nothing filtered: no query at all.
-    assert url_search(["adam", "adabound"], ["adabound", "adam"], [1, 0], [0, 1], {}, {}) == ""
-    assert url_state("?brush=not-json&seeds=1,2") == {"seeds": ["1", "2"]}
+    assert View.of(["adam", "adabound"], [1, 0]).query(["adabound", "adam"], [0, 1]) == ""
+    view = View.parse("?brush=not-json&seeds=1,2")
+    assert view == View(None, ("1", "2"))
+    # Seeds the study has are ticked as the URL says; none it has: every seed.
+    assert view.pick_seeds([0, 1, 2]) == [1, 2] and view.pick_seeds([5, 6]) == [5, 6]
+    assert View.of(None, [10, 9]).query([], [9]) == "?seeds=9%2C10"

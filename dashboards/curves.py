@@ -1,0 +1,354 @@
+"""Learning curves: the picked configurations (best, divergence boundary, lr = 1), the paper's
+α sweep (one panel per lr) and one configuration's seeds (the drill-down's picture).
+
+`curve_group` reads one configuration's curves from `StudyData.curves` into a `CurveGroup`
+(seed mean, seed range, where each diverged seed stopped; no Plotly), and the figures draw
+groups into panels. Which configuration stands for each lr is `dashboards.lr_one`'s choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dashboards.plotting import band, empty_figure, finish_layout, grid_text, metric_axis
+from dashboards.theme import DIVERGED_SYMBOL, OKABE_ITO, optimizer_color
+from hpsearch.analysis.records import AnalysisSettings, StudyAnalysis
+
+ROLE_TEXT = {
+    "best": "best configuration",
+    "boundary": "divergence boundary",
+    "lr=1": "lr = 1",
+}
+MAX_LR_PANELS = 8
+
+
+@dataclass(frozen=True)
+class CurveGroup:
+    """One configuration's learning curves over its seeds."""
+
+    optimizer: str
+    config: str
+    epochs: np.ndarray
+    table: pd.DataFrame  # epoch x trial_number, NaN where a seed has no finite value
+    diverged_epochs: np.ndarray  # per diverged seed: the epoch it diverged at ...
+    diverged_values: np.ndarray  # ... and where its × goes (the curve then, else the floor)
+    diverged_seeds: tuple[str, ...]
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.table.mean(axis=1, skipna=True).to_numpy(dtype=float)
+
+
+def curve_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Curve rows of some trials as an epoch x trial table (non-finite values as gaps; a trial
+    with no finite value keeps its column). Built with NumPy: pandas' pivot_table costs ~20 ms
+    a call, and a page draws one per configuration."""
+    values = rows["value"].to_numpy(dtype=float)
+    epochs, e_at = np.unique(rows["epoch"].to_numpy(dtype=float), return_inverse=True)
+    trials, t_at = np.unique(rows["trial_number"].to_numpy(), return_inverse=True)
+    finite = np.isfinite(values)
+    sums = np.zeros((len(epochs), len(trials)))
+    counts = np.zeros_like(sums)
+    np.add.at(sums, (e_at[finite], t_at[finite]), values[finite])
+    np.add.at(counts, (e_at[finite], t_at[finite]), 1.0)
+    table = np.divide(sums, counts, out=np.full_like(sums, np.nan), where=counts > 0)
+    return pd.DataFrame(
+        table,
+        index=pd.Index(epochs, name="epoch"),
+        columns=pd.Index(trials, name="trial_number"),
+    )
+
+
+def curve_groups(
+    analysis: StudyAnalysis, curves: pd.DataFrame, wanted: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], CurveGroup]:
+    """The `CurveGroup` of each (optimizer, configuration) with recorded curves, in one pass
+    over `curves` (one metric's rows): a join per configuration over a 10,000-trial study's
+    curves made its page 9x slower."""
+    points = analysis.points
+    if points.empty or not wanted or curves.empty:
+        return {}
+    key = points["optimizer"].astype(str) + "\x00" + points["config"].astype(str)
+    keys = {f"{o}\x00{c}": (o, c) for o, c in wanted}
+    mine = points.assign(_key=key)[key.isin(list(keys))]
+    trial_keys = mine[["study", "trial_number", "_key"]].drop_duplicates(["study", "trial_number"])
+    rows = curves.merge(trial_keys, on=["study", "trial_number"], how="inner")
+    by_key = dict(iter(rows.groupby("_key", sort=False)))
+    out: dict[tuple[str, str], CurveGroup] = {}
+    for k, part in mine.groupby("_key", sort=False):
+        found = by_key.get(k)
+        if found is None or found.empty:
+            continue
+        optimizer, config = keys[str(k)]
+        table = curve_table(found)
+        diverged = part[(part["outcome"] == "diverged") & part["diverged_epoch"].notna()]
+        at, ys = _diverged_marks(table, diverged)
+        out[(optimizer, config)] = CurveGroup(
+            optimizer=optimizer,
+            config=config,
+            epochs=table.index.to_numpy(dtype=float),
+            table=table,
+            diverged_epochs=at,
+            diverged_values=ys,
+            diverged_seeds=tuple(diverged["seed"].astype(str)),
+        )
+    return out
+
+
+def _diverged_marks(table: pd.DataFrame, diverged: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Where to draw each diverged seed's ×: its epoch, at the curve's value then if finite,
+    else at the floor it was scored at."""
+    ys = []
+    for trial in diverged.itertuples(index=False):
+        column = table.get(trial.trial_number)
+        y = np.nan if column is None else column.get(float(trial.diverged_epoch), np.nan)
+        ys.append(y if np.isfinite(y) else float(trial.value))
+    return diverged["diverged_epoch"].to_numpy(dtype=float), np.asarray(ys, dtype=float)
+
+
+def _add_group(
+    fig: go.Figure, group: CurveGroup, label: str, metric: str, col: int, showlegend: bool
+) -> None:
+    """One configuration's learning curves in panel `col`: seed mean, seed range, × where a seed
+    diverged. `label` names the configuration in the legend and the hover."""
+    optimizer = group.optimizer
+    color = optimizer_color(optimizer)
+    axis = "" if col == 1 else str(col)
+    axes = {"xaxis": f"x{axis}", "yaxis": f"y{axis}"}
+    traces = [
+        band(
+            group.epochs,
+            group.table.min(axis=1),
+            group.table.max(axis=1),
+            color,
+            f"{optimizer} seed range",
+            optimizer,
+            xaxis=axes["xaxis"],
+            yaxis=axes["yaxis"],
+        ),
+        go.Scatter(
+            x=group.epochs,
+            y=group.mean,
+            mode="lines",
+            name=optimizer,
+            legendgroup=optimizer,
+            showlegend=showlegend,
+            line={"color": color, "width": 2.5},
+            hovertemplate=(
+                f"<b>{optimizer}</b><br>{label}<br>epoch %{{x}}<br>seed mean {metric}: "
+                "%{y:.4g}<extra></extra>"
+            ),
+            **axes,
+        ),
+    ]
+    if len(group.diverged_epochs):
+        traces.append(
+            go.Scatter(
+                x=group.diverged_epochs,
+                y=group.diverged_values,
+                mode="markers",
+                name="diverged (× at the epoch)",
+                legendgroup="diverged",
+                showlegend=False,
+                marker={
+                    "symbol": DIVERGED_SYMBOL,
+                    "size": 11,
+                    "color": color,
+                    "line": {"width": 2, "color": color},
+                },
+                customdata=np.stack(
+                    [list(group.diverged_seeds), [group.config] * len(group.diverged_seeds)],
+                    axis=-1,
+                ),
+                hovertemplate=(
+                    f"<b>{optimizer}</b> diverged<br>config: %{{customdata[1]}}<br>"
+                    "seed: %{customdata[0]}<br>epoch %{x}<extra></extra>"
+                ),
+                **axes,
+            )
+        )
+    fig.add_traces(traces)
+
+
+def _finish_curves(
+    fig: go.Figure, last: float, metric: str, settings: AnalysisSettings, subplots: bool = True
+) -> None:
+    """Epoch ticks at a round step (about six of them), the metric's axis on the first panel."""
+    step = next((d for d in (1, 2, 5, 10, 20, 50, 100, 200, 500) if last / d <= 6), 1000)
+    fig.update_xaxes(title={"text": "epoch"}, tick0=0, dtick=step)
+    fig.update_yaxes(**metric_axis(metric, settings), **({"col": 1} if subplots else {}))
+    if metric.endswith("loss"):
+        fig.update_yaxes(type="log")
+
+
+def _last_epoch(rows: pd.DataFrame) -> float:
+    return float(rows["epoch"].max()) if not rows.empty else 1.0
+
+
+def learning_curve_figure(
+    analysis: StudyAnalysis, curves: pd.DataFrame, metric: str | None = None
+) -> go.Figure:
+    """Learning curves of the best, divergence-boundary and lr = 1 configurations.
+
+    Line: seed mean per epoch; band: range over seeds; ×: the epoch where a seed diverged. An
+    optimizer missing from a panel has no such configuration (no divergence boundary, no lr = 1).
+    """
+    settings = analysis.settings
+    metric = metric or settings.metric
+    title = f"Learning curves ({metric.replace('_', ' ')})"
+    picks = analysis.picks
+    if picks.empty or curves.empty:
+        return empty_figure(title, "No learning curves recorded for the picked configurations.")
+    roles = [r for r in ROLE_TEXT if (picks["role"] == r).any()]
+    optimizers = list(dict.fromkeys(picks["optimizer"].astype(str)))
+    subtitles = []
+    for role in roles:
+        absent = [
+            o for o in optimizers if not ((picks["role"] == role) & (picks["optimizer"] == o)).any()
+        ]
+        subtitles.append(
+            ROLE_TEXT[role]
+            + (f"<br><sup>no {ROLE_TEXT[role]}: {', '.join(absent)}</sup>" if absent else "")
+        )
+    fig = make_subplots(
+        rows=1,
+        cols=len(roles),
+        shared_yaxes=True,
+        subplot_titles=subtitles,
+        horizontal_spacing=0.04,
+    )
+    wanted = curves[curves["metric"] == metric]
+    shown_legend: set[str] = set()
+    groups = curve_groups(
+        analysis, wanted, [(str(p.optimizer), str(p.config)) for p in picks.itertuples()]
+    )
+    for col, role in enumerate(roles, start=1):
+        for pick in picks[picks["role"] == role].itertuples(index=False):
+            optimizer = str(pick.optimizer)
+            group = groups.get((optimizer, str(pick.config)))
+            if group is None:
+                continue
+            label = f"{ROLE_TEXT[role]}: {pick.config}"
+            _add_group(fig, group, label, metric, col, optimizer not in shown_legend)
+            shown_legend.add(optimizer)
+    _finish_curves(fig, _last_epoch(wanted), metric, settings)
+    finish_layout(
+        fig,
+        title,
+        "line: seed mean, band: range over seeds, ×: epoch a seed diverged; hover a line for "
+        "its configuration",
+        height=420,
+    )
+    if any("<br>" in text for text in subtitles):  # a panel title of two lines needs the room
+        fig.update_layout(margin={"t": 110}, height=450)
+    return fig
+
+
+def lr_curves_figure(
+    analysis: StudyAnalysis,
+    curves: pd.DataFrame,
+    configs: dict[tuple[str, float], str],
+    metric: str | None = None,
+) -> go.Figure:
+    """The paper's α sweep: one panel per lr, every optimizer overlaid (seed mean, seed range,
+    × where a seed diverged), each at the configuration `configs` names for it."""
+    settings = analysis.settings
+    metric = metric or settings.metric
+    title = f"Learning curves at each lr ({metric.replace('_', ' ')})"
+    if not configs or curves.empty:
+        return empty_figure(title, "No learning curves, or no optimizer searched lr.")
+    every = sorted({lr for _, lr in configs})
+    lrs = lr_panels(every)
+    configs = {key: config for key, config in configs.items() if key[1] in lrs}
+    fig = make_subplots(
+        rows=1,
+        cols=len(lrs),
+        shared_yaxes=True,
+        subplot_titles=[f"lr = {grid_text(lr)}" for lr in lrs],
+        horizontal_spacing=0.02,
+    )
+    wanted = curves[curves["metric"] == metric]
+    shown_legend: set[str] = set()
+    groups = curve_groups(analysis, wanted, [(o, c) for (o, _), c in configs.items()])
+    for (optimizer, lr), config in configs.items():
+        group = groups.get((optimizer, config))
+        if group is None:
+            continue
+        _add_group(fig, group, config, metric, lrs.index(lr) + 1, optimizer not in shown_legend)
+        shown_legend.add(optimizer)
+    _finish_curves(fig, _last_epoch(wanted), metric, settings)
+    shown = "" if len(lrs) == len(every) else f"{len(lrs)} of the {len(every)} lr values; "
+    return finish_layout(
+        fig,
+        title,
+        f"{shown}each optimizer with its other hyperparameters at their defaults where the grid "
+        "has them, else tuned at that lr; band: range over seeds, ×: epoch a seed diverged",
+        height=380,
+    )
+
+
+def lr_panels(lrs: Sequence[float], most: int = MAX_LR_PANELS) -> list[float]:
+    """The lr values that get a learning-curve panel: all of them up to `most`, else `most`
+    spread evenly over the sorted grid, the smallest, the largest and lr = 1 always among them
+    (fifty panels side by side are unreadable, and plotly spends a second laying them out)."""
+    values = sorted(lrs)
+    if len(values) <= most:
+        return values
+    picked = {values[round(i)] for i in np.linspace(0, len(values) - 1, most)}
+    ones = [v for v in values if np.isclose(v, 1.0)]
+    if ones and ones[0] not in picked:
+        inner = picked - {values[0], values[-1]}
+        nearest = min(inner, key=lambda v: abs(np.log(v)) if v > 0 else np.inf)
+        picked = (picked - {nearest}) | {ones[0]}
+    return sorted(picked)
+
+
+def config_curves_figure(
+    analysis: StudyAnalysis, curves: pd.DataFrame, optimizer: str, config: str
+) -> go.Figure:
+    """Every seed of one configuration as its own line (the drill-down's picture)."""
+    settings = analysis.settings
+    metric = settings.metric
+    title = f"{optimizer}: {config}"
+    wanted = curves[curves["metric"] == metric]
+    group = curve_groups(analysis, wanted, [(optimizer, config)]).get((optimizer, config))
+    if group is None:
+        return empty_figure(title, "No learning curves recorded for this configuration.")
+    fig = go.Figure()
+    mine = analysis.points[
+        (analysis.points["optimizer"] == optimizer) & (analysis.points["config"] == config)
+    ]
+    seeds = mine.drop_duplicates("trial_number").set_index("trial_number")["seed"]
+    for index, trial in enumerate(group.table.columns):
+        seed = seeds.get(trial, "?")
+        fig.add_trace(
+            go.Scatter(
+                x=group.epochs,
+                y=group.table[trial],
+                mode="lines",
+                name=f"seed {seed}",
+                line={"color": OKABE_ITO[index % len(OKABE_ITO)], "width": 2},
+                hovertemplate=(
+                    f"seed {seed}, trial {trial}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>"
+                ),
+            )
+        )
+    if len(group.diverged_epochs):
+        fig.add_trace(
+            go.Scatter(
+                x=group.diverged_epochs,
+                y=group.diverged_values,
+                mode="markers",
+                name="diverged",
+                marker={"symbol": DIVERGED_SYMBOL, "size": 12, "color": "#b00020"},
+                hovertemplate="diverged at epoch %{x}<extra></extra>",
+            )
+        )
+    _finish_curves(fig, float(group.epochs.max()), metric, settings, subplots=False)
+    return finish_layout(fig, title, "one line per seed; ×: the epoch a seed diverged", height=340)
