@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from dashboards.plotting import band, empty_figure, finish_layout, grid_text, metric_axis
+from dashboards.plotting import band, empty_figure, figure, grid_text, metric_axis, panels, trace
 from dashboards.theme import DIVERGED_SYMBOL, OKABE_ITO, optimizer_color
 from hpsearch.analysis.records import AnalysisSettings, StudyAnalysis
 
@@ -112,9 +112,9 @@ def _diverged_marks(table: pd.DataFrame, diverged: pd.DataFrame) -> tuple[np.nda
     return diverged["diverged_epoch"].to_numpy(dtype=float), np.asarray(ys, dtype=float)
 
 
-def _add_group(
-    fig: go.Figure, group: CurveGroup, label: str, metric: str, col: int, showlegend: bool
-) -> None:
+def _group_traces(
+    group: CurveGroup, label: str, metric: str, col: int, showlegend: bool
+) -> list[dict[str, Any]]:
     """One configuration's learning curves in panel `col`: seed mean, seed range, × where a seed
     diverged. `label` names the configuration in the legend and the hover."""
     optimizer = group.optimizer
@@ -132,7 +132,8 @@ def _add_group(
             xaxis=axes["xaxis"],
             yaxis=axes["yaxis"],
         ),
-        go.Scatter(
+        trace(
+            "scatter",
             x=group.epochs,
             y=group.mean,
             mode="lines",
@@ -149,7 +150,8 @@ def _add_group(
     ]
     if len(group.diverged_epochs):
         traces.append(
-            go.Scatter(
+            trace(
+                "scatter",
                 x=group.diverged_epochs,
                 y=group.diverged_values,
                 mode="markers",
@@ -173,18 +175,25 @@ def _add_group(
                 **axes,
             )
         )
-    fig.add_traces(traces)
+    return traces
 
 
-def _finish_curves(
-    fig: go.Figure, last: float, metric: str, settings: AnalysisSettings, subplots: bool = True
-) -> None:
-    """Epoch ticks at a round step (about six of them), the metric's axis on the first panel."""
+def _axes(
+    layout: dict[str, Any], panels: int, last: float, metric: str, settings: AnalysisSettings
+) -> dict[str, Any]:
+    """`layout` with epoch ticks at a round step (about six of them) on every panel, the
+    metric's axis on the first (log for a loss)."""
     step = next((d for d in (1, 2, 5, 10, 20, 50, 100, 200, 500) if last / d <= 6), 1000)
-    fig.update_xaxes(title={"text": "epoch"}, tick0=0, dtick=step)
-    fig.update_yaxes(**metric_axis(metric, settings), **({"col": 1} if subplots else {}))
-    if metric.endswith("loss"):
-        fig.update_yaxes(type="log")
+    out = dict(layout)
+    for i in range(panels):
+        suffix = "" if i == 0 else str(i + 1)
+        x = {"title": {"text": "epoch"}, "tick0": 0, "dtick": step}
+        y: dict[str, Any] = metric_axis(metric, settings) if i == 0 else {}
+        if metric.endswith("loss"):
+            y["type"] = "log"
+        out[f"xaxis{suffix}"] = {**out.get(f"xaxis{suffix}", {}), **x}
+        out[f"yaxis{suffix}"] = {**out.get(f"yaxis{suffix}", {}), **y}
+    return out
 
 
 def _last_epoch(rows: pd.DataFrame) -> float:
@@ -216,14 +225,8 @@ def learning_curve_figure(
             ROLE_TEXT[role]
             + (f"<br><sup>no {ROLE_TEXT[role]}: {', '.join(absent)}</sup>" if absent else "")
         )
-    fig = make_subplots(
-        rows=1,
-        cols=len(roles),
-        shared_yaxes=True,
-        subplot_titles=subtitles,
-        horizontal_spacing=0.04,
-    )
     wanted = curves[curves["metric"] == metric]
+    data: list[dict[str, Any]] = []
     shown_legend: set[str] = set()
     groups = curve_groups(
         analysis, wanted, [(str(p.optimizer), str(p.config)) for p in picks.itertuples()]
@@ -235,19 +238,20 @@ def learning_curve_figure(
             if group is None:
                 continue
             label = f"{ROLE_TEXT[role]}: {pick.config}"
-            _add_group(fig, group, label, metric, col, optimizer not in shown_legend)
+            data += _group_traces(group, label, metric, col, optimizer not in shown_legend)
             shown_legend.add(optimizer)
-    _finish_curves(fig, _last_epoch(wanted), metric, settings)
-    finish_layout(
-        fig,
+    layout = _axes(panels(subtitles, 0.04), len(roles), _last_epoch(wanted), metric, settings)
+    tall = any("<br>" in text for text in subtitles)  # a panel title of two lines needs room
+    if tall:
+        layout["margin"] = {"t": 110}
+    return figure(
+        data,
         title,
         "line: seed mean, band: range over seeds, ×: epoch a seed diverged; hover a line for "
         "its configuration",
-        height=420,
+        height=450 if tall else 420,
+        layout=layout,
     )
-    if any("<br>" in text for text in subtitles):  # a panel title of two lines needs the room
-        fig.update_layout(margin={"t": 110}, height=450)
-    return fig
 
 
 def lr_curves_figure(
@@ -266,30 +270,27 @@ def lr_curves_figure(
     every = sorted({lr for _, lr in configs})
     lrs = lr_panels(every)
     configs = {key: config for key, config in configs.items() if key[1] in lrs}
-    fig = make_subplots(
-        rows=1,
-        cols=len(lrs),
-        shared_yaxes=True,
-        subplot_titles=[f"lr = {grid_text(lr)}" for lr in lrs],
-        horizontal_spacing=0.02,
-    )
     wanted = curves[curves["metric"] == metric]
+    data: list[dict[str, Any]] = []
     shown_legend: set[str] = set()
     groups = curve_groups(analysis, wanted, [(o, c) for (o, _), c in configs.items()])
     for (optimizer, lr), config in configs.items():
         group = groups.get((optimizer, config))
         if group is None:
             continue
-        _add_group(fig, group, config, metric, lrs.index(lr) + 1, optimizer not in shown_legend)
+        col = lrs.index(lr) + 1
+        data += _group_traces(group, config, metric, col, optimizer not in shown_legend)
         shown_legend.add(optimizer)
-    _finish_curves(fig, _last_epoch(wanted), metric, settings)
+    titles = [f"lr = {grid_text(lr)}" for lr in lrs]
+    layout = _axes(panels(titles, 0.02), len(lrs), _last_epoch(wanted), metric, settings)
     shown = "" if len(lrs) == len(every) else f"{len(lrs)} of the {len(every)} lr values; "
-    return finish_layout(
-        fig,
+    return figure(
+        data,
         title,
         f"{shown}each optimizer with its other hyperparameters at their defaults where the grid "
         "has them, else tuned at that lr; band: range over seeds, ×: epoch a seed diverged",
         height=380,
+        layout=layout,
     )
 
 
@@ -320,15 +321,16 @@ def config_curves_figure(
     group = curve_groups(analysis, wanted, [(optimizer, config)]).get((optimizer, config))
     if group is None:
         return empty_figure(title, "No learning curves recorded for this configuration.")
-    fig = go.Figure()
+    data: list[dict[str, Any]] = []
     mine = analysis.points[
         (analysis.points["optimizer"] == optimizer) & (analysis.points["config"] == config)
     ]
     seeds = mine.drop_duplicates("trial_number").set_index("trial_number")["seed"]
     for index, trial in enumerate(group.table.columns):
         seed = seeds.get(trial, "?")
-        fig.add_trace(
-            go.Scatter(
+        data.append(
+            trace(
+                "scatter",
                 x=group.epochs,
                 y=group.table[trial],
                 mode="lines",
@@ -340,8 +342,9 @@ def config_curves_figure(
             )
         )
     if len(group.diverged_epochs):
-        fig.add_trace(
-            go.Scatter(
+        data.append(
+            trace(
+                "scatter",
                 x=group.diverged_epochs,
                 y=group.diverged_values,
                 mode="markers",
@@ -350,5 +353,7 @@ def config_curves_figure(
                 hovertemplate="diverged at epoch %{x}<extra></extra>",
             )
         )
-    _finish_curves(fig, float(group.epochs.max()), metric, settings, subplots=False)
-    return finish_layout(fig, title, "one line per seed; ×: the epoch a seed diverged", height=340)
+    layout = _axes({}, 1, float(group.epochs.max()), metric, settings)
+    return figure(
+        data, title, "one line per seed; ×: the epoch a seed diverged", height=340, layout=layout
+    )

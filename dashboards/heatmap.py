@@ -19,10 +19,11 @@ from dashboards.plotting import (
     CLICK_CONFIG,
     CLICK_OPTIMIZER,
     empty_figure,
-    finish_layout,
+    figure,
     grid_text,
     hyperparameter_title,
     metric_title,
+    trace,
 )
 from hpsearch.analysis.records import AnalysisSettings, StudyAnalysis
 from hpsearch.metrics import is_accuracy
@@ -171,32 +172,34 @@ def heatmap_figure(
     colorbar: dict[str, Any] = {"title": {"text": metric_title(settings.metric, settings)}}
     if is_accuracy(settings.metric) and is_percent(settings):
         colorbar["tickformat"] = ".3~%"
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=[grid_text(v) for v in record.xs],
-            y=[grid_text(v) for v in record.ys],
-            text=text,
-            texttemplate="%{text}",
-            customdata=custom,
-            hovertemplate=f"%{{customdata[{HOVER}]}}<extra></extra>",
-            colorscale="Viridis",
-            # One scale for every heatmap of the study: a colour means one value everywhere.
-            zmin=record.zmin,
-            zmax=record.zmax,
-            reversescale=settings.direction == "minimize",
-            zsmooth=False,
-            xgap=2,
-            ygap=2,
-            colorbar=colorbar,
-        )
+    heat = trace(
+        "heatmap",
+        z=z,
+        x=[grid_text(v) for v in record.xs],
+        y=[grid_text(v) for v in record.ys],
+        text=text,
+        texttemplate="%{text}",
+        customdata=custom,
+        hovertemplate=f"%{{customdata[{HOVER}]}}<extra></extra>",
+        colorscale="Viridis",
+        # One scale for every heatmap of the study: a colour means one value everywhere.
+        zmin=record.zmin,
+        zmax=record.zmax,
+        reversescale=settings.direction == "minimize",
+        zsmooth=False,
+        xgap=2,
+        ygap=2,
+        colorbar=colorbar,
     )
-    fig.update_xaxes(type="category", title=hyperparameter_title(x, " (grid)"))
-    fig.update_yaxes(type="category", title=hyperparameter_title(y, " (grid)"))
-    return finish_layout(
-        fig,
+    layout = {
+        "xaxis": {"type": "category", "title": hyperparameter_title(x, " (grid)")},
+        "yaxis": {"type": "category", "title": hyperparameter_title(y, " (grid)")},
+    }
+    return figure(
+        [heat],
         title,
         "cell: the configuration best over the other hyperparameters (its seed mean; × k/n: its "
         "seeds that diverged); click it for those seeds",
         height=440,
+        layout=layout,
     )

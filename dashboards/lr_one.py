@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboards.plotting import empty_figure, finish_layout, metric_axis
+from dashboards.plotting import empty_figure, figure, metric_axis, trace, vline
 from dashboards.theme import optimizer_color
 from hpsearch.analysis.records import Estimate, StudyAnalysis
 from hpsearch.units import format_metric
@@ -128,7 +128,8 @@ def lr_one_figure(analysis: StudyAnalysis, records: list[LrOne]) -> go.Figure:
     title = "Does lr = 1 fail?"
     if not records:
         return empty_figure(title, "No optimizer searched lr = 1.")
-    fig = go.Figure()
+    data: list[dict[str, Any]] = []
+    layout: dict[str, Any] = {}
     names = [r.optimizer for r in records]
     extent: list[float] = []  # every interval's ends: the axis shows them and the texts
     for key, label, symbol, offset in LR_ONE_SETTINGS:
@@ -151,8 +152,9 @@ def lr_one_figure(analysis: StudyAnalysis, records: list[LrOne]) -> go.Figure:
             hovers.append(f"<b>{record.optimizer}</b>: {label}<br>config: {config}")
         labels_at = [x + high for x, high in zip(xs, highs, strict=True)]
         extent += labels_at + [x - low for x, low in zip(xs, lows, strict=True)]
-        fig.add_trace(
-            go.Scatter(
+        data.append(
+            trace(
+                "scatter",
                 x=xs,
                 y=ys,
                 mode="markers",
@@ -173,8 +175,9 @@ def lr_one_figure(analysis: StudyAnalysis, records: list[LrOne]) -> go.Figure:
         )
         # The value written past the end of its interval, so no bar runs through it (an
         # invisible marker keeps it clear of a marker with no interval, as at the floor).
-        fig.add_trace(
-            go.Scatter(
+        data.append(
+            trace(
+                "scatter",
                 x=labels_at,
                 y=ys,
                 mode="markers+text",
@@ -192,30 +195,33 @@ def lr_one_figure(analysis: StudyAnalysis, records: list[LrOne]) -> go.Figure:
         floor = float(floors.median())
         extent.append(floor)
         line = {"dash": "dot", "color": "#b00020", "width": 1}
-        fig.add_vline(x=floor, line=line)
+        layout.update(vline(floor, line))
         # Named in the legend, not written over the markers that sit on it.
-        fig.add_trace(
-            go.Scatter(x=[None], y=[None], mode="lines", line=line, name="floor: diverged runs")
+        data.append(
+            trace(
+                "scatter", x=[None], y=[None], mode="lines", line=line, name="floor: diverged runs"
+            )
         )
-    fig.update_yaxes(
-        tickvals=list(range(len(names))),
-        ticktext=names,
-        range=[len(names) - 0.5, -0.5],
-        showgrid=False,
-    )
-    fig.update_xaxes(**metric_axis(settings.metric, settings))
+    layout["yaxis"] = {
+        "tickvals": list(range(len(names))),
+        "ticktext": names,
+        "range": [len(names) - 0.5, -0.5],
+        "showgrid": False,
+    }
+    layout["xaxis"] = metric_axis(settings.metric, settings)
     if extent:  # room right of the largest interval for its text ("63.8 %")
         low, high = min(extent), max(extent)
         span = max(high - low, 1e-9)
-        fig.update_xaxes(range=[low - 0.04 * span, high + 0.12 * span])
+        layout["xaxis"]["range"] = [low - 0.04 * span, high + 0.12 * span]
     unknown = unknown_defaults_text(records)
-    return finish_layout(
-        fig,
+    return figure(
+        data,
         title,
         "marker: seed mean, bar: 95 % CI; defaults: the optimizer's registered "
         "defaults for every hyperparameter but lr" + (f"<br>{unknown}" if unknown else ""),
         # Three rows per optimizer, each a line of text apart.
         height=130 + 54 * len(records) + (16 if unknown else 0),
+        layout=layout,
     )
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dashboards.heatmap import heatmap_range
-from dashboards.plotting import empty_figure, finish_layout, log_axis, metric_title
+from dashboards.plotting import empty_figure, figure, log_axis, metric_title, trace
 from hpsearch.analysis.grid import format_value
 from hpsearch.analysis.records import StudyAnalysis
 from hpsearch.units import is_percent
@@ -93,29 +93,27 @@ def parallel_figure(record: ParallelRecord | None, title: str = "") -> go.Figure
             dim["ticktext"] = [format_value(10.0**d) for d in decades]
         dimensions.append(dim)
     low, high = record.color_range
-    fig = go.Figure(
-        go.Parcoords(
-            dimensions=dimensions,
-            line={
-                "color": list(record.color),
-                "colorscale": "Viridis",
-                "cmin": low,
-                "cmax": high,
-                "showscale": True,
-                "colorbar": {"title": {"text": record.axes[-1].label}},
-            },
-            labelangle=0,
-        )
+    lines = trace(
+        "parcoords",
+        dimensions=dimensions,
+        line={
+            "color": list(record.color),
+            "colorscale": "Viridis",
+            "cmin": low,
+            "cmax": high,
+            "showscale": True,
+            "colorbar": {"title": {"text": record.axes[-1].label}},
+        },
+        labelangle=0,
     )
-    fig = finish_layout(
-        fig,
+    return figure(
+        [lines],
         title,
         "one line per configuration, coloured by its seed mean; drag along an axis to keep a "
         "range (the trial table follows), click the axis outside the range to clear it",
         height=420,
+        layout={"margin": {"l": 60, "r": 40, "t": 110, "b": 40}},
     )
-    fig.update_layout(margin={"l": 60, "r": 40, "t": 110, "b": 40})
-    return fig
 
 
 def kept_configs(record: ParallelRecord, ranges: dict[int, list[list[float]]]) -> list[str]:

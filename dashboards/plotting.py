@@ -13,7 +13,7 @@ grid point without interpolation.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -56,6 +56,7 @@ TEMPLATE = go.layout.Template(
         "hovermode": "closest",
     }
 )
+TEMPLATE_JSON = TEMPLATE.to_plotly_json()
 
 
 # -- the click contract ---------------------------------------------------------------------------
@@ -169,31 +170,122 @@ def log_axis(analysis: StudyAnalysis, hyperparameter: str) -> bool:
     return bool(len(values)) and bool((values > 0).all()) and values.max() / values.min() >= 10
 
 
-def finish_layout(fig: go.Figure, title: str, subtitle: str = "", height: int = 420) -> go.Figure:
-    """The look every figure shares: its title and subtitle, template, font, margins, legend."""
+def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` updated by `extra`, nested dicts merged key by key (as `update_layout` does)."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def trace(kind: str, **props: Any) -> dict[str, Any]:
+    """A trace as plotly.js reads it (`kind`: scatter, heatmap, bar, parcoords...)."""
+    return {"type": kind, **props}
+
+
+def figure(
+    data: Sequence[Mapping[str, Any]],
+    title: str,
+    subtitle: str = "",
+    height: int = 420,
+    layout: Mapping[str, Any] | None = None,
+) -> go.Figure:
+    """A figure built in one go from its traces and layout, with the look every figure
+    shares: title and subtitle, template, font, margins, legend (`layout` adds to it).
+
+    Built unvalidated: plotly.py's checks cost a 10,000-trial page most of its render time
+    (`update_layout` ~30 ms a call, a validated trace ~2 ms; benchmarks/dashboard.py), and
+    what they check does not change between studies. tests/test_dashboard_figures.py
+    validates every figure of a page instead."""
     text = title if not subtitle else f"{title}<br><sup>{subtitle}</sup>"
-    fig.update_layout(
+    base = {
         # Anchored to the plot area, so a long y-axis title never runs under the title.
-        title={"text": text, "x": 0, "xref": "paper", "xanchor": "left"},
-        template=TEMPLATE,
-        font={"family": FONT, "size": 13},
-        height=height,
-        margin={"l": 70, "r": 20, "t": 80, "b": 60},
-        legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "font": {"size": 11}},
-        hoverlabel={"namelength": -1},
-    )
-    return fig
+        "title": {"text": text, "x": 0, "xref": "paper", "xanchor": "left"},
+        "template": TEMPLATE_JSON,
+        "font": {"family": FONT, "size": 13},
+        "height": height,
+        "margin": {"l": 70, "r": 20, "t": 80, "b": 60},
+        "legend": {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "font": {"size": 11}},
+        "hoverlabel": {"namelength": -1},
+    }
+    return go.Figure(data=list(data), layout=merged(base, layout or {}), _validate=False)
 
 
 def empty_figure(title: str, message: str) -> go.Figure:
     """A figure that says why there is nothing to draw (never a blank plot)."""
-    fig = go.Figure()
-    fig.add_annotation(
-        text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font={"size": 14}
+    note = {
+        "text": message,
+        "x": 0.5,
+        "y": 0.5,
+        "xref": "paper",
+        "yref": "paper",
+        "showarrow": False,
+        "font": {"size": 14},
+    }
+    hidden = {"visible": False}
+    return figure(
+        [], title, height=260, layout={"annotations": [note], "xaxis": hidden, "yaxis": hidden}
     )
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return finish_layout(fig, title, height=260)
+
+
+def vline(x: float, line: Mapping[str, Any], text: str = "") -> dict[str, Any]:
+    """A vertical line across the plot at `x` (and its label top right): what `add_vline`
+    adds, as layout entries (`shapes`, `annotations`)."""
+    shape = {
+        "type": "line",
+        "x0": x,
+        "x1": x,
+        "xref": "x",
+        "y0": 0,
+        "y1": 1,
+        "yref": "y domain",
+        "line": dict(line),
+    }
+    if not text:
+        return {"shapes": [shape]}
+    label = {
+        "text": text,
+        "x": x,
+        "xref": "x",
+        "xanchor": "left",
+        "y": 1,
+        "yref": "y domain",
+        "yanchor": "top",
+        "showarrow": False,
+    }
+    return {"shapes": [shape], "annotations": [label]}
+
+
+def panels(titles: Sequence[str], spacing: float) -> dict[str, Any]:
+    """The layout of one row of panels sharing their y axis, `titles` above them: what
+    `make_subplots(rows=1, cols=n, shared_yaxes=True)` makes, without its ~60 ms."""
+    n = len(titles)
+    width = (1.0 - spacing * (n - 1)) / n
+    layout: dict[str, Any] = {"annotations": []}
+    for i, text in enumerate(titles):
+        suffix = "" if i == 0 else str(i + 1)
+        low = i * (width + spacing)
+        layout[f"xaxis{suffix}"] = {"anchor": f"y{suffix}", "domain": [low, low + width]}
+        layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "domain": [0.0, 1.0]}
+        if i:
+            layout[f"yaxis{suffix}"].update(matches="y", showticklabels=False)
+        layout["annotations"].append(
+            {
+                "text": text,
+                "x": low + width / 2,
+                "xanchor": "center",
+                "xref": "paper",
+                "y": 1.0,
+                "yanchor": "bottom",
+                "yref": "paper",
+                "showarrow": False,
+                "font": {"size": 16},
+            }
+        )
+    return layout
 
 
 # -- bands ---------------------------------------------------------------------------------------
@@ -210,7 +302,7 @@ def band(
     xaxis: str = "x",
     yaxis: str = "y",
     showlegend: bool = False,
-) -> go.Scatter:
+) -> dict[str, Any]:
     """A closed polygon between `low` and `high` (a 95 % band); gaps where either is NaN."""
     xa = np.asarray(x, dtype=float)
     lo = np.asarray(low, dtype=float)
@@ -218,7 +310,8 @@ def band(
     keep = np.isfinite(lo) & np.isfinite(hi)
     xs = np.concatenate([xa[keep], xa[keep][::-1]])
     ys = np.concatenate([hi[keep], lo[keep][::-1]])
-    return go.Scatter(
+    return trace(
+        "scatter",
         x=xs,
         y=ys,
         fill="toself",

@@ -21,12 +21,13 @@ from dashboards.plotting import band as band_trace
 from dashboards.plotting import (
     click_data,
     empty_figure,
-    finish_layout,
+    figure,
     hyperparameter_title,
     log_axis,
     log_ticks,
     metric_axis,
     share_text,
+    trace,
 )
 from dashboards.theme import DIVERGED_SYMBOL, optimizer_color
 from hpsearch.analysis.grid import format_value
@@ -190,40 +191,42 @@ def sensitivity_figure(
     title = f"Sensitivity to {hyperparameter}"
     if record is None:
         return empty_figure(title, f"No optimizer searched `{hyperparameter}` over several values.")
-    fig = go.Figure()
+    data: list[dict[str, Any]] = []
     visibility: dict[Curve, list[bool]] = {"profile": [], "slice": []}
     legend_once: set[tuple[str, str]] = set()  # (curve, group) already in the legend
     count = len(record.optimizers)
     for curve in record.curves:
         index = record.optimizers.index(curve.optimizer)
         traces = _curve_traces(record, curve, index)
-        for trace in traces[2:-1]:  # the seeds: one legend entry per curve and group
-            group = str(trace.legendgroup)
-            trace.showlegend = (curve.curve, group) not in legend_once
+        for seeds in traces[2:-1]:  # the seeds: one legend entry per curve and group
+            group = str(seeds["legendgroup"])
+            seeds["showlegend"] = (curve.curve, group) not in legend_once
             legend_once.add((curve.curve, group))
-        fig.add_traces(traces)
+        data += traces
         for name in CURVES:
             visibility[name] += [name == curve.curve] * len(traces)
         if curve.curve == CURVES[-1]:  # after both curves: every configuration's divergences
             at = next((d for d in record.diverged if d.optimizer == curve.optimizer), None)
             if at is not None:
                 shift = 10 ** (0.025 * (index - (count - 1) / 2)) if record.log_x else 1.0
-                fig.add_trace(_diverged_trace(at, record.hyperparameter, shift))
+                data.append(_diverged_trace(at, record.hyperparameter, shift))
                 for name in CURVES:
                     visibility[name].append(True)
-    diverged = [t for t in fig.data if t.legendgroup == "diverged"]
-    if diverged and not any(t.showlegend for t in diverged):  # no diverged seed drawn: the
-        diverged[0].showlegend = True  # any-configuration × still needs a legend entry
-    _finish(fig, record, visibility)
-    return fig
+    diverged = [t for t in data if t.get("legendgroup") == "diverged"]
+    if diverged and not any(t.get("showlegend") for t in diverged):  # no diverged seed drawn:
+        diverged[0]["showlegend"] = True  # the any-configuration × still needs a legend entry
+    return _draw(data, record, visibility)
 
 
-def _curve_traces(record: SensitivityRecord, curve: SensitivityCurve, index: int) -> list[Any]:
+def _curve_traces(
+    record: SensitivityRecord, curve: SensitivityCurve, index: int
+) -> list[dict[str, Any]]:
     """One curve's traces: band, line, seeds (dots, ×), its row of the track."""
     settings, hp, optimizer = record.settings, record.hyperparameter, curve.optimizer
     color = optimizer_color(optimizer)
     shown = curve.curve == "profile"
-    line = go.Scatter(
+    line = trace(
+        "scatter",
         x=curve.values,
         y=curve.mean,
         mode="lines+markers",
@@ -253,7 +256,9 @@ def _curve_traces(record: SensitivityRecord, curve: SensitivityCurve, index: int
     return [band, line, *seeds, _track_trace(record, curve, index)]
 
 
-def _seed_traces(record: SensitivityRecord, curve: SensitivityCurve, index: int) -> list[Any]:
+def _seed_traces(
+    record: SensitivityRecord, curve: SensitivityCurve, index: int
+) -> list[dict[str, Any]]:
     """Completed seeds as dots, diverged seeds as × at the floor (never hidden)."""
     seeds, hp, optimizer = curve.seeds, record.hyperparameter, curve.optimizer
     if seeds.empty or hp not in seeds:
@@ -272,7 +277,8 @@ def _seed_traces(record: SensitivityRecord, curve: SensitivityCurve, index: int)
             continue
         part = seeds[mask]
         traces.append(
-            go.Scatter(
+            trace(
+                "scatter",
                 x=x[mask],
                 y=part["value"].astype(float),
                 mode="markers",
@@ -328,7 +334,7 @@ def _runs(values: np.ndarray, good: np.ndarray) -> list[tuple[float, float]]:
     return runs
 
 
-def _track_trace(record: SensitivityRecord, curve: SensitivityCurve, index: int) -> go.Scatter:
+def _track_trace(record: SensitivityRecord, curve: SensitivityCurve, index: int) -> dict[str, Any]:
     """One optimizer's row of the "within m" track: thick segments over its values within m."""
     xs: list[float | None] = []
     ys: list[float | None] = []
@@ -346,7 +352,8 @@ def _track_trace(record: SensitivityRecord, curve: SensitivityCurve, index: int)
         return ", ".join(format_value(v) for v in curve.values[mask]) or "none"
 
     m = format_points(record.margin, record.settings)
-    return go.Scatter(
+    return trace(
+        "scatter",
         x=xs or [None],
         y=ys or [None],
         yaxis="y2",
@@ -363,12 +370,13 @@ def _track_trace(record: SensitivityRecord, curve: SensitivityCurve, index: int)
     )
 
 
-def _diverged_trace(at: DivergedAt, hyperparameter: str, shift: float) -> go.Scatter:
+def _diverged_trace(at: DivergedAt, hyperparameter: str, shift: float) -> dict[str, Any]:
     """One large × at the floor per grid value where any trial of any configuration diverged:
     the curves show one configuration per value; this keeps the divergences of all the others
     visible (never hidden), with the count in the hover."""
     color = optimizer_color(at.optimizer)
-    return go.Scatter(
+    return trace(
+        "scatter",
         x=at.values * shift,
         y=np.full(len(at.values), at.floor),
         mode="markers",
@@ -399,11 +407,14 @@ def _diverged_trace(at: DivergedAt, hyperparameter: str, shift: float) -> go.Sca
     )
 
 
-def _finish(fig: go.Figure, record: SensitivityRecord, visibility: dict[Curve, list[bool]]) -> None:
-    """The profile / slice buttons, the track's axis above the plot, titles."""
+def _draw(
+    data: list[dict[str, Any]], record: SensitivityRecord, visibility: dict[Curve, list[bool]]
+) -> go.Figure:
+    """The traces with the profile / slice buttons, the track's axis above the plot, titles."""
     settings, count = record.settings, len(record.optimizers)
-    fig.update_layout(
-        updatemenus=[
+    every = np.concatenate([c.values for c in record.curves])
+    layout = {
+        "updatemenus": [
             {
                 "type": "buttons",
                 "direction": "down",
@@ -423,8 +434,15 @@ def _finish(fig: go.Figure, record: SensitivityRecord, visibility: dict[Curve, l
                 ],
             }
         ],
-        yaxis={"domain": [0.0, 0.8]},
-        yaxis2={
+        "xaxis": {
+            "type": "log" if record.log_x else "linear",
+            "title": hyperparameter_title(
+                record.hyperparameter, ", log scale" if record.log_x else ""
+            ),
+            **(log_ticks(every) if record.log_x else {}),
+        },
+        "yaxis": {"domain": [0.0, 0.8], **metric_axis(settings.metric, settings)},
+        "yaxis2": {
             "domain": [0.84, 1.0],
             "range": [count - 0.5, -0.5],
             "tickvals": list(range(count)),
@@ -435,18 +453,13 @@ def _finish(fig: go.Figure, record: SensitivityRecord, visibility: dict[Curve, l
             "tickfont": {"size": 10},
             "title": {"text": "within m", "font": {"size": 10}},
         },
-    )
-    every = np.concatenate([c.values for c in record.curves])
-    fig.update_xaxes(
-        type="log" if record.log_x else "linear",
-        title=hyperparameter_title(record.hyperparameter, ", log scale" if record.log_x else ""),
-        **(log_ticks(every) if record.log_x else {}),
-    )
-    fig.layout.yaxis.update(**metric_axis(settings.metric, settings))
+        "legend": {"y": 0.8, "yanchor": "top"},  # under the profile / slice buttons
+    }
     subtitle = (
         "line: seed mean, band: 95 % CI (profile: selection-aware), dots: seeds, "
         "×: diverged at the floor; top track: values whose regret is bounded within the "
         f"claims' m = {format_points(record.margin, settings)} of the best"
     )
-    finish_layout(fig, f"Sensitivity to {record.hyperparameter}", subtitle, height=500)
-    fig.update_layout(legend={"y": 0.8, "yanchor": "top"})  # under the profile / slice buttons
+    return figure(
+        data, f"Sensitivity to {record.hyperparameter}", subtitle, height=500, layout=layout
+    )

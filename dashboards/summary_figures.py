@@ -7,20 +7,43 @@ Their records are the analysis's own tables (`StudyAnalysis.best_of_k`, `win_pro
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
 import plotly.graph_objects as go
 
 from dashboards.plotting import (
     band,
     empty_figure,
-    finish_layout,
+    figure,
     k_ticks,
     metric_axis,
     points_unit,
     steps,
+    trace,
+    vline,
 )
 from dashboards.theme import band_color, optimizer_color
 from hpsearch.analysis.records import StudyAnalysis
 from hpsearch.units import format_points, is_percent
+
+
+def _per_optimizer(
+    table: pd.DataFrame, order: str | None
+) -> Iterator[tuple[str, pd.DataFrame, str]]:
+    """(optimizer, its rows sorted by `order`, its colour), in table order."""
+    for optimizer, rows in table.groupby("optimizer", sort=False):
+        name = str(optimizer)
+        yield name, rows.sort_values(order) if order else rows, optimizer_color(name)
+
+
+def _k_axis(table: pd.DataFrame) -> dict[str, Any]:
+    return {
+        "type": "log",
+        "title": {"text": "k, configurations tried (log scale)"},
+        **k_ticks(table["k"]),
+    }
 
 
 def best_of_k_figure(analysis: StudyAnalysis) -> go.Figure:
@@ -30,45 +53,38 @@ def best_of_k_figure(analysis: StudyAnalysis) -> go.Figure:
     title = "Expected best of k random configurations"
     if table.empty:
         return empty_figure(title, "No best-of-k curve (no completed configurations).")
-    fig = go.Figure()
-    for optimizer, rows in table.groupby("optimizer", sort=False):
-        rows = rows.sort_values("k")
-        color = optimizer_color(str(optimizer))
-        fig.add_trace(
+    data: list[dict[str, Any]] = []
+    for optimizer, rows, color in _per_optimizer(table, "k"):
+        data += [
             band(
                 rows["k"],
                 rows["expected_low"],
                 rows["expected_high"],
                 color,
                 f"{optimizer} 95 % band",
-                str(optimizer),
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
+                optimizer,
+            ),
+            trace(
+                "scatter",
                 x=rows["k"],
                 y=rows["expected"],
                 mode="lines",
-                name=str(optimizer),
-                legendgroup=str(optimizer),
+                name=optimizer,
+                legendgroup=optimizer,
                 line={"color": color, "width": 2.5},
                 hovertemplate=(
                     f"<b>{optimizer}</b><br>k = %{{x}} configurations<br>"
                     f"E[best {settings.report_metric}]: %{{y:.4g}}<extra></extra>"
                 ),
-            )
-        )
-    fig.update_xaxes(
-        type="log",
-        title={"text": "k, configurations tried (log scale)"},
-        **k_ticks(table["k"]),
-    )
-    fig.update_yaxes(**metric_axis(settings.report_metric, settings))
-    return finish_layout(
-        fig,
+            ),
+        ]
+    layout = {"xaxis": _k_axis(table), "yaxis": metric_axis(settings.report_metric, settings)}
+    return figure(
+        data,
         title,
         f"selected by {settings.metric}, scored by "
         f"{settings.report_metric}; band: 95 % Student t over seeds",
+        layout=layout,
     )
 
 
@@ -78,39 +94,40 @@ def win_probability_figure(analysis: StudyAnalysis) -> go.Figure:
     title = "Which optimizer wins after k configurations"
     if table.empty:
         return empty_figure(title, "No win probabilities (fewer than two optimizers).")
-    fig = go.Figure()
-    for optimizer, rows in table.groupby("optimizer", sort=False):
-        rows = rows.sort_values("k")
-        color = optimizer_color(str(optimizer))
-        fig.add_trace(
-            go.Scatter(
-                x=rows["k"],
-                y=rows["probability"],
-                mode="lines",
-                stackgroup="win",
-                name=str(optimizer),
-                line={"color": color, "width": 1},
-                fillcolor=band_color(color, 0.6),
-                hovertemplate=(
-                    f"<b>{optimizer}</b><br>k = %{{x}}<br>P(win) = %{{y:.0%}}<extra></extra>"
-                ),
-            )
+    data = [
+        trace(
+            "scatter",
+            x=rows["k"],
+            y=rows["probability"],
+            mode="lines",
+            stackgroup="win",
+            name=optimizer,
+            line={"color": color, "width": 1},
+            fillcolor=band_color(color, 0.6),
+            hovertemplate=(
+                f"<b>{optimizer}</b><br>k = %{{x}}<br>P(win) = %{{y:.0%}}<extra></extra>"
+            ),
         )
-    fig.update_xaxes(
-        type="log",
-        title={"text": "k, configurations tried (log scale)"},
-        **k_ticks(table["k"]),
+        for optimizer, rows, color in _per_optimizer(table, "k")
+    ]
+    layout = {
+        "xaxis": _k_axis(table),
+        "yaxis": {
+            "title": {"text": "probability of the top score (%)"},
+            "tickformat": ".0%",
+            "range": [0, 1],
+        },
+    }
+    return figure(
+        data, title, "Sivaprasad et al. style: share of seeds × draws each wins", layout=layout
     )
-    fig.update_yaxes(
-        title={"text": "probability of the top score (%)"}, tickformat=".0%", range=[0, 1]
-    )
-    return finish_layout(fig, title, "Sivaprasad et al. style: share of seeds × draws each wins")
 
 
 def edf_figure(analysis: StudyAnalysis) -> go.Figure:
     """EDF of configuration means: the fraction of configurations within a regret of the best.
 
-    Read at regret = δ it is the joint good-region width W(δ) for every δ at once.
+    Read at regret = m (the claims' tolerance, marked) it is the share of configurations
+    within m of the best; at any other regret, that share for that tolerance.
     """
     settings = analysis.settings
     table = analysis.edf
@@ -118,53 +135,51 @@ def edf_figure(analysis: StudyAnalysis) -> go.Figure:
     if table.empty:
         return empty_figure(title, "No configurations to compare.")
     scale = settings.points if is_percent(settings) else 1.0
-    fig = go.Figure()
-    for optimizer, rows in table.groupby("optimizer", sort=False):
-        rows = rows.sort_values("regret")
-        color = optimizer_color(str(optimizer))
-        x = rows["regret"].astype(float) / scale
-        fig.add_trace(
+    data: list[dict[str, Any]] = []
+    for optimizer, rows, color in _per_optimizer(table, "regret"):
+        x = rows["regret"].astype(float).to_numpy() / scale
+        data += [
             band(
-                *steps(x.to_numpy(), rows["fraction_low"].to_numpy(float)),
-                steps(x.to_numpy(), rows["fraction_high"].to_numpy(float))[1],
+                *steps(x, rows["fraction_low"].to_numpy(float)),
+                steps(x, rows["fraction_high"].to_numpy(float))[1],
                 color,
                 f"{optimizer} 95 % band",
-                str(optimizer),
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
+                optimizer,
+            ),
+            trace(
+                "scatter",
                 x=x,
                 y=rows["fraction"],
                 mode="lines",
-                line_shape="hv",
-                name=str(optimizer),
-                legendgroup=str(optimizer),
-                line={"color": color, "width": 2.5},
+                name=optimizer,
+                legendgroup=optimizer,
+                line={"color": color, "width": 2.5, "shape": "hv"},
                 hovertemplate=(
                     f"<b>{optimizer}</b><br>regret ≤ %{{x:.3g}} {points_unit(settings)}"
                     "<br>%{y:.0%} of configurations<extra></extra>"
                 ),
-            )
-        )
-    delta = settings.delta / scale
-    fig.add_vline(
-        x=delta,
-        line={"dash": "dash", "color": "#444", "width": 1},
-        annotation_text=f"δ = {format_points(settings.delta, settings)}",
-        annotation_position="top right",
-    )
-    fig.update_xaxes(
-        title={"text": f"regret from the optimizer's best ({points_unit(settings)})"},
-        rangemode="tozero",
-    )
-    fig.update_yaxes(
-        title={"text": "configurations within that regret (%)"}, tickformat=".0%", range=[0, 1.02]
-    )
-    return finish_layout(
-        fig,
+            ),
+        ]
+    m = f"m = {format_points(settings.tolerance, settings)}, the claims' tolerance"
+    line = {"dash": "dash", "color": "#444", "width": 1}
+    layout = {
+        **vline(settings.tolerance / scale, line, m),
+        "xaxis": {
+            "title": {"text": f"regret from the optimizer's best ({points_unit(settings)})"},
+            "rangemode": "tozero",
+        },
+        "yaxis": {
+            "title": {"text": "configurations within that regret (%)"},
+            "tickformat": ".0%",
+            "range": [0, 1.02],
+        },
+    }
+    return figure(
+        data,
         title,
-        "seed means, diverged configurations included at the floor; at regret = δ this is W(δ)",
+        "seed means, diverged configurations included at the floor; at regret = m: the share "
+        "within the claims' tolerance",
+        layout=layout,
     )
 
 
@@ -174,16 +189,16 @@ def importance_figure(analysis: StudyAnalysis) -> go.Figure:
     title = "Hyperparameter importance (descriptive)"
     if table.empty:
         return empty_figure(title, "No importances (fewer than two hyperparameters searched).")
-    fig = go.Figure()
-    for optimizer, rows in table.groupby("optimizer", sort=False):
-        color = optimizer_color(str(optimizer))
+    data = []
+    for optimizer, rows, color in _per_optimizer(table, None):
         value = rows["importance"].astype(float)
-        fig.add_trace(
-            go.Bar(
+        data.append(
+            trace(
+                "bar",
                 x=rows["hyperparameter"],
                 y=value,
-                name=str(optimizer),
-                marker_color=color,
+                name=optimizer,
+                marker={"color": color},
                 error_y={
                     "type": "data",
                     "symmetric": False,
@@ -195,12 +210,15 @@ def importance_figure(analysis: StudyAnalysis) -> go.Figure:
                 ),
             )
         )
-    fig.update_layout(barmode="group")
-    fig.update_xaxes(title={"text": "hyperparameter"})
-    fig.update_yaxes(title={"text": "importance (PED-ANOVA, unitless)"}, rangemode="tozero")
-    return finish_layout(
-        fig,
+    layout = {
+        "barmode": "group",
+        "xaxis": {"title": {"text": "hyperparameter"}},
+        "yaxis": {"title": {"text": "importance (PED-ANOVA, unitless)"}, "rangemode": "tozero"},
+    }
+    return figure(
+        data,
         title,
         "descriptive, not a verdict: how much the top 10 % of configurations concentrate on "
         "some values; error bars: 95 % (bootstrap/jackknife SE over seeds, t quantile)",
+        layout=layout,
     )

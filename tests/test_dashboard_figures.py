@@ -110,6 +110,28 @@ def test_heatmap_cells_are_the_seed_means_without_interpolation(
     assert "div." in cell
 
 
+def test_every_figure_of_a_page_is_valid_plotly(analysis: StudyAnalysis, data: StudyData) -> None:
+    """Figures are built unvalidated for speed (`dashboards.plotting.figure`): here plotly.py
+    checks every property of every figure a page draws, empty ones and the drill-down's too."""
+    import plotly.graph_objects as go
+
+    from dashboards.curves import config_curves_figure
+    from dashboards.plotting import empty_figure
+
+    page = build_page(analysis, data.curves, defaults=DEFAULTS)
+    figures = [fig for section in page.sections for _, fig in section.figures]
+    config = str(analysis.configs["config"].iloc[0])
+    optimizer = str(analysis.configs["optimizer"].iloc[0])
+    figures += [
+        config_curves_figure(analysis, data.curves, optimizer, config),
+        empty_figure("nothing", "nothing to draw"),
+        sensitivity_figure(analysis, "no_such_hp"),
+    ]
+    assert len(figures) >= 12
+    for fig in figures:
+        go.Figure(fig.to_plotly_json())  # raises on any property plotly.js does not know
+
+
 def test_colours_are_the_same_for_an_optimizer_in_every_figure(
     analysis: StudyAnalysis, data: StudyData
 ) -> None:
