@@ -104,12 +104,14 @@ def curve_groups(
 def _diverged_marks(table: pd.DataFrame, diverged: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Where to draw each diverged seed's ×: its epoch, at the curve's value then if finite,
     else at the floor it was scored at."""
-    ys = []
-    for trial in diverged.itertuples(index=False):
-        column = table.get(trial.trial_number)
-        y = np.nan if column is None else column.get(float(trial.diverged_epoch), np.nan)
-        ys.append(y if np.isfinite(y) else float(trial.value))
-    return diverged["diverged_epoch"].to_numpy(dtype=float), np.asarray(ys, dtype=float)
+    epochs = diverged["diverged_epoch"].to_numpy(dtype=float)
+    floors = diverged["value"].to_numpy(dtype=float)
+    row = table.index.get_indexer(epochs)
+    col = table.columns.get_indexer(diverged["trial_number"])
+    found = (row >= 0) & (col >= 0)
+    at = np.full(len(epochs), np.nan)
+    at[found] = table.to_numpy(dtype=float)[row[found], col[found]]
+    return epochs, np.where(np.isfinite(at), at, floors)
 
 
 def _group_traces(

@@ -29,8 +29,6 @@ from hpsearch.analysis.records import AnalysisSettings, StudyAnalysis
 from hpsearch.metrics import is_accuracy
 from hpsearch.units import format_metric, format_share, is_percent
 
-HOVER = 2  # the cell's hover text, after the click contract's config and optimizer
-
 
 @dataclass(frozen=True)
 class HeatmapCell:
@@ -121,19 +119,28 @@ def heatmap_record(analysis: StudyAnalysis, optimizer: str, x: str, y: str) -> H
     )
 
 
-def _cell_hover(record: HeatmapRecord, cell: HeatmapCell, settings: AnalysisSettings) -> str:
+# A cell's customdata: the click contract's config and optimizer, then what its hover says;
+# the hover's words are written once, in the trace's template, not once per cell.
+CELL_FIELDS = ("x", "y", "mean", "n_diverged", "n_seeds", "share", "n_trials")
+
+
+def _field(name: str) -> str:
+    return f"%{{customdata[{CLICK_OPTIMIZER + 1 + CELL_FIELDS.index(name)}]}}"
+
+
+def _hover_template(record: HeatmapRecord, settings: AnalysisSettings) -> str:
     over = f"best over {', '.join(record.others)}" if record.others else "the configuration"
     whole = (
-        f"<br>every {', '.join(record.others)} at this cell: {format_share(cell.divergence_rate)}"
-        f" of {cell.n_trials} trials diverged"
+        f"<br>every {', '.join(record.others)} at this cell: {_field('share')} of "
+        f"{_field('n_trials')} trials diverged"
         if record.others
         else ""
     )
     return (
-        f"{record.x} = {cell.x:g}, {record.y} = {cell.y:g}<br>"
-        f"{over}: {cell.config}<br>its seed mean {settings.metric}: "
-        f"{format_metric(cell.value, settings)}<br>its seeds diverged: {cell.n_diverged} of "
-        f"{cell.n_seeds}{whole}<br><i>click: this configuration's seeds</i>"
+        f"{record.x} = {_field('x')}, {record.y} = {_field('y')}<br>"
+        f"{over}: %{{customdata[{CLICK_CONFIG}]}}<br>its seed mean {settings.metric}: "
+        f"{_field('mean')}<br>its seeds diverged: {_field('n_diverged')} of {_field('n_seeds')}"
+        f"{whole}<br><i>click: this configuration's seeds</i><extra></extra>"
     )
 
 
@@ -157,9 +164,8 @@ def heatmap_figure(
     shape = (len(record.ys), len(record.xs))
     z = np.full(shape, np.nan)
     text = np.full(shape, "", dtype=object)
-    # Per cell: the click contract's config and optimizer, then the hover text.
-    custom = np.full((*shape, HOVER + 1), "", dtype=object)
-    custom[:, :, HOVER] = "no trials"
+    text[:, :] = "no trials"
+    custom = np.full((*shape, CLICK_OPTIMIZER + 1 + len(CELL_FIELDS)), "", dtype=object)
     for cell in record.cells:
         i, j = yi[cell.y], xi[cell.x]
         z[i, j] = cell.value
@@ -168,7 +174,15 @@ def heatmap_figure(
             f"<br>× {cell.n_diverged}/{cell.n_seeds} div." if cell.n_diverged else ""
         )
         custom[i, j, CLICK_CONFIG], custom[i, j, CLICK_OPTIMIZER] = cell.config, optimizer
-        custom[i, j, HOVER] = _cell_hover(record, cell, settings)
+        custom[i, j, CLICK_OPTIMIZER + 1 :] = (
+            f"{cell.x:g}",
+            f"{cell.y:g}",
+            shown,
+            str(cell.n_diverged),
+            str(cell.n_seeds),
+            format_share(cell.divergence_rate),
+            str(cell.n_trials),
+        )
     colorbar: dict[str, Any] = {"title": {"text": metric_title(settings.metric, settings)}}
     if is_accuracy(settings.metric) and is_percent(settings):
         colorbar["tickformat"] = ".3~%"
@@ -180,7 +194,8 @@ def heatmap_figure(
         text=text,
         texttemplate="%{text}",
         customdata=custom,
-        hovertemplate=f"%{{customdata[{HOVER}]}}<extra></extra>",
+        hovertemplate=_hover_template(record, settings),
+        hoverongaps=False,  # a cell without trials says so in its text
         colorscale="Viridis",
         # One scale for every heatmap of the study: a colour means one value everywhere.
         zmin=record.zmin,

@@ -126,6 +126,11 @@ def sensitivity_record(analysis: StudyAnalysis, hyperparameter: str) -> Sensitiv
         return None
     margin = claim_margin(analysis, hyperparameter)
     points = analysis.points
+    if hyperparameter in points:
+        points = points[points[hyperparameter].notna()]
+    seeds_of = {
+        str(o): p.assign(config=p["config"].astype(str)) for o, p in points.groupby("optimizer")
+    }
     optimizers = tuple(dict.fromkeys(str(o) for o in rows["optimizer"]))
     curves: list[SensitivityCurve] = []
     diverged: list[DivergedAt] = []
@@ -133,11 +138,8 @@ def sensitivity_record(analysis: StudyAnalysis, hyperparameter: str) -> Sensitiv
         mine = rows[rows["optimizer"] == optimizer].sort_values("value")
         for curve in CURVES:
             configs = tuple(mine[f"{curve}_config"].astype(str))
-            seeds = points[
-                (points["optimizer"] == optimizer) & points["config"].astype(str).isin(configs)
-            ]
-            if hyperparameter in seeds:
-                seeds = seeds[seeds[hyperparameter].notna()]
+            theirs = seeds_of.get(optimizer, points.iloc[:0])
+            seeds = theirs[theirs["config"].isin(configs)]
             within, undecided = _within(mine, curve, settings, margin)
             curves.append(
                 SensitivityCurve(
@@ -156,9 +158,8 @@ def sensitivity_record(analysis: StudyAnalysis, hyperparameter: str) -> Sensitiv
                 )
             )
         hit = mine[mine["n_diverged"].astype(float) > 0]
-        floors = points.loc[
-            (points["optimizer"] == optimizer) & (points["outcome"] == "diverged"), "value"
-        ].astype(float)
+        theirs = seeds_of.get(optimizer, points.iloc[:0])
+        floors = theirs.loc[theirs["outcome"] == "diverged", "value"].astype(float)
         if len(hit) and len(floors):
             diverged.append(
                 DivergedAt(

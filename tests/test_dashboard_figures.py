@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -486,9 +487,15 @@ def test_a_heatmap_cell_is_about_one_configuration(analysis: StudyAnalysis) -> N
     checked = 0
     for i in range(len(heat.y)):
         for j in range(len(heat.x)):
-            config, optimizer, hover = heat.customdata[i][j]
+            config, optimizer, *_ = heat.customdata[i][j]
             if not config:
+                assert heat.text[i][j] == "no trials"
                 continue
+            hover = re.sub(
+                r"%\{customdata\[(\d+)\]\}",
+                lambda m, c=heat.customdata[i][j]: str(c[int(m.group(1))]),  # type: ignore[misc]
+                heat.hovertemplate,
+            )
             row = configs.loc[config]
             assert optimizer == "adabound"
             assert heat.z[i][j] == pytest.approx(float(row["mean"]))  # the colour
