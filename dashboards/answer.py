@@ -29,7 +29,7 @@ KIND_WORDS: dict[tuple[str, str], str] = {  # (kind, result) -> what the claim d
 
 
 def number_label(name: str, optimizers: tuple[str, ...]) -> str:
-    """A readable label for a verdict number (`W_a` -> `W(δ) adabound`); unknown names with
+    """A readable label for a verdict number (`W_a` -> `W(m) adabound`); unknown names with
     spaces for underscores."""
     fixed = {
         "max_regret": "largest regret over the grid",
@@ -46,7 +46,7 @@ def number_label(name: str, optimizers: tuple[str, ...]) -> str:
         return fixed[name]
     stem, _, side = name.rpartition("_")
     if stem in ("W", "E1", "D", "T") and side in ("a", "b") and len(optimizers) == 2:
-        what = {"W": "W(δ)", "E1": "E(1)", "D": "divergence rate", "T": "mean regret"}[stem]
+        what = {"W": "W(m)", "E1": "E(1)", "D": "divergence rate", "T": "mean regret"}[stem]
         return f"{what} {optimizers[0 if side == 'a' else 1]}"
     return name.replace("_", " ")  # a number this page has no words for yet, still readable
 

@@ -222,7 +222,7 @@ def hyperparameter_order(analysis: StudyAnalysis) -> list[str]:
 
 
 def summary_table(analysis: StudyAnalysis) -> tuple[list[str], list[list[str]]]:
-    """One row per optimizer: counts, best, W(δ), divergence, E[best of 1]; plain text only."""
+    """One row per optimizer: counts, best, W(m), divergence, E[best of 1]; plain text only."""
     settings = analysis.settings
     table = analysis.optimizers
     columns = [
@@ -233,7 +233,7 @@ def summary_table(analysis: StudyAnalysis) -> tuple[list[str], list[list[str]]]:
         "failed",
         "best config",
         f"best {settings.metric}",
-        "W(δ) joint",
+        "W(m) joint",
         "divergence rate",
         "E[best of 1]",
     ]
@@ -361,8 +361,10 @@ def build_page(
             f"{settings.n_diverged} diverged (kept at the floor), "
             f"{settings.n_error} failed (excluded), {settings.n_running} running",
         ),
-        ("δ (W(δ) figures only)", units.format_points(settings.delta, settings)),
-        ("tolerance m", units.format_points(settings.tolerance, settings)),
+        (
+            "tolerance m (the claims, the top track, W(m))",
+            units.format_points(settings.tolerance, settings),
+        ),
         ("min_seeds", str(settings.min_seeds)),
         (
             "intervals",

@@ -10,8 +10,7 @@ otherwise.
 
 ```toml
 [claims]
-tolerance = 1.0                       # m: the regret that matters, points (V1, V3)
-delta = 1.0                           # δ of the good-region width W(δ) figures, points
+tolerance = 1.0                       # m: the regret that matters, points (V1, V3, and W(m))
 bootstrap = 2000                      # B
 min_seeds = 5                         # a cell with fewer finished seeds blocks its verdicts
 rng_seed = 0
@@ -70,8 +69,11 @@ class ClaimsSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tolerance: float = Field(1.0, gt=0, description="m, the regret that matters, in points")
-    delta: float = Field(
-        1.0, gt=0, description="δ of the good-region width W(δ) figures, in points"
+    delta: float | None = Field(
+        None,
+        gt=0,
+        description="kept for older specs: must equal `tolerance` (the good-region width W is "
+        "read at the claims' m, so no figure shows a second tolerance)",
     )
     bootstrap: int = Field(2000, ge=20, le=100_000, description="B, bootstrap replicates")
     rng_seed: int = Field(0, ge=0, description="seed of the bootstrap's random generator")
@@ -151,6 +153,12 @@ class ClaimsSpec(BaseModel):
         for a, b in self.compare or []:
             if a == b:
                 raise ValueError(f"compare [{a}, {b}] compares an optimizer with itself")
+        if self.delta is not None and self.delta != self.tolerance:
+            raise ValueError(
+                f"`delta` ({self.delta:g}) must equal `tolerance` ({self.tolerance:g}) or be left "
+                "out: the good-region width W is read at the claims' tolerance m, so a figure "
+                "never shows two tolerances; set `tolerance` instead"
+            )
         return self
 
     def insensitivity_claims(

@@ -181,10 +181,10 @@ def test_good_region_width_and_divergence_boundary_known_answers() -> None:
         noise=1e-7,
         diverges=lambda o, c, s: (c["lr"] == 1.0) or (c["lr"] == 0.1 and s == 0),
     )
-    analysis = analyze(data, ClaimsSpec(bootstrap=B, delta=5.0))
+    analysis = analyze(data, ClaimsSpec(bootstrap=B, tolerance=5.0))
     row = analysis.summary.set_index(["optimizer", "hyperparameter"]).loc[("adam", "lr")]
     # lr = 0.1 has one seed of five at the floor: its mean is (4 x 0.7 + 0.1) / 5 = 0.58. With
-    # δ = 5 points the interpolated profile stays within δ for 0.05 / 0.32 of [1e-2, 1e-1].
+    # m = 5 points the interpolated profile stays within m for 0.05 / 0.32 of [1e-2, 1e-1].
     assert row["width"] == pytest.approx((2 + 0.05 / 0.32) / 4, abs=1e-4)
     assert row["decades_within"] == pytest.approx(2 + 0.05 / 0.32, abs=1e-4)
     # D = 0.2 at lr = 0.1 and 1.0 at lr = 1: crosses 0.5 at 10^(-1 + 0.3 / 0.8).
@@ -258,7 +258,7 @@ def test_a_minimised_metric_gets_the_same_verdicts() -> None:
     claims = {"bootstrap": B, "insensitive": ["adabound.lr", "adam.lr"]}
     # Points are percentage points for an accuracy in [0, 1], metric units for a loss.
     a = analyze(acc, ClaimsSpec(**claims))
-    b = analyze(loss, ClaimsSpec(**claims, tolerance=0.01, delta=0.01))
+    b = analyze(loss, ClaimsSpec(**claims, tolerance=0.01))
     assert [v.result for v in a.verdicts] == [v.result for v in b.verdicts]
     best = b.optimizers.set_index("optimizer").loc["adam"]
     assert best["best"] == pytest.approx(1 - 0.93, abs=0.01)
@@ -335,11 +335,11 @@ def test_exact_rate_known_values() -> None:
 
 def test_the_analysis_records_its_settings() -> None:
     data = synthetic_study({"adam": {"lr": LRS}}, steep, seeds=range(3), errors=1)
-    analysis = analyze(data, ClaimsSpec(bootstrap=50, rng_seed=7, delta=0.5))
+    analysis = analyze(data, ClaimsSpec(bootstrap=50, rng_seed=7, tolerance=0.5))
     s = analysis.settings
     assert (s.bootstrap, s.rng_seed, s.n_seeds, s.n_error) == (50, 7, 3, 1)
     assert s.grid_sizes == {"adam": 5} and s.ranges["adam"]["lr"] == (1e-4, 1.0)
-    assert s.delta == pytest.approx(0.005)  # the user's δ, whatever the noise
+    assert s.delta == s.tolerance == pytest.approx(0.005)  # W at the claims' m, whatever the noise
     assert not analysis.importance.empty and not analysis.edf.empty
 
 

@@ -15,7 +15,7 @@ STUDY = {"adabound": ["lr", "gamma"], "adam": ["lr"], "sgd": ["lr", "momentum"]}
 
 def test_defaults_decide_the_papers_claims() -> None:
     claims = ClaimsSpec()
-    assert (claims.tolerance, claims.delta, claims.bootstrap) == (1.0, 1.0, 2000)
+    assert (claims.tolerance, claims.delta, claims.bootstrap) == (1.0, None, 2000)
     # V1: every searched hyperparameter of every optimizer, the paper's claimants first.
     assert claims.insensitivity_claims(STUDY) == [
         InsensitivityClaim("adabound", "lr"),
@@ -73,6 +73,7 @@ def test_explicit_claims_are_checked_against_the_study() -> None:
         ({"tolerence": 1.0}, "tolerence"),
         ({"tolerance": 0}, "tolerance"),
         ({"d_max": 0.1}, "d_max` was removed"),
+        ({"tolerance": 1.0, "delta": 1.62}, "must equal `tolerance`"),
         ({"fails": ["adabound.lr"]}, "optimizer.hyperparameter = value"),
         ({"fails": ["adabound.lr = high"]}, "optimizer.hyperparameter = value"),
         ({"bootstrap": 5}, "bootstrap"),
@@ -114,4 +115,7 @@ def test_the_removed_divergence_interval_is_refused_in_a_spec_but_ignored_in_a_s
         ClaimsSpec.model_validate({"divergence_interval": "wilson"})
     data = synthetic_study({"adam": {"lr": [0.1, 1.0]}}, lambda o, c: 0.5)
     data.spec = {"claims": {"divergence_interval": "bootstrap", "tolerance": 2.0}}
+    assert claims_of(data).tolerance == 2.0
+    # A δ stored by an earlier version is read as the claims' m, as W is now.
+    data.spec = {"claims": {"tolerance": 2.0, "delta": 1.62}}
     assert claims_of(data).tolerance == 2.0

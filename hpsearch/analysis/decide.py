@@ -39,8 +39,9 @@ from hpsearch.errors import UserInputError
 from hpsearch.studydata import StudyData
 from hpsearch.units import is_percent_metric
 
-# Settings that studies stored by earlier versions carry and that mean nothing now.
-REMOVED_CLAIM_SETTINGS = ("divergence_interval", "d_max")
+# Settings that studies stored by earlier versions carry and that mean nothing now (`delta`:
+# W is read at the claims' tolerance m).
+REMOVED_CLAIM_SETTINGS = ("divergence_interval", "d_max", "delta")
 
 
 def claims_of(data: StudyData) -> ClaimsSpec:
@@ -86,7 +87,8 @@ def decide(
     points = 0.01 if percent else 1.0
     units = Units(points=points, sign=sign, percent=percent)
     report_metric: str = claims.report_metric or data.metric
-    delta = claims.delta * points  # the user's δ, whatever the noise or the optimizers shown
+    # W is read at the claims' own m (one tolerance per claim: a figure never draws a second)
+    delta = claims.tolerance * points
 
     grids = build_grids(data, seeds, report_metric) if seeds else {}
     for o, ids in (left or {}).items():
@@ -238,7 +240,7 @@ def _notes(
                 f"{o}.{hp}: the grid does not reach the ends of the declared range "
                 f"[{hs.range[0]:g}, {hs.range[1]:g}]; the uncovered part counts as not good in W."
             )
-    # δ stays what the user declared; where seed noise is coarser, the W(δ) figures say so here.
+    # m stays what the user declared; where seed noise is coarser, the W(m) figures say so here.
     noisy = [
         f"{o} ({2.0 * s.best_se / settings.points:.3g})"
         for o, s in stats.items()
@@ -246,9 +248,9 @@ def _notes(
     ]
     if noisy:
         notes.append(
-            f"δ = {settings.delta / settings.points:g} points is finer than twice the best cell's "
-            f"seed standard error for {', '.join(noisy)}: their W(δ) figures mostly show noise "
-            "(no verdict reads W(δ))."
+            f"m = {settings.delta / settings.points:g} points is finer than twice the best cell's "
+            f"seed standard error for {', '.join(noisy)}: their W(m) figures mostly show noise "
+            "(no verdict reads W(m))."
         )
     notes.append(
         "Intervals: Student t over seeds for means; pairwise Welch bounds for the regrets the "

@@ -102,7 +102,7 @@ class AnalysisSettings:
     report_metric: str  # the reported metric (y_rep) used for best-of-k
     direction: Literal["maximize", "minimize"]
     points: float  # metric units per display point (0.01 for a 0-1 accuracy, else 1.0)
-    delta: float  # δ of the good-region width W(δ) (figures only), metric units, as declared
+    delta: float  # where W is read: the claims' tolerance m (one tolerance), metric units
     tolerance: float  # m, the regret that matters (V1, V3), metric units
     bootstrap: int  # B, replicates of the paired seed bootstrap
     rng_seed: int
