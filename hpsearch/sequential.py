@@ -68,13 +68,11 @@ class Schedule:
 
     def alpha_at(self, look: int) -> float:
         """α per side the claims spend at `look` (1-based)."""
-        return self.split[look - 1] * self.alpha * (1 - self.allocation)
+        return self.look(look).alpha
 
     def allocation_at(self, look: int) -> float:
         """α spent at `look` on leaving cells, in equal parts at every look but the last."""
-        if look >= len(self.looks):
-            return 0.0
-        return self.allocation * self.alpha / (len(self.looks) - 1)
+        return self.look(look).allocation
 
     def confidence_at(self, look: int) -> float:
         """The two-sided interval level that decides at `look`."""
@@ -85,9 +83,10 @@ class Schedule:
 
     def look(self, look: int) -> Look:
         """Look `look` (1-based) as the analysis reads it: its seeds and its α."""
-        from hpsearch.analysis.records import Look
+        from hpsearch.analysis.records import schedule_looks
 
-        return Look(look, tuple(self.seeds_at(look)), self.alpha_at(look), self.allocation_at(look))
+        looks = schedule_looks(self.looks, self.seeds, self.split, self.alpha, self.allocation)
+        return looks[look - 1]
 
     def to_json(self) -> dict[str, Any]:
         return {

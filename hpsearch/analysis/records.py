@@ -16,6 +16,7 @@ statistics and only counted (`AnalysisSettings.n_error`, `n_running`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -92,6 +93,26 @@ class Look:
     seeds: tuple[int, ...]
     alpha: float
     allocation: float = 0.0
+
+
+def schedule_looks(
+    sizes: Sequence[int],
+    seeds: Sequence[int],
+    split: Sequence[float],
+    alpha: float,
+    allocation: float = 0.0,
+) -> list[Look]:
+    """The looks of a schedule (seeds per cell at each look, the seed order, the claims' shares
+    of α, α per side, the share of α for leaving cells): the claims spend split[k] of the rest at
+    look k, leaving cells spends its share in equal parts at every look but the last. The one
+    place this arithmetic lives (`hpsearch.sequential.Schedule` and the readers use it)."""
+    n = len(sizes)
+    claims = alpha * (1 - allocation)
+    leave = allocation * alpha / (n - 1) if n > 1 else 0.0
+    return [
+        Look(k + 1, tuple(seeds[:size]), share * claims, leave if k + 1 < n else 0.0)
+        for k, (size, share) in enumerate(zip(sizes, split, strict=True))
+    ]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from hpsearch.analysis.allocation import cells_left
 from hpsearch.analysis.decide import decide
 from hpsearch.analysis.defaults import optimizer_defaults
 from hpsearch.analysis.grid import Grid
-from hpsearch.analysis.records import Look, Verdict
+from hpsearch.analysis.records import Look, Verdict, schedule_looks
 from hpsearch.analysis.verdicts import default_row
 from hpsearch.claims import ClaimsSpec
 from hpsearch.studydata import StudyData
@@ -40,10 +40,13 @@ def looks_of(schedule: Mapping[str, Any] | None) -> list[Look] | None:
     """The looks of a stored schedule (`hpsearch.sequential.Schedule.to_json`); None if none."""
     if not schedule:
         return None
-    from hpsearch.sequential import Schedule
-
-    stored = Schedule.from_json(schedule)
-    return [stored.look(k) for k in range(1, len(stored.looks) + 1)]
+    return schedule_looks(
+        [int(n) for n in schedule["looks"]],
+        [int(s) for s in schedule["seeds"]],
+        [float(x) for x in schedule["split"]],
+        float(schedule["alpha"]),
+        float(schedule.get("allocation", 0.0)),  # none before cell allocation
+    )
 
 
 def look_data(data: StudyData, seeds: Collection[int]) -> StudyData:

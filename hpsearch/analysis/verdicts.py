@@ -542,9 +542,9 @@ def decide_less_sensitive(
     }[result]
     de = numbers["delta_E1"]
     if math.isfinite(de.value):
-        more = "more" if de.value >= 0 else "less"
+        # Signed throughout, so the estimate and its bounds read alike.
         level = (
-            f"a random configuration of {a} scores {units.pts(abs(de.value))} points {more} than "
+            f"a random configuration of {a} scores {units.signed_pts(de.value)} points against "
             f"one of {b} [{units.signed_pts(de.low)}, {units.signed_pts(de.high)}] (a level, "
             "not a sensitivity)"
         )
