@@ -111,3 +111,16 @@ def test_a_left_cell_with_fewer_seeds_than_min_seeds_blocks_no_verdict() -> None
     assert blocked.result == "INCONCLUSIVE" and left_id in " ".join(blocked.blocking)
     run = decide(data, claims, left={"adabound": {left_id}}).verdicts[0]
     assert left_id not in " ".join(run.blocking) and run.result == "SUPPORTED", run.sentence
+
+
+def test_the_loop_leaves_the_far_below_third_and_stays_right_past_the_boundary() -> None:
+    """The whole loop on a 45-cell grid whose final_lr = 0.01 third is 10 m below and whose lr
+    claim is false by a hair (regret 1.05 m): the left cells cut the seeds a cell, and no run
+    says SUPPORTED (the benchmark measures the rates at 100 runs)."""
+    from hpsearch.analysis.calibration import leaving_cases, run_sequential_case
+
+    case = next(c for c in leaving_cases() if c.name.startswith("regret 1.05 m"))
+    leaving = run_sequential_case(case, (5, 10), reps=5)
+    whole = run_sequential_case(case, (5, 10), reps=5, allocation=0.0)
+    assert leaving.wrong_supported == 0 and whole.wrong_supported == 0
+    assert leaving.mean_seeds() < 0.85 * whole.mean_seeds()
