@@ -271,6 +271,9 @@ class SequentialState:
         }.get(self.ended or "", "")
         if not state and self.budget_stop:
             state = f"stopped by the budget ({self.budget_stop})"
+        left = sum(len(ids) for ids in self.left().values())
+        if left:
+            claims += f"; {left} configuration{'' if left == 1 else 's'} left at fewer seeds"
         return f"look {self.current} of {total} ({n} seeds per cell): {claims}" + (
             f"; {state}" if state else ""
         )

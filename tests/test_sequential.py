@@ -359,6 +359,7 @@ def test_the_next_look_runs_only_the_cells_an_open_claim_can_still_need(tmp_path
     added = [k for k in batches[1] if k.startswith("adabound:")]
     assert added and all("final_lr=0.1," in k for k in added)
     assert {int(k.rsplit("=", 1)[1]) for k in added} == {3, 4, 5}
+    assert "2 configurations left at fewer seeds" in outcome.state.describe()
     # The readers replay the same looks from the data: the same cells left, the same verdicts.
     from hpsearch.analysis.decide import claims_of
     from hpsearch.analysis.replay import decide_at
