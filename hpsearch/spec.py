@@ -645,12 +645,43 @@ def _check_against_catalog(spec: StudySpec) -> None:
         )
     for opt_name, space in spec.optimizers.items():
         problems += _space_problems(spec, opt_name, space, task.metrics)
+    problems += _claim_problems(spec)
     if len(problems) == 1:
         raise UserInputError(problems[0])
     if problems:
         raise UserInputError(
             "the study spec is not valid:\n" + "\n".join(f"  • {line}" for line in problems)
         )
+
+
+def _claim_problems(spec: StudySpec) -> list[str]:
+    """`[claims]` against what the study searches: every optimizer and hyperparameter a claim
+    names, and each "h = v fails" value on its grid (a claim is decided at grid values only, so
+    an off-grid value could never be decided)."""
+    searched = {
+        name: [h for h, v in space.items() if isinstance(v, list | Distribution)]
+        for name, space in spec.optimizers.items()
+    }
+    try:
+        spec.claims.check_against(searched, where="claims")
+    except UserInputError as error:
+        return [str(error)]
+    if spec.claims.fails is None:
+        return []  # the default "lr = 1 fails" is left out where the grid has no lr = 1
+    problems = []
+    stated = spec.claims.failure_claims(searched, "claims")
+    for item, claim in zip(spec.claims.fails, stated, strict=True):
+        grid = spec.optimizers[claim.optimizer][claim.hyperparameter]
+        if isinstance(grid, list) and spec.run.sampler == "grid":
+            values = [float(v) for v in grid if not isinstance(v, bool | str)]
+            if not any(math.isclose(claim.value, v, rel_tol=1e-9) for v in values):
+                shown = ", ".join(format(v, "g") for v in values)
+                problems.append(
+                    f"claims.fails: `{printable(item)}`: {claim.value:g} is not a value of "
+                    f"{claim.optimizer}'s {claim.hyperparameter} grid [{shown}]; a claim is "
+                    "decided at the grid's values only: name one of them or add it to the grid."
+                )
+    return problems
 
 
 def _registered_task(name: str) -> TaskInfo:

@@ -107,6 +107,32 @@ def test_a_spec_file_carries_its_claims(tmp_path: Path) -> None:
         load_spec(path)
 
 
+@pytest.mark.parametrize(
+    ("claims", "says"),
+    [
+        ('insensitive = ["sgd.lr"]', r"claims\.insensitive: `sgd\.lr` names optimizer `sgd`"),
+        ('fails = ["adabound.momentum = 1"]', r"claims\.fails: .*`momentum`"),
+        ('fails = ["adabound.lr = 3"]', r"claims\.fails: `adabound\.lr = 3`: 3 is not a value"),
+    ],
+)
+def test_validate_refuses_a_claim_the_study_could_never_decide(
+    tmp_path: Path, claims: str, says: str
+) -> None:
+    """Before any cell runs: a claim on an optimizer or hyperparameter the study does not search,
+    or "h = v fails" at a v off the grid, is bad input naming the field (exit 2 in the CLI)."""
+    from hpsearch.spec import load_spec
+
+    path = tmp_path / "s.toml"
+    path.write_text(
+        'name = "c"\n[task]\nname = "digits-mlp"\n[run]\nseeds = [0, 1]\n'
+        f"[optimizers.adabound]\nlr = [1e-3, 1.0]\n[claims]\n{claims}\n"
+    )
+    with pytest.raises(UserInputError, match=says):
+        load_spec(path)
+    path.write_text(path.read_text().replace(claims, 'fails = ["adabound.lr = 1"]'))
+    assert load_spec(path).claims.fails == ["adabound.lr = 1"]
+
+
 def test_the_removed_divergence_interval_is_refused_in_a_spec_but_ignored_in_a_stored_one() -> None:
     from hpsearch.analysis import claims_of
     from hpsearch.analysis.synthetic import synthetic_study
