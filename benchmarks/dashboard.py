@@ -341,21 +341,33 @@ def main() -> None:
     analysis_s = time.perf_counter() - start
     print(f"analysis (B = {args.bootstrap}): {analysis_s:.2f} s  [hpsearch.analysis]")
 
-    cpu = time.process_time()
-    start = time.perf_counter()
-    page = build_page(analysis, data.curves)
-    figures_s = time.perf_counter() - start
-    start = time.perf_counter()
-    payload = to_json_plotly([render_verdicts(page), render_sections(page)])
-    serialise_s = time.perf_counter() - start
-    render_s = figures_s + serialise_s
-    render_cpu_s = time.process_time() - cpu
-    n_figures = sum(len(s.figures) for s in page.sections)
+    # The first render of the process pays one-time costs too (plotly's trace classes are
+    # imported on first use); the next ones are what a filter change or another study pays.
+    renders = []
+    for run in range(3):
+        cpu = time.process_time()
+        start = time.perf_counter()
+        page = build_page(analysis, data.curves)
+        figures_s = time.perf_counter() - start
+        start = time.perf_counter()
+        payload = to_json_plotly([render_verdicts(page), render_sections(page)])
+        serialise_s = time.perf_counter() - start
+        render_s = figures_s + serialise_s
+        render_cpu_s = time.process_time() - cpu
+        renders.append(render_s)
+        n_figures = sum(len(s.figures) for s in page.sections)
+        print(
+            f"page render {run + 1} of 3{' (the first in this process)' if run == 0 else ''}: "
+            f"{render_s:.2f} s ({n_figures} figures built in {figures_s:.2f} s, serialised in "
+            f"{serialise_s:.2f} s, {len(payload) / 1e6:.2f} MB JSON; CPU time "
+            f"{render_cpu_s:.2f} s: wall >> CPU means a loaded machine; load avg "
+            f"{os.getloadavg()[0]:.2f})"
+        )
+    render_s = min(renders)
     print(
-        f"page render: {render_s:.2f} s ({n_figures} figures built in {figures_s:.2f} s, "
-        f"serialised in {serialise_s:.2f} s, {len(payload) / 1e6:.2f} MB JSON; CPU time "
-        f"{render_cpu_s:.2f} s: wall >> CPU means a loaded machine; load avg "
-        f"{os.getloadavg()[0]:.2f}); target <= 0.5 s: {'met' if render_s <= 0.5 else 'MISSED'}"
+        f"page render: {renders[0]:.2f} s the first, {render_s:.2f} s best of 3; target <= 0.5 s: "
+        f"{'met' if renders[0] <= 0.5 else 'MISSED'} (first), "
+        f"{'met' if render_s <= 0.5 else 'MISSED'} (best)"
     )
 
     # Baseline: the cheapest possible "page", one scatter of every trial, serialised.

@@ -8,7 +8,7 @@ groups into panels. Which configuration stands for each lr is `dashboards.lr_one
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,11 +66,15 @@ def curve_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def curve_groups(
-    analysis: StudyAnalysis, curves: pd.DataFrame, wanted: Sequence[tuple[str, str]]
+    analysis: StudyAnalysis,
+    curves: pd.DataFrame,
+    metric: str,
+    wanted: Sequence[tuple[str, str]],
 ) -> dict[tuple[str, str], CurveGroup]:
-    """The `CurveGroup` of each (optimizer, configuration) with recorded curves, in one pass
-    over `curves` (one metric's rows): a join per configuration over a 10,000-trial study's
-    curves made its page 9x slower."""
+    """The `CurveGroup` of each (optimizer, configuration) with recorded curves of `metric`,
+    in one pass over `curves`: a join per configuration over a 10,000-trial study's curves
+    made its page 9x slower. The trials are picked by number first (a cheap integer test over
+    every curve row), so the metric and the join only see their rows."""
     points = analysis.points
     if points.empty or not wanted or curves.empty:
         return {}
@@ -78,7 +82,9 @@ def curve_groups(
     keys = {f"{o}\x00{c}": (o, c) for o, c in wanted}
     mine = points.assign(_key=key)[key.isin(list(keys))]
     trial_keys = mine[["study", "trial_number", "_key"]].drop_duplicates(["study", "trial_number"])
-    rows = curves.merge(trial_keys, on=["study", "trial_number"], how="inner")
+    near = curves[curves["trial_number"].isin(trial_keys["trial_number"].unique())]
+    near = near[near["metric"] == metric]
+    rows = near.merge(trial_keys, on=["study", "trial_number"], how="inner")
     by_key = dict(iter(rows.groupby("_key", sort=False)))
     out: dict[tuple[str, str], CurveGroup] = {}
     for k, part in mine.groupby("_key", sort=False):
@@ -198,8 +204,8 @@ def _axes(
     return out
 
 
-def _last_epoch(rows: pd.DataFrame) -> float:
-    return float(rows["epoch"].max()) if not rows.empty else 1.0
+def _last_epoch(groups: Iterable[CurveGroup]) -> float:
+    return max((float(g.epochs.max()) for g in groups if len(g.epochs)), default=1.0)
 
 
 def learning_curve_figure(
@@ -227,11 +233,10 @@ def learning_curve_figure(
             ROLE_TEXT[role]
             + (f"<br><sup>no {ROLE_TEXT[role]}: {', '.join(absent)}</sup>" if absent else "")
         )
-    wanted = curves[curves["metric"] == metric]
     data: list[dict[str, Any]] = []
     shown_legend: set[str] = set()
     groups = curve_groups(
-        analysis, wanted, [(str(p.optimizer), str(p.config)) for p in picks.itertuples()]
+        analysis, curves, metric, [(str(p.optimizer), str(p.config)) for p in picks.itertuples()]
     )
     for col, role in enumerate(roles, start=1):
         for pick in picks[picks["role"] == role].itertuples(index=False):
@@ -242,7 +247,9 @@ def learning_curve_figure(
             label = f"{ROLE_TEXT[role]}: {pick.config}"
             data += _group_traces(group, label, metric, col, optimizer not in shown_legend)
             shown_legend.add(optimizer)
-    layout = _axes(panels(subtitles, 0.04), len(roles), _last_epoch(wanted), metric, settings)
+    layout = _axes(
+        panels(subtitles, 0.04), len(roles), _last_epoch(groups.values()), metric, settings
+    )
     tall = any("<br>" in text for text in subtitles)  # a panel title of two lines needs room
     if tall:
         layout["margin"] = {"t": 110}
@@ -272,10 +279,9 @@ def lr_curves_figure(
     every = sorted({lr for _, lr in configs})
     lrs = lr_panels(every)
     configs = {key: config for key, config in configs.items() if key[1] in lrs}
-    wanted = curves[curves["metric"] == metric]
     data: list[dict[str, Any]] = []
     shown_legend: set[str] = set()
-    groups = curve_groups(analysis, wanted, [(o, c) for (o, _), c in configs.items()])
+    groups = curve_groups(analysis, curves, metric, [(o, c) for (o, _), c in configs.items()])
     for (optimizer, lr), config in configs.items():
         group = groups.get((optimizer, config))
         if group is None:
@@ -284,7 +290,7 @@ def lr_curves_figure(
         data += _group_traces(group, config, metric, col, optimizer not in shown_legend)
         shown_legend.add(optimizer)
     titles = [f"lr = {grid_text(lr)}" for lr in lrs]
-    layout = _axes(panels(titles, 0.02), len(lrs), _last_epoch(wanted), metric, settings)
+    layout = _axes(panels(titles, 0.02), len(lrs), _last_epoch(groups.values()), metric, settings)
     shown = "" if len(lrs) == len(every) else f"{len(lrs)} of the {len(every)} lr values; "
     return figure(
         data,
@@ -319,8 +325,7 @@ def config_curves_figure(
     settings = analysis.settings
     metric = settings.metric
     title = f"{optimizer}: {config}"
-    wanted = curves[curves["metric"] == metric]
-    group = curve_groups(analysis, wanted, [(optimizer, config)]).get((optimizer, config))
+    group = curve_groups(analysis, curves, metric, [(optimizer, config)]).get((optimizer, config))
     if group is None:
         return empty_figure(title, "No learning curves recorded for this configuration.")
     data: list[dict[str, Any]] = []

@@ -191,9 +191,9 @@ def heatmap_figure(
         z=z,
         x=[grid_text(v) for v in record.xs],
         y=[grid_text(v) for v in record.ys],
-        text=text,
+        text=text.astype(str),
         texttemplate="%{text}",
-        customdata=custom,
+        customdata=custom.astype(str),  # text arrays: plotly copies them whole
         hovertemplate=_hover_template(record, settings),
         hoverongaps=False,  # a cell without trials says so in its text
         colorscale="Viridis",

@@ -22,7 +22,7 @@ from dashboards.curves import learning_curve_figure, lr_curves_figure
 from dashboards.heatmap import heatmap_figure, heatmap_pairs
 from dashboards.lr_one import LrOne, lr_curve_configs, lr_one_figure, lr_one_records
 from dashboards.parallel import parallel_figure, parallel_optimizers, parallel_record
-from dashboards.sensitivity import sensitivity_figure
+from dashboards.sensitivity import sensitivity_figure, sensitivity_records
 from dashboards.summary_figures import (
     best_of_k_figure,
     edf_figure,
@@ -120,23 +120,28 @@ def _setting_text(value: object) -> str:
     return str(value)
 
 
-def lr1_failure(verdict: Verdict, analysis: StudyAnalysis) -> str | None:
+def lr_one_rows(analysis: StudyAnalysis) -> pd.DataFrame:
+    """The sensitivity table's rows at lr = 1, one per optimizer whose grid holds it."""
+    table = analysis.sensitivity
+    if table.empty:
+        return table
+    return table[(table["hyperparameter"] == "lr") & np.isclose(table["value"].astype(float), 1.0)]
+
+
+def lr1_failure(
+    verdict: Verdict, analysis: StudyAnalysis, at_one: pd.DataFrame | None = None
+) -> str | None:
     """What happens at lr = 1 in words, when an optimizer of the claim diverges or falls out of
     the good region there (stated, not judged: the verdict does the judging).
 
     Taken from the records: the sensitivity row at lr = 1 (divergence rate with its exact
-    interval, and whether the profile is outside the good region).
+    interval, and whether the profile is outside the good region); `at_one`: `lr_one_rows`,
+    when the caller has them.
     """
     if verdict.hyperparameter not in (None, "lr"):
         return None
-    table = analysis.sensitivity
-    if table.empty:
-        return None
-    rows = table[
-        (table["hyperparameter"] == "lr")
-        & np.isclose(table["value"].astype(float), 1.0)
-        & table["optimizer"].isin(list(verdict.optimizers))
-    ]
+    at_one = lr_one_rows(analysis) if at_one is None else at_one
+    rows = at_one[at_one["optimizer"].isin(list(verdict.optimizers))]
     parts = []
     settings = analysis.settings
     for row in rows.itertuples(index=False):
@@ -163,8 +168,11 @@ def lr1_failure(verdict: Verdict, analysis: StudyAnalysis) -> str | None:
     return ". ".join(parts) + "." if parts else None
 
 
-def verdict_card(verdict: Verdict, analysis: StudyAnalysis, index: int) -> VerdictCard:
-    """The card for one verdict, with links to the figures that justify it."""
+def verdict_card(
+    verdict: Verdict, analysis: StudyAnalysis, index: int, at_one: pd.DataFrame | None = None
+) -> VerdictCard:
+    """The card for one verdict, with links to the figures that justify it (`at_one`: see
+    `lr1_failure`)."""
     links = []
     if verdict.hyperparameter:
         links.append(
@@ -185,7 +193,7 @@ def verdict_card(verdict: Verdict, analysis: StudyAnalysis, index: int) -> Verdi
         color=VERDICT_COLORS.get(verdict.result, "#444"),
         claim=verdict.claim,
         sentence=verdict.sentence,
-        failure=lr1_failure(verdict, analysis),
+        failure=lr1_failure(verdict, analysis, at_one),
         numbers=[
             (number_label(name, verdict.optimizers), format_estimate(name, est, analysis))
             for name, est in verdict.numbers.items()
@@ -375,7 +383,8 @@ def build_page(
         ),
         ("grid sizes", ", ".join(f"{k}: {v}" for k, v in settings.grid_sizes.items())),
     ]
-    cards = [verdict_card(v, analysis, i) for i, v in enumerate(analysis.verdicts)]
+    at_one = lr_one_rows(analysis)
+    cards = [verdict_card(v, analysis, i, at_one) for i, v in enumerate(analysis.verdicts)]
     sections = []
     records = lr_one_records(analysis, defaults)
     if records:
@@ -395,6 +404,7 @@ def build_page(
                 table=lr_one_table(records, analysis),
             )
         )
+    sensitivity = sensitivity_records(analysis, hyperparameter_order(analysis))
     sections.append(
         Section(
             "sensitivity",
@@ -403,8 +413,8 @@ def build_page(
             "(other hyperparameters tuned) and the slice through the best configuration; "
             "click a point for its seeds.",
             [
-                (f"fig-sensitivity-{slug(hp)}", sensitivity_figure(analysis, hp))
-                for hp in hyperparameter_order(analysis)
+                (f"fig-sensitivity-{slug(hp)}", sensitivity_figure(analysis, hp, record))
+                for hp, record in sensitivity.items()
             ],
         )
     )

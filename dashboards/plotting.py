@@ -68,9 +68,10 @@ CLICK_CONFIG, CLICK_OPTIMIZER = 0, 1
 
 
 def click_data(configs: Sequence[str], optimizers: Sequence[str], *hover: Sequence[str]) -> Any:
-    """The `customdata` of clickable points: one row per point, config and optimizer first."""
+    """The `customdata` of clickable points: one row per point, config and optimizer first (a
+    NumPy array of text: plotly copies it whole, not string by string)."""
     columns = [list(configs), list(optimizers), *(list(h) for h in hover)]
-    return np.stack([np.asarray(c, dtype=object) for c in columns], axis=-1)
+    return np.stack([np.asarray(c, dtype=str) for c in columns], axis=-1)
 
 
 def clicked_configuration(custom: object) -> tuple[str, str] | None:

@@ -10,6 +10,7 @@ regret's upper bound <= m), so the strip and the claim never speak of two tolera
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -116,9 +117,26 @@ def _within(
     return within & in_range, ~within & ~beyond & in_range
 
 
+def sensitivity_records(
+    analysis: StudyAnalysis, hyperparameters: Sequence[str]
+) -> dict[str, SensitivityRecord | None]:
+    """`sensitivity_record` of each hyperparameter, the seeds grouped by optimizer once."""
+    points = analysis.points
+    seeds_of = {
+        str(o): p.assign(config=p["config"].astype(str)) for o, p in points.groupby("optimizer")
+    }
+    return {hp: _record(analysis, hp, seeds_of) for hp in hyperparameters}
+
+
 def sensitivity_record(analysis: StudyAnalysis, hyperparameter: str) -> SensitivityRecord | None:
     """What the sensitivity figure of `hyperparameter` draws; None when no optimizer searched
     it over several values."""
+    return sensitivity_records(analysis, [hyperparameter])[hyperparameter]
+
+
+def _record(
+    analysis: StudyAnalysis, hyperparameter: str, seeds_of: dict[str, pd.DataFrame]
+) -> SensitivityRecord | None:
     settings = analysis.settings
     table = analysis.sensitivity
     rows = table[table["hyperparameter"] == hyperparameter]
@@ -126,11 +144,6 @@ def sensitivity_record(analysis: StudyAnalysis, hyperparameter: str) -> Sensitiv
         return None
     margin = claim_margin(analysis, hyperparameter)
     points = analysis.points
-    if hyperparameter in points:
-        points = points[points[hyperparameter].notna()]
-    seeds_of = {
-        str(o): p.assign(config=p["config"].astype(str)) for o, p in points.groupby("optimizer")
-    }
     optimizers = tuple(dict.fromkeys(str(o) for o in rows["optimizer"]))
     curves: list[SensitivityCurve] = []
     diverged: list[DivergedAt] = []
@@ -140,6 +153,8 @@ def sensitivity_record(analysis: StudyAnalysis, hyperparameter: str) -> Sensitiv
             configs = tuple(mine[f"{curve}_config"].astype(str))
             theirs = seeds_of.get(optimizer, points.iloc[:0])
             seeds = theirs[theirs["config"].isin(configs)]
+            if hyperparameter in seeds:
+                seeds = seeds[seeds[hyperparameter].notna()]
             within, undecided = _within(mine, curve, settings, margin)
             curves.append(
                 SensitivityCurve(
