@@ -175,7 +175,17 @@ def render_verdicts(page: Page) -> list[Any]:
     return out
 
 
-def render_sections(page: Page, part: Literal["all", "first", "rest"] = "all") -> list[Any]:
+def render_graph(anchor: str, fig: go.Figure) -> dcc.Graph:
+    """One figure of the page; `{"type": "figure", "anchor": ...}` is what clicks and brushes
+    are read from."""
+    return dcc.Graph(
+        figure=fig, config=figure_config(anchor), id={"type": "figure", "anchor": anchor}
+    )
+
+
+def render_sections(
+    page: Page, part: Literal["all", "first", "rest"] = "all", lazy: bool = False
+) -> list[Any]:
     """The figure sections of a page as Dash components (one `dcc.Graph` per figure), then the
     summary and settings.
 
@@ -183,6 +193,9 @@ def render_sections(page: Page, part: Literal["all", "first", "rest"] = "all") -
     the claim board: what the first screen shows) and `rest` everything after it: the app sends
     them in two answers, so the browser draws the answer without waiting for the other figures
     (plotly.js draws the figures of one answer in one go; benchmarks/dashboard.py --browser).
+    With `lazy`, a figure is a slot of its own height, filled when it comes near the view
+    (assets/lazy.js asks, `draw_lazy` answers): plotly.js spends ~0.15 s drawing each figure,
+    and a filter change redraws only the figures a reader sees.
     """
     out: list[Any] = []
     for number, section in enumerate(page.sections):
@@ -195,9 +208,17 @@ def render_sections(page: Page, part: Literal["all", "first", "rest"] = "all") -
                     html.H2(section.title, id=section.anchor, className="compact"),
                     html.P(section.text, className="meta"),
                 ]
-            graph = dcc.Graph(
-                figure=fig, config=figure_config(anchor), id={"type": "figure", "anchor": anchor}
-            )
+            graph: Any = render_graph(anchor, fig)
+            if lazy:  # the slot, and what assets/lazy.js sets when it comes near the view
+                height = fig.layout.height or 450
+                graph = [
+                    html.Div(
+                        id={"type": "lazy", "anchor": anchor},
+                        className="lazy-slot",
+                        style={"minHeight": f"{height}px"},
+                    ),
+                    dcc.Store(id={"type": "lazy-near", "anchor": anchor}),
+                ]
             svg = html.Button(
                 "SVG",
                 id={"type": "svg", "anchor": anchor},
@@ -205,9 +226,8 @@ def render_sections(page: Page, part: Literal["all", "first", "rest"] = "all") -
                 title=f"download {anchor} as SVG",
             )
             label: Any = {"aria-label": figure_text(fig)}  # Dash passes aria-* through
-            out.append(
-                html.Div([graph, svg], id=anchor, className="figure", role="figure", **label)
-            )
+            children = [*graph, svg] if isinstance(graph, list) else [graph, svg]
+            out.append(html.Div(children, id=anchor, className="figure", role="figure", **label))
             if index == 0 and section.table is not None:
                 out.append(_table(*section.table))
     if part == "first":
@@ -658,9 +678,27 @@ def create_app(
         columns, rows = analysed.trials
         kept, note = brushed_rows(analysed.analysis, rows, view.brush)
         page = with_brush(analysed.page, view.brush)
-        return render_sections(page, "rest") + render_trials(
+        return render_sections(page, "rest", lazy=True) + render_trials(
             columns, rows, kept, note, view.table_filter
         )
+
+    @app.callback(
+        Output({"type": "lazy", "anchor": MATCH}, "children"),
+        Input({"type": "lazy-near", "anchor": MATCH}, "data"),
+        State("shown", "data"),
+        State("brush", "data"),
+        prevent_initial_call=True,
+    )
+    def draw_lazy(asked: int | None, shown: str | None, brush: dict[str, Any] | None) -> Any:
+        """A figure that came near the view (assets/lazy.js), from the page on screen, with the
+        brushes kept (those of a shared link included) drawn on it."""
+        analysed = store.shown(shown)
+        anchor = dash.ctx.triggered_id.get("anchor") if dash.ctx.triggered_id else None
+        if analysed is None or not asked or anchor is None:
+            return dash.no_update
+        page = with_brush(analysed.page, brush)
+        fig = next((f for s in page.sections for a, f in s.figures if a == anchor), None)
+        return dash.no_update if fig is None else render_graph(anchor, fig)
 
     @app.callback(
         Output("drill-pick", "options"),
@@ -687,7 +725,9 @@ def create_app(
     ) -> Any:
         """A brush on a parallel-coordinates axis: its ranges, kept per figure and axis; when a
         page is shown, the URL's (what render_later drew)."""
-        if dash.ctx.triggered_id == "shown":
+        # `shown` and the first answer's graphs change at once: ask which props fired, not
+        # which one fired first.
+        if "shown.data" in dash.ctx.triggered_prop_ids:
             wanted = View.parse(search).brush
             return wanted if wanted != (current or {}) else dash.no_update
         trigger = dash.ctx.triggered_id
@@ -727,7 +767,18 @@ def create_app(
         prevent_initial_call=True,
     )
     def keep_table_filter(model: dict[str, Any] | None) -> Any:
+        """The trial table's filters as the reader sets them."""
         return model or {}
+
+    @app.callback(
+        Output("table-filter", "data", allow_duplicate=True),
+        Input("shown", "data"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def table_filter_of_url(_shown: Any, search: str | None) -> Any:
+        """When a page is shown, the URL's table filter (what render_later drew)."""
+        return View.parse(search).table_filter
 
     @app.callback(
         Output("url", "search"),
@@ -738,6 +789,7 @@ def create_app(
         State("optimizers", "options"),
         State("seeds", "options"),
         State("url", "search"),
+        State("shown", "data"),
         prevent_initial_call=True,
     )
     def write_url(
@@ -748,9 +800,12 @@ def create_app(
         optimizer_options: list[dict[str, Any]] | None,
         seed_options: list[dict[str, Any]] | None,
         search: str | None,
+        shown: str | None,
     ) -> Any:
-        """The view into the URL's query (no reload), so the address can be shared."""
-        if not optimizer_options:  # the filters are not filled yet: keep the URL's view
+        """The view into the URL's query (no reload), so the address can be shared. Not before
+        a page is shown: until then the brush and the table filter are the URL's, not yet in
+        their stores (`brush`, `keep_table_filter` take them when the page is shown)."""
+        if not optimizer_options or not shown:  # keep the URL's view
             return dash.no_update
         view = View.of(optimizers, seeds, brush, table_filter)
         wanted = view.query(

@@ -14,6 +14,7 @@ import pytest
 
 from dashboards.app import create_app, study_from_path, study_path
 from dashboards.store import selection_of
+from dashboards.view import View
 from hpsearch.analysis.synthetic import lr_one_study, store_study
 
 pytestmark = pytest.mark.slow
@@ -82,7 +83,8 @@ def _render(
 
 def _later(client: Any, shown: str | None, search: str = "") -> list[Any]:
     """The second answer of a page load: the sections after the first, the summary, the trials
-    (the browser asks for it as soon as the first answer sets `shown`)."""
+    (the browser asks for it as soon as the first answer sets `shown`), each figure's slot
+    filled as the browser fills it when a reader scrolls to it (`_draw_lazy`)."""
     payload = {
         "output": "later-area.children",
         "outputs": {"id": "later-area", "property": "children"},
@@ -92,7 +94,47 @@ def _later(client: Any, shown: str | None, search: str = "") -> list[Any]:
     }
     response = client.post("/_dash-update-component", json=payload)
     assert response.status_code == 200, response.data[:2000]
-    return list(json.loads(response.data)["response"]["later-area"]["children"])
+    children = list(json.loads(response.data)["response"]["later-area"]["children"])
+    for slot in _slots(children):
+        slot["props"]["children"] = _draw_lazy(client, slot["props"]["id"]["anchor"], shown, search)
+    return children
+
+
+def _slots(tree: Any) -> list[dict[str, Any]]:
+    """The empty slots of figures below the fold in a rendered component tree."""
+    found = []
+    if isinstance(tree, dict):
+        props = tree.get("props")
+        key = props.get("id") if isinstance(props, dict) else None
+        if isinstance(key, dict) and key.get("type") == "lazy":
+            found.append(tree)
+        for value in tree.values():
+            found += _slots(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            found += _slots(value)
+    return found
+
+
+def _draw_lazy(client: Any, anchor: str, shown: str | None, search: str = "") -> Any:
+    """What the app answers when a figure's slot comes near the view (assets/lazy.js)."""
+    slot = {"type": "lazy", "anchor": anchor}
+    near = {"type": "lazy-near", "anchor": anchor}
+    payload = {
+        "output": '{"anchor":["MATCH"],"type":"lazy"}.children',
+        "outputs": {"id": slot, "property": "children"},
+        "inputs": [{"id": near, "property": "data", "value": 1}],
+        "changedPropIds": [json.dumps(near, separators=(",", ":"), sort_keys=True) + ".data"],
+        "state": [
+            {"id": "shown", "property": "data", "value": shown},
+            {"id": "brush", "property": "data", "value": View.parse(search).brush},
+        ],
+    }
+    response = client.post("/_dash-update-component", json=payload)
+    assert response.status_code == 200, response.data[:2000]
+    return json.loads(response.data)["response"][next(iter(json.loads(response.data)["response"]))][
+        "children"
+    ]
 
 
 def _graphs(tree: Any) -> list[dict[str, Any]]:
