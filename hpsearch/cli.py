@@ -414,8 +414,7 @@ def show(
     s = analysis.settings
     typer.echo(
         f"{name}: metric {s.metric} ({s.direction}), S = {s.n_seeds} seeds, B = {s.bootstrap} "
-        f"(rng seed {s.rng_seed}), δ = {format_points(s.delta, s)}, m = "
-        f"{format_points(s.tolerance, s)}; trials: "
+        f"(rng seed {s.rng_seed}), m = {format_points(s.tolerance, s)}; trials: "
         f"{s.n_completed} completed, {s.n_diverged} diverged, {s.n_error} failed, "
         f"{s.n_running} running"
     )
