@@ -338,7 +338,7 @@ def render_trials(
                 "domLayout": "autoHeight",
                 "enableCellTextSelection": True,
             },
-            csvExportParams={"fileName": "trials.csv"},
+            csvExportParams={"fileName": "trials-filtered.csv"},
             style={"width": "100%"},
         ),
     ]

@@ -502,7 +502,10 @@ def build_page(
 def trial_table(data: StudyData, analysis: StudyAnalysis) -> tuple[list[str], list[dict[str, Any]]]:
     """Every trial as a row for the sortable, filterable table: a column per hyperparameter
     (a filter on `lr` never matches `final_lr`), accuracy in %, times in s. A column is numeric
-    when every value in it is a number (`numeric_columns`)."""
+    when every value in it is a number (`numeric_columns`).
+
+    Names and meanings are `trials.csv`'s (`hpsearch.export`): `value` is the trial's score (a
+    diverged trial at the floor), the metric's own name (`test_accuracy`) what was measured."""
     from hpsearch.export import trials_frame
 
     frame = trials_frame(data)
@@ -510,13 +513,16 @@ def trial_table(data: StudyData, analysis: StudyAnalysis) -> tuple[list[str], li
     scale = 100.0 if units.is_percent(settings) else 1.0
     hps = [h for h in dict.fromkeys(h for names in data.hyperparameters.values() for h in names)]
     hps = [h for h in hps if h in frame and h not in TRIAL_TABLE_FIXED]
+    # The measured selection metric, when the trials carry it under its own name.
+    measured = [settings.metric] if settings.metric in frame and settings.metric not in hps else []
     columns = [
         "optimizer",
         "config",
         *hps,
         "seed",
         "outcome",
-        settings.metric,
+        "value",
+        *measured,
         "diverged_epoch",
         "divergence_reason",
         "error",
@@ -531,7 +537,9 @@ def trial_table(data: StudyData, analysis: StudyAnalysis) -> tuple[list[str], li
             **{h: pd.to_numeric(frame[h], errors="coerce") for h in hps},
             "seed": frame["seed"],
             "outcome": frame["outcome"],
-            settings.metric: (frame["value"].astype(float) * scale).round(2),
+            "value": (frame["value"].astype(float) * scale).round(2),
+            # inf (a diverged loss) shown blank, as NaN is: the row's `value` holds its score.
+            **{m: _finite(frame[m]).mul(scale).round(2) for m in measured},
             "diverged_epoch": frame["diverged_epoch"],
             # A reason or error stored as text "nan" (a missing value written as a string) is none.
             "divergence_reason": frame["divergence_reason"].replace({"nan": None, "": None}),
@@ -545,11 +553,17 @@ def trial_table(data: StudyData, analysis: StudyAnalysis) -> tuple[list[str], li
     return columns, out.to_dict("records")
 
 
+def _finite(column: pd.Series) -> pd.Series:
+    """`column` as floats with inf and anything not a number as NaN."""
+    values = pd.to_numeric(column, errors="coerce").astype(float)
+    return values.where(np.isfinite(values))
+
+
 # Columns of the trial table that are not hyperparameters (a hyperparameter of that name would
 # shadow one of them).
 TRIAL_TABLE_FIXED = frozenset(
-    {"optimizer", "config", "seed", "outcome", "diverged_epoch", "divergence_reason", "error"}
-    | {"wall_seconds", "trial_number", "study"}
+    {"optimizer", "config", "seed", "outcome", "value", "diverged_epoch", "divergence_reason"}
+    | {"error", "wall_seconds", "trial_number", "study"}
 )
 
 

@@ -213,7 +213,7 @@ TRIALS_JS = """
       .concat(shownRows().map(r => cols.map(c => q(r[c])).join(',')));
     const a = document.createElement('a');
     a.href = URL.createObjectURL(new Blob([lines.join('\\n') + '\\n'], {type: 'text/csv'}));
-    a.download = 'trials.csv'; document.body.appendChild(a); a.click(); a.remove();
+    a.download = 'trials-filtered.csv'; document.body.appendChild(a); a.click(); a.remove();
   };
   draw();
   const drill = document.getElementById('drill'), drillBody = document.getElementById('drill-body');

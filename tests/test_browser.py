@@ -572,13 +572,15 @@ def test_trial_table_filters_numbers_per_hyperparameter_and_downloads_csv(
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)  # type: ignore[attr-defined]
     button.click()
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not (tmp_path / "trials.csv").exists():
+    # Named apart from the export's `trials.csv`, with its column names and meanings.
+    while time.monotonic() < deadline and not (tmp_path / "trials-filtered.csv").exists():
         time.sleep(0.3)
     import csv
 
-    with (tmp_path / "trials.csv").open() as f:
+    with (tmp_path / "trials-filtered.csv").open() as f:
         written = list(csv.DictReader(f))
     assert len(written) == len(rows)
+    assert {"value", "test_accuracy"} <= set(written[0])
     assert {float(r["lr"]) for r in written} == {1.0} and {r["seed"] for r in written} == {"1"}
     assert _severe(driver) == []
     # The grid's scripts and styles come from our own server (it works offline).

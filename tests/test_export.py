@@ -194,6 +194,35 @@ def test_a_failed_trial_is_called_failed_wherever_a_user_reads_it(
     assert outcomes.count("failed") == 2 and "error" not in outcomes
 
 
+def test_the_trial_table_names_its_columns_as_trials_csv_does(
+    stored: tuple[str, object], tmp_path: Path
+) -> None:
+    """The dashboard's and the report's trial table say `value` for the score (a diverged trial
+    at the floor) and `test_accuracy` for what was measured, as `trials.csv` does."""
+    from dashboards.page import trial_table
+    from hpsearch.analysis import analyze
+    from hpsearch.storage import load_study_data
+
+    url, _ = stored
+    _export(url, tmp_path)
+    exported = pd.read_csv(tmp_path / "trials.csv").set_index(["optimizer", "trial_number"])
+    data = load_study_data(url, EVIL)
+    columns, rows = trial_table(data, analyze(data))
+    assert {"value", "test_accuracy"} <= set(columns) and set(columns) <= set(exported.columns) | {
+        "optimizer",
+        "trial_number",
+    }
+    assert any(r["outcome"] == "diverged" for r in rows)
+    for row in rows:
+        csv_row = exported.loc[(row["optimizer"], row["trial_number"])]
+        for column in ("value", "test_accuracy"):
+            expected = csv_row[column]
+            if pd.isna(expected):
+                assert row[column] is None, (column, row)
+            else:
+                assert row[column] == pytest.approx(expected, abs=0.005), (column, row)
+
+
 def test_formula_like_text_is_neutralised(stored: tuple[str, object], tmp_path: Path) -> None:
     url, _ = stored
     _export(url, tmp_path)
