@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from dashboards.page import Page, build_page
-from dashboards.study import Analyzer, analyze_study, filter_study, fingerprint, hidden_claims
+from dashboards.study import (
+    Analyzer,
+    analyze_study,
+    filter_study,
+    fingerprint,
+    hidden_claims,
+    refiltered_note,
+)
 from hpsearch.analysis.defaults import optimizer_defaults
 from hpsearch.analysis.records import StudyAnalysis
 from hpsearch.errors import HpsearchError
@@ -166,6 +173,9 @@ class PageStore:
         self, key: str, data: StudyData, subset: StudyData, optimizers: list[str]
     ) -> AnalysedPage:
         analysis = self.analyze(subset)
+        note = refiltered_note(data, subset)
+        if note is not None:
+            analysis.notes.insert(0, note)
         page = build_page(
             analysis,
             subset.curves,

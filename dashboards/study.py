@@ -78,6 +78,8 @@ def filter_study(
     """The same study restricted to some optimizers and seeds (None keeps all).
 
     Claims that name an unselected optimizer are dropped from its spec (see `hidden_claims`).
+    A sequential study keeps its look schedule only when nothing is left out: its claims are
+    then given as its looks decided them; a selection is decided again (`refiltered_note`).
     """
     trials, curves = data.trials, data.curves
     spec = data.spec
@@ -104,6 +106,23 @@ def filter_study(
         metrics=list(data.metrics),
         spec=spec,
         search_spaces=data.search_spaces,
+        schedule=data.schedule if _everything(data, trials) else None,
+    )
+
+
+def _everything(data: StudyData, trials: pd.DataFrame) -> bool:
+    return len(trials) == len(data.trials)
+
+
+def refiltered_note(data: StudyData, subset: StudyData) -> str | None:
+    """What a reader must know when a sequential study is shown with a selection: the verdicts
+    are no longer the study's own, look by look."""
+    if data.schedule is None or subset.schedule is not None:
+        return None
+    return (
+        "A sequential study with a selection: its claims are decided again on the selected "
+        "trials at the full α, not as its looks decided them. Tick every optimizer and seed "
+        "for the study's own verdicts."
     )
 
 

@@ -368,3 +368,22 @@ def test_the_next_look_runs_only_the_cells_an_open_claim_can_still_need(tmp_path
     data = load_study_data(url, "smoke")
     again = decide_at(data, claims_of(data), outcome.state.schedule.look(1))
     assert {o: sorted(ids) for o, ids in again.left.items()} == first["left"]
+
+
+def test_the_dashboard_gives_a_sequential_study_as_its_looks_decided_it() -> None:
+    """With every optimizer and seed ticked the live page shows the looks' verdicts (the same as
+    `show` and the report); a selection is decided again, and the page says so."""
+    from dashboards.store import PageStore, selection_of
+
+    schedule = Schedule(looks=(5, 10), seeds=tuple(range(10)), split=(0.1, 0.9), alpha=0.025)
+    data = synthetic_study(GRIDS, _truth, seeds=range(10), noise=0.02, rng_seed=3)
+    data.spec = {"claims": CLAIMS.model_dump(mode="json")}
+    data.schedule = schedule.to_json()
+    store = PageStore("sqlite://")
+    optimizers, seeds = selection_of(data)
+    whole = store.page("synthetic", data, optimizers, seeds)
+    assert all("look" in v.settings for v in whole.analysis.verdicts)
+    assert not any("sequential study with a selection" in n for n in whole.page.notes)
+    some = store.page("synthetic", data, optimizers, seeds[:-1])
+    assert not any("look" in v.settings for v in some.analysis.verdicts)
+    assert "A sequential study with a selection" in some.page.notes[0]
