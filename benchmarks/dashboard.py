@@ -43,7 +43,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.io.json import to_json_plotly
 
-from dashboards.app import render_sections, render_verdicts
+from dashboards.components import render_sections, render_verdicts
 from dashboards.page import build_page
 from dashboards.report import write_report
 from hpsearch.analysis import analyze

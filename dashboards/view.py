@@ -12,7 +12,21 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, unquote, urlencode
+
+PREFIX = "/study/"  # a study page's URL path: PREFIX + its name, quoted
+
+
+def study_path(name: str) -> str:
+    """The URL path of a study page; any name is safe in it."""
+    return PREFIX + quote(name, safe="")
+
+
+def study_from_path(pathname: str | None) -> str | None:
+    if pathname and pathname.startswith(PREFIX) and len(pathname) > len(PREFIX):
+        return unquote(pathname[len(PREFIX) :])
+    return None
+
 
 Brush = dict[str, dict[str, Any]]  # figure anchor -> axis index (as text) -> [low, high] spans
 

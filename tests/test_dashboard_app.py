@@ -12,9 +12,9 @@ from urllib.parse import quote
 
 import pytest
 
-from dashboards.app import create_app, study_from_path, study_path
+from dashboards.app import create_app
 from dashboards.store import selection_of
-from dashboards.view import View
+from dashboards.view import View, study_from_path, study_path
 from hpsearch.analysis.synthetic import lr_one_study, store_study
 
 pytestmark = pytest.mark.slow
@@ -457,13 +457,13 @@ def test_the_first_page_is_analysed_at_start_up_and_the_first_visit_reuses_it(
 ) -> None:
     """`hpsearch dashboard` (`analyse_first`) analyses the page `/` opens on as it starts; the
     first visit, arriving while that analysis runs, waits for it instead of analysing again."""
-    import dashboards.app as app_module
+    import dashboards.callbacks as callbacks_module
     from hpsearch.analysis import analyze
     from hpsearch.storage import list_study_groups, load_study_data
 
     analysed: list[str] = []
     started, visiting = threading.Event(), threading.Event()
-    real_filter = app_module.filter_study
+    real_filter = callbacks_module.filter_study
 
     def filter_study(*args: Any, **kwargs: Any) -> Any:
         if threading.current_thread().name != "analyse-first":
@@ -476,7 +476,7 @@ def test_the_first_page_is_analysed_at_start_up_and_the_first_visit_reuses_it(
         assert visiting.wait(60), "the visit never asked for the page"
         return analyze(data)
 
-    monkeypatch.setattr(app_module, "filter_study", filter_study)
+    monkeypatch.setattr(callbacks_module, "filter_study", filter_study)
     app = create_app(storage, analyzer=analyzer, analyse_first=True)
     assert started.wait(60), "nothing was analysed at start-up"
     first = list_study_groups(storage)[0].name
