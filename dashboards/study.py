@@ -106,12 +106,8 @@ def filter_study(
         metrics=list(data.metrics),
         spec=spec,
         search_spaces=data.search_spaces,
-        schedule=data.schedule if _everything(data, trials) else None,
+        schedule=data.schedule if len(trials) == len(data.trials) else None,
     )
-
-
-def _everything(data: StudyData, trials: pd.DataFrame) -> bool:
-    return len(trials) == len(data.trials)
 
 
 def refiltered_note(data: StudyData, subset: StudyData) -> str | None:

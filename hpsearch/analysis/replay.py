@@ -84,10 +84,13 @@ def decide_at(
         else:
             open_optimizers.update(verdict.optimizers)
             still_open.append(verdict)
-    rows = _defaults_rows(at_look, decided_look.grids, still_open)
-    now_left = cells_left(decided_look.grids, still_open, rows, look.allocation)
-    for optimizer, ids in (left or {}).items():  # an optimizer with no data at the look
-        now_left.setdefault(optimizer, set()).update(ids)
+    now_left = {optimizer: set(ids) for optimizer, ids in (left or {}).items()}
+    if look.allocation > 0 and still_open:  # the last look, or nothing open: nothing to leave
+        rows = _defaults_rows(at_look, decided_look.grids, still_open)
+        for optimizer, ids in cells_left(
+            decided_look.grids, still_open, rows, look.allocation
+        ).items():
+            now_left.setdefault(optimizer, set()).update(ids)
     return LookVerdicts(look, verdicts, decided, open_optimizers, now_left)
 
 
