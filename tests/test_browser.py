@@ -384,16 +384,28 @@ def _draw_every_figure(driver: object, timeout: float = 120) -> list[str]:
     figure below the fold when it comes near the view), then back to the top; its anchors."""
     _wait_for(driver, "#trial-table", 1, timeout)  # the second answer: every figure's slot
     deadline = time.monotonic() + timeout
-    anchors = driver.execute_script(  # type: ignore[attr-defined]
-        "return [...document.querySelectorAll('.figure')].map(f => f.id)"
-    )
+    listed = "return [...document.querySelectorAll('.figure')].map(f => f.id)"
     drawn = "return !!document.querySelector('#' + CSS.escape(arguments[0]) + ' .main-svg')"
-    for anchor in anchors:
-        driver.execute_script(  # type: ignore[attr-defined]
-            "document.getElementById(arguments[0]).scrollIntoView({block: 'center'})", anchor
-        )
-        while time.monotonic() < deadline and not driver.execute_script(drawn, anchor):  # type: ignore[attr-defined]
-            time.sleep(0.1)
+    # Not drawn yet and still there (a figure replaced by a new render is the next pass's).
+    waiting = (
+        "const f = document.getElementById(arguments[0]);"
+        "return !!f && !f.querySelector('.main-svg')"
+    )
+    # A page still being re-rendered (a filter just changed) may replace its figures while they
+    # are scrolled to: go over them again until a pass finds the same figures it started with.
+    anchors: list[str] = []
+    while time.monotonic() < deadline:
+        anchors = driver.execute_script(listed)  # type: ignore[attr-defined]
+        for anchor in anchors:
+            shown = driver.execute_script(  # type: ignore[attr-defined]
+                "const f = document.getElementById(arguments[0]);"
+                "if (f) f.scrollIntoView({block: 'center'}); return !!f",
+                anchor,
+            )
+            while shown and time.monotonic() < deadline and driver.execute_script(waiting, anchor):  # type: ignore[attr-defined]
+                time.sleep(0.1)
+        if driver.execute_script(listed) == anchors:  # type: ignore[attr-defined]
+            break
     driver.execute_script("window.scrollTo(0, 0)")  # type: ignore[attr-defined]
     missing = [a for a in anchors if not driver.execute_script(drawn, a)]  # type: ignore[attr-defined]
     assert len(anchors) >= 8 and not missing, missing
