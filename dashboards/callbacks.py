@@ -20,6 +20,7 @@ from dashboards.components import (
     clicked_customdata,
     configuration_of_option,
     configuration_options,
+    render_card_details,
     render_drill,
     render_graph,
     render_sections,
@@ -133,8 +134,11 @@ def register_page(app: dash.Dash, store: PageStore, refresh_seconds: float | Non
                 None,
                 idle,
             )
+        # A filter change shows the trials as the page last read them; the timer and a study
+        # picked ask the storage again (`PageStore.load`).
+        recheck = dash.ctx.triggered_id not in ("optimizers", "seeds")
         try:
-            data = store.load(name)
+            data = store.load(name, recheck=recheck)
         except HpsearchError as error:
             return html.Span(str(error), className="error"), [], [], None, idle
         running = int((data.trials["outcome"] == "running").sum())
@@ -191,6 +195,22 @@ def register_page(app: dash.Dash, store: PageStore, refresh_seconds: float | Non
         return render_sections(page, "rest", lazy=True) + render_trials(
             columns, rows, kept, note, view.table_filter
         )
+
+    @app.callback(
+        Output({"type": "claim-details", "anchor": MATCH}, "children"),
+        Input({"type": "claim-summary", "anchor": MATCH}, "n_clicks"),
+        State("shown", "data"),
+        prevent_initial_call=True,
+    )
+    def open_card(clicks: int | None, shown: str | None) -> Any:
+        """A board row opened (a click or Enter on its summary): its details, from the page on
+        screen (`components._card` says why they are not drawn before)."""
+        analysed = store.shown(shown)
+        anchor = dash.ctx.triggered_id.get("anchor") if dash.ctx.triggered_id else None
+        card = (
+            next((c for c in analysed.page.cards if c.anchor == anchor), None) if analysed else None
+        )
+        return dash.no_update if card is None or not clicks else render_card_details(card)
 
     @app.callback(
         Output("url", "search"),

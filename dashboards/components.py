@@ -27,7 +27,10 @@ from hpsearch.analysis.records import StudyAnalysis
 
 
 def _card(card: VerdictCard) -> html.Details:
-    """One board row (result, claim, headline number, why); the details unfold on click."""
+    """One board row (result, claim, headline number, why). Its details are drawn when the row
+    is opened (`render_card_details`): each is some thirty Dash components, and a board of
+    forty rows of them cost the browser over a second on every page and filter change
+    (benchmarks/dashboard.py --browser)."""
     head = html.Span(card.headline_label and [card.headline, " ", html.Small(card.headline_label)])
     summary = html.Summary(
         [
@@ -35,8 +38,25 @@ def _card(card: VerdictCard) -> html.Details:
             html.Span(card.claim, className="claim-text"),
             html.Span(head.children or card.headline, className="headline"),
             html.Span(card.reason, className="reason"),
-        ]
+        ],
+        id={"type": "claim-summary", "anchor": card.anchor},
     )
+    return html.Details(
+        [
+            summary,
+            html.Div(
+                id={"type": "claim-details", "anchor": card.anchor}, className="claim-details"
+            ),
+        ],
+        className="claim-row",
+        id=card.anchor,
+        style={"--verdict": card.color},
+    )
+
+
+def render_card_details(card: VerdictCard) -> list[Any]:
+    """What an opened board row shows: the sentence, the numbers, the reasons, the guarantee,
+    the settings and links to the figures behind the claim."""
     children: list[Any] = [html.P(card.sentence)]
     if card.failure:
         children.append(html.P(card.failure, className="failure"))
@@ -56,12 +76,7 @@ def _card(card: VerdictCard) -> html.Details:
             links += [", "] if i else []
             links.append(html.A(label, href=f"#{anchor}"))
         children.append(html.P(links, className="meta"))
-    return html.Details(
-        [summary, html.Div(children, className="claim-details")],
-        className="claim-row",
-        id=card.anchor,
-        style={"--verdict": card.color},
-    )
+    return children
 
 
 def _kv(pairs: list[tuple[str, str]]) -> html.Dl:

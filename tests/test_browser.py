@@ -756,6 +756,9 @@ def test_the_keyboard_reaches_the_board_the_profile_slice_switch_and_the_drill_d
     assert int(summary.get_attribute("tabIndex")) >= 0
     summary.send_keys(Keys.ENTER)
     assert row.get_attribute("open") is not None  # type: ignore[attr-defined]
+    # Its details are drawn as it opens: the claim's sentence and the links to its figures.
+    anchor = row.get_attribute("id")  # type: ignore[attr-defined]
+    _wait_text(driver, f"#{anchor} .claim-details", lambda t: "Figures:" in t)
     # The profile / slice switch is a pair of HTML buttons under the figure.
     buttons = _wait_for(driver, "#fig-sensitivity-lr .figure-switch button", 2)
     slice_button = next(b for b in buttons if b.text.startswith("slice"))  # type: ignore[attr-defined]

@@ -188,6 +188,39 @@ def test_render_callback_returns_verdicts_and_figures(client: Any) -> None:
     assert _later(client, None) == [] and _later(client, "no such page") == []
 
 
+def _open_card(client: Any, anchor: str, shown: str | None) -> Any:
+    """What the app answers when a board row's summary is clicked (or Enter pressed on it)."""
+    summary = {"type": "claim-summary", "anchor": anchor}
+    payload = {
+        "output": '{"anchor":["MATCH"],"type":"claim-details"}.children',
+        "outputs": {"id": {"type": "claim-details", "anchor": anchor}, "property": "children"},
+        "inputs": [{"id": summary, "property": "n_clicks", "value": 1}],
+        "changedPropIds": [
+            json.dumps(summary, separators=(",", ":"), sort_keys=True) + ".n_clicks"
+        ],
+        "state": [{"id": "shown", "property": "data", "value": shown}],
+    }
+    return client.post("/_dash-update-component", json=payload)
+
+
+def test_a_board_row_gets_its_details_when_opened(client: Any) -> None:
+    out = _render(client, NAME, ["adabound", "adam", "sgd"], [0, 1])
+    board = out["verdicts-area"]["children"][1]
+    rows = [r for r in board["props"]["children"] if r["props"].get("className") == "claim-row"]
+    assert rows
+    # The page arrives with every row's summary and no details: they are drawn when opened.
+    bodies = [r["props"]["children"][1]["props"] for r in rows]
+    assert all(b["className"] == "claim-details" and not b.get("children") for b in bodies)
+    anchor, shown = rows[0]["props"]["id"], out["shown"]["data"]
+    response = _open_card(client, anchor, shown)
+    assert response.status_code == 200, response.data[:2000]
+    details = json.dumps(json.loads(response.data)["response"])
+    assert "Figures: " in details and "settings" in details
+    # No page on screen (a stale key), or no such row: nothing is drawn.
+    for stale in (_open_card(client, anchor, "no such page"), _open_card(client, "x", shown)):
+        assert stale.status_code == 204 or not json.loads(stale.data).get("response"), stale.data
+
+
 def test_filters_rerun_the_analysis_on_the_subset(client: Any) -> None:
     out = _render(client, NAME, ["adam", "sgd"], [0])
     below = out["sections-area"]["children"] + _later(client, out["shown"]["data"])
