@@ -345,7 +345,8 @@ def browser(storage: str | None, study: str | None, loads: int, first_after: flo
 
             boxes = driver.find_elements(By.CSS_SELECTOR, "#optimizers input")  # type: ignore[attr-defined]
             names = [b.get_attribute("value") for b in boxes][-3:]
-            fresh, cached = [], []
+            fresh: list[float] = []
+            cached: list[float] = []
             for what, order, out in (("untick", names, fresh), ("tick", names[::-1], cached)):
                 for name in order:
                     load = os.getloadavg()[0]

@@ -382,7 +382,11 @@ def brushed_rows(
 
 
 def with_brush(page: Page, brush: dict[str, Any] | None) -> Page:
-    """The page with the brushed ranges drawn on its parallel coordinates (a shared link)."""
+    """The page with the brushed ranges drawn on its parallel coordinates (a shared link).
+
+    A brushed figure is rebuilt from a deep copy (`to_dict`): `go.Figure(fig)` takes each trace's
+    `type` out of the source figure and puts it back, and the cached page's figures are read by
+    the server's other threads at the same time (a lazy figure then failed with KeyError)."""
     if not brush:
         return page
     sections = []
@@ -391,7 +395,7 @@ def with_brush(page: Page, brush: dict[str, Any] | None) -> Page:
         for anchor, fig in section.figures:
             ranges = brush.get(anchor)
             if ranges and fig.data and fig.data[0].type == "parcoords":
-                fig = go.Figure(fig)
+                fig = go.Figure(fig.to_dict())
                 dims = list(fig.data[0].dimensions)
                 for key, spans in ranges.items():
                     if 0 <= int(key) < len(dims):

@@ -3,6 +3,7 @@ synthetic study whose answer is known (`hpsearch.analysis.synthetic.lr_one_study
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -583,3 +584,31 @@ def test_the_url_query_holds_the_view() -> None:
     # Seeds the study has are ticked as the URL says; none it has: every seed.
     assert view.pick_seeds([0, 1, 2]) == [1, 2] and view.pick_seeds([5, 6]) == [5, 6]
     assert View.of(None, [10, 9]).query([], [9]) == "?seeds=9%2C10"
+
+
+def test_a_brushed_page_leaves_the_cached_figure_untouched(
+    analysis: StudyAnalysis, data: StudyData
+) -> None:
+    """The server's threads read one cached page at once: drawing a brush on a copy must not
+    change the cached figure, not even for a moment (plotly's `go.Figure(fig)` takes `type` out
+    of each source trace and puts it back, which a lazy figure's thread once met as KeyError)."""
+    from dashboards.components import with_brush
+
+    page = build_page(analysis, data.curves)
+    anchor, cached = next(
+        (a, f) for s in page.sections for a, f in s.figures if a.startswith("fig-parallel-")
+    )
+
+    class Frozen(dict):  # type: ignore[type-arg]
+        def pop(self, *args: object) -> object:
+            raise AssertionError("the cached figure was changed")
+
+        def __deepcopy__(self, memo: dict[int, object]) -> dict[str, object]:
+            return copy.deepcopy(dict(self), memo)
+
+    cached._data[0] = Frozen(cached._data[0])
+    before = json.dumps(cached.to_plotly_json(), default=str)
+    brushed = with_brush(page, {anchor: {"0": [[-0.1, 0.1]]}})
+    drawn = next(f for s in brushed.sections for a, f in s.figures if a == anchor)
+    assert list(drawn.data[0].dimensions[0].constraintrange) == [-0.1, 0.1]
+    assert json.dumps(cached.to_plotly_json(), default=str) == before
