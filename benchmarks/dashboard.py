@@ -279,30 +279,43 @@ def _print_scroll(waits: list[tuple[str, float]]) -> float:
     return float(slowest[1])
 
 
-# True once a filter change has been answered: no Dash callback in flight, the status line no
-# longer the one before the change, and every figure of the page drawn.
-SETTLED = """
+# Watches one filter change inside the page: the moment of the click (a capturing listener, so
+# the WebDriver's own round trips are not counted), then, every 10 ms, whether the change has
+# been answered: no Dash callback in flight, the status line no longer the one before the
+# change, and at least `expected` figures drawn.
+WATCH_CHANGE = """
 const before = arguments[0], expected = arguments[1];
-const status = document.getElementById('status');
-const busy = document.querySelector('[data-dash-is-loading="true"]');
-const drawn = [...document.querySelectorAll('.figure')].filter(f => f.querySelector('.main-svg'));
-return !busy && status && status.textContent !== before && drawn.length >= expected;
+const change = window.__change = {clicked: null, settled: null};
+document.addEventListener('click', () => { change.clicked = performance.now(); },
+                          {capture: true, once: true});
+const timer = setInterval(() => {
+  if (change.clicked === null) return;
+  const status = document.getElementById('status');
+  const busy = document.querySelector('[data-dash-is-loading="true"]');
+  const drawn = [...document.querySelectorAll('.figure')].filter(f => f.querySelector('.main-svg'));
+  if (!busy && status && status.textContent !== before && drawn.length >= expected) {
+    change.settled = performance.now();
+    clearInterval(timer);
+  }
+}, 10);
 """
 
 
 def _filter_change(driver: object, optimizer: str, expected: int, timeout: float = 60) -> float:
-    """Seconds from (un)ticking `optimizer` to the page answering (see SETTLED)."""
+    """Seconds from the click that (un)ticks `optimizer` to the page answering it (see
+    WATCH_CHANGE), timed by the page's own clock."""
     from selenium.webdriver.common.by import By
 
     box = driver.find_element(By.CSS_SELECTOR, f"#optimizers input[value='{optimizer}']")  # type: ignore[attr-defined]
     before = driver.find_element(By.ID, "status").text  # type: ignore[attr-defined]
-    start = time.perf_counter()
+    driver.execute_script(WATCH_CHANGE, before, expected)  # type: ignore[attr-defined]
     box.click()
-    deadline = start + timeout
-    while time.perf_counter() < deadline:
-        if driver.execute_script(SETTLED, before, expected):  # type: ignore[attr-defined]
-            return time.perf_counter() - start
-        time.sleep(0.02)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        change = driver.execute_script("return window.__change")  # type: ignore[attr-defined]
+        if change["settled"] is not None:
+            return (float(change["settled"]) - float(change["clicked"])) / 1000
+        time.sleep(0.05)
     return math.nan
 
 
