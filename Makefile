@@ -36,7 +36,7 @@ docs: $(STAMP)
 # fixtures start once, and each worker has its own PostgreSQL and Ray): while one waits on Ray or
 # a subprocess, the other computes.
 test: lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # The inner loop: everything but what is marked slow, Ray or browser.
 quick: $(STAMP)

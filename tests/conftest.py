@@ -18,8 +18,20 @@ from typing import Any
 
 import pytest
 
+# What a test of each kind roughly costs, for ordering the files (see below).
+_WEIGHTS = {"ray": 10.0, "browser": 8.0, "slow": 1.0}
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The heaviest files first: `make test` hands whole files to two workers in this order
+    # (`--dist loadfile --no-loadscope-reorder`), and a file of Ray runs that starts last
+    # keeps one worker busy for minutes after the other has finished (longest first).
+    weight: dict[str, float] = {}
+    for item in items:
+        cost = max((w for m, w in _WEIGHTS.items() if m in item.keywords), default=0.1)
+        weight[item.nodeid.split("::")[0]] = weight.get(item.nodeid.split("::")[0], 0) + cost
+    items.sort(key=lambda item: -weight[item.nodeid.split("::")[0]])
+
     # `gpu` tests need CUDA; everything else runs on every machine.
     import torch
 
