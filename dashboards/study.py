@@ -51,6 +51,11 @@ def hidden_claims(data: StudyData, optimizers: Iterable[str] | None) -> list[str
         for c in claims.comparison_claims(data.hyperparameters)
         if not {c.a, c.b} <= keep
     ]
+    hidden += [
+        f"{c.optimizer} fails at {c.hyperparameter} = {c.value:g}"
+        for c in claims.failure_claims(data.hyperparameters)
+        if c.optimizer not in keep
+    ]
     return hidden
 
 
@@ -67,6 +72,8 @@ def _restrict_claims(spec: dict[str, Any] | None, keep: set[str]) -> dict[str, A
         ]
     if claims.get("compare") is not None:
         claims["compare"] = [pair for pair in claims["compare"] if set(pair) <= keep]
+    if claims.get("fails") is not None:
+        claims["fails"] = [c for c in claims["fails"] if str(c).partition(".")[0].strip() in keep]
     if claims.get("ranges"):
         claims["ranges"] = {o: r for o, r in claims["ranges"].items() if o in keep}
     return {**(spec or {}), "claims": claims}

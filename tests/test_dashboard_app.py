@@ -527,3 +527,31 @@ def test_the_first_page_is_analysed_at_start_up_and_the_first_visit_reuses_it(
     optimizers, seeds = selection_of(load_study_data(storage, first))
     assert "verdicts-area" in _render(client, first, optimizers, seeds)
     assert analysed == [first]
+
+
+def test_unticking_an_optimizer_hides_every_kind_of_claim_that_names_it() -> None:
+    """A study whose `[claims]` names optimizers explicitly (V1, V2 and the "lr = 1 fails" V3,
+    as the demo does): unticking one hides its claims with a note, and the others are decided
+    (the "fails" list was kept whole, and the page failed with a claims error)."""
+    from dataclasses import replace
+
+    from dashboards.study import analyze_study, filter_study, hidden_claims
+
+    grids = {"adabound": {"lr": [1e-3, 1e-1, 1.0]}, "adam": {"lr": [1e-3, 1e-1, 1.0]}}
+    claims = {
+        "insensitive": ["adabound.lr", "adam.lr"],
+        "compare": [["adabound", "adam"]],
+        "fails": ["adabound.lr = 1", "adam.lr = 1"],
+        "min_seeds": 2,
+        "bootstrap": 100,
+    }
+    data = replace(lr_one_study("named", grids=grids, seeds=2, epochs=2), spec={"claims": claims})
+    subset = filter_study(data, ["adam"], None)
+    decided = analyze_study(subset)
+    assert {v.optimizers for v in decided.verdicts} == {("adam",)}
+    assert {v.kind for v in decided.verdicts} == {"V1", "V3"}
+    assert hidden_claims(data, ["adam"]) == [
+        "adabound is insensitive to lr",
+        "adabound is less sensitive than adam",
+        "adabound fails at lr = 1",
+    ]
