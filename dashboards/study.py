@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from hpsearch.analysis.records import StudyAnalysis
@@ -51,10 +52,16 @@ def hidden_claims(data: StudyData, optimizers: Iterable[str] | None) -> list[str
         for c in claims.comparison_claims(data.hyperparameters)
         if not {c.a, c.b} <= keep
     ]
+    trials = data.trials
     hidden += [
         f"{c.optimizer} fails at {c.hyperparameter} = {c.value:g}"
         for c in claims.failure_claims(data.hyperparameters)
         if c.optimizer not in keep
+        # as `decide` does, the default "lr = 1 fails" only where the grid has lr = 1
+        and np.isclose(
+            pd.to_numeric(trials.loc[trials["optimizer"] == c.optimizer, c.hyperparameter]),
+            c.value,
+        ).any()
     ]
     return hidden
 

@@ -26,11 +26,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # The heaviest files first: `make test` hands whole files to two workers in this order
     # (`--dist loadfile --no-loadscope-reorder`), and a file of Ray runs that starts last
     # keeps one worker busy for minutes after the other has finished (longest first).
+    def file_of(item: pytest.Item) -> str:
+        return item.nodeid.split("::")[0]
+
     weight: dict[str, float] = {}
     for item in items:
         cost = max((w for m, w in _WEIGHTS.items() if m in item.keywords), default=0.1)
-        weight[item.nodeid.split("::")[0]] = weight.get(item.nodeid.split("::")[0], 0) + cost
-    items.sort(key=lambda item: -weight[item.nodeid.split("::")[0]])
+        weight[file_of(item)] = weight.get(file_of(item), 0.0) + cost
+    items.sort(key=lambda item: -weight[file_of(item)])
 
     # `gpu` tests need CUDA; everything else runs on every machine.
     import torch

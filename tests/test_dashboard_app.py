@@ -555,3 +555,10 @@ def test_unticking_an_optimizer_hides_every_kind_of_claim_that_names_it() -> Non
         "adabound is less sensitive than adam",
         "adabound fails at lr = 1",
     ]
+    # The default "lr = 1 fails" is no claim where the grid has no lr = 1: no note names it.
+    no_one = {o: {"lr": [1e-3, 1e-1]} for o in grids}
+    plain = lr_one_study("plain", grids=no_one, seeds=2, epochs=2)
+    assert hidden_claims(plain, ["adam"]) == [
+        "adabound is insensitive to lr",
+        "adabound is less sensitive than adam",
+    ]
