@@ -477,18 +477,10 @@ def build_page(
     ]
     sections = [s for s in sections if s.figures]  # e.g. no optimizer searches two hyperparameters
     columns, rows = summary_table(analysis)
-    notes = list(analysis.notes)
-    if settings.n_seeds < settings.min_seeds:
-        notes.insert(
-            0,
-            f"{settings.n_seeds} seed{'' if settings.n_seeds == 1 else 's'} selected, fewer than "
-            f"min_seeds = {settings.min_seeds}: "
-            "verdicts that rest on seed statistics stay INCONCLUSIVE.",
-        )
     return Page(
         title=analysis.name,
         overview=overview,
-        notes=notes,
+        notes=list(analysis.notes),  # a selection with too few seeds: the analysis says so
         cards=cards,
         sections=sections,
         summary_columns=columns,

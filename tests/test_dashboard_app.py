@@ -462,8 +462,10 @@ def test_status_and_notes_follow_the_seed_filter(client: Any) -> None:
     assert sum(int(n) for n, _ in counts) == 12 and "(of 24 trials in the study)" in status
     assert "trials in the study" not in json.dumps(everything["status"])
     # The study asks for min_seeds = 5 (the default): one seed cannot decide seed statistics.
-    notes = json.dumps(one_seed["verdicts-area"])
-    assert "1 seed selected, fewer than min_seeds = 5" in notes
+    areas = one_seed["verdicts-area"]["children"]
+    notes = next(a for a in areas if a["props"].get("className") == "notes")["props"]["children"]
+    said = [n["props"]["children"] for n in notes if "min_seeds" in n["props"]["children"]]
+    assert said == ["Low power: S = 1 seed (< min_seeds = 5): every verdict stays INCONCLUSIVE."]
 
 
 def test_the_ticked_boxes_arriving_do_not_redraw_the_page(client: Any) -> None:

@@ -221,8 +221,8 @@ def _notes(
     notes = []
     if settings.low_power:
         notes.append(
-            f"Low power: S = {settings.n_seeds} seeds (< min_seeds = {settings.min_seeds}): "
-            "every verdict stays INCONCLUSIVE."
+            f"Low power: S = {settings.n_seeds} seed{'' if settings.n_seeds == 1 else 's'} "
+            f"(< min_seeds = {settings.min_seeds}): every verdict stays INCONCLUSIVE."
         )
     if settings.n_error:
         notes.append(

@@ -130,7 +130,8 @@ def _thin_reason(thin: list[str], min_seeds: int) -> str:
 def _low_power(settings: AnalysisSettings) -> str:
     if not settings.low_power:
         return ""
-    return f" Low power: S = {settings.n_seeds} seeds (< min_seeds = {settings.min_seeds})."
+    seeds = f"{settings.n_seeds} seed{'' if settings.n_seeds == 1 else 's'}"
+    return f" Low power: S = {seeds} (< min_seeds = {settings.min_seeds})."
 
 
 def decide_insensitive(
