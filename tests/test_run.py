@@ -107,6 +107,17 @@ def test_run_on_postgres(ray_local: None, postgres_url: str) -> None:
     assert len(optuna_trials(postgres_url)) == len(CELLS)
 
 
+def _complete(db: Path) -> int:
+    """COMPLETE trials in the SQLite file `db` (0 while it does not exist or is locked)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            return int(
+                conn.execute("SELECT count(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
+            )
+    except sqlite3.Error:
+        return 0
+
+
 def test_sigkill_of_the_driver_then_rerun_gives_one_trial_per_cell(
     ray_local: None, tmp_path: Path
 ) -> None:
@@ -132,18 +143,9 @@ def test_sigkill_of_the_driver_then_rerun_gives_one_trial_per_cell(
     try:
         deadline = time.monotonic() + 240
         complete = 0
-        while time.monotonic() < deadline and driver.poll() is None:
+        while time.monotonic() < deadline and driver.poll() is None and complete < 2:
             time.sleep(0.2)
-            if db.exists():
-                try:
-                    with sqlite3.connect(db, timeout=1) as conn:
-                        complete = conn.execute(
-                            "SELECT count(*) FROM trials WHERE state = 'COMPLETE'"
-                        ).fetchone()[0]
-                except sqlite3.Error:
-                    continue
-            if complete >= 2:
-                break
+            complete = _complete(db)
         assert driver.poll() is None, "the driver finished before it could be killed"
         assert 0 < complete < len(CELLS)
         os.kill(driver.pid, signal.SIGKILL)
@@ -164,39 +166,24 @@ def test_sigkill_of_the_driver_then_rerun_gives_one_trial_per_cell(
     check_study(url, epochs=30)
 
 
-@pytest.mark.parametrize("how", ["SIGTERM", "Ctrl+C"])
-def test_a_signal_stops_the_run_cleanly_with_the_summary_and_the_resume_hint(
-    how: str, tmp_path: Path
-) -> None:
-    """`kill PID` (SIGTERM) or Ctrl+C (SIGINT to the whole process group) mid-run: the driver
-    stops, prints its summary and how to resume, and exits 143 / 130; a re-run completes every
-    cell exactly once."""
-    db = tmp_path / "stopped.db"
-    url = f"sqlite:///{db}"
-    longer = ("task.epochs=30",)
+def _stop_mid_run(url: str, db: Path, cwd: Path, how: str, after: int) -> tuple[int, str, str]:
+    """Start `hpsearch run` as a user would (its own session, as a terminal's job), wait until
+    `after` cells are COMPLETE in the database, then stop it by `how`: `kill PID` (SIGTERM) or
+    Ctrl+C (SIGINT to the whole process group). Its exit code, stdout and stderr."""
     command = [sys.executable, "-m", "hpsearch", "run", str(SMOKE), "--storage", url]
-    command += ["--population", "1", *(a for o in longer for a in ("--set", o))]
+    command += ["--population", "1", "--set", "task.epochs=30"]
     driver = subprocess.Popen(
         command,
         start_new_session=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        cwd=tmp_path,
+        cwd=cwd,
     )
     try:
         deadline = time.monotonic() + 240
-        complete = 0
-        while time.monotonic() < deadline and driver.poll() is None and complete < 2:
+        while time.monotonic() < deadline and driver.poll() is None and _complete(db) < after:
             time.sleep(0.2)
-            if db.exists():
-                try:
-                    with sqlite3.connect(db, timeout=1) as conn:
-                        complete = conn.execute(
-                            "SELECT count(*) FROM trials WHERE state = 'COMPLETE'"
-                        ).fetchone()[0]
-                except sqlite3.Error:
-                    continue
         assert driver.poll() is None, "the driver finished before it could be stopped"
         if how == "SIGTERM":
             os.kill(driver.pid, signal.SIGTERM)
@@ -205,14 +192,28 @@ def test_a_signal_stops_the_run_cleanly_with_the_summary_and_the_resume_hint(
         out, err = driver.communicate(timeout=120)
     finally:
         kill_session(driver.pid)
-    assert driver.returncode == (143 if how == "SIGTERM" else 130), err
-    assert "optimizer" in out and "completed" in out, out  # the summary table
-    assert "Run the same command again to resume" in err, err
-    for noise in ("Tuner.restore", "Traceback", "Resume experiment"):
-        assert noise not in err, err
     assert not list(Path(tempfile.gettempdir()).glob(f"hpsearch-tune-{driver.pid}-*"))
-    report, _, _ = run(url, *longer)
-    assert report.exit_code == 0
+    return driver.returncode, out, err
+
+
+def test_a_signal_stops_the_run_cleanly_with_the_summary_and_the_resume_hint(
+    tmp_path: Path,
+) -> None:
+    """`kill PID` (SIGTERM) stops a run, and Ctrl+C stops the run that resumes it: each time the
+    driver prints its summary and how to resume, and exits 143 / 130; a third run completes
+    every cell exactly once."""
+    db = tmp_path / "stopped.db"
+    url = f"sqlite:///{db}"
+    for how, code in (("SIGTERM", 143), ("Ctrl+C", 130)):
+        # Stopped once two more cells have finished: mid-run, with Ray up.
+        returncode, out, err = _stop_mid_run(url, db, tmp_path, how, _complete(db) + 2)
+        assert returncode == code, (how, err)
+        assert "optimizer" in out and "completed" in out, out  # the summary table
+        assert "Run the same command again to resume" in err, err
+        for noise in ("Tuner.restore", "Traceback", "Resume experiment"):
+            assert noise not in err, err
+    report, _, _ = run(url, "task.epochs=30")
+    assert report.exit_code == 0 and 0 < report.missing < len(CELLS)
     trials = optuna_trials(url)
     assert sorted(t.user_attrs["cell"] for t in trials) == sorted(CELLS)
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
