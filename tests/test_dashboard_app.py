@@ -6,6 +6,7 @@ import json
 import re
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -100,20 +101,26 @@ def _later(client: Any, shown: str | None, search: str = "") -> list[Any]:
     return children
 
 
-def _slots(tree: Any) -> list[dict[str, Any]]:
-    """The empty slots of figures below the fold in a rendered component tree."""
-    found = []
+def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
+    """Every dict in a rendered component tree (components, their props, figures), depth first."""
     if isinstance(tree, dict):
-        props = tree.get("props")
-        key = props.get("id") if isinstance(props, dict) else None
-        if isinstance(key, dict) and key.get("type") == "lazy":
-            found.append(tree)
+        yield tree
         for value in tree.values():
-            found += _slots(value)
+            yield from _nodes(value)
     elif isinstance(tree, list):
         for value in tree:
-            found += _slots(value)
-    return found
+            yield from _nodes(value)
+
+
+def _slots(tree: Any) -> list[dict[str, Any]]:
+    """The empty slots of figures below the fold in a rendered component tree."""
+    return [
+        node
+        for node in _nodes(tree)
+        if isinstance(node.get("props"), dict)
+        and isinstance(node["props"].get("id"), dict)
+        and node["props"]["id"].get("type") == "lazy"
+    ]
 
 
 def _draw_lazy(client: Any, anchor: str, shown: str | None, search: str = "") -> Any:
@@ -139,16 +146,7 @@ def _draw_lazy(client: Any, anchor: str, shown: str | None, search: str = "") ->
 
 def _graphs(tree: Any) -> list[dict[str, Any]]:
     """Every dcc.Graph figure in a rendered component tree."""
-    found = []
-    if isinstance(tree, dict):
-        if tree.get("type") == "Graph":
-            found.append(tree["props"]["figure"])
-        for value in tree.values():
-            found += _graphs(value)
-    elif isinstance(tree, list):
-        for value in tree:
-            found += _graphs(value)
-    return found
+    return [node["props"]["figure"] for node in _nodes(tree) if node.get("type") == "Graph"]
 
 
 def test_layout_lists_the_studies_as_text(client: Any) -> None:
